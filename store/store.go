@@ -1,0 +1,166 @@
+// Package store defines how Logos persists its catalogue, keys and usage: the
+// domain records, the Store interface (composed of small role interfaces), the
+// sentinel errors every implementation returns, and a batching usage writer.
+//
+// Implementations live in sub-packages (store/sqlite, store/postgres) and must
+// pass the conformance suite in store/storetest.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Implementations wrap them with %w; callers test with errors.Is.
+var (
+	// ErrNotFound means the requested row does not exist.
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict means a uniqueness constraint was violated (duplicate name,
+	// duplicate deployment, second bootstrap).
+	ErrConflict = errors.New("store: conflict")
+	// ErrInvalid means a value was refused by a constraint (unknown enum value,
+	// out-of-range number, missing owner, dangling reference).
+	ErrInvalid = errors.New("store: invalid value")
+)
+
+// KeyStore resolves API keys on the request path.
+type KeyStore interface {
+	// ProcessByKeyHash returns the process whose key hash equals hash, revoked
+	// or not (callers check RevokedAt). ErrNotFound if none.
+	ProcessByKeyHash(ctx context.Context, hash []byte) (Process, error)
+}
+
+// IdentityStore manages users, services, processes and profiles.
+type IdentityStore interface {
+	// Bootstrap creates the first admin user, its root process and root profile
+	// in one transaction. It succeeds exactly once per store; later calls (also
+	// concurrent ones, also from other replicas) return ErrConflict.
+	Bootstrap(ctx context.Context, p BootstrapParams) (BootstrapResult, error)
+	// Initialized reports whether Bootstrap has run.
+	Initialized(ctx context.Context) (bool, error)
+
+	CreateUser(ctx context.Context, u User) (User, error)
+	GetUser(ctx context.Context, id int64) (User, error)
+	ListUsers(ctx context.Context) ([]User, error)
+
+	CreateService(ctx context.Context, s Service) (Service, error)
+	GetService(ctx context.Context, id int64) (Service, error)
+	ListServices(ctx context.Context) ([]Service, error)
+
+	// CreateProcess stores a process; exactly one of UserID and ServiceID must be set.
+	CreateProcess(ctx context.Context, p Process) (Process, error)
+	GetProcess(ctx context.Context, id int64) (Process, error)
+	GetProcessByName(ctx context.Context, name string) (Process, error)
+	ListProcesses(ctx context.Context) ([]Process, error)
+	// UpdateProcess replaces the name, log level, priority and settings.
+	UpdateProcess(ctx context.Context, p Process) (Process, error)
+	// SetProcessKey replaces the key hash and prefix and clears any revocation.
+	SetProcessKey(ctx context.Context, id int64, hash []byte, prefix string) error
+	// RevokeProcessKey marks the key revoked at the given time.
+	RevokeProcessKey(ctx context.Context, id int64, at time.Time) error
+	DeleteProcess(ctx context.Context, id int64) error
+
+	CreateProfile(ctx context.Context, p Profile) (Profile, error)
+	GetProfile(ctx context.Context, id int64) (Profile, error)
+	// ListProfiles returns a process's profiles ordered by id.
+	ListProfiles(ctx context.Context, processID int64) ([]Profile, error)
+	DeleteProfile(ctx context.Context, id int64) error
+}
+
+// CatalogStore manages what can be routed to: providers, models, deployments,
+// permissions, policies, token types and prices.
+type CatalogStore interface {
+	// LoadCatalog returns a consistent snapshot of the whole catalogue.
+	LoadCatalog(ctx context.Context) (Catalog, error)
+
+	CreateProvider(ctx context.Context, p Provider) (Provider, error)
+	GetProvider(ctx context.Context, id int64) (Provider, error)
+	ListProviders(ctx context.Context) ([]Provider, error)
+	// UpdateProvider replaces every field but ID and CreatedAt.
+	UpdateProvider(ctx context.Context, p Provider) (Provider, error)
+	DeleteProvider(ctx context.Context, id int64) error
+
+	CreateModel(ctx context.Context, m Model) (Model, error)
+	GetModel(ctx context.Context, id int64) (Model, error)
+	GetModelByName(ctx context.Context, name string) (Model, error)
+	ListModels(ctx context.Context) ([]Model, error)
+	UpdateModel(ctx context.Context, m Model) (Model, error)
+	DeleteModel(ctx context.Context, id int64) error
+
+	CreateDeployment(ctx context.Context, d Deployment) (Deployment, error)
+	GetDeployment(ctx context.Context, id int64) (Deployment, error)
+	ListDeployments(ctx context.Context) ([]Deployment, error)
+	UpdateDeployment(ctx context.Context, d Deployment) (Deployment, error)
+	DeleteDeployment(ctx context.Context, id int64) error
+
+	// GrantModel lets a profile use a model; ErrConflict if it already may.
+	GrantModel(ctx context.Context, profileID, modelID int64) error
+	RevokeModel(ctx context.Context, profileID, modelID int64) error
+	// ListPermissions returns a profile's permissions ordered by model id.
+	ListPermissions(ctx context.Context, profileID int64) ([]Permission, error)
+
+	CreatePolicy(ctx context.Context, p Policy) (Policy, error)
+	GetPolicy(ctx context.Context, id int64) (Policy, error)
+	ListPolicies(ctx context.Context, processID int64) ([]Policy, error)
+	UpdatePolicy(ctx context.Context, p Policy) (Policy, error)
+	DeletePolicy(ctx context.Context, id int64) error
+
+	// EnsureTokenType returns the token type with that name, creating it if needed.
+	EnsureTokenType(ctx context.Context, name string) (TokenType, error)
+	ListTokenTypes(ctx context.Context) ([]TokenType, error)
+
+	CreatePrice(ctx context.Context, p Price) (Price, error)
+	ListPrices(ctx context.Context) ([]Price, error)
+	DeletePrice(ctx context.Context, id int64) error
+}
+
+// UsageInserter appends usage records. It is all the batching writer needs.
+type UsageInserter interface {
+	// InsertUsage stores records in one transaction, skipping any whose
+	// RequestID is already stored, and returns how many were new. Token types
+	// named in Tokens are created as needed.
+	InsertUsage(ctx context.Context, records []UsageRecord) (int, error)
+}
+
+// UsageStore stores and reads usage records.
+type UsageStore interface {
+	UsageInserter
+	// GetUsage returns one record with its tokens.
+	GetUsage(ctx context.Context, requestID string) (UsageRecord, error)
+	// ListUsage returns records newest first, with their tokens.
+	ListUsage(ctx context.Context, f UsageFilter) ([]UsageRecord, error)
+	// CountUsage returns how many records match f (Limit is ignored).
+	CountUsage(ctx context.Context, f UsageFilter) (int64, error)
+}
+
+// JobStore persists asynchronous jobs.
+type JobStore interface {
+	CreateJob(ctx context.Context, j Job) (Job, error)
+	GetJob(ctx context.Context, id int64) (Job, error)
+	// UpdateJob replaces status, result, status code and error message.
+	UpdateJob(ctx context.Context, j Job) (Job, error)
+	ListJobsByStatus(ctx context.Context, status JobStatus) ([]Job, error)
+}
+
+// EventStore records provider monitoring snapshots.
+type EventStore interface {
+	InsertProviderSnapshot(ctx context.Context, s ProviderSnapshot) (ProviderSnapshot, error)
+	// ListProviderSnapshots returns a provider's snapshots with TakenAt in
+	// [from, to), oldest first.
+	ListProviderSnapshots(ctx context.Context, providerID int64, from, to time.Time) ([]ProviderSnapshot, error)
+}
+
+// Store is everything Logos persists. Implementations are safe for concurrent use.
+type Store interface {
+	KeyStore
+	IdentityStore
+	CatalogStore
+	UsageStore
+	JobStore
+	EventStore
+	// Ping reports whether the database is reachable.
+	Ping(ctx context.Context) error
+	// Close releases the store's resources.
+	Close() error
+}
