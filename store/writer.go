@@ -1,0 +1,400 @@
+package store
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrWriterClosed is returned by Write after Close was called.
+var ErrWriterClosed = errors.New("store: usage writer closed")
+
+// UsageWriterConfig configures a UsageWriter.
+type UsageWriterConfig struct {
+	// Inserter stores the batches. Required.
+	Inserter UsageInserter
+	// BatchSize is the largest number of records inserted at once.
+	// Defaults to 500.
+	BatchSize int
+	// FlushInterval is the longest a record waits for its batch to fill.
+	// Defaults to 50ms.
+	FlushInterval time.Duration
+	// BufferSize is how many records may wait to be written. When it is full,
+	// Write blocks (backpressure) instead of dropping. Defaults to 65536.
+	BufferSize int
+	// RetryMin and RetryMax bound the exponential backoff between attempts to
+	// store a failed batch. A failed batch is retried until it is stored, never
+	// dropped. Default to 100ms and 5s.
+	RetryMin time.Duration
+	RetryMax time.Duration
+	// SpillPath, when set, names a file (JSON lines) where records that could
+	// not be stored before Close's context ended are saved; the next writer
+	// with the same SpillPath stores them first and then removes the file.
+	// Defaults to "" (no spill file: Close reports the unwritten records).
+	SpillPath string
+	// InsertTimeout bounds one insert attempt. Defaults to 30s.
+	InsertTimeout time.Duration
+	// Logger receives failures. Defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// UsageWriterStats counts what a UsageWriter did.
+type UsageWriterStats struct {
+	Accepted  uint64 // records handed to Write
+	Stored    uint64 // records the store confirmed (new or already present)
+	Inserted  uint64 // records that were new to the store
+	Failures  uint64 // failed insert attempts (each retried)
+	Spilled   uint64 // records saved to the spill file on Close
+	Recovered uint64 // records read back from a spill file on start
+}
+
+// UsageWriter hands usage records to a store in batches, off the request path.
+// Write returns as soon as the record is buffered; a background goroutine (owned
+// by the writer, stopped by Close) inserts multi-row batches, retries failed
+// batches with backoff and never drops a record. Inserts are idempotent by
+// request id, so a retried batch never duplicates.
+type UsageWriter struct {
+	cfg    UsageWriterConfig
+	log    *slog.Logger
+	ch     chan UsageRecord
+	flushC chan struct{}
+	stopC  chan struct{}
+	doneC  chan struct{}
+
+	mu     sync.RWMutex // Write holds it shared while sending; Close exclusively
+	closed bool
+
+	closeOnce sync.Once
+	closeCtx  context.Context // set before stopC is closed
+	closeErr  error           // set before doneC is closed
+
+	progressMu sync.Mutex
+	progress   chan struct{} // closed and replaced after every stored batch
+
+	accepted, stored, inserted, failures, spilled, recovered atomic.Uint64
+}
+
+// NewUsageWriter starts a writer. If cfg.SpillPath names an existing spill
+// file, its records are queued first.
+func NewUsageWriter(cfg UsageWriterConfig) (*UsageWriter, error) {
+	if cfg.Inserter == nil {
+		return nil, errors.New("store: UsageWriterConfig.Inserter is required")
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 500
+	}
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = 50 * time.Millisecond
+	}
+	if cfg.BufferSize <= 0 {
+		cfg.BufferSize = 65536
+	}
+	if cfg.InsertTimeout <= 0 {
+		cfg.InsertTimeout = 30 * time.Second
+	}
+	if cfg.RetryMin <= 0 {
+		cfg.RetryMin = 100 * time.Millisecond
+	}
+	if cfg.RetryMax < cfg.RetryMin {
+		cfg.RetryMax = max(5*time.Second, cfg.RetryMin)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	w := &UsageWriter{
+		cfg:      cfg,
+		log:      log,
+		ch:       make(chan UsageRecord, cfg.BufferSize),
+		flushC:   make(chan struct{}, 1),
+		stopC:    make(chan struct{}),
+		doneC:    make(chan struct{}),
+		progress: make(chan struct{}),
+	}
+	recovered, err := w.readSpill()
+	if err != nil {
+		return nil, err
+	}
+	go w.run(recovered)
+	return w, nil
+}
+
+// Write hands a record over. It returns when the record is buffered, blocking
+// only while the buffer is full; if ctx ends first the record was not taken and
+// ctx's error is returned. After Close it returns ErrWriterClosed.
+func (w *UsageWriter) Write(ctx context.Context, rec UsageRecord) error {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.closed {
+		return ErrWriterClosed
+	}
+	select {
+	case w.ch <- rec:
+		w.accepted.Add(1)
+		return nil
+	default:
+	}
+	select {
+	case w.ch <- rec:
+		w.accepted.Add(1)
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("store: usage record %s not buffered: %w", rec.RequestID, ctx.Err())
+	}
+}
+
+// Flush waits until every record handed to Write before the call is stored.
+func (w *UsageWriter) Flush(ctx context.Context) error {
+	target := w.accepted.Load() + w.recovered.Load()
+	for {
+		w.progressMu.Lock()
+		done := w.stored.Load() >= target
+		p := w.progress
+		w.progressMu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case w.flushC <- struct{}{}:
+		default:
+		}
+		select {
+		case <-p:
+		case <-w.doneC:
+			if w.stored.Load() >= target {
+				return nil
+			}
+			return fmt.Errorf("store: flush: writer stopped with records unwritten: %w", ErrWriterClosed)
+		case <-ctx.Done():
+			return fmt.Errorf("store: flush: %w", ctx.Err())
+		}
+	}
+}
+
+// Close stops accepting records, stores everything buffered, and stops the
+// background goroutine. Failed batches are retried until ctx ends; what is still
+// unwritten then goes to the spill file if one is configured, and otherwise is
+// reported in the returned error. Close is idempotent.
+func (w *UsageWriter) Close(ctx context.Context) error {
+	w.closeOnce.Do(func() {
+		w.mu.Lock()
+		w.closed = true
+		w.mu.Unlock()
+		w.closeCtx = ctx
+		close(w.stopC)
+	})
+	<-w.doneC
+	return w.closeErr
+}
+
+// Stats returns counters of what the writer did so far.
+func (w *UsageWriter) Stats() UsageWriterStats {
+	return UsageWriterStats{
+		Accepted:  w.accepted.Load(),
+		Stored:    w.stored.Load(),
+		Inserted:  w.inserted.Load(),
+		Failures:  w.failures.Load(),
+		Spilled:   w.spilled.Load(),
+		Recovered: w.recovered.Load(),
+	}
+}
+
+// Pending returns how many accepted records are not stored yet.
+func (w *UsageWriter) Pending() int {
+	return int(w.accepted.Load() + w.recovered.Load() - w.stored.Load())
+}
+
+func (w *UsageWriter) run(recovered []UsageRecord) {
+	defer close(w.doneC)
+	batch := make([]UsageRecord, 0, w.cfg.BatchSize)
+	// Records read back from a spill file go first, in batches.
+	for len(recovered) > 0 {
+		n := min(len(recovered), w.cfg.BatchSize)
+		if !w.store(recovered[:n], w.stopC) {
+			// The unstored ones are still in the spill file, which is kept.
+			w.finish(nil)
+			return
+		}
+		recovered = recovered[n:]
+	}
+	if w.cfg.SpillPath != "" {
+		if err := os.Remove(w.cfg.SpillPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+			w.log.Error("usage writer: removing replayed spill file", "path", w.cfg.SpillPath, "err", err)
+		}
+	}
+
+	ticker := time.NewTicker(w.cfg.FlushInterval)
+	defer ticker.Stop()
+	for {
+		flush := false
+		select {
+		case rec := <-w.ch:
+			batch = append(batch, rec)
+			flush = len(batch) >= w.cfg.BatchSize
+		case <-ticker.C:
+			flush = true
+		case <-w.flushC:
+			flush = true
+		case <-w.stopC:
+			w.finish(batch)
+			return
+		}
+		if flush && len(batch) > 0 {
+			// Top the batch up with whatever is already buffered.
+			batch = w.fill(batch)
+			if !w.store(batch, w.stopC) {
+				w.finish(batch)
+				return
+			}
+			batch = batch[:0]
+		}
+	}
+}
+
+// fill appends buffered records to batch without waiting, up to BatchSize.
+func (w *UsageWriter) fill(batch []UsageRecord) []UsageRecord {
+	for len(batch) < w.cfg.BatchSize {
+		select {
+		case rec := <-w.ch:
+			batch = append(batch, rec)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// store inserts batch, retrying with backoff until it succeeds. It gives up
+// (returning false) only when abort is closed, so Close can take over.
+func (w *UsageWriter) store(batch []UsageRecord, abort <-chan struct{}) bool {
+	backoff := w.cfg.RetryMin
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), w.cfg.InsertTimeout)
+		n, err := w.cfg.Inserter.InsertUsage(ctx, batch)
+		cancel()
+		if err == nil {
+			w.inserted.Add(uint64(n))
+			w.progressMu.Lock()
+			w.stored.Add(uint64(len(batch)))
+			close(w.progress)
+			w.progress = make(chan struct{})
+			w.progressMu.Unlock()
+			return true
+		}
+		w.failures.Add(1)
+		w.log.Error("usage writer: storing batch failed, will retry", "records", len(batch), "retry_in", backoff, "err", err)
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-abort:
+			t.Stop()
+			return false
+		}
+		backoff = min(backoff*2, w.cfg.RetryMax)
+	}
+}
+
+// finish runs on Close: it stores pending (the batch in hand) and everything
+// still buffered, retrying until Close's context ends, then spills the rest.
+func (w *UsageWriter) finish(pending []UsageRecord) {
+	ctx := w.closeCtx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	rest := append([]UsageRecord(nil), pending...)
+	for {
+		select {
+		case rec := <-w.ch:
+			rest = append(rest, rec)
+			continue
+		default:
+		}
+		break
+	}
+	for len(rest) > 0 {
+		n := min(len(rest), w.cfg.BatchSize)
+		if !w.store(rest[:n], ctx.Done()) {
+			break
+		}
+		rest = rest[n:]
+	}
+	if len(rest) == 0 {
+		return
+	}
+	if w.cfg.SpillPath == "" {
+		w.closeErr = fmt.Errorf("store: usage writer closed with %d records unwritten: %w", len(rest), ctx.Err())
+		w.log.Error("usage writer: records unwritten at close", "records", len(rest))
+		return
+	}
+	if err := w.writeSpill(rest); err != nil {
+		w.closeErr = fmt.Errorf("store: usage writer closed with %d records unwritten, spill failed: %w", len(rest), err)
+		w.log.Error("usage writer: spilling records failed", "records", len(rest), "path", w.cfg.SpillPath, "err", err)
+		return
+	}
+	w.spilled.Add(uint64(len(rest)))
+	w.log.Warn("usage writer: records spilled to file, they are stored on next start", "records", len(rest), "path", w.cfg.SpillPath)
+}
+
+func (w *UsageWriter) writeSpill(recs []UsageRecord) error {
+	f, err := os.OpenFile(w.cfg.SpillPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(f)
+	enc := json.NewEncoder(bw)
+	for i := range recs {
+		if err := enc.Encode(&recs[i]); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func (w *UsageWriter) readSpill() ([]UsageRecord, error) {
+	if w.cfg.SpillPath == "" {
+		return nil, nil
+	}
+	f, err := os.Open(w.cfg.SpillPath)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: opening usage spill file: %w", err)
+	}
+	defer f.Close()
+	var recs []UsageRecord
+	dec := json.NewDecoder(bufio.NewReader(f))
+	for {
+		var r UsageRecord
+		err := dec.Decode(&r)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			// A torn last line (crash while spilling) loses nothing that was
+			// fully written before it.
+			w.log.Error("usage writer: spill file has an unreadable record; keeping the ones before it", "path", w.cfg.SpillPath, "err", err)
+			break
+		}
+		recs = append(recs, r)
+	}
+	w.recovered.Store(uint64(len(recs)))
+	return recs, nil
+}
