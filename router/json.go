@@ -1,0 +1,52 @@
+package router
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/logos-llm/logos/internal/oaierr"
+)
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		oaierr.Write(w, oaierr.New(http.StatusInternalServerError, "Internal server error"))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// readBody reads a request body of at most limit bytes. It returns an
+// OpenAI-format error for a body that is too large or cannot be read.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *oaierr.Error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return nil, oaierr.New(http.StatusRequestEntityTooLarge, fmt.Sprintf("Request body exceeds %d bytes", limit)).WithCode("request_too_large")
+	case err != nil:
+		return nil, oaierr.New(http.StatusBadRequest, "Could not read the request body").WithCode("invalid_body")
+	}
+	return body, nil
+}
+
+// decodeObject decodes an optional JSON object body into v. An empty body or
+// JSON null leaves v unchanged.
+func decodeObject(body []byte, v any) *oaierr.Error {
+	if len(body) == 0 || string(body) == "null" {
+		return nil
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			return oaierr.New(http.StatusBadRequest, fmt.Sprintf("Field %q must be of type %s", typeErr.Field, typeErr.Type)).WithParam(typeErr.Field)
+		}
+		return oaierr.New(http.StatusBadRequest, "Request body must be a JSON object").WithCode("invalid_json")
+	}
+	return nil
+}
