@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/logos-llm/logos/classify"
+	"github.com/logos-llm/logos/pipeline"
 	"github.com/logos-llm/logos/providers"
 	"github.com/logos-llm/logos/router"
 	"github.com/logos-llm/logos/scheduler"
@@ -44,7 +45,9 @@ type Config struct {
 	// "openai_compatible") to its implementation. Defaults to none, in which
 	// case no request can be forwarded; cmd/logosd registers all built-in ones.
 	Providers providers.Registry
-	// Scheduler admits requests onto deployments. Defaults to nil (no queueing).
+	// Scheduler admits requests onto deployments. Required; scheduler/fcfs is
+	// the standard one (first come, first served by priority, honouring each
+	// deployment's parallel capacity).
 	Scheduler Scheduler
 	// Classifier ranks models for requests that state a policy instead of a
 	// model. Defaults to nil (such requests are refused).
@@ -54,6 +57,16 @@ type Config struct {
 	// MaxBodyBytes bounds request bodies; larger ones get 413.
 	// Defaults to 32 MiB.
 	MaxBodyBytes int64
+	// QueueTimeout is the default longest wait for a free deployment; clients
+	// may set their own with the Logos-Queue-Timeout header. Defaults to 300s.
+	QueueTimeout time.Duration
+	// CatalogRefreshInterval is how often the catalogue snapshot is reloaded
+	// from the store, so changes made by other replicas take effect. Changes
+	// made through this Router take effect at once. Defaults to 1s.
+	CatalogRefreshInterval time.Duration
+	// HTTPClient sends upstream requests. Defaults to a pooled client with no
+	// overall timeout (streams may run long).
+	HTTPClient *http.Client
 	// UsageBatchSize is the most usage records written in one insert.
 	// Defaults to 500.
 	UsageBatchSize int
@@ -72,6 +85,9 @@ func (c *Config) validate() error {
 	if c.Store == nil {
 		return fmt.Errorf("%w: Store is required", ErrInvalidConfig)
 	}
+	if c.Scheduler == nil {
+		return fmt.Errorf("%w: Scheduler is required (for example fcfs.New(fcfs.Config{}))", ErrInvalidConfig)
+	}
 	if c.MaxBodyBytes < 0 {
 		return fmt.Errorf("%w: MaxBodyBytes must not be negative", ErrInvalidConfig)
 	}
@@ -86,22 +102,34 @@ func (c *Config) validate() error {
 // Router is the Logos gateway: an http.Handler serving the OpenAI-compatible
 // API, the admin API and health checks. Create it with New and stop it with Close.
 type Router struct {
-	cfg     Config
-	log     *slog.Logger
-	usage   *store.UsageWriter
-	handler *router.Handler
+	cfg      Config
+	log      *slog.Logger
+	usage    *store.UsageWriter
+	pipeline *pipeline.Pipeline
+	handler  *router.Handler
+
+	reloadMu sync.Mutex // serialises catalogue reloads
+	stop     chan struct{}
+	done     chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// New returns a Router and starts its background work (the usage writer).
+// New returns a Router: it loads the catalogue from the store and starts its
+// background work (the usage writer and the catalogue refresher), which Close stops.
 func New(cfg Config) (*Router, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.CatalogRefreshInterval <= 0 {
+		cfg.CatalogRefreshInterval = time.Second
+	}
+	if cfg.Providers == nil {
+		cfg.Providers = providers.Registry{}
 	}
 	usage, err := store.NewUsageWriter(store.UsageWriterConfig{
 		Inserter:      cfg.Store,
@@ -114,13 +142,70 @@ func New(cfg Config) (*Router, error) {
 	if err != nil {
 		return nil, fmt.Errorf("logos: starting usage writer: %w", err)
 	}
-	r := &Router{cfg: cfg, log: cfg.Logger, usage: usage}
+	p, err := pipeline.New(pipeline.Config{
+		Providers:    cfg.Providers,
+		Scheduler:    cfg.Scheduler,
+		Usage:        usage,
+		Client:       cfg.HTTPClient,
+		Logger:       cfg.Logger,
+		QueueTimeout: cfg.QueueTimeout,
+	})
+	if err != nil {
+		_ = usage.Close(context.Background())
+		return nil, fmt.Errorf("logos: %w", err)
+	}
+	r := &Router{cfg: cfg, log: cfg.Logger, usage: usage, pipeline: p, stop: make(chan struct{}), done: make(chan struct{})}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.Reload(ctx); err != nil {
+		_ = usage.Close(context.Background())
+		return nil, err
+	}
 	r.handler = router.New(router.Config{
 		Store:        cfg.Store,
 		Logger:       cfg.Logger,
 		MaxBodyBytes: cfg.MaxBodyBytes,
+		Pipeline:     p,
+		Started:      time.Now(),
+		OnChange: func(ctx context.Context) {
+			if err := r.Reload(context.WithoutCancel(ctx)); err != nil {
+				r.log.Error("reloading the catalogue after a change failed", "err", err)
+			}
+		},
 	})
+	go r.refresh()
 	return r, nil
+}
+
+// Reload replaces the catalogue snapshot with the store's current catalogue.
+func (r *Router) Reload(ctx context.Context) error {
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
+	c, err := r.cfg.Store.LoadCatalog(ctx)
+	if err != nil {
+		return fmt.Errorf("logos: loading catalogue: %w", err)
+	}
+	r.pipeline.SetCatalog(pipeline.NewCatalog(c, time.Now()))
+	return nil
+}
+
+// refresh reloads the catalogue periodically until Close.
+func (r *Router) refresh() {
+	defer close(r.done)
+	t := time.NewTicker(r.cfg.CatalogRefreshInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := r.Reload(ctx); err != nil {
+				r.log.Warn("catalogue refresh failed; serving the previous snapshot", "err", err)
+			}
+			cancel()
+		}
+	}
 }
 
 // ServeHTTP serves one request.
@@ -136,18 +221,45 @@ func (r *Router) Bootstrap(ctx context.Context, key string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("logos: bootstrap: %w", err)
 	}
+	if err := r.Reload(ctx); err != nil {
+		return "", err
+	}
 	return key, nil
 }
 
-// FlushUsage waits until every usage record of the requests served so far is stored.
+// FlushUsage waits until no request is in flight and every usage record handed
+// over so far is stored. Under continuous load it may wait until ctx ends; it
+// is meant for tests and shutdown.
 func (r *Router) FlushUsage(ctx context.Context) error {
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	for r.pipeline.InFlight() > 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("logos: flush usage: %d requests in flight: %w", r.pipeline.InFlight(), ctx.Err())
+		case <-t.C:
+		}
+	}
 	return r.usage.Flush(ctx)
 }
 
-// Close stops background work and stores every pending usage record, waiting
-// at most until ctx ends. It does not close the Store. Close is idempotent.
+// Close stops background work, waits for requests in flight to hand over their
+// usage records, and stores every pending record, waiting at most until ctx
+// ends. It does not close the Store. Close is idempotent.
 func (r *Router) Close(ctx context.Context) error {
 	r.closeOnce.Do(func() {
+		close(r.stop)
+		<-r.done
+		// Requests still running hand their records over as they end; wait
+		// for them (bounded by ctx) so none is refused by a closed writer.
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for r.pipeline.InFlight() > 0 && ctx.Err() == nil {
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+		}
 		r.closeErr = r.usage.Close(ctx)
 	})
 	return r.closeErr

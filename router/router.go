@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/logos-llm/logos/internal/oaierr"
+	"github.com/logos-llm/logos/pipeline"
 	"github.com/logos-llm/logos/store"
 )
 
@@ -26,9 +27,11 @@ type Config struct {
 	// OnChange is called after a request changed keys or the catalogue, so the
 	// caller can refresh its snapshot. Optional.
 	OnChange func(ctx context.Context)
-	// Proxy serves the OpenAI-compatible API (/v1/..., /openai/..., /api/...).
-	// Optional; without it those paths answer 404.
-	Proxy http.Handler
+	// Pipeline serves the OpenAI-compatible API (/v1/..., /openai/...) and the
+	// Ollama-native API (/api/...). Optional; without it those paths answer 404.
+	Pipeline *pipeline.Pipeline
+	// Started is reported as the creation time of listed models that have none.
+	Started time.Time
 }
 
 // Handler serves Logos over HTTP.
@@ -55,10 +58,8 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("GET /healthz", h.healthz)
 	h.mux.HandleFunc("GET /readyz", h.readyz)
 	h.mux.HandleFunc("POST /logosdb/setup", h.setup)
-	if h.cfg.Proxy != nil {
-		h.mux.Handle("/v1/", h.cfg.Proxy)
-		h.mux.Handle("/openai/", h.cfg.Proxy)
-		h.mux.Handle("/api/", h.cfg.Proxy)
+	if h.cfg.Pipeline != nil {
+		h.proxyRoutes()
 	}
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		oaierr.Write(w, oaierr.New(http.StatusNotFound, "Unknown path "+r.URL.Path).WithCode("unknown_url"))

@@ -57,7 +57,7 @@ func serveOpenAI(s *Server, w http.ResponseWriter, r *http.Request, body []byte)
 	}
 	var method string
 	switch {
-	case op == "chat/completions", op == "responses", op == "embeddings":
+	case op == "chat/completions", op == "completions", op == "responses", op == "embeddings":
 		method = http.MethodPost
 	case op == "models", strings.HasPrefix(op, "models/"):
 		method = http.MethodGet
@@ -85,6 +85,9 @@ func serveOpenAI(s *Server, w http.ResponseWriter, r *http.Request, body []byte)
 		s.serveChat(w, r, rb, model,
 			s.opts.ChatJSON, mustFixture("openai_sync.json"),
 			s.opts.ChatStream, mustFixture("openai_streaming.txt"), mustFixture("openai_streaming_include_usage.txt"))
+	case op == "completions":
+		s.serveChat(w, r, rb, model, nil, mustFixture("openai_completions.json"),
+			nil, mustFixture("openai_completions_streaming.txt"), mustFixture("openai_completions_streaming_include_usage.txt"))
 	case op == "responses":
 		s.serveResponses(w, r, rb, model)
 	case op == "embeddings":

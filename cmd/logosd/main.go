@@ -1,0 +1,27 @@
+// Command logosd runs Logos as a standalone LLM gateway.
+//
+// Usage:
+//
+//	logosd [flags]
+//
+// Every flag can also be set through the environment variable named in its
+// help text; a flag given on the command line wins. Without --database-url the
+// embedded SQLite store at ./logos.db is used.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "logosd:", err)
+		os.Exit(1)
+	}
+}

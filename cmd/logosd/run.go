@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/logos-llm/logos"
+	"github.com/logos-llm/logos/providers/builtin"
+	"github.com/logos-llm/logos/scheduler/fcfs"
+	"github.com/logos-llm/logos/store"
+	"github.com/logos-llm/logos/store/postgres"
+	"github.com/logos-llm/logos/store/sqlite"
+)
+
+// options are logosd's settings, from flags and LOGOS_* variables.
+type options struct {
+	listen          string
+	databaseURL     string
+	sqlitePath      string
+	configPath      string
+	logLevel        string
+	shutdownTimeout time.Duration
+	spillPath       string
+}
+
+func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	var o options
+	fs := flag.NewFlagSet("logosd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.listen, "listen", env("LOGOS_LISTEN", "127.0.0.1:8080"), "address to listen on (LOGOS_LISTEN)")
+	fs.StringVar(&o.databaseURL, "database-url", env("LOGOS_DATABASE_URL", ""), "PostgreSQL URL; empty uses the embedded SQLite store (LOGOS_DATABASE_URL)")
+	fs.StringVar(&o.sqlitePath, "sqlite-path", env("LOGOS_SQLITE_PATH", "logos.db"), "SQLite database file, used without --database-url (LOGOS_SQLITE_PATH)")
+	fs.StringVar(&o.configPath, "config", env("LOGOS_CONFIG", ""), "declarative config file (LOGOS_CONFIG)")
+	fs.StringVar(&o.logLevel, "log-level", env("LOGOS_LOG_LEVEL", "info"), "debug, info, warn or error (LOGOS_LOG_LEVEL)")
+	fs.StringVar(&o.spillPath, "usage-spill", env("LOGOS_USAGE_SPILL", ""), "file for usage records the database did not take at shutdown, replayed on start (LOGOS_USAGE_SPILL)")
+	timeout := env("LOGOS_SHUTDOWN_TIMEOUT", "30s")
+	fs.StringVar(&timeout, "shutdown-timeout", timeout, "how long to drain requests and flush usage on SIGINT/SIGTERM (LOGOS_SHUTDOWN_TIMEOUT)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	d, err := time.ParseDuration(timeout)
+	if err != nil || d <= 0 {
+		return o, fmt.Errorf("invalid shutdown timeout %q", timeout)
+	}
+	o.shutdownTimeout = d
+	return o, nil
+}
+
+func newLogger(level string, w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("invalid log level %q", level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// run is logosd: it opens the store, serves until ctx ends, then drains
+// in-flight requests and flushes usage before returning.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	opts, err := parseOptions(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(opts.logLevel, stderr)
+	if err != nil {
+		return err
+	}
+	if opts.configPath != "" {
+		return errors.New("--config: declarative config files are not supported yet")
+	}
+
+	st, err := openStore(ctx, opts, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	sched, err := fcfs.New(fcfs.Config{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer sched.Close()
+	router, err := logos.New(logos.Config{
+		Store:          st,
+		Providers:      builtin.Registry(),
+		Scheduler:      sched,
+		Logger:         log,
+		UsageSpillPath: opts.spillPath,
+	})
+	if err != nil {
+		return err
+	}
+	if err := bootstrap(ctx, router, st, getenv("LOGOS_ROOT_KEY"), log); err != nil {
+		_ = router.Close(context.Background())
+		return err
+	}
+
+	ln, err := net.Listen("tcp", opts.listen)
+	if err != nil {
+		_ = router.Close(context.Background())
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           router,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	fmt.Fprintf(stdout, "logosd listening on http://%s\n", ln.Addr())
+	log.Info("logosd started", "addr", ln.Addr().String(), "store", storeName(opts))
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	select {
+	case err := <-serveErr:
+		_ = router.Close(context.Background())
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	log.Info("shutting down: draining requests and flushing usage", "timeout", opts.shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), opts.shutdownTimeout)
+	defer cancel()
+	shutdownErr := srv.Shutdown(sctx)
+	if shutdownErr != nil {
+		// Requests still running after the timeout are cut off; their usage
+		// records are still written below.
+		_ = srv.Close()
+	}
+	<-serveErr
+	if err := router.Close(sctx); err != nil {
+		return fmt.Errorf("flushing usage: %w", err)
+	}
+	if shutdownErr != nil && !errors.Is(shutdownErr, context.DeadlineExceeded) {
+		return fmt.Errorf("shutdown: %w", shutdownErr)
+	}
+	log.Info("logosd stopped")
+	return nil
+}
+
+func storeName(o options) string {
+	if o.databaseURL != "" {
+		return "postgres"
+	}
+	return "sqlite:" + o.sqlitePath
+}
+
+func openStore(ctx context.Context, o options, log *slog.Logger) (store.Store, error) {
+	if o.databaseURL != "" {
+		s, err := postgres.Open(ctx, postgres.Config{URL: o.databaseURL, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("opening PostgreSQL store: %w", err)
+		}
+		return s, nil
+	}
+	s, err := sqlite.Open(ctx, sqlite.Config{Path: o.sqlitePath, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("opening SQLite store %s: %w", o.sqlitePath, err)
+	}
+	return s, nil
+}
+
+// bootstrap sets up an empty store from LOGOS_ROOT_KEY, or says that the
+// instance awaits POST /logosdb/setup.
+func bootstrap(ctx context.Context, r *logos.Router, st store.Store, rootKey string, log *slog.Logger) error {
+	ok, err := st.Initialized(ctx)
+	if err != nil {
+		return fmt.Errorf("checking store: %w", err)
+	}
+	if ok {
+		return nil
+	}
+	rootKey = strings.TrimSpace(rootKey)
+	if rootKey == "" {
+		log.Warn("store is empty: this instance awaits POST /logosdb/setup, which creates the admin and returns the root key once (or set LOGOS_ROOT_KEY)")
+		return nil
+	}
+	if _, err := r.Bootstrap(ctx, rootKey); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			// Another replica set the store up at the same moment.
+			return nil
+		}
+		return fmt.Errorf("bootstrapping from LOGOS_ROOT_KEY: %w", err)
+	}
+	log.Info("store set up with the root key from LOGOS_ROOT_KEY")
+	return nil
+}

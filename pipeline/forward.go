@@ -1,0 +1,641 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/logos-llm/logos/internal/oaierr"
+	"github.com/logos-llm/logos/meter"
+	"github.com/logos-llm/logos/providers"
+	"github.com/logos-llm/logos/scheduler"
+	"github.com/logos-llm/logos/store"
+)
+
+// ModelStringPrefix starts a policy model string ("logos-v1__policy_...")
+// that asks Logos to choose the model.
+const ModelStringPrefix = "logos-v"
+
+// Error codes Logos itself uses.
+const (
+	codeQueueTimeout = "queue_timeout"
+	codeModel        = "model_not_found"
+)
+
+// Request is a parsed proxied request.
+type Request struct {
+	// Operation is the path below /v1 ("chat/completions") or, for the native
+	// Ollama API, below / ("api/chat").
+	Operation string
+	// Native marks Ollama's own API: errors are {"error": "..."} and streams
+	// are NDJSON.
+	Native bool
+	Method string
+	// Body is the client's JSON object body (nil for body-less requests) and
+	// Fields its top-level members.
+	Body   []byte
+	Fields map[string]json.RawMessage
+	// Model is the requested model name; Stream whether a stream was asked for.
+	Model  string
+	Stream bool
+	Header http.Header
+	Query  url.Values
+}
+
+// ParseBody checks that body is a JSON object and extracts the fields Logos
+// reads: model (a string) and stream (a boolean). Native requests stream unless
+// they say otherwise, as Ollama does.
+func ParseBody(body []byte, native bool) (Request, *oaierr.Error) {
+	req := Request{Body: body, Stream: native}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return req, oaierr.New(http.StatusBadRequest, "Request body must be a JSON object").WithCode("invalid_json")
+	}
+	if err := json.Unmarshal(body, &req.Fields); err != nil || req.Fields == nil {
+		return req, oaierr.New(http.StatusBadRequest, "Request body must be a JSON object").WithCode("invalid_json")
+	}
+	if raw, ok := req.Fields["model"]; ok && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &req.Model); err != nil {
+			return req, oaierr.New(http.StatusBadRequest, "'model' must be a string").WithParam("model")
+		}
+	}
+	if raw, ok := req.Fields["stream"]; ok && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &req.Stream); err != nil {
+			return req, oaierr.New(http.StatusBadRequest, "'stream' must be a boolean").WithParam("stream")
+		}
+	}
+	return req, nil
+}
+
+// logosFields are body fields only Logos reads; they are never sent upstream.
+var logosFields = map[string]bool{"timeout_s": true, "logos_key": true, "use_profile": true}
+
+func isLogosField(name string) bool {
+	return logosFields[name] || strings.HasPrefix(name, "logos_")
+}
+
+// Forward resolves, schedules and forwards req and relays the answer to w. It
+// always writes a response (unless the client is gone) and fills the record.
+func (x *Exchange) Forward(w http.ResponseWriter, r *http.Request, req Request) {
+	ctx := r.Context()
+	x.rec.Stream = req.Stream
+	x.SetRequestBody(req.Body)
+	if req.Model == "" {
+		x.fail(w, req, oaierr.New(http.StatusBadRequest, "'model' is required").WithParam("model"))
+		return
+	}
+	if strings.HasPrefix(req.Model, ModelStringPrefix) {
+		// A policy string, never a model name (even if a model were so named).
+		x.fail(w, req, oaierr.New(http.StatusBadRequest, "Policy-based model selection ('"+ModelStringPrefix+"…' model strings) needs a classifier, and this gateway has none configured; name a model instead").WithParam("model").WithCode("classifier_unavailable"))
+		return
+	}
+	m, ok := x.caller.Model(req.Model)
+	if !ok {
+		x.fail(w, req, oaierr.New(http.StatusNotFound, fmt.Sprintf("The model '%s' does not exist or you do not have access to it", req.Model)).WithParam("model").WithCode(codeModel))
+		return
+	}
+	x.rec.ModelID, x.rec.ModelName = m.ID, m.Name
+
+	deps := x.usableDeployments(m.ID, req.Native)
+	if len(deps) == 0 {
+		msg := fmt.Sprintf("No deployment serves the model '%s'", m.Name)
+		if req.Native {
+			msg = fmt.Sprintf("The model '%s' is not served by an Ollama provider; use the OpenAI-compatible /v1 API", m.Name)
+		}
+		x.fail(w, req, oaierr.New(http.StatusServiceUnavailable, msg).WithParam("model").WithCode("model_not_deployed"))
+		return
+	}
+
+	job, e := x.job(r, req, deps)
+	if e != nil {
+		x.fail(w, req, e)
+		return
+	}
+	lease, err := x.p.cfg.Scheduler.Acquire(ctx, job)
+	if err != nil {
+		x.fail(w, req, x.scheduleError(ctx, err, job.Timeout))
+		return
+	}
+	var outcome scheduler.Outcome
+	defer func() { lease.Release(outcome) }()
+	x.rec.QueueWait = lease.QueueWait()
+	x.rec.ColdStart = lease.ColdStart()
+	var dep *Deployment
+	for _, d := range deps {
+		if d.ID == lease.Candidate().DeploymentID {
+			dep = d
+		}
+	}
+	if dep == nil {
+		// A scheduler granted a deployment that was not a candidate.
+		x.fail(w, req, oaierr.New(http.StatusInternalServerError, "Internal server error"))
+		outcome.Err = errors.New("lease for an unknown deployment")
+		return
+	}
+	x.rec.DeploymentID, x.rec.ProviderID, x.rec.ProviderName = dep.ID, dep.Provider.ID, dep.Provider.Name
+
+	started := x.p.cfg.Now()
+	x.execute(w, r, req, dep)
+	outcome = scheduler.Outcome{StatusCode: x.rec.StatusCode, Latency: x.p.cfg.Now().Sub(started), Tokens: x.totalTokens()}
+	if x.rec.Outcome != store.OutcomeSuccess {
+		outcome.Err = errors.New(x.rec.ErrorMessage)
+	}
+}
+
+// usableDeployments returns a model's deployments whose provider kind is
+// registered (and, for native requests, that speak Ollama).
+func (x *Exchange) usableDeployments(modelID int64, native bool) []*Deployment {
+	var out []*Deployment
+	for _, d := range x.caller.Catalog.Deployments(modelID) {
+		if _, ok := x.p.cfg.Providers.Lookup(string(d.Provider.Kind)); !ok {
+			continue
+		}
+		if native && d.Provider.Kind != store.KindOllama {
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// job builds the scheduling request: candidates, priority and queue timeout.
+func (x *Exchange) job(r *http.Request, req Request, deps []*Deployment) (scheduler.Job, *oaierr.Error) {
+	j := scheduler.Job{RequestID: x.rec.RequestID, Timeout: x.p.cfg.QueueTimeout}
+	j.Priority = scheduler.PriorityFromInt(x.caller.Process.Priority)
+	if v := header(r.Header, "Logos-Priority", "logos_priority"); v != "" {
+		j.Priority = scheduler.ParsePriority(v)
+	}
+	x.rec.Priority = int(j.Priority)
+	timeout := header(r.Header, "Logos-Queue-Timeout", "logos_queue_timeout")
+	if timeout == "" {
+		if raw, ok := req.Fields["timeout_s"]; ok {
+			timeout = string(raw)
+		}
+	}
+	if timeout != "" {
+		secs, err := strconv.ParseFloat(strings.Trim(timeout, `" `), 64)
+		if err != nil || secs < 0 || secs > 86400 {
+			return j, oaierr.New(http.StatusBadRequest, "The queue timeout must be a number of seconds between 0 and 86400").WithParam("timeout_s")
+		}
+		j.Timeout = time.Duration(secs * float64(time.Second))
+		if j.Timeout <= 0 {
+			// 0 means "do not wait"; a scheduler reads a zero Timeout as its default.
+			j.Timeout = time.Nanosecond
+		}
+	}
+	for _, d := range deps {
+		j.Candidates = append(j.Candidates, scheduler.Candidate{
+			DeploymentID: d.ID, ModelID: d.ModelID, ProviderID: d.ProviderID, Capacity: d.Capacity(),
+		})
+	}
+	return j, nil
+}
+
+func (x *Exchange) scheduleError(ctx context.Context, err error, timeout time.Duration) *oaierr.Error {
+	switch {
+	case ctx.Err() != nil:
+		return oaierr.New(statusClientClosed, "Client closed the request while it was queued")
+	case errors.Is(err, scheduler.ErrQueueFull):
+		e := oaierr.New(http.StatusServiceUnavailable, "No capacity: the queue for this model is full").WithCode("queue_full")
+		e.RetryAfter = 1
+		return e
+	case errors.Is(err, scheduler.ErrQueueTimeout):
+		e := oaierr.New(http.StatusServiceUnavailable, fmt.Sprintf("No capacity: queue wait timeout after %s", timeout)).WithCode(codeQueueTimeout)
+		e.RetryAfter = 1
+		return e
+	default:
+		x.p.log.Warn("scheduling failed", "request_id", x.rec.RequestID, "err", err)
+		e := oaierr.New(http.StatusServiceUnavailable, "No capacity to serve this request").WithCode("no_capacity")
+		e.RetryAfter = 1
+		return e
+	}
+}
+
+// execute sends the request upstream and relays the answer.
+func (x *Exchange) execute(w http.ResponseWriter, r *http.Request, req Request, dep *Deployment) {
+	ctx := r.Context()
+	prov, _ := x.p.cfg.Providers.Lookup(string(dep.Provider.Kind))
+	upstreamModel := dep.UpstreamModel
+	if upstreamModel == "" {
+		upstreamModel = dep.Model.Name
+	}
+	inject := req.Stream && !req.Native && (req.Operation == "chat/completions" || req.Operation == "completions") && !clientAskedUsage(req.Fields)
+	body, err := rewriteBody(req, upstreamModel, inject)
+	if err != nil {
+		x.fail(w, req, oaierr.New(http.StatusBadRequest, "Request body could not be rewritten").WithCode("invalid_json"))
+		return
+	}
+	target := providers.Target{
+		Kind:          string(dep.Provider.Kind),
+		BaseURL:       dep.Provider.BaseURL,
+		Endpoint:      dep.Endpoint,
+		UpstreamModel: upstreamModel,
+		APIVersion:    first(dep.APIVersion, dep.Provider.APIVersion),
+		AuthHeader:    dep.Provider.AuthHeader,
+		AuthFormat:    dep.Provider.AuthFormat,
+		Credential:    first(dep.Credential, dep.Provider.Credential),
+	}
+	upReq, err := prov.NewRequest(ctx, target, providers.Call{
+		Operation: req.Operation,
+		Method:    req.Method,
+		Body:      body,
+		Header:    forwardHeaders(r.Header),
+		Query:     req.Query,
+	})
+	if err != nil {
+		x.p.log.Error("building upstream request failed", "request_id", x.rec.RequestID, "provider", dep.Provider.Name, "err", err)
+		x.fail(w, req, oaierr.New(http.StatusBadGateway, "The provider cannot serve this operation").WithCode("upstream_error"))
+		return
+	}
+
+	x.rec.ForwardedAt = x.p.cfg.Now()
+	resp, err := x.p.cfg.Client.Do(upReq)
+	if err != nil {
+		x.fail(w, req, x.transportError(ctx, err, dep))
+		return
+	}
+	defer resp.Body.Close()
+
+	if resp.StatusCode >= 400 {
+		x.relayError(w, req, resp)
+		return
+	}
+	x.relay(w, r, req, resp, inject)
+}
+
+func (x *Exchange) transportError(ctx context.Context, err error, dep *Deployment) *oaierr.Error {
+	if ctx.Err() != nil {
+		return oaierr.New(statusClientClosed, "Client closed the request")
+	}
+	// url.Error carries the upstream URL; keep it out of client messages.
+	detail := err
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		detail = ue.Err
+	}
+	x.p.log.Warn("upstream request failed", "request_id", x.rec.RequestID, "provider", dep.Provider.Name, "err", detail)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		e := oaierr.New(http.StatusGatewayTimeout, "The provider did not answer in time").WithCode("upstream_timeout")
+		x.rec.ErrorMessage = detail.Error()
+		return e
+	}
+	return oaierr.New(http.StatusBadGateway, "Could not reach the provider: "+detail.Error()).WithCode("upstream_unreachable")
+}
+
+// relayError passes an upstream error on with its status, as an OpenAI-format
+// error (keeping the provider's own OpenAI-shaped body), with its rate-limit
+// headers.
+func (x *Exchange) relayError(w http.ResponseWriter, req Request, resp *http.Response) {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	status, verbatim, e := upstreamError(resp.StatusCode, body)
+	for k, vs := range resp.Header {
+		lk := strings.ToLower(k)
+		if lk == "retry-after" || lk == "retry-after-ms" || strings.HasPrefix(lk, "x-ratelimit-") {
+			w.Header()[k] = vs
+		}
+	}
+	x.rec.StatusCode = status
+	x.rec.ErrorMessage = e.Message
+	x.rec.Outcome = store.OutcomeError
+	x.rec.CompletedAt = x.p.cfg.Now()
+	if x.full() {
+		x.rec.ResponsePayload = body
+		x.rec.ResponseHeaders = redactHeaders(resp.Header)
+	}
+	if verbatim && !req.Native {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write(body)
+		return
+	}
+	e.Status = status
+	WriteError(w, e, req.Native)
+}
+
+// upstreamError maps an upstream error response to the status and error the
+// client gets. An OpenAI-shaped body ({"error":{"message":...}}) is kept
+// verbatim unless its status had to be corrected.
+func upstreamError(status int, body []byte) (int, bool, *oaierr.Error) {
+	var env struct {
+		Error json.RawMessage `json:"error"`
+		Msg   string          `json:"message"`
+	}
+	msg := ""
+	verbatim := false
+	upstreamCode := ""
+	if json.Unmarshal(body, &env) == nil && len(env.Error) > 0 {
+		var obj struct {
+			Message string `json:"message"`
+			Type    string `json:"type"`
+			Code    any    `json:"code"`
+		}
+		var str string
+		switch {
+		case json.Unmarshal(env.Error, &obj) == nil && obj.Message != "":
+			// Complete OpenAI errors pass verbatim; others (Azure's lack a
+			// type) are normalised, keeping their message and code.
+			msg, verbatim = obj.Message, obj.Type != ""
+			if c, ok := obj.Code.(string); ok {
+				upstreamCode = c
+			}
+		case json.Unmarshal(env.Error, &str) == nil:
+			msg = str
+		}
+	} else if env.Msg != "" {
+		msg = env.Msg
+	}
+	if msg == "" {
+		msg = strings.TrimSpace(string(body))
+		if len(msg) > 500 {
+			msg = msg[:500] + "…"
+		}
+		if msg == "" {
+			msg = http.StatusText(status)
+		}
+	}
+	e := oaierr.New(status, msg).WithCode(first(upstreamCode, "upstream_error"))
+	if status >= 500 && contextLengthMessage(msg) {
+		// vLLM and others answer 500 for context overflow; SDKs would retry it.
+		status = http.StatusBadRequest
+		e.Status = status
+		e.Code = "context_length_exceeded"
+		verbatim = false
+	}
+	return status, verbatim, e
+}
+
+func contextLengthMessage(msg string) bool {
+	m := strings.ToLower(msg)
+	for _, s := range []string{"maximum context length", "context length", "context_length_exceeded", "context window", "too many tokens"} {
+		if strings.Contains(m, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// relay streams a successful upstream answer to the client.
+func (x *Exchange) relay(w http.ResponseWriter, r *http.Request, req Request, resp *http.Response, injected bool) {
+	format := responseFormat(resp, req)
+	copyResponseHeaders(w.Header(), resp.Header, format == meter.FormatJSON)
+	dw := &deferredWriter{w: w, status: resp.StatusCode}
+	opts := meter.Options{Format: format, DropInjectedUsage: injected, Now: x.p.cfg.Now}
+	if x.full() {
+		opts.CaptureLimit = x.p.cfg.CaptureLimit
+	}
+	res, err := meter.Relay(dw, resp.Body, opts)
+	x.rec.CompletedAt = x.p.cfg.Now()
+	x.rec.FirstTokenAt = res.FirstByteAt
+	x.rec.Tokens = tokenCounts(res.Usage)
+	if x.full() {
+		x.rec.ResponsePayload = res.Captured
+		x.rec.ResponseHeaders = redactHeaders(resp.Header)
+	}
+	switch {
+	case err == nil:
+		if !dw.started {
+			dw.start()
+		}
+		x.rec.StatusCode = resp.StatusCode
+		x.rec.Outcome = store.OutcomeSuccess
+	case r.Context().Err() != nil || errors.Is(err, meter.ErrClient):
+		x.rec.StatusCode = statusClientClosed
+		x.rec.Outcome = store.OutcomeCancelled
+		x.rec.ErrorMessage = "client closed the connection during the response"
+	default:
+		x.rec.Outcome = store.OutcomeError
+		x.rec.ErrorMessage = err.Error()
+		if !dw.started {
+			// Nothing was sent yet: the client gets a real error status
+			// rather than a 200 with an empty body.
+			x.rec.StatusCode = http.StatusBadGateway
+			WriteError(w, oaierr.New(http.StatusBadGateway, "The provider's response broke off before any data").WithCode("upstream_error"), req.Native)
+			return
+		}
+		x.rec.StatusCode = resp.StatusCode
+	}
+}
+
+// fail records e and writes it unless the client is gone.
+func (x *Exchange) fail(w http.ResponseWriter, req Request, e *oaierr.Error) {
+	x.Fail(e)
+	if e.Status == statusClientClosed {
+		return
+	}
+	WriteError(w, e, req.Native)
+}
+
+// WriteError writes e in the OpenAI format, or in Ollama's {"error": "..."}
+// format for the native API.
+func WriteError(w http.ResponseWriter, e *oaierr.Error, native bool) {
+	if !native {
+		oaierr.Write(w, e)
+		return
+	}
+	b, _ := json.Marshal(map[string]string{"error": e.Message})
+	w.Header().Set("Content-Type", "application/json")
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
+	}
+	w.WriteHeader(e.Status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func (x *Exchange) totalTokens() int64 {
+	var n int64
+	for _, t := range x.rec.Tokens {
+		if t.Type == "prompt_tokens" || t.Type == "completion_tokens" {
+			n += t.Count
+		}
+	}
+	return n
+}
+
+func tokenCounts(u meter.Tokens) []store.TokenCount {
+	if len(u) == 0 {
+		return nil
+	}
+	out := make([]store.TokenCount, 0, len(u))
+	for k, v := range u {
+		out = append(out, store.TokenCount{Type: k, Count: v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Type < out[j].Type })
+	return out
+}
+
+func responseFormat(resp *http.Response, req Request) meter.Format {
+	f := meter.FormatForContentType(resp.Header.Get("Content-Type"))
+	if f == meter.FormatJSON && req.Native && req.Stream {
+		// Ollama streams NDJSON whatever its Content-Type says.
+		return meter.FormatNDJSON
+	}
+	return f
+}
+
+// clientAskedUsage reports whether the body already asks for stream usage.
+func clientAskedUsage(fields map[string]json.RawMessage) bool {
+	raw, ok := fields["stream_options"]
+	if !ok {
+		return false
+	}
+	var so struct {
+		IncludeUsage bool `json:"include_usage"`
+	}
+	return json.Unmarshal(raw, &so) == nil && so.IncludeUsage
+}
+
+// rewriteBody returns the body to send upstream: the model renamed to the
+// upstream's name, Logos-only fields removed and, when inject is set,
+// stream_options.include_usage turned on. Every other field passes through
+// with its exact value; an unchanged body is sent byte for byte.
+func rewriteBody(req Request, upstreamModel string, inject bool) ([]byte, error) {
+	if req.Fields == nil {
+		return req.Body, nil
+	}
+	changed := false
+	fields := make(map[string]json.RawMessage, len(req.Fields)+1)
+	for k, v := range req.Fields {
+		if isLogosField(k) {
+			changed = true
+			continue
+		}
+		fields[k] = v
+	}
+	if upstreamModel != req.Model {
+		b, err := json.Marshal(upstreamModel)
+		if err != nil {
+			return nil, err
+		}
+		fields["model"] = b
+		changed = true
+	}
+	if inject {
+		so := map[string]json.RawMessage{}
+		if raw, ok := fields["stream_options"]; ok && string(raw) != "null" {
+			if err := json.Unmarshal(raw, &so); err != nil {
+				so = map[string]json.RawMessage{}
+			}
+		}
+		so["include_usage"] = json.RawMessage("true")
+		b, err := marshalNoEscape(so)
+		if err != nil {
+			return nil, err
+		}
+		fields["stream_options"] = b
+		changed = true
+	}
+	if !changed {
+		return req.Body, nil
+	}
+	return marshalNoEscape(fields)
+}
+
+func marshalNoEscape(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+// hopHeaders are connection-level headers never forwarded in either direction.
+var hopHeaders = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true, "Proxy-Authorization": true,
+	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true, "Proxy-Connection": true,
+}
+
+// forwardHeaders returns the client headers sent upstream: everything but
+// connection headers, credentials, Logos's own headers and what the transport
+// sets itself.
+func forwardHeaders(h http.Header) http.Header {
+	out := make(http.Header, len(h))
+	for k, vs := range h {
+		lk := strings.ToLower(k)
+		switch {
+		case hopHeaders[k], lk == "host", lk == "content-length", lk == "content-type", lk == "accept-encoding",
+			lk == "authorization", lk == "api-key", lk == "cookie", lk == "x-request-id",
+			lk == "use-profile", lk == "use_profile", lk == "policy",
+			strings.HasPrefix(lk, "logos-"), strings.HasPrefix(lk, "logos_"):
+			continue
+		}
+		out[k] = vs
+	}
+	return out
+}
+
+// copyResponseHeaders copies upstream response headers to the client, except
+// connection headers. The upstream's request id is kept as
+// X-Upstream-Request-Id; Logos's own X-Request-ID stays.
+func copyResponseHeaders(dst, src http.Header, keepLength bool) {
+	for k, vs := range src {
+		switch {
+		case hopHeaders[k]:
+		case k == "Content-Length" && !keepLength:
+		case strings.EqualFold(k, "X-Request-Id"):
+			dst["X-Upstream-Request-Id"] = vs
+		default:
+			dst[k] = vs
+		}
+	}
+}
+
+func header(h http.Header, names ...string) string {
+	for _, n := range names {
+		if v := h.Get(n); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func first(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// deferredWriter delays the response status until the first byte of the body,
+// so an upstream that fails before sending anything still gets a real error
+// status instead of a 200 with an empty body.
+type deferredWriter struct {
+	w       http.ResponseWriter
+	status  int
+	started bool
+}
+
+func (d *deferredWriter) start() {
+	d.started = true
+	d.w.WriteHeader(d.status)
+}
+
+func (d *deferredWriter) Write(p []byte) (int, error) {
+	if !d.started {
+		d.start()
+	}
+	return d.w.Write(p)
+}
+
+// Flush implements http.Flusher.
+func (d *deferredWriter) Flush() {
+	if !d.started {
+		return
+	}
+	if f, ok := d.w.(http.Flusher); ok {
+		f.Flush()
+	} else {
+		_ = http.NewResponseController(d.w).Flush()
+	}
+}

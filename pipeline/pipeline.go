@@ -1,0 +1,169 @@
+// Package pipeline is one request's life in Logos: authenticate → resolve the
+// model to deployments → schedule → forward to the provider → relay and meter
+// the answer → record usage. It works on an immutable catalogue snapshot, so
+// the request path never waits on the database.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/logos-llm/logos/internal/oaierr"
+	"github.com/logos-llm/logos/providers"
+	"github.com/logos-llm/logos/scheduler"
+	"github.com/logos-llm/logos/store"
+)
+
+// UsageSink takes usage records off the request path (store.UsageWriter).
+type UsageSink interface {
+	Write(ctx context.Context, rec store.UsageRecord) error
+}
+
+// Config configures a Pipeline.
+type Config struct {
+	// Providers maps provider kinds to implementations. Required.
+	Providers providers.Registry
+	// Scheduler admits requests onto deployments. Required.
+	Scheduler scheduler.Scheduler
+	// Usage receives one record per authenticated request. Required.
+	Usage UsageSink
+	// Client sends upstream requests. Defaults to a client with a pooled
+	// transport and no overall timeout (streams may run long).
+	Client *http.Client
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Defaults to time.Now.
+	Now func() time.Time
+	// QueueTimeout is the default longest wait for a free deployment.
+	// Defaults to 300s; a request may lower or raise it with the
+	// Logos-Queue-Timeout header or the timeout_s body field.
+	QueueTimeout time.Duration
+	// CaptureLimit bounds the response bytes kept for FULL logging.
+	// Defaults to 1 MiB.
+	CaptureLimit int
+}
+
+// Pipeline serves proxied requests. It is safe for concurrent use.
+type Pipeline struct {
+	cfg      Config
+	log      *slog.Logger
+	catalog  atomic.Pointer[Catalog]
+	inFlight atomic.Int64 // exchanges begun and not ended
+}
+
+// InFlight returns how many requests have begun and not yet handed over their
+// usage record.
+func (p *Pipeline) InFlight() int64 { return p.inFlight.Load() }
+
+// New returns a Pipeline with an empty catalogue.
+func New(cfg Config) (*Pipeline, error) {
+	switch {
+	case cfg.Providers == nil:
+		return nil, errors.New("pipeline: Config.Providers is required")
+	case cfg.Scheduler == nil:
+		return nil, errors.New("pipeline: Config.Scheduler is required")
+	case cfg.Usage == nil:
+		return nil, errors.New("pipeline: Config.Usage is required")
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{Transport: NewTransport()}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.QueueTimeout <= 0 {
+		cfg.QueueTimeout = 300 * time.Second
+	}
+	if cfg.CaptureLimit <= 0 {
+		cfg.CaptureLimit = 1 << 20
+	}
+	p := &Pipeline{cfg: cfg, log: cfg.Logger}
+	p.catalog.Store(NewCatalog(store.Catalog{}, time.Time{}))
+	return p, nil
+}
+
+// NewTransport returns the upstream transport: pooled keep-alive connections,
+// a bounded dial, and no response timeout (cold model loads can take minutes).
+func NewTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 1024
+	t.MaxIdleConnsPerHost = 256
+	t.IdleConnTimeout = 90 * time.Second
+	t.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	return t
+}
+
+// SetCatalog swaps the catalogue snapshot atomically.
+func (p *Pipeline) SetCatalog(c *Catalog) { p.catalog.Store(c) }
+
+// Catalog returns the current snapshot.
+func (p *Pipeline) Catalog() *Catalog { return p.catalog.Load() }
+
+// Caller is an authenticated client: its process and selected profile, and the
+// catalogue snapshot used for the whole request.
+type Caller struct {
+	Process *store.Process
+	Profile *store.Profile
+	Catalog *Catalog
+}
+
+// Authenticate resolves a key and an optional profile id (the use-profile
+// header) to a Caller.
+func (p *Pipeline) Authenticate(key, profile string) (Caller, *oaierr.Error) {
+	if key == "" {
+		return Caller{}, oaierr.New(http.StatusUnauthorized, "Missing Logos key: send it as 'Authorization: Bearer <key>'").WithCode("missing_api_key")
+	}
+	cat := p.catalog.Load()
+	proc, ok := cat.ProcessByKey(key)
+	if !ok {
+		return Caller{}, oaierr.New(http.StatusUnauthorized, "Invalid Logos key").WithCode("invalid_api_key")
+	}
+	if !proc.RevokedAt.IsZero() {
+		return Caller{}, oaierr.New(http.StatusUnauthorized, "This Logos key has been revoked").WithCode("invalid_api_key")
+	}
+	c := Caller{Process: proc, Catalog: cat}
+	if profile == "" {
+		ps := cat.Profiles(proc.ID)
+		if len(ps) == 0 {
+			return c, oaierr.New(http.StatusForbidden, "No profiles available for this key").WithCode("no_profile")
+		}
+		c.Profile = ps[0]
+		return c, nil
+	}
+	id, err := strconv.ParseInt(strings.TrimSpace(profile), 10, 64)
+	if err != nil {
+		return c, oaierr.New(http.StatusBadRequest, "The use-profile header must be an integer profile id").WithParam("use-profile")
+	}
+	prof, ok := cat.Profile(id)
+	if !ok {
+		return c, oaierr.New(http.StatusNotFound, fmt.Sprintf("Profile %d not found", id)).WithParam("use-profile")
+	}
+	if prof.ProcessID != proc.ID {
+		return c, oaierr.New(http.StatusForbidden, "Profile does not belong to this key").WithParam("use-profile")
+	}
+	c.Profile = prof
+	return c, nil
+}
+
+// Models returns the models c may use, ordered by id.
+func (c Caller) Models() []*store.Model { return c.Catalog.PermittedModels(c.Profile.ID) }
+
+// Model returns the permitted model with exactly that name.
+func (c Caller) Model(name string) (*store.Model, bool) {
+	m, ok := c.Catalog.ModelByName(name)
+	if !ok || !c.Catalog.Permitted(c.Profile.ID, m.ID) {
+		return nil, false
+	}
+	return m, true
+}
