@@ -424,4 +424,3 @@ func setFull(t *testing.T, e *env) {
 	}
 	e.reload()
 }
-
