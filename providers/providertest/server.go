@@ -69,8 +69,9 @@ type Options struct {
 	// abruptly after writing that many events (or NDJSON lines) of a stream,
 	// without ending the response: the client sees an unexpected EOF.
 	AbortAfter int
-	// OnCancel is called when a request's context is cancelled while the
-	// handler still runs (the client went away or cancelled the call).
+	// OnCancel is called once per request whose client went away while the
+	// handler still ran: its context was cancelled, or writing a stream
+	// event to it failed.
 	OnCancel func(*http.Request)
 }
 
@@ -105,6 +106,9 @@ func newServer(tb testing.TB, kind string, opts Options, route func(s *Server, w
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		s.record(r, body)
+		// The client's departure shows either as a cancelled context or as
+		// a failed write, whichever the server notices first; count it once.
+		r = r.WithContext(context.WithValue(r.Context(), cancelOnceKey{}, new(sync.Once)))
 		stop := context.AfterFunc(r.Context(), func() { s.observeCancel(r) })
 		defer stop()
 		route(s, w, r, body)
@@ -130,11 +134,19 @@ func (s *Server) record(r *http.Request, body []byte) {
 	})
 }
 
+type cancelOnceKey struct{}
+
 func (s *Server) observeCancel(r *http.Request) {
-	s.cancelOnce.Do(func() { close(s.canceled) })
-	if s.opts.OnCancel != nil {
-		s.opts.OnCancel(r)
+	once, _ := r.Context().Value(cancelOnceKey{}).(*sync.Once)
+	if once == nil {
+		once = new(sync.Once)
 	}
+	once.Do(func() {
+		s.cancelOnce.Do(func() { close(s.canceled) })
+		if s.opts.OnCancel != nil {
+			s.opts.OnCancel(r)
+		}
+	})
 }
 
 // Requests returns a copy of every request received so far, in order.
@@ -155,7 +167,8 @@ func (s *Server) LastRequest() (Request, bool) {
 }
 
 // Canceled returns a channel closed the first time the server observes a
-// request context cancelled while its handler was running.
+// client going away while its handler was running: a cancelled request
+// context or a failed write of a stream.
 func (s *Server) Canceled() <-chan struct{} { return s.canceled }
 
 // Target returns a providers.Target pointing at this server, with the
@@ -271,9 +284,11 @@ func (s *Server) writeStream(w http.ResponseWriter, r *http.Request, contentType
 			return
 		}
 		if _, err := w.Write(ev); err != nil {
+			s.observeCancel(r)
 			return
 		}
 		if err := rc.Flush(); err != nil {
+			s.observeCancel(r)
 			return
 		}
 		if s.opts.AbortAfter > 0 && i+1 == s.opts.AbortAfter {

@@ -1,0 +1,232 @@
+package logos_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/logos-llm/logos"
+	"github.com/logos-llm/logos/pipeline"
+	"github.com/logos-llm/logos/providers/providertest"
+	"github.com/logos-llm/logos/store"
+)
+
+// TestClientsKilledMidStream kills half the clients of concurrent streams
+// after their first event: their upstream requests are cancelled, no
+// goroutine is left behind, and every request leaves exactly one record.
+func TestClientsKilledMidStream(t *testing.T) {
+	transport := pipeline.NewTransport()
+	e := newEnv(t, func(c *logos.Config) { c.HTTPClient = &http.Client{Transport: transport} })
+	var upstreamCancelled atomic.Int64
+	up := providertest.NewOpenAI(t, providertest.Options{
+		EventDelay: 100 * time.Millisecond,
+		OnCancel:   func(*http.Request) { upstreamCancelled.Add(1) },
+	})
+	e.deploy("m", up.Target(), nil)
+	// Warm the connection pools so their goroutines count in the baseline.
+	e.do("POST", "/v1/chat/completions", chatBody)
+	baseline := runtime.NumGoroutine()
+
+	const n = 40
+	var wg sync.WaitGroup
+	var killed, completed atomic.Int64
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, "POST", e.srv.URL+"/v1/chat/completions", strings.NewReader(streamBody))
+			req.Header.Set("Authorization", "Bearer "+e.key)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			br := bufio.NewReader(resp.Body)
+			if _, err := br.ReadString('\n'); err != nil {
+				t.Error(err)
+				return
+			}
+			if i%2 == 0 {
+				cancel() // the client dies mid-stream
+				killed.Add(1)
+				return
+			}
+			b, err := io.ReadAll(br)
+			if err != nil || !bytes.Contains(b, []byte("data: [DONE]")) {
+				t.Errorf("complete stream ended early: %v %q", err, b)
+				return
+			}
+			completed.Add(1)
+		}()
+	}
+	wg.Wait()
+
+	recs := e.usage()
+	if got := len(recs); got != n+1 {
+		t.Fatalf("%d usage records for %d requests", got, n+1)
+	}
+	var cancelled, success int64
+	for _, r := range recs {
+		switch r.Outcome {
+		case store.OutcomeCancelled:
+			cancelled++
+		case store.OutcomeSuccess:
+			success++
+		}
+	}
+	if cancelled != killed.Load() || success != completed.Load()+1 {
+		t.Fatalf("records: %d cancelled, %d success; clients: %d killed, %d completed", cancelled, success, killed.Load(), completed.Load())
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for upstreamCancelled.Load() < killed.Load() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := upstreamCancelled.Load(); got != killed.Load() {
+		t.Fatalf("upstream saw %d cancellations for %d killed clients", got, killed.Load())
+	}
+	// Idle keep-alive connections hold reader and writer goroutines on both
+	// ends; closing them leaves only goroutines that leaked.
+	http.DefaultClient.CloseIdleConnections()
+	transport.CloseIdleConnections()
+	e.srv.CloseClientConnections()
+	up.CloseClientConnections()
+	for time.Now().Before(deadline) && runtime.NumGoroutine() > baseline {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := runtime.NumGoroutine(); got > baseline {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines after the test, %d before:\n%s", got, baseline, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// TestOllamaNativeAPI serves Ollama's own API for Ollama deployments: NDJSON
+// streams pass through byte for byte and are metered.
+func TestOllamaNativeAPI(t *testing.T) {
+	e := newEnv(t)
+	up := providertest.NewOllama(t, providertest.Options{})
+	e.deploy("llama3.2:3b", up.Target(), nil)
+	oa := providertest.NewOpenAI(t, providertest.Options{})
+	e.deploy("gpt-4o", oa.Target(), nil)
+
+	s, hdr, b := e.do("POST", "/api/chat", `{"model":"llama3.2:3b","messages":[{"role":"user","content":"Hi"}]}`)
+	if s != 200 || !strings.Contains(hdr.Get("Content-Type"), "ndjson") {
+		t.Fatalf("/api/chat: %d %q", s, hdr.Get("Content-Type"))
+	}
+	want := providertest.WithModel(providertest.Testdata(t, "ollama_chat_stream.ndjson"), "llama3.2:3b")
+	if !bytes.Equal(b, want) {
+		t.Fatalf("NDJSON changed in transit:\n got %q\nwant %q", b, want)
+	}
+	r := e.lastUsage()
+	if r.Operation != "api/chat" || tokens(r)["prompt_tokens"] == 0 || tokens(r)["completion_tokens"] == 0 {
+		t.Fatalf("native record %+v tokens %v", r, tokens(r))
+	}
+	if got, _ := up.LastRequest(); got.Path != "/api/chat" {
+		t.Fatalf("upstream path %q", got.Path)
+	}
+
+	if s, _, b := e.do("POST", "/api/generate", `{"model":"llama3.2:3b","prompt":"Hi","stream":false}`); s != 200 || !json.Valid(b) {
+		t.Fatalf("/api/generate: %d %s", s, b)
+	}
+	if s, _, b := e.do("POST", "/api/embed", `{"model":"llama3.2:3b","input":"Hi"}`); s != 200 {
+		t.Fatalf("/api/embed: %d %s", s, b)
+	}
+
+	s, _, b = e.do("GET", "/api/tags", "")
+	var tags struct {
+		Models []struct{ Name string } `json:"models"`
+	}
+	if s != 200 || json.Unmarshal(b, &tags) != nil || len(tags.Models) != 1 || tags.Models[0].Name != "llama3.2:3b" {
+		t.Fatalf("/api/tags: %d %s", s, b)
+	}
+
+	// Errors in Ollama's own format; a non-Ollama model is refused clearly.
+	s, _, b = e.do("POST", "/api/chat", `{"model":"gpt-4o","messages":[]}`)
+	var oe struct {
+		Error string `json:"error"`
+	}
+	if s != 503 || json.Unmarshal(b, &oe) != nil || !strings.Contains(oe.Error, "/v1") {
+		t.Fatalf("non-Ollama model on /api/chat: %d %s", s, b)
+	}
+	if s, _, b := e.do("POST", "/api/chat", `{"model":"llama3.2:3b"}`, "Authorization", "Bearer wrong"); s != 401 || !strings.Contains(string(b), `"error":"`) {
+		t.Fatalf("bad key on /api/chat: %d %s", s, b)
+	}
+}
+
+// TestRequestHygiene: ids, size limits, malformed bodies and auth failures get
+// clear errors, and authenticated ones still leave their record.
+func TestRequestHygiene(t *testing.T) {
+	e := newEnv(t, func(c *logos.Config) { c.MaxBodyBytes = 1 << 10 })
+	up := providertest.NewOpenAI(t, providertest.Options{})
+	e.deploy("m", up.Target(), nil)
+
+	s, hdr, _ := e.do("POST", "/v1/chat/completions", chatBody, "X-Request-ID", "client-trace-42")
+	if s != 200 || hdr.Get("X-Request-ID") != "client-trace-42" || hdr.Get("X-Upstream-Request-Id") == "" {
+		t.Fatalf("status %d ids %q / %q", s, hdr.Get("X-Request-ID"), hdr.Get("X-Upstream-Request-Id"))
+	}
+	if r := e.lastUsage(); r.RequestID != "client-trace-42" {
+		t.Fatalf("record id %q", r.RequestID)
+	}
+	if _, hdr, _ := e.do("GET", "/healthz", ""); len(hdr.Get("X-Request-ID")) != 32 {
+		t.Fatalf("generated id %q", hdr.Get("X-Request-ID"))
+	}
+	if _, hdr, _ := e.do("GET", "/healthz", "", "X-Request-ID", "bad id with spaces"); hdr.Get("X-Request-ID") == "bad id with spaces" {
+		t.Fatal("unsafe client request id echoed")
+	}
+
+	before := len(e.usage())
+	cases := []struct {
+		name, body string
+		hdr        []string
+		status     int
+		recorded   bool
+	}{
+		{"no key", chatBody, []string{"Authorization", ""}, 401, false},
+		{"bad key", chatBody, []string{"Authorization", "Bearer lg-nope"}, 401, false},
+		{"too large", `{"model":"m","messages":[{"role":"user","content":"` + strings.Repeat("x", 2048) + `"}]}`, nil, 413, true},
+		{"not json", `{"model":`, nil, 400, true},
+		{"raw NUL", "{\"model\":\"m\x00\"}", nil, 400, true},
+		{"array body", `[1,2]`, nil, 400, true},
+		{"model not a string", `{"model":5}`, nil, 400, true},
+		{"no model", `{"messages":[]}`, nil, 400, true},
+		{"unknown model", `{"model":"nope"}`, nil, 404, true},
+		{"bad queue timeout", chatBody, []string{"Logos-Queue-Timeout", "soon"}, 400, true},
+		{"wrong content type", chatBody, []string{"Content-Type", "multipart/form-data; boundary=x"}, 415, true},
+		{"bad profile", chatBody, []string{"use-profile", "abc"}, 400, true},
+	}
+	want := before
+	for _, tc := range cases {
+		s, _, b := e.do("POST", "/v1/chat/completions", tc.body, tc.hdr...)
+		if s != tc.status {
+			t.Errorf("%s: status %d, want %d (%s)", tc.name, s, tc.status, b)
+			continue
+		}
+		errorBody(t, b)
+		if tc.recorded {
+			want++
+		}
+	}
+	recs := e.usage()
+	if len(recs) != want {
+		t.Fatalf("%d records after the refusals, want %d", len(recs), want)
+	}
+	for _, r := range recs[:want-before] {
+		if r.Outcome != store.OutcomeRejected || r.StatusCode < 400 || r.ErrorMessage == "" {
+			t.Fatalf("refusal record %+v", r)
+		}
+	}
+	if len(up.Requests()) != 1 {
+		t.Fatalf("refused requests reached the upstream: %d requests", len(up.Requests()))
+	}
+}
