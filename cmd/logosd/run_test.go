@@ -1,0 +1,317 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/logos-llm/logos/providers/providertest"
+	"github.com/logos-llm/logos/store"
+	"github.com/logos-llm/logos/store/postgres/pgtest"
+	"github.com/logos-llm/logos/store/sqlite"
+)
+
+// lineWriter is a concurrency-safe writer that reports each line it receives.
+type lineWriter struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	lines chan string
+}
+
+func newLineWriter() *lineWriter { return &lineWriter{lines: make(chan string, 1024)} }
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	for _, l := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		select {
+		case w.lines <- l:
+		default:
+		}
+	}
+	return len(p), nil
+}
+
+func (w *lineWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// daemon is a logosd started through run.
+type daemon struct {
+	url    string
+	stderr *lineWriter
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// start runs logosd with args and env until the test ends (or stop).
+func start(t *testing.T, args []string, env map[string]string) *daemon {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr := newLineWriter(), newLineWriter()
+	d := &daemon{stderr: stderr, cancel: cancel, done: make(chan error, 1)}
+	getenv := func(k string) string { return env[k] }
+	go func() { d.done <- run(ctx, append([]string{"--listen", "127.0.0.1:0"}, args...), getenv, stdout, stderr) }()
+	select {
+	case line := <-stdout.lines:
+		_, url, ok := strings.Cut(line, "listening on ")
+		if !ok {
+			t.Fatalf("unexpected first line %q", line)
+		}
+		d.url = url
+	case err := <-d.done:
+		t.Fatalf("logosd exited: %v\n%s", err, stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("logosd did not start:\n%s", stderr.String())
+	}
+	t.Cleanup(func() { d.stop(t) })
+	return d
+}
+
+func (d *daemon) stop(t *testing.T) {
+	t.Helper()
+	d.cancel()
+	select {
+	case err, ok := <-d.done:
+		if !ok {
+			return // stopped by the test already
+		}
+		if err != nil {
+			t.Errorf("logosd: %v\n%s", err, d.stderr.String())
+		}
+		close(d.done)
+	case <-time.After(30 * time.Second):
+		t.Error("logosd did not stop")
+	}
+}
+
+func call(t *testing.T, method, url, key, body string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func setup(t *testing.T, url string) (int, string) {
+	t.Helper()
+	status, b := call(t, "POST", url+"/logosdb/setup", "", "")
+	var res struct {
+		Key string `json:"logos-key"`
+	}
+	_ = json.Unmarshal(b, &res)
+	return status, res.Key
+}
+
+func TestRunOnSQLiteSetsUpOnce(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "logos.db")
+	d := start(t, []string{"--sqlite-path", db}, nil)
+
+	if s, b := call(t, "GET", d.url+"/healthz", "", ""); s != 200 {
+		t.Fatalf("healthz %d %s", s, b)
+	}
+	if s, b := call(t, "GET", d.url+"/readyz", "", ""); s != 200 {
+		t.Fatalf("readyz %d %s", s, b)
+	}
+	if !strings.Contains(d.stderr.String(), "awaits POST /logosdb/setup") {
+		t.Fatalf("no setup hint in the log:\n%s", d.stderr.String())
+	}
+	status, key := setup(t, d.url)
+	if status != 200 || !strings.HasPrefix(key, "lg-root-") {
+		t.Fatalf("setup: %d key %q", status, key)
+	}
+	if status, again := setup(t, d.url); status != 409 || again != "" {
+		t.Fatalf("second setup: %d key %q, want 409 and no key", status, again)
+	}
+	if s, b := call(t, "GET", d.url+"/v1/models", key, ""); s != 200 {
+		t.Fatalf("the root key does not work: %d %s", s, b)
+	}
+	if strings.Contains(d.stderr.String(), key) {
+		t.Fatal("the root key was logged")
+	}
+	if _, err := os.Stat(db); err != nil {
+		t.Fatalf("logos.db not created: %v", err)
+	}
+}
+
+func TestRunBootstrapsFromRootKey(t *testing.T) {
+	key := "lg-root-" + strings.Repeat("k", 40)
+	d := start(t, []string{"--sqlite-path", filepath.Join(t.TempDir(), "l.db")}, map[string]string{"LOGOS_ROOT_KEY": key})
+	if s, b := call(t, "GET", d.url+"/v1/models", key, ""); s != 200 {
+		t.Fatalf("models with LOGOS_ROOT_KEY: %d %s", s, b)
+	}
+	if s, _ := setup(t, d.url); s != 409 {
+		t.Fatalf("setup after bootstrap: %d, want 409", s)
+	}
+	if strings.Contains(d.stderr.String(), key) {
+		t.Fatal("the root key was logged")
+	}
+}
+
+func TestRunRejectsBadOptions(t *testing.T) {
+	for _, args := range [][]string{{"--nope"}, {"--log-level", "loud"}, {"--shutdown-timeout", "-1s"}, {"extra"}} {
+		err := run(context.Background(), args, func(string) string { return "" }, io.Discard, io.Discard)
+		if err == nil {
+			t.Errorf("run(%v) succeeded", args)
+		}
+	}
+	err := run(context.Background(), []string{"--listen", "127.0.0.1:0", "--sqlite-path", filepath.Join(t.TempDir(), "x.db")},
+		func(k string) string {
+			if k == "LOGOS_ROOT_KEY" {
+				return "short"
+			}
+			return ""
+		}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "24") {
+		t.Fatalf("a short LOGOS_ROOT_KEY was accepted: %v", err)
+	}
+}
+
+// TestRunDrainsOnShutdown: a stream in flight when the signal arrives is
+// finished, and its usage record is stored before run returns.
+func TestRunDrainsOnShutdown(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "logos.db")
+	key := "lg-root-" + strings.Repeat("d", 40)
+	d := start(t, []string{"--sqlite-path", db}, map[string]string{"LOGOS_ROOT_KEY": key})
+
+	up := providertest.NewOpenAI(t, providertest.Options{EventDelay: 50 * time.Millisecond})
+	seedDeployment(t, db, up)
+	// Wait for the running logosd to pick up the catalogue change.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s, b := call(t, "GET", d.url+"/v1/models", key, "")
+		if s == 200 && strings.Contains(string(b), `"m"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deployment not visible: %d %s", s, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	req, _ := http.NewRequest("POST", d.url+"/v1/chat/completions", strings.NewReader(`{"model":"m","stream":true,"messages":[]}`))
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	if _, err := br.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	d.cancel() // SIGINT/SIGTERM
+	rest, err := io.ReadAll(br)
+	if err != nil || !bytes.Contains(rest, []byte("data: [DONE]")) {
+		t.Fatalf("in-flight stream cut at shutdown: %v %q", err, rest)
+	}
+	if err := <-d.done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	close(d.done)
+
+	st, err := sqlite.Open(context.Background(), sqlite.Config{Path: db, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	n, err := st.CountUsage(context.Background(), store.UsageFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two /v1/models polls at least, and the stream; every one recorded.
+	recs, _ := st.ListUsage(context.Background(), store.UsageFilter{})
+	if n < 2 || recs[0].Operation != "chat/completions" || recs[0].Outcome != store.OutcomeSuccess {
+		t.Fatalf("after shutdown: %d records, newest %+v", n, recs[0])
+	}
+}
+
+func seedDeployment(t *testing.T, db string, up *providertest.Server) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, sqlite.Config{Path: db, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	target := up.Target()
+	p, err := st.CreateProvider(ctx, store.Provider{Name: "up", Kind: store.KindOpenAI, BaseURL: target.BaseURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := st.CreateModel(ctx, store.Model{Name: "m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateDeployment(ctx, store.Deployment{ModelID: m.ID, ProviderID: p.ID}); err != nil {
+		t.Fatal(err)
+	}
+	procs, err := st.ListProcesses(ctx)
+	if err != nil || len(procs) == 0 {
+		t.Fatal(procs, err)
+	}
+	profs, err := st.ListProfiles(ctx, procs[0].ID)
+	if err != nil || len(profs) == 0 {
+		t.Fatal(profs, err)
+	}
+	if err := st.GrantModel(ctx, profs[0].ID, m.ID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPostgresReplicasStartTogether: two logosd started at the same moment
+// against one empty PostgreSQL database both come up on one migrated schema,
+// and setup succeeds on exactly one of them.
+func TestPostgresReplicasStartTogether(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	args := []string{"--database-url", url}
+	var wg sync.WaitGroup
+	ds := make([]*daemon, 2)
+	for i := range ds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ds[i] = start(t, args, nil)
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	var statuses []int
+	for _, d := range ds {
+		if s, b := call(t, "GET", d.url+"/readyz", "", ""); s != 200 {
+			t.Fatalf("replica not ready: %d %s", s, b)
+		}
+		s, _ := setup(t, d.url)
+		statuses = append(statuses, s)
+	}
+	if !(statuses[0] == 200 && statuses[1] == 409) {
+		t.Fatalf("setup statuses %v, want [200 409]", statuses)
+	}
+}
+
