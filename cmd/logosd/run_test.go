@@ -64,7 +64,9 @@ func start(t *testing.T, args []string, env map[string]string) *daemon {
 	stdout, stderr := newLineWriter(), newLineWriter()
 	d := &daemon{stderr: stderr, cancel: cancel, done: make(chan error, 1)}
 	getenv := func(k string) string { return env[k] }
-	go func() { d.done <- run(ctx, append([]string{"--listen", "127.0.0.1:0"}, args...), getenv, stdout, stderr) }()
+	go func() {
+		d.done <- run(ctx, append([]string{"--listen", "127.0.0.1:0"}, args...), getenv, stdout, stderr)
+	}()
 	select {
 	case line := <-stdout.lines:
 		_, url, ok := strings.Cut(line, "listening on ")
@@ -314,4 +316,3 @@ func TestPostgresReplicasStartTogether(t *testing.T) {
 		t.Fatalf("setup statuses %v, want [200 409]", statuses)
 	}
 }
-
