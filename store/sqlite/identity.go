@@ -1,0 +1,361 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/logos-llm/logos/store"
+	"github.com/logos-llm/logos/store/sqlite/internal/sqlitedb"
+)
+
+// defaultPriority is the scheduling priority stored for a process whose
+// Priority is zero (normal).
+const defaultPriority = 5
+
+// Bootstrap creates the instance marker, the admin user, its root process and
+// the process's profile in one transaction. The instance row's primary key
+// makes every later call, also from another store on the same file, fail with
+// store.ErrConflict.
+func (s *Store) Bootstrap(ctx context.Context, p store.BootstrapParams) (store.BootstrapResult, error) {
+	var res store.BootstrapResult
+	ts := now()
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		q := s.w.WithTx(tx)
+		if err := q.InsertInstance(ctx, formatTime(ts)); err != nil {
+			return fmt.Errorf("mark instance: %w", err)
+		}
+		u, err := q.CreateUser(ctx, sqlitedb.CreateUserParams{
+			Username:  p.AdminUsername,
+			Role:      string(store.RoleAdmin),
+			CreatedAt: formatTime(ts),
+		})
+		if err != nil {
+			return fmt.Errorf("create admin user: %w", err)
+		}
+		pr, err := q.CreateProcess(ctx, sqlitedb.CreateProcessParams{
+			Name:      p.ProcessName,
+			KeyHash:   p.KeyHash,
+			KeyPrefix: p.KeyPrefix,
+			UserID:    nullID(u.ID),
+			LogLevel:  string(store.LogBilling),
+			Priority:  defaultPriority,
+			Settings:  "{}",
+			CreatedAt: formatTime(ts),
+		})
+		if err != nil {
+			return fmt.Errorf("create root process: %w", err)
+		}
+		prof, err := q.CreateProfile(ctx, sqlitedb.CreateProfileParams{
+			Name:      p.ProfileName,
+			ProcessID: pr.ID,
+			CreatedAt: formatTime(ts),
+		})
+		if err != nil {
+			return fmt.Errorf("create root profile: %w", err)
+		}
+		var d decoder
+		res = store.BootstrapResult{
+			User:    toUser(&d, u),
+			Process: toProcess(&d, pr),
+			Profile: toProfile(&d, prof),
+		}
+		return d.err
+	})
+	if err != nil {
+		return store.BootstrapResult{}, wrap("bootstrap", err)
+	}
+	s.log.InfoContext(ctx, "sqlite store bootstrapped", "admin", res.User.Username, "process", res.Process.Name)
+	return res, nil
+}
+
+// Initialized reports whether Bootstrap has run.
+func (s *Store) Initialized(ctx context.Context) (bool, error) {
+	n, err := s.r.CountInstances(ctx)
+	if err != nil {
+		return false, wrap("read instance", err)
+	}
+	return n > 0, nil
+}
+
+// CreateUser stores u; a zero Role is stored as store.RoleUser.
+func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error) {
+	row, err := s.w.CreateUser(ctx, sqlitedb.CreateUserParams{
+		Username:  u.Username,
+		Prename:   u.Prename,
+		Name:      u.Name,
+		Role:      string(orDefault(u.Role, store.RoleUser)),
+		CreatedAt: formatTime(now()),
+	})
+	if err != nil {
+		return store.User{}, wrap("create user", err)
+	}
+	return decodeOne("create user", row, toUser)
+}
+
+// GetUser returns the user with the given id.
+func (s *Store) GetUser(ctx context.Context, id int64) (store.User, error) {
+	row, err := s.r.GetUser(ctx, id)
+	if err != nil {
+		return store.User{}, wrap(fmt.Sprintf("get user %d", id), err)
+	}
+	return decodeOne("get user", row, toUser)
+}
+
+// ListUsers returns all users ordered by id.
+func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
+	rows, err := s.r.ListUsers(ctx)
+	if err != nil {
+		return nil, wrap("list users", err)
+	}
+	return decodeAll("list users", rows, toUser)
+}
+
+// CreateService stores sv.
+func (s *Store) CreateService(ctx context.Context, sv store.Service) (store.Service, error) {
+	row, err := s.w.CreateService(ctx, sqlitedb.CreateServiceParams{
+		Name:      sv.Name,
+		CreatedAt: formatTime(now()),
+	})
+	if err != nil {
+		return store.Service{}, wrap("create service", err)
+	}
+	return decodeOne("create service", row, toService)
+}
+
+// GetService returns the service with the given id.
+func (s *Store) GetService(ctx context.Context, id int64) (store.Service, error) {
+	row, err := s.r.GetService(ctx, id)
+	if err != nil {
+		return store.Service{}, wrap(fmt.Sprintf("get service %d", id), err)
+	}
+	return decodeOne("get service", row, toService)
+}
+
+// ListServices returns all services ordered by id.
+func (s *Store) ListServices(ctx context.Context) ([]store.Service, error) {
+	rows, err := s.r.ListServices(ctx)
+	if err != nil {
+		return nil, wrap("list services", err)
+	}
+	return decodeAll("list services", rows, toService)
+}
+
+// CreateProcess stores p. Exactly one of UserID and ServiceID must be set
+// (else store.ErrInvalid). A zero LogLevel is stored as store.LogBilling, a
+// zero Priority as 5 (normal) and nil Settings as {}.
+func (s *Store) CreateProcess(ctx context.Context, p store.Process) (store.Process, error) {
+	if err := checkTime("revoked at", p.RevokedAt); err != nil {
+		return store.Process{}, wrap("create process", err)
+	}
+	row, err := s.w.CreateProcess(ctx, sqlitedb.CreateProcessParams{
+		Name:      p.Name,
+		KeyHash:   p.KeyHash,
+		KeyPrefix: p.KeyPrefix,
+		UserID:    nullID(p.UserID),
+		ServiceID: nullID(p.ServiceID),
+		LogLevel:  string(orDefault(p.LogLevel, store.LogBilling)),
+		Priority:  int64(orDefault(p.Priority, defaultPriority)),
+		Settings:  jsonArgOr(p.Settings, "{}"),
+		RevokedAt: nullTime(p.RevokedAt),
+		CreatedAt: formatTime(now()),
+	})
+	if err != nil {
+		return store.Process{}, wrap("create process", err)
+	}
+	return decodeOne("create process", row, toProcess)
+}
+
+// GetProcess returns the process with the given id.
+func (s *Store) GetProcess(ctx context.Context, id int64) (store.Process, error) {
+	row, err := s.r.GetProcess(ctx, id)
+	if err != nil {
+		return store.Process{}, wrap(fmt.Sprintf("get process %d", id), err)
+	}
+	return decodeOne("get process", row, toProcess)
+}
+
+// GetProcessByName returns the process with the given name.
+func (s *Store) GetProcessByName(ctx context.Context, name string) (store.Process, error) {
+	row, err := s.r.GetProcessByName(ctx, name)
+	if err != nil {
+		return store.Process{}, wrap(fmt.Sprintf("get process %q", name), err)
+	}
+	return decodeOne("get process", row, toProcess)
+}
+
+// ProcessByKeyHash returns the process whose key hash equals hash, revoked or
+// not. An empty hash never matches.
+func (s *Store) ProcessByKeyHash(ctx context.Context, hash []byte) (store.Process, error) {
+	if len(hash) == 0 {
+		return store.Process{}, wrap("get process by key hash", store.ErrNotFound)
+	}
+	row, err := s.r.GetProcessByKeyHash(ctx, hash)
+	if err != nil {
+		return store.Process{}, wrap("get process by key hash", err)
+	}
+	return decodeOne("get process by key hash", row, toProcess)
+}
+
+// ListProcesses returns all processes ordered by id.
+func (s *Store) ListProcesses(ctx context.Context) ([]store.Process, error) {
+	rows, err := s.r.ListProcesses(ctx)
+	if err != nil {
+		return nil, wrap("list processes", err)
+	}
+	return decodeAll("list processes", rows, toProcess)
+}
+
+// UpdateProcess replaces the name, log level, priority and settings of the
+// process with p.ID, with the same defaults as CreateProcess.
+func (s *Store) UpdateProcess(ctx context.Context, p store.Process) (store.Process, error) {
+	row, err := s.w.UpdateProcess(ctx, sqlitedb.UpdateProcessParams{
+		ID:       p.ID,
+		Name:     p.Name,
+		LogLevel: string(orDefault(p.LogLevel, store.LogBilling)),
+		Priority: int64(orDefault(p.Priority, defaultPriority)),
+		Settings: jsonArgOr(p.Settings, "{}"),
+	})
+	if err != nil {
+		return store.Process{}, wrap(fmt.Sprintf("update process %d", p.ID), err)
+	}
+	return decodeOne("update process", row, toProcess)
+}
+
+// SetProcessKey replaces the key hash and prefix and clears any revocation.
+func (s *Store) SetProcessKey(ctx context.Context, id int64, hash []byte, prefix string) error {
+	err := notFoundIfNone(s.w.SetProcessKey(ctx, sqlitedb.SetProcessKeyParams{
+		ID:        id,
+		KeyHash:   hash,
+		KeyPrefix: prefix,
+	}))
+	return wrap(fmt.Sprintf("set key of process %d", id), err)
+}
+
+// RevokeProcessKey marks the key revoked at the given time; the zero time
+// means now.
+func (s *Store) RevokeProcessKey(ctx context.Context, id int64, at time.Time) error {
+	op := fmt.Sprintf("revoke key of process %d", id)
+	if err := checkTime("revoked at", at); err != nil {
+		return wrap(op, err)
+	}
+	if at.IsZero() {
+		at = now()
+	}
+	err := notFoundIfNone(s.w.RevokeProcessKey(ctx, sqlitedb.RevokeProcessKeyParams{
+		ID:        id,
+		RevokedAt: nullTime(at),
+	}))
+	return wrap(op, err)
+}
+
+// DeleteProcess deletes the process with the given id, its profiles,
+// policies and jobs.
+func (s *Store) DeleteProcess(ctx context.Context, id int64) error {
+	return wrap(fmt.Sprintf("delete process %d", id), notFoundIfNone(s.w.DeleteProcess(ctx, id)))
+}
+
+// CreateProfile stores p.
+func (s *Store) CreateProfile(ctx context.Context, p store.Profile) (store.Profile, error) {
+	row, err := s.w.CreateProfile(ctx, sqlitedb.CreateProfileParams{
+		Name:      p.Name,
+		ProcessID: p.ProcessID,
+		CreatedAt: formatTime(now()),
+	})
+	if err != nil {
+		return store.Profile{}, wrap("create profile", err)
+	}
+	return decodeOne("create profile", row, toProfile)
+}
+
+// GetProfile returns the profile with the given id.
+func (s *Store) GetProfile(ctx context.Context, id int64) (store.Profile, error) {
+	row, err := s.r.GetProfile(ctx, id)
+	if err != nil {
+		return store.Profile{}, wrap(fmt.Sprintf("get profile %d", id), err)
+	}
+	return decodeOne("get profile", row, toProfile)
+}
+
+// ListProfiles returns a process's profiles ordered by id.
+func (s *Store) ListProfiles(ctx context.Context, processID int64) ([]store.Profile, error) {
+	rows, err := s.r.ListProfilesByProcess(ctx, processID)
+	if err != nil {
+		return nil, wrap(fmt.Sprintf("list profiles of process %d", processID), err)
+	}
+	return decodeAll("list profiles", rows, toProfile)
+}
+
+// DeleteProfile deletes the profile with the given id and its permissions.
+func (s *Store) DeleteProfile(ctx context.Context, id int64) error {
+	return wrap(fmt.Sprintf("delete profile %d", id), notFoundIfNone(s.w.DeleteProfile(ctx, id)))
+}
+
+// decodeOne converts one row with conv, wrapping a decoding error with op.
+func decodeOne[R, T any](op string, row R, conv func(*decoder, R) T) (T, error) {
+	var d decoder
+	v := conv(&d, row)
+	if d.err != nil {
+		var zero T
+		return zero, wrap(op, d.err)
+	}
+	return v, nil
+}
+
+// decodeAll converts rows with conv, wrapping a decoding error with op.
+func decodeAll[R, T any](op string, rows []R, conv func(*decoder, R) T) ([]T, error) {
+	out := make([]T, 0, len(rows))
+	var d decoder
+	for _, r := range rows {
+		out = append(out, conv(&d, r))
+	}
+	if d.err != nil {
+		return nil, wrap(op, d.err)
+	}
+	return out, nil
+}
+
+func toUser(d *decoder, r sqlitedb.User) store.User {
+	return store.User{
+		ID:        r.ID,
+		Username:  r.Username,
+		Prename:   r.Prename,
+		Name:      r.Name,
+		Role:      store.Role(r.Role),
+		CreatedAt: d.time("users.created_at", r.CreatedAt),
+	}
+}
+
+func toService(d *decoder, r sqlitedb.Service) store.Service {
+	return store.Service{
+		ID:        r.ID,
+		Name:      r.Name,
+		CreatedAt: d.time("services.created_at", r.CreatedAt),
+	}
+}
+
+func toProcess(d *decoder, r sqlitedb.Process) store.Process {
+	return store.Process{
+		ID:        r.ID,
+		Name:      r.Name,
+		KeyHash:   r.KeyHash,
+		KeyPrefix: r.KeyPrefix,
+		UserID:    idOf(r.UserID),
+		ServiceID: idOf(r.ServiceID),
+		LogLevel:  store.LogLevel(r.LogLevel),
+		Priority:  int(r.Priority),
+		Settings:  []byte(r.Settings),
+		RevokedAt: d.nullTime("processes.revoked_at", r.RevokedAt),
+		CreatedAt: d.time("processes.created_at", r.CreatedAt),
+	}
+}
+
+func toProfile(d *decoder, r sqlitedb.Profile) store.Profile {
+	return store.Profile{
+		ID:        r.ID,
+		Name:      r.Name,
+		ProcessID: r.ProcessID,
+		CreatedAt: d.time("profiles.created_at", r.CreatedAt),
+	}
+}

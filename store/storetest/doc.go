@@ -1,0 +1,64 @@
+// Package storetest is the conformance suite of [store.Store]: the tests every
+// implementation must pass, written against the documented contract of the
+// store package only.
+//
+// An implementation wires the suite up from one of its test files. The opener
+// returns a fresh, empty, migrated store for every subtest and registers its
+// own cleanup:
+//
+//	package sqlite_test
+//
+//	import (
+//		"path/filepath"
+//		"testing"
+//
+//		"github.com/logos-llm/logos/store"
+//		"github.com/logos-llm/logos/store/sqlite"
+//		"github.com/logos-llm/logos/store/storetest"
+//	)
+//
+//	func open(t testing.TB) store.Store {
+//		path := filepath.Join(t.TempDir(), "logos.db")
+//		s, err := sqlite.Open(t.Context(), sqlite.Config{Path: path})
+//		if err != nil {
+//			t.Fatal(err)
+//		}
+//		t.Cleanup(func() { _ = s.Close() })
+//		return s
+//	}
+//
+//	func TestConformance(t *testing.T) { storetest.Run(t, open) }
+//
+//	func BenchmarkUsageWriter(b *testing.B) { storetest.BenchmarkUsageWriter(b, open) }
+//
+// Run the suite with the race detector, and select parts of it by subtest
+// name, for example:
+//
+//	go test -race -run 'TestConformance/Usage/' ./store/sqlite/
+//
+// Where the doc comments of package store leave room, the suite holds stores
+// to these readings of the contract:
+//
+//   - Create, Update and Insert methods return the row as stored: Get (and
+//     List, LoadCatalog) return the same values afterwards.
+//   - Times are stored with microsecond precision, truncated (not rounded), and
+//     read back in UTC; zero times read back zero; store-assigned times are
+//     UTC too. Durations (QueueWait) are truncated to microseconds.
+//   - JSON is compared semantically (key order and whitespace may change).
+//     Every JSON column passes through [store.SanitizeJSON]; nil Settings read
+//     back as {}; a JSON null payload may read back as nil.
+//   - Values the schema's CHECK constraints refuse (unknown enum values, empty
+//     names, out-of-range numbers) are ErrInvalid; a reference to a row that
+//     does not exist is ErrInvalid or ErrNotFound.
+//   - The order of List methods is not specified, except where documented
+//     (ListProfiles, ListPermissions, ListUsage, ListProviderSnapshots);
+//     LoadCatalog orders every slice with ids by id.
+//   - Usage tokens are returned sorted by Type (byte order), without zero
+//     counts; ListUsage returns whole records, payloads included.
+//   - Text fields of usage records with NUL bytes or invalid UTF-8 never fail
+//     an insert; they read back as sent or cleaned as SanitizeJSON cleans.
+//
+// The suite runs its subtests sequentially. One subtest closes the store it
+// was given, so the opener's cleanup must tolerate a second Close (ignore its
+// error or make Close idempotent).
+package storetest
