@@ -25,7 +25,7 @@ import (
 // env is a running Logos in front of test upstreams: a real SQLite store, the
 // FCFS scheduler and the built-in providers, served by an httptest server.
 type env struct {
-	t         *testing.T
+	t         testing.TB
 	store     store.Store
 	router    *logos.Router
 	srv       *httptest.Server
@@ -36,7 +36,7 @@ type env struct {
 
 type envOption func(*logos.Config)
 
-func newEnv(t *testing.T, opts ...envOption) *env {
+func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	ctx := context.Background()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
