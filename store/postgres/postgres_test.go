@@ -32,7 +32,7 @@ func open(t testing.TB) store.Store { return openStore(t) }
 
 // TestConformance runs the store conformance suite, each test on a fresh
 // migrated database.
-func TestConformance(t *testing.T) { storetest.Run(t, open) }
+func TestPostgresConformance(t *testing.T) { storetest.Run(t, open) }
 
 // BenchmarkUsageWriter measures the batching usage writer (batches of 500)
 // on this store and reports records per second.

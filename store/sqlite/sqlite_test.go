@@ -24,7 +24,7 @@ func open(t testing.TB) store.Store {
 }
 
 // TestConformance runs the store conformance suite on a real SQLite file.
-func TestConformance(t *testing.T) { storetest.Run(t, open) }
+func TestSQLiteConformance(t *testing.T) { storetest.Run(t, open) }
 
 // BenchmarkUsageWriter measures records/s through store.UsageWriter with
 // batches of 500.
