@@ -54,6 +54,10 @@ type UsageWriterStats struct {
 	Failures  uint64 // failed insert attempts (each retried)
 	Spilled   uint64 // records saved to the spill file on Close
 	Recovered uint64 // records read back from a spill file on start
+	// Invalid counts records the store refused as invalid (ErrInvalid), which
+	// no retry can store. They are logged and, with a SpillPath, saved to
+	// SpillPath+".invalid" for inspection; the rest of their batch is stored.
+	Invalid uint64
 }
 
 // UsageWriter hands usage records to a store in batches, off the request path.
@@ -79,7 +83,7 @@ type UsageWriter struct {
 	progressMu sync.Mutex
 	progress   chan struct{} // closed and replaced after every stored batch
 
-	accepted, stored, inserted, failures, spilled, recovered atomic.Uint64
+	accepted, stored, inserted, failures, spilled, recovered, invalid atomic.Uint64
 }
 
 // NewUsageWriter starts a writer. If cfg.SpillPath names an existing spill
@@ -204,6 +208,7 @@ func (w *UsageWriter) Stats() UsageWriterStats {
 		Failures:  w.failures.Load(),
 		Spilled:   w.spilled.Load(),
 		Recovered: w.recovered.Load(),
+		Invalid:   w.invalid.Load(),
 	}
 }
 
@@ -282,12 +287,19 @@ func (w *UsageWriter) store(batch []UsageRecord, abort <-chan struct{}) bool {
 		cancel()
 		if err == nil {
 			w.inserted.Add(uint64(n))
-			w.progressMu.Lock()
-			w.stored.Add(uint64(len(batch)))
-			close(w.progress)
-			w.progress = make(chan struct{})
-			w.progressMu.Unlock()
+			w.done(len(batch))
 			return true
+		}
+		if errors.Is(err, ErrInvalid) {
+			// Retrying cannot help: find the refused records by halving
+			// the batch and store the others.
+			if len(batch) == 1 {
+				w.refuse(batch[0], err)
+				w.done(1)
+				return true
+			}
+			half := len(batch) / 2
+			return w.store(batch[:half], abort) && w.store(batch[half:], abort)
 		}
 		w.failures.Add(1)
 		w.log.Error("usage writer: storing batch failed, will retry", "records", len(batch), "retry_in", backoff, "err", err)
@@ -299,6 +311,27 @@ func (w *UsageWriter) store(batch []UsageRecord, abort <-chan struct{}) bool {
 			return false
 		}
 		backoff = min(backoff*2, w.cfg.RetryMax)
+	}
+}
+
+// done records that n records left the writer and wakes Flush callers.
+func (w *UsageWriter) done(n int) {
+	w.progressMu.Lock()
+	w.stored.Add(uint64(n))
+	close(w.progress)
+	w.progress = make(chan struct{})
+	w.progressMu.Unlock()
+}
+
+// refuse sets aside a record the store refused as invalid.
+func (w *UsageWriter) refuse(rec UsageRecord, err error) {
+	w.invalid.Add(1)
+	w.log.Error("usage writer: the store refused a usage record as invalid", "request_id", rec.RequestID, "err", err)
+	if w.cfg.SpillPath == "" {
+		return
+	}
+	if err := appendJSONLines(w.cfg.SpillPath+".invalid", []UsageRecord{rec}); err != nil {
+		w.log.Error("usage writer: saving an invalid record failed", "request_id", rec.RequestID, "err", err)
 	}
 }
 
@@ -344,7 +377,12 @@ func (w *UsageWriter) finish(pending []UsageRecord) {
 }
 
 func (w *UsageWriter) writeSpill(recs []UsageRecord) error {
-	f, err := os.OpenFile(w.cfg.SpillPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	return appendJSONLines(w.cfg.SpillPath, recs)
+}
+
+// appendJSONLines appends records to a file, one JSON object per line, and syncs it.
+func appendJSONLines(path string, recs []UsageRecord) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}

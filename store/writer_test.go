@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -40,6 +41,11 @@ func (m *memInserter) InsertUsage(ctx context.Context, recs []UsageRecord) (int,
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	for _, r := range recs {
+		if r.RequestID == "" {
+			return 0, fmt.Errorf("empty request id: %w", ErrInvalid)
+		}
+	}
 	if m.failNext > 0 {
 		m.failNext--
 		return 0, errors.New("database is down")
@@ -306,5 +312,36 @@ func TestUsageWriterConcurrentWriters(t *testing.T) {
 func TestNewUsageWriterNeedsInserter(t *testing.T) {
 	if _, err := NewUsageWriter(UsageWriterConfig{}); err == nil {
 		t.Fatal("NewUsageWriter without Inserter succeeded")
+	}
+}
+
+func TestUsageWriterSetsInvalidRecordsAside(t *testing.T) {
+	m := newMem()
+	path := filepath.Join(t.TempDir(), "usage.spill")
+	w := newWriter(t, UsageWriterConfig{Inserter: m, BatchSize: 50, FlushInterval: time.Hour, SpillPath: path})
+	ctx := context.Background()
+	for i := range 100 {
+		r := rec(i)
+		if i == 17 || i == 80 {
+			r.RequestID = "" // refused by the store
+		}
+		if err := w.Write(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := w.Flush(fctx); err != nil {
+		t.Fatalf("flush stalled on invalid records: %v", err)
+	}
+	if got := m.count(); got != 98 {
+		t.Fatalf("stored %d, want the 98 valid records", got)
+	}
+	if s := w.Stats(); s.Invalid != 2 || s.Failures != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+	b, err := os.ReadFile(path + ".invalid")
+	if err != nil || len(bytes.Split(bytes.TrimSpace(b), []byte("\n"))) != 2 {
+		t.Fatalf("invalid records file: %q %v", b, err)
 	}
 }
