@@ -29,6 +29,7 @@ type env struct {
 	store     store.Store
 	router    *logos.Router
 	srv       *httptest.Server
+	sched     *fcfs.Scheduler
 	key       string
 	processID int64
 	profileID int64
@@ -78,7 +79,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		_ = sched.Close()
 		_ = st.Close()
 	})
-	e := &env{t: t, store: st, router: r, srv: srv, key: key}
+	e := &env{t: t, store: st, router: r, srv: srv, sched: sched, key: key}
 	procs, err := st.ListProcesses(ctx)
 	if err != nil || len(procs) != 1 {
 		t.Fatalf("processes after bootstrap: %v %v", procs, err)
@@ -213,5 +214,17 @@ func mustContain(t *testing.T, got []byte, want string) {
 	t.Helper()
 	if !bytes.Contains(got, []byte(want)) {
 		t.Fatalf("%q does not contain %q", got, want)
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after 10 seconds.
+func (e *env) waitFor(what string, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }
