@@ -32,6 +32,17 @@ type Config struct {
 	Pipeline *pipeline.Pipeline
 	// Started is reported as the creation time of listed models that have none.
 	Started time.Time
+	// Sealer encrypts provider and deployment credentials before they are
+	// stored. Nil stores them as given.
+	Sealer Sealer
+	// Getenv resolves ${VAR} references in imported documents. Defaults to
+	// a function that finds nothing.
+	Getenv func(string) string
+}
+
+// Sealer encrypts a secret for storage.
+type Sealer interface {
+	Seal(plaintext string) (string, error)
 }
 
 // Handler serves Logos over HTTP.
@@ -58,6 +69,8 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("GET /healthz", h.healthz)
 	h.mux.HandleFunc("GET /readyz", h.readyz)
 	h.mux.HandleFunc("POST /logosdb/setup", h.setup)
+	h.adminIdentityRoutes()
+	h.adminCatalogRoutes()
 	if h.cfg.Pipeline != nil {
 		h.proxyRoutes()
 	}
