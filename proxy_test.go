@@ -145,8 +145,14 @@ func TestOpenAIClientThroughLogos(t *testing.T) {
 				t.Fatalf("get model: %+v %v", m, err)
 			}
 
-			if got := len(e.usage()); got != sent {
+			recs := e.usage()
+			if got := len(recs); got != sent {
 				t.Fatalf("%d usage records for %d requests", got, sent)
+			}
+			for _, r := range recs {
+				if r.Outcome != store.OutcomeSuccess || r.StatusCode != 200 {
+					t.Fatalf("record of a successful %s request: outcome %s status %d", r.Operation, r.Outcome, r.StatusCode)
+				}
 			}
 		})
 	}

@@ -87,7 +87,9 @@ func (x *Exchange) End() {
 			x.rec.CompletedAt = x.p.cfg.Now()
 		}
 		if x.rec.StatusCode == 0 {
+			// Nothing failed and nothing was forwarded: answered by Logos.
 			x.rec.StatusCode = http.StatusOK
+			x.rec.Outcome = store.OutcomeSuccess
 		}
 		// The record must outlive the request: a client that disconnected
 		// still leaves it.
