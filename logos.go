@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/logos-llm/logos/classify"
+	"github.com/logos-llm/logos/internal/secret"
 	"github.com/logos-llm/logos/pipeline"
 	"github.com/logos-llm/logos/providers"
 	"github.com/logos-llm/logos/router"
@@ -67,6 +68,13 @@ type Config struct {
 	// HTTPClient sends upstream requests. Defaults to a pooled client with no
 	// overall timeout (streams may run long).
 	HTTPClient *http.Client
+	// SecretKey encrypts provider and deployment credentials at rest with
+	// AES-256-GCM (32 bytes; cmd/logosd reads it from LOGOS_SECRET_KEY).
+	// Defaults to nil: credentials are stored as given.
+	SecretKey []byte
+	// Getenv resolves ${VAR} references in documents imported through the
+	// admin API. Defaults to a function that finds nothing.
+	Getenv func(string) string
 	// UsageBatchSize is the most usage records written in one insert.
 	// Defaults to 500.
 	UsageBatchSize int
@@ -88,6 +96,9 @@ func (c *Config) validate() error {
 	if c.Scheduler == nil {
 		return fmt.Errorf("%w: Scheduler is required (for example fcfs.New(fcfs.Config{}))", ErrInvalidConfig)
 	}
+	if len(c.SecretKey) != 0 && len(c.SecretKey) != 32 {
+		return fmt.Errorf("%w: SecretKey must be 32 bytes", ErrInvalidConfig)
+	}
 	if c.MaxBodyBytes < 0 {
 		return fmt.Errorf("%w: MaxBodyBytes must not be negative", ErrInvalidConfig)
 	}
@@ -107,6 +118,7 @@ type Router struct {
 	usage    *store.UsageWriter
 	pipeline *pipeline.Pipeline
 	handler  *router.Handler
+	box      *secret.Box // nil without a SecretKey
 
 	reloadMu sync.Mutex // serialises catalogue reloads
 	stop     chan struct{}
@@ -155,13 +167,25 @@ func New(cfg Config) (*Router, error) {
 		return nil, fmt.Errorf("logos: %w", err)
 	}
 	r := &Router{cfg: cfg, log: cfg.Logger, usage: usage, pipeline: p, stop: make(chan struct{}), done: make(chan struct{})}
+	if len(cfg.SecretKey) > 0 {
+		if r.box, err = secret.NewBox(cfg.SecretKey); err != nil {
+			_ = usage.Close(context.Background())
+			return nil, fmt.Errorf("%w: SecretKey: %v", ErrInvalidConfig, err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := r.Reload(ctx); err != nil {
 		_ = usage.Close(context.Background())
 		return nil, err
 	}
+	var sealer router.Sealer
+	if r.box != nil {
+		sealer = r.box
+	}
 	r.handler = router.New(router.Config{
+		Sealer:       sealer,
+		Getenv:       cfg.Getenv,
 		Store:        cfg.Store,
 		Logger:       cfg.Logger,
 		MaxBodyBytes: cfg.MaxBodyBytes,
@@ -185,8 +209,32 @@ func (r *Router) Reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("logos: loading catalogue: %w", err)
 	}
+	r.openCredentials(&c)
 	r.pipeline.SetCatalog(pipeline.NewCatalog(c, time.Now()))
 	return nil
+}
+
+// openCredentials decrypts the sealed credentials of a catalogue in place. A
+// credential that cannot be opened (no or wrong SecretKey) is left empty, so
+// the upstream refuses the request rather than receiving ciphertext.
+func (r *Router) openCredentials(c *store.Catalog) {
+	open := func(what string, id int64, cred *string) {
+		if !secret.IsSealed(*cred) {
+			return
+		}
+		plain, err := r.box.Open(*cred)
+		if err != nil {
+			r.log.Error("cannot decrypt a stored credential; check LOGOS_SECRET_KEY", what, id, "err", err)
+			plain = ""
+		}
+		*cred = plain
+	}
+	for i := range c.Providers {
+		open("provider_id", c.Providers[i].ID, &c.Providers[i].Credential)
+	}
+	for i := range c.Deployments {
+		open("deployment_id", c.Deployments[i].ID, &c.Deployments[i].Credential)
+	}
 }
 
 // refresh reloads the catalogue periodically until Close.
