@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/logos-llm/logos"
+	"github.com/logos-llm/logos/internal/secret"
 	"github.com/logos-llm/logos/providers/builtin"
 	"github.com/logos-llm/logos/scheduler/fcfs"
 	"github.com/logos-llm/logos/store"
@@ -92,6 +93,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer st.Close()
 
+	var secretKey []byte
+	if v := getenv("LOGOS_SECRET_KEY"); v != "" {
+		if secretKey, err = secret.ParseKey(v); err != nil {
+			return fmt.Errorf("LOGOS_SECRET_KEY: %w", err)
+		}
+	} else {
+		log.Warn("LOGOS_SECRET_KEY is not set: provider credentials are stored unencrypted")
+	}
 	sched, err := fcfs.New(fcfs.Config{Logger: log})
 	if err != nil {
 		return err
@@ -103,6 +112,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Scheduler:      sched,
 		Logger:         log,
 		UsageSpillPath: opts.spillPath,
+		SecretKey:      secretKey,
+		Getenv:         getenv,
 	})
 	if err != nil {
 		return err
