@@ -44,7 +44,7 @@ func decodeObject(body []byte, v any) *oaierr.Error {
 	if err := json.Unmarshal(body, v); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) && typeErr.Field != "" {
-			return oaierr.New(http.StatusBadRequest, fmt.Sprintf("Field %q must be of type %s", typeErr.Field, typeErr.Type)).WithParam(typeErr.Field)
+			return oaierr.New(http.StatusBadRequest, fmt.Sprintf("Field %q must be of type %s", typeErr.Field, typeErr.Type)).WithParam(typeErr.Field).WithCode("invalid_type")
 		}
 		return oaierr.New(http.StatusBadRequest, "Request body must be a JSON object").WithCode("invalid_json")
 	}
