@@ -75,6 +75,9 @@ type Config struct {
 	// Getenv resolves ${VAR} references in documents imported through the
 	// admin API. Defaults to a function that finds nothing.
 	Getenv func(string) string
+	// DisableSetup makes POST /logosdb/setup refuse, for instances whose
+	// admins and keys come from a config file. Defaults to false.
+	DisableSetup bool
 	// UsageBatchSize is the most usage records written in one insert.
 	// Defaults to 500.
 	UsageBatchSize int
@@ -186,6 +189,7 @@ func New(cfg Config) (*Router, error) {
 	r.handler = router.New(router.Config{
 		Sealer:       sealer,
 		Getenv:       cfg.Getenv,
+		DisableSetup: cfg.DisableSetup,
 		Store:        cfg.Store,
 		Logger:       cfg.Logger,
 		MaxBodyBytes: cfg.MaxBodyBytes,

@@ -38,6 +38,9 @@ type Config struct {
 	// Getenv resolves ${VAR} references in imported documents. Defaults to
 	// a function that finds nothing.
 	Getenv func(string) string
+	// DisableSetup makes POST /logosdb/setup refuse (403): for instances
+	// configured from a file, where the first caller must not become root.
+	DisableSetup bool
 }
 
 // Sealer encrypts a secret for storage.

@@ -22,6 +22,10 @@ const (
 // setup creates the admin user, the root process and its profile on an empty
 // store and returns the root key, exactly once.
 func (h *Handler) setup(w http.ResponseWriter, r *http.Request) {
+	if h.cfg.DisableSetup {
+		oaierr.Write(w, oaierr.New(http.StatusForbidden, "Setup is disabled: this instance is configured from a file").WithCode("setup_disabled"))
+		return
+	}
 	body, e := readBody(w, r, 1<<20)
 	if e != nil {
 		oaierr.Write(w, e)

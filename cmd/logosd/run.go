@@ -9,10 +9,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/logos-llm/logos"
+	"github.com/logos-llm/logos/config"
 	"github.com/logos-llm/logos/internal/secret"
 	"github.com/logos-llm/logos/providers/builtin"
 	"github.com/logos-llm/logos/scheduler/fcfs"
@@ -30,6 +34,8 @@ type options struct {
 	logLevel        string
 	shutdownTimeout time.Duration
 	spillPath       string
+	check           bool
+	prune           bool
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
@@ -48,6 +54,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.configPath, "config", env("LOGOS_CONFIG", ""), "declarative config file (LOGOS_CONFIG)")
 	fs.StringVar(&o.logLevel, "log-level", env("LOGOS_LOG_LEVEL", "info"), "debug, info, warn or error (LOGOS_LOG_LEVEL)")
 	fs.StringVar(&o.spillPath, "usage-spill", env("LOGOS_USAGE_SPILL", ""), "file for usage records the database did not take at shutdown, replayed on start (LOGOS_USAGE_SPILL)")
+	fs.BoolVar(&o.check, "check", false, "validate the --config file, print its problems with their lines, and exit")
+	fs.BoolVar(&o.prune, "prune", env("LOGOS_PRUNE", "") == "true", "delete catalogue objects the --config file does not mention (LOGOS_PRUNE=true)")
 	timeout := env("LOGOS_SHUTDOWN_TIMEOUT", "30s")
 	fs.StringVar(&timeout, "shutdown-timeout", timeout, "how long to drain requests and flush usage on SIGINT/SIGTERM (LOGOS_SHUTDOWN_TIMEOUT)")
 	if err := fs.Parse(args); err != nil {
@@ -83,8 +91,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	if opts.check {
+		if opts.configPath == "" {
+			return errors.New("--check needs --config")
+		}
+		d, err := readConfig(opts.configPath)
+		if err == nil {
+			// The ${VAR}s logosd would need at start-up must be set too.
+			if err = config.CheckEnv(d, getenv); err != nil {
+				err = fmt.Errorf("%s:\n%w", opts.configPath, err)
+			}
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return fmt.Errorf("%s is not valid", opts.configPath)
+		}
+		fmt.Fprintf(stdout, "%s: OK\n", opts.configPath)
+		return nil
+	}
+	var doc *config.Document
 	if opts.configPath != "" {
-		return errors.New("--config: declarative config files are not supported yet")
+		if doc, err = readConfig(opts.configPath); err != nil {
+			return err
+		}
 	}
 
 	st, err := openStore(ctx, opts, log)
@@ -112,15 +141,67 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Scheduler:      sched,
 		Logger:         log,
 		UsageSpillPath: opts.spillPath,
+		DisableSetup:   doc != nil,
 		SecretKey:      secretKey,
-		Getenv:         getenv,
+		Getenv:         importEnv(getenv),
 	})
 	if err != nil {
 		return err
 	}
-	if err := bootstrap(ctx, router, st, getenv("LOGOS_ROOT_KEY"), log); err != nil {
+	if err := bootstrap(ctx, router, st, getenv("LOGOS_ROOT_KEY"), doc != nil, log); err != nil {
 		_ = router.Close(context.Background())
 		return err
+	}
+
+	box, err := secret.NewBox(secretKey)
+	if len(secretKey) == 0 {
+		box, err = nil, nil
+	}
+	if err != nil {
+		_ = router.Close(context.Background())
+		return err
+	}
+	apply := func(ctx context.Context, d *config.Document) error {
+		rep, err := config.Apply(ctx, st, d, config.ApplyOptions{Getenv: getenv, Prune: opts.prune, Seal: box.Seal, Open: box.Open})
+		for _, line := range append(append(rep.Created, rep.Updated...), rep.Deleted...) {
+			log.Info("config: " + line)
+		}
+		if err != nil {
+			return fmt.Errorf("applying %s: %w", opts.configPath, err)
+		}
+		if !rep.Changed() {
+			log.Info("config: no changes", "file", opts.configPath)
+		}
+		return router.Reload(ctx)
+	}
+	if doc != nil {
+		if err := apply(ctx, doc); err != nil {
+			_ = router.Close(context.Background())
+			return err
+		}
+		// SIGHUP re-reads and re-applies the file; a bad file is logged and
+		// the running catalogue stays.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-hup:
+					d, err := readConfig(opts.configPath)
+					if err == nil {
+						err = apply(ctx, d)
+					}
+					if err != nil {
+						log.Error("config reload failed; keeping the running catalogue", "err", err)
+						continue
+					}
+					log.Info("config reloaded", "file", opts.configPath)
+				}
+			}
+		}()
 	}
 
 	ln, err := net.Listen("tcp", opts.listen)
@@ -189,9 +270,22 @@ func openStore(ctx context.Context, o options, log *slog.Logger) (store.Store, e
 	return s, nil
 }
 
+// readConfig reads and validates a config file.
+func readConfig(path string) (*config.Document, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	d, err := config.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s:\n%w", path, err)
+	}
+	return d, nil
+}
+
 // bootstrap sets up an empty store from LOGOS_ROOT_KEY, or says that the
 // instance awaits POST /logosdb/setup.
-func bootstrap(ctx context.Context, r *logos.Router, st store.Store, rootKey string, log *slog.Logger) error {
+func bootstrap(ctx context.Context, r *logos.Router, st store.Store, rootKey string, fromFile bool, log *slog.Logger) error {
 	ok, err := st.Initialized(ctx)
 	if err != nil {
 		return fmt.Errorf("checking store: %w", err)
@@ -201,6 +295,9 @@ func bootstrap(ctx context.Context, r *logos.Router, st store.Store, rootKey str
 	}
 	rootKey = strings.TrimSpace(rootKey)
 	if rootKey == "" {
+		if fromFile {
+			return nil // admins and keys come from the config file
+		}
 		log.Warn("store is empty: this instance awaits POST /logosdb/setup, which creates the admin and returns the root key once (or set LOGOS_ROOT_KEY)")
 		return nil
 	}
@@ -213,4 +310,16 @@ func bootstrap(ctx context.Context, r *logos.Router, st store.Store, rootKey str
 	}
 	log.Info("store set up with the root key from LOGOS_ROOT_KEY")
 	return nil
+}
+
+// importEnv is the environment that documents imported over the admin API may
+// reference: everything but logosd's own LOGOS_* settings, so an admin cannot
+// read the secret key or the database URL back through an export.
+func importEnv(getenv func(string) string) func(string) string {
+	return func(name string) string {
+		if strings.HasPrefix(name, "LOGOS_") {
+			return ""
+		}
+		return getenv(name)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -314,5 +315,90 @@ func TestPostgresReplicasStartTogether(t *testing.T) {
 	}
 	if !(statuses[0] == 200 && statuses[1] == 409) {
 		t.Fatalf("setup statuses %v, want [200 409]", statuses)
+	}
+}
+
+// exampleEnv is what examples/logos.yaml references.
+var exampleEnv = map[string]string{
+	"OPENAI_API_KEY":        "sk-openai-example",
+	"AZURE_OPENAI_API_KEY":  "azure-example",
+	"VLLM_API_KEY":          "vllm-example",
+	"LOGOS_ADMIN_KEY":       "lg-admin-" + strings.Repeat("a", 40),
+	"LOGOS_CODE_REVIEW_KEY": "lg-code-review-" + strings.Repeat("c", 40),
+}
+
+func TestCheckValidatesConfig(t *testing.T) {
+	var out, errOut bytes.Buffer
+	getenv := func(k string) string { return exampleEnv[k] }
+	err := run(context.Background(), []string{"--config", "../../examples/logos.yaml", "--check"}, getenv, &out, &errOut)
+	if err != nil || !strings.Contains(out.String(), "OK") {
+		t.Fatalf("--check of the example: %v\n%s%s", err, out.String(), errOut.String())
+	}
+
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("providers:\n  - name: p\n    kind: openai\n    base_url: https://x/v1\n  - name: q\n    kind: bedrock\n    base_url: https://y\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	errOut.Reset()
+	err = run(context.Background(), []string{"--config", bad, "--check"}, func(string) string { return "" }, io.Discard, &errOut)
+	if err == nil || !strings.Contains(errOut.String(), "line 6") || !strings.Contains(errOut.String(), "kind") {
+		t.Fatalf("--check of a bad file: %v\n%s", err, errOut.String())
+	}
+	if err := run(context.Background(), []string{"--check"}, func(string) string { return "" }, io.Discard, io.Discard); err == nil {
+		t.Fatal("--check without --config succeeded")
+	}
+	errOut.Reset()
+	err = run(context.Background(), []string{"--config", "../../examples/logos.yaml", "--check"}, func(string) string { return "" }, io.Discard, &errOut)
+	if err == nil || !strings.Contains(errOut.String(), "LOGOS_ADMIN_KEY") || !strings.Contains(errOut.String(), "line ") {
+		t.Fatalf("--check with the environment unset: %v\n%s", err, errOut.String())
+	}
+}
+
+// TestRunAppliesConfigAndReloadsOnSIGHUP starts logosd from a config file:
+// keys come from the environment, setup is disabled, and SIGHUP applies an
+// edited file without a restart.
+func TestRunAppliesConfigAndReloadsOnSIGHUP(t *testing.T) {
+	dir := t.TempDir()
+	src, err := os.ReadFile("../../examples/logos.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "logos.yaml")
+	if err := os.WriteFile(cfg, src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := start(t, []string{"--sqlite-path", filepath.Join(dir, "l.db"), "--config", cfg}, exampleEnv)
+	key := exampleEnv["LOGOS_CODE_REVIEW_KEY"]
+	s, b := call(t, "GET", d.url+"/v1/models", key, "")
+	if s != 200 || !strings.Contains(string(b), "qwen2.5-coder-32b") {
+		t.Fatalf("models for the config's key: %d %s", s, b)
+	}
+	if s, _ := setup(t, d.url); s != 403 {
+		t.Fatalf("setup on a file-configured instance: %d, want 403", s)
+	}
+	if strings.Contains(d.stderr.String(), key) || strings.Contains(d.stderr.String(), "sk-openai-example") {
+		t.Fatal("a secret was logged")
+	}
+
+	edited := strings.Replace(string(src), "models: [qwen2.5-coder-32b, llama3.1:8b]", "models: [qwen2.5-coder-32b, llama3.1:8b, gpt-4o]", 1)
+	if edited == string(src) {
+		t.Fatal("the example changed; update this test's edit")
+	}
+	if err := os.WriteFile(cfg, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s, b := call(t, "GET", d.url+"/v1/models", key, "")
+		if s == 200 && strings.Contains(string(b), `"gpt-4o"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("SIGHUP did not apply the edited file: %d %s\n%s", s, b, d.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
