@@ -74,6 +74,7 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("POST /logosdb/setup", h.setup)
 	h.adminIdentityRoutes()
 	h.adminCatalogRoutes()
+	h.adminStatsRoutes()
 	if h.cfg.Pipeline != nil {
 		h.proxyRoutes()
 	}

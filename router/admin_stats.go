@@ -1,0 +1,6 @@
+package router
+
+// adminStatsRoutes registers the usage, cost and monitoring statistics
+// endpoints.
+func (h *Handler) adminStatsRoutes() {
+}
