@@ -137,3 +137,31 @@ func TestModelIDsWithSlashesAndColons(t *testing.T) {
 		t.Fatalf("unpermitted model callable: %d", s)
 	}
 }
+
+// TestUsageRecordsArePriced: the cost is computed with the prices valid when
+// the request arrived and stored with the record; total_tokens is not charged.
+func TestUsageRecordsArePriced(t *testing.T) {
+	e := newEnv(t)
+	up := providertest.NewOpenAI(t, providertest.Options{})
+	m, _ := e.deploy("m", up.Target(), nil)
+	ctx := t.Context()
+	for name, micros := range map[string]int64{"prompt_tokens": 2_500_000, "completion_tokens": 10_000_000, "total_tokens": 99_000_000} {
+		tt, err := e.store.EnsureTokenType(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.store.CreatePrice(ctx, store.Price{TokenTypeID: tt.ID, ModelID: m.ID, ValidFrom: time.Now().Add(-time.Hour), MicrosPerMillion: micros, Currency: "EUR"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.reload()
+	if s, _, b := e.do("POST", "/v1/chat/completions", chatBody); s != 200 {
+		t.Fatalf("%d %s", s, b)
+	}
+	r := e.lastUsage()
+	tok := tokens(r)
+	want := (tok["prompt_tokens"]*2_500_000 + tok["completion_tokens"]*10_000_000 + 500_000) / 1_000_000
+	if tok["prompt_tokens"] == 0 || r.Currency != "EUR" || r.CostMicros == 0 || r.CostMicros > want+1 || r.CostMicros < want-1 {
+		t.Fatalf("cost %d %s for tokens %v, want about %d EUR micros", r.CostMicros, r.Currency, tok, want)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/logos-llm/logos/billing"
 	"github.com/logos-llm/logos/internal/apikey"
 	"github.com/logos-llm/logos/store"
 )
@@ -41,6 +42,7 @@ type Catalog struct {
 	providers       map[int64]*store.Provider
 	deployments     map[int64][]*Deployment // by model, ordered by provider id
 	policies        map[int64]*store.Policy
+	prices          *billing.PriceBook
 }
 
 // NewCatalog indexes a store snapshot.
@@ -58,6 +60,7 @@ func NewCatalog(c store.Catalog, loadedAt time.Time) *Catalog {
 		providers:       make(map[int64]*store.Provider, len(c.Providers)),
 		deployments:     map[int64][]*Deployment{},
 		policies:        make(map[int64]*store.Policy, len(c.Policies)),
+		prices:          billing.NewPriceBook(c.Prices, c.TokenTypes),
 	}
 	for i := range c.Processes {
 		p := &c.Processes[i]
@@ -155,6 +158,9 @@ func (c *Catalog) ModelByName(name string) (*store.Model, bool) {
 
 // Deployments returns the deployments of a model ordered by provider id.
 func (c *Catalog) Deployments(modelID int64) []*Deployment { return c.deployments[modelID] }
+
+// Prices returns the catalogue's price book.
+func (c *Catalog) Prices() *billing.PriceBook { return c.prices }
 
 // Policy returns a policy by id.
 func (c *Catalog) Policy(id int64) (*store.Policy, bool) {

@@ -91,6 +91,7 @@ func (x *Exchange) End() {
 			x.rec.StatusCode = http.StatusOK
 			x.rec.Outcome = store.OutcomeSuccess
 		}
+		x.price()
 		// The record must outlive the request: a client that disconnected
 		// still leaves it.
 		if err := x.p.cfg.Usage.Write(context.Background(), x.rec); err != nil {
@@ -98,6 +99,21 @@ func (x *Exchange) End() {
 		}
 		x.p.inFlight.Add(-1)
 	})
+}
+
+// price fills in the cost of the record's tokens at the prices valid when the
+// request arrived, so later price changes never rewrite it.
+func (x *Exchange) price() {
+	if len(x.rec.Tokens) == 0 {
+		return
+	}
+	priced, total, currency, err := x.caller.Catalog.Prices().Cost(x.rec.ReceivedAt, x.rec.ModelID, x.rec.ProviderID, x.rec.Tokens)
+	if err != nil {
+		// Recorded unpriced: the tokens are kept, so it can be priced later.
+		x.p.log.Warn("usage record left unpriced", "request_id", x.rec.RequestID, "err", err)
+		return
+	}
+	x.rec.Tokens, x.rec.CostMicros, x.rec.Currency = priced, total, currency
 }
 
 // Record returns a copy of the record as it stands (for tests and hooks).
