@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -174,6 +175,9 @@ func TestRequestHygiene(t *testing.T) {
 	s, hdr, _ := e.do("POST", "/v1/chat/completions", chatBody, "X-Request-ID", "client-trace-42")
 	if s != 200 || hdr.Get("X-Request-ID") != "client-trace-42" || hdr.Get("X-Upstream-Request-Id") == "" {
 		t.Fatalf("status %d ids %q / %q", s, hdr.Get("X-Request-ID"), hdr.Get("X-Upstream-Request-Id"))
+	}
+	if ms, err := strconv.ParseFloat(hdr.Get("X-Logos-Overhead-Ms"), 64); err != nil || ms < 0 || ms > 1000 {
+		t.Fatalf("X-Logos-Overhead-Ms = %q", hdr.Get("X-Logos-Overhead-Ms"))
 	}
 	if r := e.lastUsage(); r.RequestID != "client-trace-42" {
 		t.Fatalf("record id %q", r.RequestID)

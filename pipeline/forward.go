@@ -264,6 +264,7 @@ func (x *Exchange) execute(w http.ResponseWriter, r *http.Request, req Request, 
 		return
 	}
 	defer resp.Body.Close()
+	x.setOverhead(w)
 
 	if resp.StatusCode >= 400 {
 		x.relayError(w, req, resp)
@@ -638,4 +639,13 @@ func (d *deferredWriter) Flush() {
 	} else {
 		_ = http.NewResponseController(d.w).Flush()
 	}
+}
+
+// setOverhead sets X-Logos-Overhead-Ms: the time Logos spent on the request
+// before forwarding it (authentication, body checks, routing, scheduling
+// decisions; not the queue wait nor the upstream's time), in milliseconds. It
+// is set when the upstream answers, before the response starts.
+func (x *Exchange) setOverhead(w http.ResponseWriter) {
+	d := max(x.rec.ForwardedAt.Sub(x.rec.ReceivedAt)-x.rec.QueueWait, 0)
+	w.Header().Set("X-Logos-Overhead-Ms", strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 3, 64))
 }
