@@ -13,6 +13,7 @@ import (
 	"github.com/logos-llm/logos/internal/secret"
 	"github.com/logos-llm/logos/pipeline"
 	"github.com/logos-llm/logos/providers"
+	"github.com/logos-llm/logos/ratelimit"
 	"github.com/logos-llm/logos/router"
 	"github.com/logos-llm/logos/scheduler"
 	"github.com/logos-llm/logos/store"
@@ -121,11 +122,13 @@ type Router struct {
 	usage    *store.UsageWriter
 	pipeline *pipeline.Pipeline
 	handler  *router.Handler
-	box      *secret.Box // nil without a SecretKey
+	box      *secret.Box        // nil without a SecretKey
+	limiter  *ratelimit.Limiter // nil when the store keeps no rate windows
 
-	reloadMu sync.Mutex // serialises catalogue reloads
-	stop     chan struct{}
-	done     chan struct{}
+	reloadMu        sync.Mutex // serialises catalogue reloads
+	lastSettingsErr string     // guarded by reloadMu
+	stop            chan struct{}
+	done            chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -157,7 +160,15 @@ func New(cfg Config) (*Router, error) {
 	if err != nil {
 		return nil, fmt.Errorf("logos: starting usage writer: %w", err)
 	}
+	var limiter *ratelimit.Limiter
+	if rs, ok := cfg.Store.(store.RateLimitStore); ok {
+		if limiter, err = ratelimit.New(ratelimit.Config{Store: rs, Logger: cfg.Logger}); err != nil {
+			_ = usage.Close(context.Background())
+			return nil, fmt.Errorf("logos: %w", err)
+		}
+	}
 	p, err := pipeline.New(pipeline.Config{
+		Limiter:      limiter,
 		Providers:    cfg.Providers,
 		Scheduler:    cfg.Scheduler,
 		Usage:        usage,
@@ -169,7 +180,7 @@ func New(cfg Config) (*Router, error) {
 		_ = usage.Close(context.Background())
 		return nil, fmt.Errorf("logos: %w", err)
 	}
-	r := &Router{cfg: cfg, log: cfg.Logger, usage: usage, pipeline: p, stop: make(chan struct{}), done: make(chan struct{})}
+	r := &Router{cfg: cfg, log: cfg.Logger, usage: usage, pipeline: p, limiter: limiter, stop: make(chan struct{}), done: make(chan struct{})}
 	if len(cfg.SecretKey) > 0 {
 		if r.box, err = secret.NewBox(cfg.SecretKey); err != nil {
 			_ = usage.Close(context.Background())
@@ -214,7 +225,13 @@ func (r *Router) Reload(ctx context.Context) error {
 		return fmt.Errorf("logos: loading catalogue: %w", err)
 	}
 	r.openCredentials(&c)
-	r.pipeline.SetCatalog(pipeline.NewCatalog(c, time.Now()))
+	cat := pipeline.NewCatalog(c, time.Now())
+	if errs := errors.Join(cat.SettingsErrors()...); errs != nil && errs.Error() != r.lastSettingsErr {
+		// Logged when it changes, not on every periodic reload.
+		r.log.Error("process settings ignored; their rate limits are not enforced", "err", errs)
+		r.lastSettingsErr = errs.Error()
+	}
+	r.pipeline.SetCatalog(cat)
 	return nil
 }
 
@@ -313,6 +330,9 @@ func (r *Router) Close(ctx context.Context) error {
 			}
 		}
 		r.closeErr = r.usage.Close(ctx)
+		if r.limiter != nil {
+			r.closeErr = errors.Join(r.closeErr, r.limiter.Close(ctx))
+		}
 	})
 	return r.closeErr
 }

@@ -5,8 +5,11 @@ import (
 	"sort"
 	"time"
 
+	"fmt"
+
 	"github.com/logos-llm/logos/billing"
 	"github.com/logos-llm/logos/internal/apikey"
+	"github.com/logos-llm/logos/ratelimit"
 	"github.com/logos-llm/logos/store"
 )
 
@@ -43,6 +46,14 @@ type Catalog struct {
 	deployments     map[int64][]*Deployment // by model, ordered by provider id
 	policies        map[int64]*store.Policy
 	prices          *billing.PriceBook
+	limits          map[int64]processLimits
+	settingsErrors  []error
+}
+
+// processLimits are a process's rate limits, parsed from its settings.
+type processLimits struct {
+	process ratelimit.Limits
+	models  map[string]ratelimit.Limits
 }
 
 // NewCatalog indexes a store snapshot.
@@ -61,10 +72,18 @@ func NewCatalog(c store.Catalog, loadedAt time.Time) *Catalog {
 		deployments:     map[int64][]*Deployment{},
 		policies:        make(map[int64]*store.Policy, len(c.Policies)),
 		prices:          billing.NewPriceBook(c.Prices, c.TokenTypes),
+		limits:          map[int64]processLimits{},
 	}
 	for i := range c.Processes {
 		p := &c.Processes[i]
 		cat.processes[p.ID] = p
+		pl, ml, err := ratelimit.ParseLimits(p.Settings)
+		if err != nil {
+			cat.settingsErrors = append(cat.settingsErrors, fmt.Errorf("process %s: %w", p.Name, err))
+		}
+		if !pl.IsZero() || len(ml) > 0 {
+			cat.limits[p.ID] = processLimits{process: pl, models: ml}
+		}
 		if len(p.KeyHash) == sha256.Size {
 			cat.keys[[sha256.Size]byte(p.KeyHash)] = p
 		}
@@ -158,6 +177,10 @@ func (c *Catalog) ModelByName(name string) (*store.Model, bool) {
 
 // Deployments returns the deployments of a model ordered by provider id.
 func (c *Catalog) Deployments(modelID int64) []*Deployment { return c.deployments[modelID] }
+
+// SettingsErrors lists the process settings that could not be read (their
+// rate limits are not enforced).
+func (c *Catalog) SettingsErrors() []error { return c.settingsErrors }
 
 // Prices returns the catalogue's price book.
 func (c *Catalog) Prices() *billing.PriceBook { return c.prices }

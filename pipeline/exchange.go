@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/logos-llm/logos/internal/oaierr"
+	"github.com/logos-llm/logos/ratelimit"
 	"github.com/logos-llm/logos/store"
 )
 
@@ -25,6 +26,14 @@ type Exchange struct {
 	rec    store.UsageRecord
 	start  time.Time
 	once   sync.Once
+	// rated are the rate-limit keys this request was admitted under; its
+	// tokens are counted against them when it ends.
+	rated []ratedKey
+}
+
+type ratedKey struct {
+	key    string
+	limits ratelimit.Limits
 }
 
 // Begin starts the record of an authenticated request.
@@ -92,6 +101,11 @@ func (x *Exchange) End() {
 			x.rec.Outcome = store.OutcomeSuccess
 		}
 		x.price()
+		if n := x.totalTokens(); n > 0 {
+			for _, k := range x.rated {
+				x.p.cfg.Limiter.RecordTokens(k.key, k.limits, n)
+			}
+		}
 		// The record must outlive the request: a client that disconnected
 		// still leaves it.
 		if err := x.p.cfg.Usage.Write(context.Background(), x.rec); err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/logos-llm/logos/internal/oaierr"
 	"github.com/logos-llm/logos/meter"
 	"github.com/logos-llm/logos/providers"
+	"github.com/logos-llm/logos/ratelimit"
 	"github.com/logos-llm/logos/scheduler"
 	"github.com/logos-llm/logos/store"
 )
@@ -115,6 +116,10 @@ func (x *Exchange) Forward(w http.ResponseWriter, r *http.Request, req Request) 
 		return
 	}
 
+	if e := x.admitRate(ctx, w, m.Name); e != nil {
+		x.fail(w, req, e)
+		return
+	}
 	job, e := x.job(r, req, deps)
 	if e != nil {
 		x.fail(w, req, e)
@@ -301,7 +306,11 @@ func (x *Exchange) relayError(w http.ResponseWriter, req Request, resp *http.Res
 	status, verbatim, e := upstreamError(resp.StatusCode, body)
 	for k, vs := range resp.Header {
 		lk := strings.ToLower(k)
-		if lk == "retry-after" || lk == "retry-after-ms" || strings.HasPrefix(lk, "x-ratelimit-") {
+		switch {
+		case lk == "retry-after" || lk == "retry-after-ms":
+			w.Header()[k] = vs
+		case strings.HasPrefix(lk, "x-ratelimit-") && len(w.Header().Values(k)) == 0:
+			// Logos's own limits, when the key has some, win.
 			w.Header()[k] = vs
 		}
 	}
@@ -577,12 +586,14 @@ func forwardHeaders(h http.Header) http.Header {
 }
 
 // copyResponseHeaders copies upstream response headers to the client, except
-// connection headers. The upstream's request id is kept as
-// X-Upstream-Request-Id; Logos's own X-Request-ID stays.
+// connection headers and headers Logos has set itself (its request id and its
+// own rate-limit headers win over the provider account's). The upstream's
+// request id is kept as X-Upstream-Request-Id.
 func copyResponseHeaders(dst, src http.Header, keepLength bool) {
 	for k, vs := range src {
 		switch {
 		case hopHeaders[k]:
+		case len(dst.Values(k)) > 0 && !strings.EqualFold(k, "X-Request-Id"):
 		case k == "Content-Length" && !keepLength:
 		case strings.EqualFold(k, "X-Request-Id"):
 			dst["X-Upstream-Request-Id"] = vs
@@ -648,4 +659,51 @@ func (d *deferredWriter) Flush() {
 func (x *Exchange) setOverhead(w http.ResponseWriter) {
 	d := max(x.rec.ForwardedAt.Sub(x.rec.ReceivedAt)-x.rec.QueueWait, 0)
 	w.Header().Set("X-Logos-Overhead-Ms", strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 3, 64))
+}
+
+// admitRate applies the caller's rate limits (per model, then per process),
+// sets the x-ratelimit-* headers and returns a 429 when a limit is reached.
+func (x *Exchange) admitRate(ctx context.Context, w http.ResponseWriter, model string) *oaierr.Error {
+	lim := x.p.cfg.Limiter
+	pl, ok := x.caller.Catalog.limits[x.caller.Process.ID]
+	if lim == nil || !ok {
+		return nil
+	}
+	var d ratelimit.Decision
+	admitted := false
+	for _, k := range []ratedKey{
+		{ratelimit.Key(x.caller.Process.ID, model), pl.models[model]},
+		{ratelimit.Key(x.caller.Process.ID, ""), pl.process},
+	} {
+		if k.limits.IsZero() {
+			continue
+		}
+		kd, err := lim.Admit(ctx, k.key, k.limits)
+		if ctx.Err() != nil {
+			return oaierr.New(statusClientClosed, "Client closed the request")
+		}
+		if err != nil && kd.Allowed {
+			// Failing open: the limiter logged the store error.
+			x.p.log.Debug("rate limit store unavailable; request admitted", "request_id", x.rec.RequestID)
+		}
+		if admitted {
+			d = d.Merge(kd)
+		} else {
+			d, admitted = kd, true
+		}
+		if !kd.Allowed {
+			break
+		}
+		x.rated = append(x.rated, k)
+	}
+	if !admitted {
+		return nil
+	}
+	d.SetHeaders(w.Header())
+	if d.Allowed {
+		return nil
+	}
+	e := oaierr.New(http.StatusTooManyRequests, "Rate limit reached for this key; retry after the time in Retry-After").WithCode("rate_limit_exceeded")
+	e.RetryAfter = int(max((d.RetryAfter+time.Second-1)/time.Second, 1))
+	return e
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/logos-llm/logos/internal/oaierr"
 	"github.com/logos-llm/logos/providers"
+	"github.com/logos-llm/logos/ratelimit"
 	"github.com/logos-llm/logos/scheduler"
 	"github.com/logos-llm/logos/store"
 )
@@ -49,6 +50,9 @@ type Config struct {
 	// CaptureLimit bounds the response bytes kept for FULL logging.
 	// Defaults to 1 MiB.
 	CaptureLimit int
+	// Limiter enforces the rate limits in process settings. Defaults to nil
+	// (no rate limits).
+	Limiter *ratelimit.Limiter
 }
 
 // Pipeline serves proxied requests. It is safe for concurrent use.

@@ -138,6 +138,14 @@ type ProviderSnapshot struct {
 	ErrorMessage  string
 }
 
+type RateWindow struct {
+	Key         string
+	WindowStart string
+	Requests    int64
+	LastGrant   int64
+	Tokens      int64
+}
+
 type Service struct {
 	ID        int64
 	Name      string

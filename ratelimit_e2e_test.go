@@ -1,0 +1,94 @@
+package logos_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/logos-llm/logos/providers/providertest"
+	"github.com/logos-llm/logos/store/postgres/pgtest"
+)
+
+// TestPostgresRateLimitAcrossReplicas: two Routers sharing one PostgreSQL
+// database enforce one 60 requests/minute limit: of 200 concurrent requests
+// spread over both, 60 ± 3 are admitted; every forwarded response carries the
+// x-ratelimit headers and every refusal a Retry-After.
+func TestPostgresRateLimitAcrossReplicas(t *testing.T) {
+	url := pgtest.NewMigratedDatabase(t)
+	a, aURL := serve(t, openStore(t, "postgres", url), nil)
+	_, bURL := serve(t, openStore(t, "postgres", url), nil)
+	up := providertest.NewOpenAI(t, providertest.Options{})
+
+	root := "lg-root-" + strings.Repeat("q", 40)
+	if _, err := a.Bootstrap(t.Context(), root); err != nil {
+		t.Fatal(err)
+	}
+	out := must(t, aURL+"/logosdb/add_provider", root, map[string]any{"provider_name": "oa", "provider_type": "openai", "base_url": up.URL + "/v1"})
+	provID := num(t, out, "provider-id")
+	out = must(t, aURL+"/logosdb/add_model", root, map[string]any{"name": "m"})
+	modelID := num(t, out, "model_id")
+	must(t, aURL+"/logosdb/connect_model_provider", root, map[string]any{"model_id": modelID, "provider_id": provID})
+	out = must(t, aURL+"/logosdb/add_service", root, map[string]any{"name": "bot"})
+	key := out["logos-key"].(string)
+	must(t, aURL+"/logosdb/connect_profile_model", root, map[string]any{"profile_id": num(t, out, "profile-id"), "model_id": modelID})
+	st := openStore(t, "postgres", url)
+	p, err := st.GetProcess(t.Context(), num(t, out, "process-id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Settings = []byte(`{"requests_per_minute": 60}`)
+	if _, err := st.UpdateProcess(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	// Both replicas must see the limit; then stay clear of a minute boundary,
+	// where a fixed window starts afresh.
+	time.Sleep(1500 * time.Millisecond)
+	if s := time.Now().Second(); s > 50 {
+		time.Sleep(time.Duration(62-s) * time.Second)
+	}
+
+	var admitted, refused atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			base := aURL
+			if i%2 == 1 {
+				base = bURL
+			}
+			req, _ := http.NewRequestWithContext(context.Background(), "POST", base+"/v1/chat/completions", bytes.NewReader([]byte(`{"model":"m","messages":[]}`)))
+			req.Header.Set("Authorization", "Bearer "+key)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			if resp.Header.Get("X-Ratelimit-Limit-Requests") != "60" || resp.Header.Get("X-Ratelimit-Remaining-Requests") == "" || resp.Header.Get("X-Ratelimit-Reset-Requests") == "" {
+				t.Errorf("status %d without rate-limit headers: %v", resp.StatusCode, resp.Header)
+			}
+			switch resp.StatusCode {
+			case 200:
+				admitted.Add(1)
+			case 429:
+				if resp.Header.Get("Retry-After") == "" {
+					t.Error("429 without Retry-After")
+				}
+				refused.Add(1)
+			default:
+				t.Errorf("status %d", resp.StatusCode)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := admitted.Load(); n < 57 || n > 63 || n+refused.Load() != 200 {
+		t.Fatalf("admitted %d, refused %d of 200; want 60 ± 3 admitted", n, refused.Load())
+	}
+	t.Logf("admitted %d of 200 across two replicas", admitted.Load())
+}
