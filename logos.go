@@ -193,6 +193,10 @@ func New(cfg Config) (*Router, error) {
 		_ = usage.Close(context.Background())
 		return nil, err
 	}
+	var state scheduler.StateReporter
+	if sr, ok := cfg.Scheduler.(scheduler.StateReporter); ok {
+		state = sr
+	}
 	var sealer router.Sealer
 	if r.box != nil {
 		sealer = r.box
@@ -201,6 +205,7 @@ func New(cfg Config) (*Router, error) {
 		Sealer:       sealer,
 		Getenv:       cfg.Getenv,
 		DisableSetup: cfg.DisableSetup,
+		Scheduler:    state,
 		Store:        cfg.Store,
 		Logger:       cfg.Logger,
 		MaxBodyBytes: cfg.MaxBodyBytes,

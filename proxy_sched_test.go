@@ -39,6 +39,9 @@ func TestCapacityPriorityAndQueueTimeout(t *testing.T) {
 	e.waitFor("one queued request", func() bool { return e.sched.QueueDepth() == 1 })
 	go send("high", "high", &wg)
 	e.waitFor("two queued requests", func() bool { return e.sched.QueueDepth() == 2 })
+	if s, _, b := e.do("GET", "/logosdb/scheduler_state", ""); s != 200 || !strings.Contains(string(b), `"queue_total":2`) || !strings.Contains(string(b), `"active":1`) {
+		t.Fatalf("scheduler_state while two wait: %d %s", s, b)
+	}
 	// This one gives up before a slot frees.
 	s, hdr, b := e.do("POST", "/v1/chat/completions", chatBody, "Logos-Queue-Timeout", "0.1")
 	_, _, code := errorBody(t, b)

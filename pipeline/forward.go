@@ -116,12 +116,14 @@ func (x *Exchange) Forward(w http.ResponseWriter, r *http.Request, req Request) 
 		return
 	}
 
-	if e := x.admitRate(ctx, w, m.Name); e != nil {
+	job, e := x.job(r, req, deps)
+	if e != nil {
 		x.fail(w, req, e)
 		return
 	}
-	job, e := x.job(r, req, deps)
-	if e != nil {
+	// After every check that can refuse the request, so a refused request
+	// never uses up a rate-limit permit.
+	if e := x.admitRate(ctx, w, m.Name); e != nil {
 		x.fail(w, req, e)
 		return
 	}

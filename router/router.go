@@ -13,6 +13,7 @@ import (
 
 	"github.com/logos-llm/logos/internal/oaierr"
 	"github.com/logos-llm/logos/pipeline"
+	"github.com/logos-llm/logos/scheduler"
 	"github.com/logos-llm/logos/store"
 )
 
@@ -41,6 +42,9 @@ type Config struct {
 	// DisableSetup makes POST /logosdb/setup refuse (403): for instances
 	// configured from a file, where the first caller must not become root.
 	DisableSetup bool
+	// Scheduler reports queue state for /logosdb/scheduler_state. Optional;
+	// without it that endpoint answers 503.
+	Scheduler scheduler.StateReporter
 }
 
 // Sealer encrypts a secret for storage.
@@ -75,6 +79,7 @@ func (h *Handler) routes() {
 	h.adminIdentityRoutes()
 	h.adminCatalogRoutes()
 	h.adminStatsRoutes()
+	h.adminMonitorRoutes(h.cfg.Scheduler)
 	if h.cfg.Pipeline != nil {
 		h.proxyRoutes()
 	}

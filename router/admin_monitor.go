@@ -1,0 +1,304 @@
+package router
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/logos-llm/logos/internal/oaierr"
+	"github.com/logos-llm/logos/scheduler"
+	"github.com/logos-llm/logos/store"
+)
+
+// vramChunk is the span of snapshots read from the store at a time by
+// get_ollama_vram_stats, so a day of 5 s snapshots (~17k rows) is never held
+// in memory at once: at most one chunk plus the downsampled points are.
+const vramChunk = time.Hour
+
+// bytesPerMB converts between the providers' TotalVRAMMB and byte counts
+// (Ollama reports sizes in bytes; its "MB" are MiB).
+const bytesPerMB = 1 << 20
+
+// adminMonitorRoutes registers the live monitoring endpoints (spec §2.4):
+//
+//   - GET/POST scheduler_state: the scheduler's queues per deployment, from
+//     state. Admin only: unlike the original, which answered any valid key
+//     (spec §12.27), because it lists the request ids waiting for every
+//     process. A nil state answers 503.
+//   - POST get_ollama_vram_stats: one UTC day of VRAM usage of every Ollama
+//     provider, downsampled to one point per minute (spec §12.36). Any valid
+//     key may call it: it describes the shared infrastructure and holds no
+//     tenant data (no process, request or prompt).
+//
+// The key is taken from the headers (Authorization: Bearer, logos_key,
+// logos-key) or, for POST, from the body's logos_key.
+func (h *Handler) adminMonitorRoutes(state scheduler.StateReporter) {
+	m := monitorAPI{Handler: h, state: state}
+	h.adminRoute("scheduler_state", true, false, m.schedulerState)
+	h.mux.HandleFunc("GET /logosdb/scheduler_state", m.schedulerStateGet)
+	h.adminRoute("get_ollama_vram_stats", false, false, m.vramStats)
+}
+
+// monitorAPI implements the monitoring endpoints.
+type monitorAPI struct {
+	*Handler
+	// state reports the scheduler's queues; nil if the scheduler cannot.
+	state scheduler.StateReporter
+}
+
+// schedulerStateGet serves GET scheduler_state: the key comes from the
+// headers only, and the checks are those adminRoute makes for POST.
+func (m monitorAPI) schedulerStateGet(w http.ResponseWriter, r *http.Request) {
+	caller, e := m.principal(r.Context(), logosKey(r))
+	if e == nil && !caller.Admin {
+		e = oaierr.New(http.StatusForbidden, "Only an admin key may call /logosdb/scheduler_state").WithCode("admin_required")
+	}
+	var (
+		status int
+		v      any
+	)
+	if e == nil {
+		status, v, e = m.schedulerState(&adminRequest{ctx: r.Context(), r: r, caller: caller})
+	}
+	if e != nil {
+		oaierr.Write(w, e)
+		return
+	}
+	writeJSON(w, status, v)
+}
+
+// schedulerStateResponse is the body of scheduler_state.
+type schedulerStateResponse struct {
+	// QueueTotal is the number of distinct jobs waiting anywhere.
+	QueueTotal int `json:"queue_total"`
+	// Deployments is keyed by the deployment id in decimal.
+	Deployments map[string]deploymentStateJSON `json:"deployments"`
+}
+
+// deploymentStateJSON is one deployment of scheduler_state. Names come from
+// the catalogue in the store; a deployment the scheduler still knows but the
+// catalogue no longer holds has zero ids and empty names.
+type deploymentStateJSON struct {
+	ModelID      int64  `json:"model_id"`
+	ModelName    string `json:"model_name"`
+	ProviderID   int64  `json:"provider_id"`
+	ProviderName string `json:"provider_name"`
+	// Active is the number of requests holding a slot.
+	Active int `json:"active"`
+	// MaxCapacity is the concurrency limit; 0 means unlimited.
+	MaxCapacity int `json:"max_capacity"`
+	// QueueDepth is the number of requests waiting for this deployment.
+	QueueDepth          int                   `json:"queue_depth"`
+	QueueDepthBreakdown scheduler.QueueCounts `json:"queue_depth_breakdown"`
+	// WaitingRequestIDs are in the order the requests would get a slot.
+	WaitingRequestIDs []string `json:"waiting_request_ids"`
+}
+
+// schedulerState answers the scheduler's queues, adapted from the original's
+// shape (spec §2.4) to ours: one entry per deployment instead of per
+// provider and model, and the ids of waiting rather than of running requests.
+func (m monitorAPI) schedulerState(a *adminRequest) (int, any, *oaierr.Error) {
+	if m.state == nil {
+		return 0, nil, oaierr.New(http.StatusServiceUnavailable, "Scheduler state not available").WithCode("scheduler_unavailable")
+	}
+	deps, models, providers, e := m.catalogNames(a.ctx)
+	if e != nil {
+		return 0, nil, e
+	}
+	st := m.state.State()
+	out := schedulerStateResponse{
+		QueueTotal:  st.QueueDepth,
+		Deployments: make(map[string]deploymentStateJSON, len(st.Deployments)),
+	}
+	for _, ds := range st.Deployments {
+		j := deploymentStateJSON{
+			Active:              ds.Active,
+			MaxCapacity:         ds.Capacity,
+			QueueDepth:          ds.Queued.Total(),
+			QueueDepthBreakdown: ds.Queued,
+			WaitingRequestIDs:   slices.Clone(ds.Waiting),
+		}
+		if j.WaitingRequestIDs == nil {
+			j.WaitingRequestIDs = []string{}
+		}
+		if d, ok := deps[ds.DeploymentID]; ok {
+			j.ModelID, j.ModelName = d.ModelID, models[d.ModelID]
+			j.ProviderID, j.ProviderName = d.ProviderID, providers[d.ProviderID]
+		}
+		out.Deployments[strconv.FormatInt(ds.DeploymentID, 10)] = j
+	}
+	return http.StatusOK, out, nil
+}
+
+// catalogNames reads the deployments by id and the model and provider names
+// by id from the store.
+func (m monitorAPI) catalogNames(ctx context.Context) (map[int64]store.Deployment, map[int64]string, map[int64]string, *oaierr.Error) {
+	ds, err := m.cfg.Store.ListDeployments(ctx)
+	if err != nil {
+		return nil, nil, nil, m.storeError(err, "deployments", "")
+	}
+	ms, err := m.cfg.Store.ListModels(ctx)
+	if err != nil {
+		return nil, nil, nil, m.storeError(err, "models", "")
+	}
+	ps, err := m.cfg.Store.ListProviders(ctx)
+	if err != nil {
+		return nil, nil, nil, m.storeError(err, "providers", "")
+	}
+	deps := make(map[int64]store.Deployment, len(ds))
+	for _, d := range ds {
+		deps[d.ID] = d
+	}
+	models := make(map[int64]string, len(ms))
+	for _, mo := range ms {
+		models[mo.ID] = mo.Name
+	}
+	providers := make(map[int64]string, len(ps))
+	for _, p := range ps {
+		providers[p.ID] = p.Name
+	}
+	return deps, models, providers, nil
+}
+
+// vramProvider is one provider of get_ollama_vram_stats.
+type vramProvider struct {
+	ProviderID int64       `json:"provider_id"`
+	Name       string      `json:"name"`
+	Data       []vramPoint `json:"data"`
+}
+
+// vramPoint is one downsampled snapshot. Sizes in MB are MiB rounded to two
+// decimals; remaining is never negative.
+type vramPoint struct {
+	Timestamp       string          `json:"timestamp"`
+	VRAMMB          float64         `json:"vram_mb"`
+	VRAMBytes       int64           `json:"vram_bytes"`
+	UsedVRAMMB      float64         `json:"used_vram_mb"`
+	RemainingVRAMMB float64         `json:"remaining_vram_mb"`
+	TotalVRAMMB     float64         `json:"total_vram_mb"`
+	ModelsLoaded    int             `json:"models_loaded"`
+	LoadedModels    json.RawMessage `json:"loaded_models"`
+}
+
+// vramStats answers {"day":"YYYY-MM-DD"} (the original's bucket_seconds is
+// ignored) with the successful snapshots of every Ollama provider taken on
+// that UTC day up to now, keeping the latest snapshot of each minute. The
+// capacity is the provider's TotalVRAMMB, or if unset the day's highest
+// observed usage (of all its successful snapshots, not only those kept).
+// Providers without data that day are left out; if none has any the answer
+// is 404.
+func (m monitorAPI) vramStats(a *adminRequest) (int, any, *oaierr.Error) {
+	var req struct {
+		Day string `json:"day"`
+	}
+	if e := a.decode(&req); e != nil {
+		return 0, nil, e
+	}
+	if req.Day == "" {
+		return 0, nil, missing("day")
+	}
+	start, err := time.ParseInLocation(time.DateOnly, req.Day, time.UTC)
+	if err != nil {
+		return 0, nil, invalid("day", "must be a date YYYY-MM-DD")
+	}
+	now := time.Now().UTC()
+	if start.After(now) {
+		return 0, nil, invalid("day", "must not be in the future")
+	}
+	end := start.AddDate(0, 0, 1)
+	if end.After(now) {
+		end = now
+	}
+
+	providers, err := m.cfg.Store.ListProviders(a.ctx)
+	if err != nil {
+		return 0, nil, m.storeError(err, "providers", "")
+	}
+	out := []vramProvider{}
+	for _, p := range providers {
+		if p.Kind != store.KindOllama {
+			continue
+		}
+		data, e := m.providerVRAM(a.ctx, p, start, end)
+		if e != nil {
+			return 0, nil, e
+		}
+		if len(data) > 0 {
+			out = append(out, vramProvider{ProviderID: p.ID, Name: p.Name, Data: data})
+		}
+	}
+	if len(out) == 0 {
+		return 0, nil, oaierr.New(http.StatusNotFound, "No VRAM data available for the requested day.").WithCode("not_found")
+	}
+	return http.StatusOK, map[string]any{"providers": out}, nil
+}
+
+// providerVRAM returns p's points for [start, end): the latest successful
+// snapshot of each minute, oldest first. It reads the store one vramChunk at
+// a time.
+func (m monitorAPI) providerVRAM(ctx context.Context, p store.Provider, start, end time.Time) ([]vramPoint, *oaierr.Error) {
+	var (
+		kept    []store.ProviderSnapshot // one per minute
+		maxUsed int64
+	)
+	for from := start; from.Before(end); from = from.Add(vramChunk) {
+		to := from.Add(vramChunk)
+		if to.After(end) {
+			to = end
+		}
+		snaps, err := m.cfg.Store.ListProviderSnapshots(ctx, p.ID, from, to)
+		if err != nil {
+			return nil, m.storeError(err, "provider snapshots", "")
+		}
+		for _, s := range snaps {
+			if !s.PollSuccess {
+				continue
+			}
+			maxUsed = max(maxUsed, s.VRAMUsedBytes)
+			// Snapshots come oldest first, so a later one of the same
+			// minute replaces the one kept.
+			if n := len(kept); n > 0 && sameMinute(kept[n-1].TakenAt, s.TakenAt) {
+				kept[n-1] = s
+			} else {
+				kept = append(kept, s)
+			}
+		}
+	}
+	capacity := p.TotalVRAMMB * bytesPerMB
+	if capacity <= 0 {
+		capacity = maxUsed
+	}
+	points := make([]vramPoint, len(kept))
+	for i, s := range kept {
+		loaded := s.LoadedModels
+		if len(loaded) == 0 || !json.Valid(loaded) {
+			loaded = json.RawMessage("[]")
+		}
+		used := mb(s.VRAMUsedBytes)
+		points[i] = vramPoint{
+			Timestamp:       s.TakenAt.UTC().Format(time.RFC3339Nano),
+			VRAMMB:          used,
+			VRAMBytes:       s.VRAMUsedBytes,
+			UsedVRAMMB:      used,
+			RemainingVRAMMB: mb(max(capacity-s.VRAMUsedBytes, 0)),
+			TotalVRAMMB:     mb(capacity),
+			ModelsLoaded:    s.ModelsLoaded,
+			LoadedModels:    loaded,
+		}
+	}
+	return points, nil
+}
+
+// sameMinute reports whether a and b fall in the same UTC minute.
+func sameMinute(a, b time.Time) bool {
+	return a.Truncate(time.Minute).Equal(b.Truncate(time.Minute))
+}
+
+// mb converts bytes to MiB rounded to two decimals.
+func mb(bytes int64) float64 {
+	return math.Round(float64(bytes)/bytesPerMB*100) / 100
+}
