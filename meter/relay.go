@@ -98,9 +98,48 @@ type Options struct {
 	BufferSize int
 	// MaxEventSize is the largest SSE event or NDJSON line held back until it
 	// is complete (to be inspected for usage and, if injected, dropped). A
-	// longer one is forwarded as it arrives and not inspected. Defaults to
-	// 8 MiB.
+	// longer one is forwarded as it arrives and not inspected. With
+	// AddToUsage it also bounds the JSON body held back. Defaults to 8 MiB.
 	MaxEventSize int
+	// AddToUsage, when non-nil, adds members to the usage object the client
+	// receives (e.g. the price of the request when the client asked for it).
+	// It is called with the usage extracted from the event or body carrying
+	// that object and returns JSON object members without the braces, such
+	// as `"cost":0.012345,"cost_currency":"EUR"`, or nil to add nothing. It
+	// must return valid members, not already present in the object; line
+	// terminators in them are replaced by spaces. The members are inserted
+	// before the object's closing brace (after a comma unless the object is
+	// empty); every other byte is forwarded unchanged, nothing is decoded
+	// and re-encoded.
+	//
+	// For FormatSSE, each forwarded event whose data carries a non-null
+	// "usage" object (the usage-only final chunk of chat completions, or a
+	// chunk with usage and choices) or a Responses API terminal event's
+	// "response.usage" gets the members; its line structure, "data:"
+	// prefix, field order and blank-line framing are kept, and it is still
+	// forwarded as soon as it is complete. As the relay cannot know which
+	// usage event is the last one while streaming, every one of them is
+	// modified (vLLM's continuous usage stats put usage on each chunk; the
+	// usage-only final chunk is the common case). A chunk withheld by
+	// DropInjectedUsage is not forwarded and gets nothing: a client that did
+	// not ask for usage gets neither usage nor cost. Events longer than
+	// MaxEventSize, and data split over several "data:" lines that the usage
+	// object cannot be located in, pass unchanged.
+	//
+	// For FormatJSON, the body is held back until io.EOF (up to
+	// MaxEventSize; a longer body is forwarded unchanged as it arrives), and
+	// then the top-level "usage" object, or else "response.usage", gets the
+	// members and the whole body is written. An invalid body, or one without
+	// a usage object (Ollama's native counts), is forwarded unchanged; if
+	// the upstream fails, what arrived is forwarded unchanged. Because the
+	// length can change, a caller setting AddToUsage for a JSON response
+	// must not send the upstream Content-Length; Result.Modified reports
+	// whether members were inserted.
+	//
+	// FormatNDJSON is always forwarded unchanged.
+	//
+	// When AddToUsage is nil, nothing is held back or copied for it.
+	AddToUsage func(Tokens) []byte
 }
 
 // Result describes a relayed response. It is valid, as far as the relay got,
@@ -127,10 +166,15 @@ type Result struct {
 	// response.incomplete, response.failed); an NDJSON object with
 	// "done": true; for JSON, reaching io.EOF.
 	SawDone bool
+	// Modified reports that Options.AddToUsage members were inserted, so
+	// the forwarded body is longer than the upstream one (BytesOut counts
+	// what was actually written).
+	Modified bool
 }
 
-// Relay copies the upstream body src to the client dst unchanged while
-// metering it, and returns what it saw.
+// Relay copies the upstream body src to the client dst unchanged (but for
+// the members Options.AddToUsage inserts into usage objects) while metering
+// it, and returns what it saw.
 //
 // SSE is forwarded event by event (an event ends at a blank line: "\n\n",
 // "\r\n\r\n", "\r\r" or a mix) and NDJSON line by line; bytes are never
@@ -139,7 +183,8 @@ type Result struct {
 // are written and, if dst implements http.Flusher (or is an
 // http.ResponseWriter, via http.ResponseController), flushed. Only an
 // incomplete event is held back, until its end arrives. At io.EOF any
-// trailing partial event is forwarded as is. JSON is copied as it arrives.
+// trailing partial event is forwarded as is. JSON is copied as it arrives,
+// unless Options.AddToUsage holds it back until io.EOF.
 //
 // Errors wrap ErrClient when writing or flushing to dst fails (Relay stops
 // at once) and ErrUpstream when reading src fails with anything but io.EOF.
@@ -163,6 +208,7 @@ func Relay(dst io.Writer, src io.Reader, opts Options) (Result, error) {
 		opts.MaxEventSize = defaultMaxEventSize
 	}
 	r := &relay{dst: dst, flush: flusherFor(dst), opts: opts, boundary: true, lineEmpty: true}
+	r.holdBody = opts.Format == FormatJSON && opts.AddToUsage != nil
 	if opts.CaptureLimit > 0 {
 		r.res.Captured = make([]byte, 0, min(opts.CaptureLimit, 4096))
 	}
@@ -193,6 +239,11 @@ type relay struct {
 	danglingDropped bool // ... and that event was dropped
 	bomChecked      bool
 	data            []byte // scratch for multi-line data fields
+	rewritten       []byte // scratch for an event with AddToUsage members
+
+	// JSON with AddToUsage.
+	holdBody bool   // the body is being held back until io.EOF
+	body     []byte // the body held back
 
 	// Usage.
 	usageRaw  []byte // last non-null SSE usage object
@@ -244,6 +295,19 @@ func (r *relay) feed(p []byte) error {
 		return r.feedNDJSON(p)
 	default:
 		_, _ = r.scanner.Write(p)
+		if r.holdBody {
+			if len(r.body)+len(p) <= r.opts.MaxEventSize {
+				r.body = append(r.body, p...)
+				return nil
+			}
+			// Too large to hold: forward it unchanged from now on.
+			r.holdBody = false
+			body := r.body
+			r.body = nil
+			if err := r.emit(body); err != nil {
+				return err
+			}
+		}
 		return r.emit(p)
 	}
 }
@@ -269,6 +333,10 @@ func (r *relay) finishEOF() error {
 		return r.handleLine(ev)
 	default:
 		r.res.SawDone = true
+		if r.holdBody {
+			r.holdBody = false
+			return r.emit(r.addToJSON(r.body))
+		}
 		return nil
 	}
 }
@@ -277,6 +345,16 @@ func (r *relay) finishEOF() error {
 // the ErrUpstream error.
 func (r *relay) upstreamFailed(cause error) error {
 	upErr := fmt.Errorf("%w: %w", ErrUpstream, cause)
+	if r.holdBody {
+		// Forward what arrived, unchanged, as without AddToUsage.
+		r.holdBody = false
+		if err := r.emit(r.body); err != nil {
+			return errors.Join(upErr, err)
+		}
+		if err := r.flushNow(); err != nil {
+			return errors.Join(upErr, err)
+		}
+	}
 	if !r.forwarded || r.res.SawDone || r.opts.Format == FormatJSON {
 		return upErr
 	}

@@ -117,11 +117,19 @@ func nextByte(p []byte, from int, c byte, cached int) int {
 }
 
 // handleEvent inspects one complete (or final) SSE event and forwards it
-// unless it is an injected usage chunk to drop.
+// unless it is an injected usage chunk to drop. With Options.AddToUsage, an
+// event carrying a usage object is forwarded with the members inserted.
 func (r *relay) handleEvent(ev []byte) (dropped bool, err error) {
 	r.res.Events++
-	if data, ok := r.eventData(ev); ok && r.inspectSSE(data) {
-		return true, nil
+	bom := r.opts.AddToUsage != nil && !r.bomChecked && bytes.HasPrefix(ev, []byte(utf8BOM))
+	if data, ok := r.eventData(ev); ok {
+		drop, path := r.inspectSSE(data)
+		if drop {
+			return true, nil
+		}
+		if path != usageNone && r.opts.AddToUsage != nil {
+			ev = r.addToEvent(ev, data, bom, path)
+		}
 	}
 	if err := r.emit(ev); err != nil {
 		return false, err
@@ -202,28 +210,30 @@ const (
 )
 
 // inspectSSE records usage and the end marker from an event's data and
-// reports whether the event is an injected usage chunk to drop. Payloads
-// that cannot carry usage are recognised without decoding them.
-func (r *relay) inspectSSE(data []byte) (drop bool) {
+// reports whether the event is an injected usage chunk to drop and where
+// the usage it recorded, if any, sits. Payloads that cannot carry usage are
+// recognised without decoding them.
+func (r *relay) inspectSSE(data []byte) (drop bool, path usagePath) {
 	d := bytes.TrimSpace(data)
 	if string(d) == doneData {
 		r.res.SawDone = true
-		return false
+		return false, usageNone
 	}
 	if len(d) == 0 || d[0] != '{' {
-		return false
+		return false, usageNone
 	}
 	maybeUsage := hasKeyNot(d, usageKey, 'n')
 	maybeTerminal := bytes.Contains(d, []byte(responsesEvent)) && terminalType(d)
 	if !maybeUsage && !maybeTerminal {
-		return false
+		return false, usageNone
 	}
 	var ch sseChunk
 	if err := json.Unmarshal(d, &ch); err != nil {
-		return false
+		return false, usageNone
 	}
 	if isObject(ch.Usage) {
 		r.setUsage(ch.Usage)
+		path = usageTop
 		drop = r.opts.DropInjectedUsage && isEmptyArray(ch.Choices)
 	}
 	switch string(ch.Type) {
@@ -234,9 +244,10 @@ func (r *relay) inspectSSE(data []byte) (drop bool) {
 		}
 		if isObject(ch.Response) && json.Unmarshal(ch.Response, &resp) == nil && isObject(resp.Usage) {
 			r.setUsage(resp.Usage)
+			path = usageResponse
 		}
 	}
-	return drop
+	return drop, path
 }
 
 // terminalType reports whether d may be a Responses API terminal event.
