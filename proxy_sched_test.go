@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -166,5 +167,52 @@ func TestUsageRecordsArePriced(t *testing.T) {
 	want := (tok["prompt_tokens"]*2_500_000 + tok["completion_tokens"]*10_000_000 + 500_000) / 1_000_000
 	if tok["prompt_tokens"] == 0 || r.Currency != "EUR" || r.CostMicros == 0 || r.CostMicros > want+1 || r.CostMicros < want-1 {
 		t.Fatalf("cost %d %s for tokens %v, want about %d EUR micros", r.CostMicros, r.Currency, tok, want)
+	}
+}
+
+// TestCostInResponses: with Logos-Include-Cost the usage object of a JSON
+// answer and the final usage event of a stream carry usage.cost and
+// usage.cost_currency; the stream's framing is untouched.
+func TestCostInResponses(t *testing.T) {
+	e := newEnv(t)
+	up := providertest.NewOpenAI(t, providertest.Options{})
+	m, _ := e.deploy("m", up.Target(), nil)
+	tt, err := e.store.EnsureTokenType(t.Context(), "completion_tokens")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.CreatePrice(t.Context(), store.Price{TokenTypeID: tt.ID, ModelID: m.ID, ValidFrom: time.Now().Add(-time.Hour), MicrosPerMillion: 1_000_000_000, Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	e.reload()
+
+	s, hdr, b := e.do("POST", "/v1/chat/completions", chatBody, "Logos-Include-Cost", "true")
+	var resp struct {
+		Usage struct {
+			CompletionTokens int     `json:"completion_tokens"`
+			Cost             float64 `json:"cost"`
+			Currency         string  `json:"cost_currency"`
+		} `json:"usage"`
+	}
+	if s != 200 || json.Unmarshal(b, &resp) != nil || resp.Usage.Currency != "EUR" || resp.Usage.Cost != float64(resp.Usage.CompletionTokens)/1000 {
+		t.Fatalf("JSON answer with cost: %d %s", s, b)
+	}
+	if n, _ := strconv.Atoi(hdr.Get("Content-Length")); n != 0 && n != len(b) {
+		t.Fatalf("stale Content-Length %d for a %d-byte body", n, len(b))
+	}
+	if s, _, b := e.do("POST", "/v1/chat/completions", chatBody); s != 200 || bytes.Contains(b, []byte(`"cost"`)) {
+		t.Fatalf("cost added without being asked for: %s", b)
+	}
+
+	s, _, b = e.do("POST", "/v1/chat/completions", `{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[]}`, "Logos-Include-Cost", "true")
+	events := bytes.Split(bytes.TrimSpace(b), []byte("\n\n"))
+	last := events[len(events)-2] // before [DONE]
+	if s != 200 || !bytes.Contains(last, []byte(`"cost_currency":"EUR"`)) || !bytes.HasPrefix(last, []byte("data: ")) {
+		t.Fatalf("final usage event %q", last)
+	}
+	for _, ev := range events[:len(events)-2] {
+		if bytes.Contains(ev, []byte(`"cost"`)) {
+			t.Fatalf("cost in a non-usage event %q", ev)
+		}
 	}
 }

@@ -399,9 +399,13 @@ func contextLengthMessage(msg string) bool {
 // relay streams a successful upstream answer to the client.
 func (x *Exchange) relay(w http.ResponseWriter, r *http.Request, req Request, resp *http.Response, injected bool) {
 	format := responseFormat(resp, req)
-	copyResponseHeaders(w.Header(), resp.Header, format == meter.FormatJSON)
-	dw := &deferredWriter{w: w, status: resp.StatusCode}
 	opts := meter.Options{Format: format, DropInjectedUsage: injected, Now: x.p.cfg.Now}
+	if wantsCost(r.Header) {
+		opts.AddToUsage = x.costMembers
+	}
+	// A body that gets cost members is longer than the upstream said.
+	copyResponseHeaders(w.Header(), resp.Header, format == meter.FormatJSON && opts.AddToUsage == nil)
+	dw := &deferredWriter{w: w, status: resp.StatusCode}
 	if x.full() {
 		opts.CaptureLimit = x.p.cfg.CaptureLimit
 	}
@@ -708,4 +712,32 @@ func (x *Exchange) admitRate(ctx context.Context, w http.ResponseWriter, model s
 	e := oaierr.New(http.StatusTooManyRequests, "Rate limit reached for this key; retry after the time in Retry-After").WithCode("rate_limit_exceeded")
 	e.RetryAfter = int(max((d.RetryAfter+time.Second-1)/time.Second, 1))
 	return e
+}
+
+// wantsCost reports whether the client asked for usage.cost in the response
+// (header Logos-Include-Cost: true).
+func wantsCost(h http.Header) bool {
+	v := strings.ToLower(strings.TrimSpace(header(h, "Logos-Include-Cost", "logos_include_cost")))
+	return v == "true" || v == "1" || v == "yes"
+}
+
+// costMembers prices usage the relay found and returns the JSON members
+// "cost" (in currency units) and "cost_currency" to add to it, or nil when
+// nothing is priced.
+func (x *Exchange) costMembers(u meter.Tokens) []byte {
+	_, total, currency, err := x.caller.Catalog.Prices().Cost(x.rec.ReceivedAt, x.rec.ModelID, x.rec.ProviderID, tokenCounts(u))
+	if err != nil || currency == "" {
+		return nil
+	}
+	cur, _ := json.Marshal(currency)
+	return fmt.Appendf(nil, `"cost":%s,"cost_currency":%s`, formatMicros(total), cur)
+}
+
+// formatMicros writes micro-units as a decimal number of currency units.
+func formatMicros(m int64) string {
+	sign := ""
+	if m < 0 {
+		sign, m = "-", -m
+	}
+	return fmt.Sprintf("%s%d.%06d", sign, m/1_000_000, m%1_000_000)
 }
