@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/logos-llm/logos/budget"
 	"github.com/logos-llm/logos/classify"
 	"github.com/logos-llm/logos/internal/secret"
 	"github.com/logos-llm/logos/pipeline"
@@ -76,6 +77,10 @@ type Config struct {
 	// Getenv resolves ${VAR} references in documents imported through the
 	// admin API. Defaults to a function that finds nothing.
 	Getenv func(string) string
+	// BudgetEstimateMicros is the cost a request of a key without completed
+	// requests is assumed to have while it is in flight, for budgets.
+	// Defaults to 10,000 (0.01 of the budget's currency).
+	BudgetEstimateMicros int64
 	// DisableSetup makes POST /logosdb/setup refuse, for instances whose
 	// admins and keys come from a config file. Defaults to false.
 	DisableSetup bool
@@ -124,6 +129,9 @@ type Router struct {
 	handler  *router.Handler
 	box      *secret.Box        // nil without a SecretKey
 	limiter  *ratelimit.Limiter // nil when the store keeps no rate windows
+	budgets  *budget.Tracker    // nil when the store keeps no budgets
+	bgCancel context.CancelFunc // stops the budget tracker
+	bgDone   chan struct{}
 
 	reloadMu        sync.Mutex // serialises catalogue reloads
 	lastSettingsErr string     // guarded by reloadMu
@@ -167,7 +175,19 @@ func New(cfg Config) (*Router, error) {
 			return nil, fmt.Errorf("logos: %w", err)
 		}
 	}
+	var budgets *budget.Tracker
+	if bs, ok := cfg.Store.(store.BudgetStore); ok {
+		est := cfg.BudgetEstimateMicros
+		if est == 0 {
+			est = 10_000
+		}
+		if budgets, err = budget.New(budget.Config{Store: bs, Logger: cfg.Logger, DefaultEstimateMicros: est}); err != nil {
+			_ = usage.Close(context.Background())
+			return nil, fmt.Errorf("logos: %w", err)
+		}
+	}
 	p, err := pipeline.New(pipeline.Config{
+		Budgets:      budgets,
 		Limiter:      limiter,
 		Providers:    cfg.Providers,
 		Scheduler:    cfg.Scheduler,
@@ -180,7 +200,8 @@ func New(cfg Config) (*Router, error) {
 		_ = usage.Close(context.Background())
 		return nil, fmt.Errorf("logos: %w", err)
 	}
-	r := &Router{cfg: cfg, log: cfg.Logger, usage: usage, pipeline: p, limiter: limiter, stop: make(chan struct{}), done: make(chan struct{})}
+	r := &Router{cfg: cfg, log: cfg.Logger, usage: usage, pipeline: p, limiter: limiter, budgets: budgets,
+		stop: make(chan struct{}), done: make(chan struct{}), bgDone: make(chan struct{})}
 	if len(cfg.SecretKey) > 0 {
 		if r.box, err = secret.NewBox(cfg.SecretKey); err != nil {
 			_ = usage.Close(context.Background())
@@ -215,9 +236,22 @@ func New(cfg Config) (*Router, error) {
 			if err := r.Reload(context.WithoutCancel(ctx)); err != nil {
 				r.log.Error("reloading the catalogue after a change failed", "err", err)
 			}
+			if r.budgets != nil {
+				if err := r.budgets.Refresh(context.WithoutCancel(ctx)); err != nil {
+					r.log.Error("reloading budgets after a change failed", "err", err)
+				}
+			}
 		},
 	})
 	go r.refresh()
+	bgCtx, cancel := context.WithCancel(context.Background())
+	r.bgCancel = cancel
+	go func() {
+		defer close(r.bgDone)
+		if r.budgets != nil {
+			r.budgets.Run(bgCtx)
+		}
+	}()
 	return r, nil
 }
 
@@ -324,6 +358,8 @@ func (r *Router) Close(ctx context.Context) error {
 	r.closeOnce.Do(func() {
 		close(r.stop)
 		<-r.done
+		r.bgCancel()
+		<-r.bgDone
 		// Requests still running hand their records over as they end; wait
 		// for them (bounded by ctx) so none is refused by a closed writer.
 		t := time.NewTicker(time.Millisecond)

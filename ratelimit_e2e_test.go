@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/logos-llm/logos/providers/providertest"
+	"github.com/logos-llm/logos/store"
 	"github.com/logos-llm/logos/store/postgres/pgtest"
 )
 
@@ -91,4 +92,58 @@ func TestPostgresRateLimitAcrossReplicas(t *testing.T) {
 		t.Fatalf("admitted %d, refused %d of 200; want 60 ± 3 admitted", n, refused.Load())
 	}
 	t.Logf("admitted %d of 200 across two replicas", admitted.Load())
+}
+
+// TestBudgetBoundsABurst: 50 concurrent requests against a nearly exhausted
+// budget. Each costs 0.01 EUR and in-flight requests count, so of the 0.05 EUR
+// left exactly 5 are admitted (402 insufficient_quota for the rest) and the
+// budget is not overshot.
+func TestBudgetBoundsABurst(t *testing.T) {
+	e := newEnv(t)
+	up := providertest.NewOpenAI(t, providertest.Options{HeaderDelay: 200 * time.Millisecond})
+	m, _ := e.deploy("m", up.Target(), nil)
+	ctx := t.Context()
+	tt, err := e.store.EnsureTokenType(ctx, "completion_tokens")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 10 completion tokens per answer at 1,000 EUR per million: 0.01 EUR.
+	if _, err := e.store.CreatePrice(ctx, store.Price{TokenTypeID: tt.ID, ModelID: m.ID, ValidFrom: time.Now().Add(-time.Hour), MicrosPerMillion: 1_000_000_000, Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	must(t, e.srv.URL+"/logosdb/set_budget", e.key, map[string]any{"process_id": e.processID, "limit": "0.06", "currency": "EUR", "period": "month"})
+	e.reload()
+	// One request first: 0.01 spent, and the key's cost estimate learned.
+	if s, _, b := e.do("POST", "/v1/chat/completions", chatBody); s != 200 {
+		t.Fatalf("first request: %d %s", s, b)
+	}
+
+	var admitted, refused atomic.Int64
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, _, b := e.do("POST", "/v1/chat/completions", chatBody)
+			switch s {
+			case 200:
+				admitted.Add(1)
+			case 402:
+				if _, typ, _ := errorBody(t, b); typ != "insufficient_quota" {
+					t.Errorf("402 of type %q", typ)
+				}
+				refused.Add(1)
+			default:
+				t.Errorf("status %d %s", s, b)
+			}
+		}()
+	}
+	wg.Wait()
+	var spent int64
+	for _, r := range e.usage() {
+		spent += r.CostMicros
+	}
+	if admitted.Load() != 5 || refused.Load() != 45 || spent > 60_000 {
+		t.Fatalf("admitted %d, refused %d, spent %d micros of a 60,000 budget", admitted.Load(), refused.Load(), spent)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/logos-llm/logos/budget"
 	"github.com/logos-llm/logos/internal/oaierr"
 	"github.com/logos-llm/logos/ratelimit"
 	"github.com/logos-llm/logos/store"
@@ -29,6 +30,8 @@ type Exchange struct {
 	// rated are the rate-limit keys this request was admitted under; its
 	// tokens are counted against them when it ends.
 	rated []ratedKey
+	// spend is the request's hold on its budgets, settled with its cost.
+	spend budget.Reservation
 }
 
 type ratedKey struct {
@@ -101,6 +104,7 @@ func (x *Exchange) End() {
 			x.rec.Outcome = store.OutcomeSuccess
 		}
 		x.price()
+		x.spend.Complete(x.rec.CostMicros)
 		if n := x.totalTokens(); n > 0 {
 			for _, k := range x.rated {
 				x.p.cfg.Limiter.RecordTokens(k.key, k.limits, n)

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logos-llm/logos/budget"
 	"github.com/logos-llm/logos/internal/oaierr"
 	"github.com/logos-llm/logos/meter"
 	"github.com/logos-llm/logos/providers"
@@ -118,6 +119,10 @@ func (x *Exchange) Forward(w http.ResponseWriter, r *http.Request, req Request) 
 
 	job, e := x.job(r, req, deps)
 	if e != nil {
+		x.fail(w, req, e)
+		return
+	}
+	if e := x.admitBudget(ctx); e != nil {
 		x.fail(w, req, e)
 		return
 	}
@@ -740,4 +745,25 @@ func formatMicros(m int64) string {
 		sign, m = "-", -m
 	}
 	return fmt.Sprintf("%s%d.%06d", sign, m/1_000_000, m%1_000_000)
+}
+
+// admitBudget holds the request's estimated cost against the budgets of its
+// process and user; a request that would run over gets 402. Requests in flight
+// count, so a burst overshoots by at most what its requests cost beyond their
+// estimates. A store failure admits the request (and is logged).
+func (x *Exchange) admitBudget(ctx context.Context) *oaierr.Error {
+	t := x.p.cfg.Budgets
+	if t == nil {
+		return nil
+	}
+	p := x.caller.Process
+	res, err := t.Admit(ctx, p.ID, p.UserID, t.EstimateFor(p.ID))
+	switch {
+	case errors.Is(err, budget.ErrOverBudget):
+		return oaierr.New(http.StatusPaymentRequired, "Budget exhausted: "+err.Error()).WithCode("budget_exceeded")
+	case err != nil:
+		x.p.log.Warn("budget check failed; request admitted", "request_id", x.rec.RequestID, "err", err)
+	}
+	x.spend = res
+	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/logos-llm/logos/budget"
 	"github.com/logos-llm/logos/internal/oaierr"
 	"github.com/logos-llm/logos/providers"
 	"github.com/logos-llm/logos/ratelimit"
@@ -53,6 +54,9 @@ type Config struct {
 	// Limiter enforces the rate limits in process settings. Defaults to nil
 	// (no rate limits).
 	Limiter *ratelimit.Limiter
+	// Budgets enforces spending limits per process and per user. Defaults
+	// to nil (no budgets).
+	Budgets *budget.Tracker
 }
 
 // Pipeline serves proxied requests. It is safe for concurrent use.

@@ -79,6 +79,7 @@ func (h *Handler) routes() {
 	h.adminIdentityRoutes()
 	h.adminCatalogRoutes()
 	h.adminStatsRoutes()
+	h.adminBudgetRoutes()
 	h.adminMonitorRoutes(h.cfg.Scheduler)
 	if h.cfg.Pipeline != nil {
 		h.proxyRoutes()

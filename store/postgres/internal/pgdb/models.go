@@ -8,6 +8,18 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+type Budget struct {
+	ID          int64
+	ProcessID   pgtype.Int8
+	UserID      pgtype.Int8
+	LimitMicros int64
+	Currency    string
+	Period      string
+	StartsAt    pgtype.Timestamptz
+	CreatedAt   pgtype.Timestamptz
+	UpdatedAt   pgtype.Timestamptz
+}
+
 type Deployment struct {
 	ID               int64
 	ModelID          int64

@@ -8,6 +8,18 @@ import (
 	"database/sql"
 )
 
+type Budget struct {
+	ID          int64
+	ProcessID   sql.NullInt64
+	UserID      sql.NullInt64
+	LimitMicros int64
+	Currency    string
+	Period      string
+	StartsAt    string
+	CreatedAt   string
+	UpdatedAt   string
+}
+
 type Deployment struct {
 	ID               int64
 	ModelID          int64
