@@ -130,8 +130,9 @@ func compareKeys(a, b UsageKey) int {
 // UsageBucket is the usage of one group in one time bucket.
 //
 // Without DimTokenType, Requests counts records, Errors those whose outcome is
-// not success, Tokens the sum of all their token counts and CostMicros the
-// sum of their costs. With DimTokenType, a group holds the token counts of one
+// not success, Tokens the sum of their request totals ([TotalTokens]: subsets
+// such as prompt_cached_tokens are not added again) and CostMicros the sum of
+// their costs. With DimTokenType, a group holds the token counts of one
 // type: Requests and Errors count the records with a non-zero count of that
 // type, Tokens sums those counts and CostMicros their costs; records without
 // tokens appear in no group.

@@ -36,8 +36,8 @@ func rangeBounds(from, to time.Time) (lo, hi pgtype.Timestamptz) {
 }
 
 // UsageTotals implements [store.UsageStatsStore]. Without DimTokenType it runs
-// two aggregations on one snapshot, record figures and token sums per group,
-// and joins their rows; with it, one aggregation over the tokens.
+// one aggregation over the records, whose total_tokens column holds each
+// request's total; with it, one aggregation over the tokens, per type.
 func (s *Store) UsageTotals(ctx context.Context, q store.UsageQuery) ([]store.UsageBucket, error) {
 	const op = "usage totals"
 	if err := q.Validate(); err != nil {
@@ -57,17 +57,7 @@ func (s *Store) UsageTotals(ctx context.Context, q store.UsageQuery) ([]store.Us
 		if err := qs.TuneStatsTransaction(ctx); err != nil {
 			return fmt.Errorf("tune: %w", err)
 		}
-		var typeNames map[int64]string
-		if byType {
-			types, err := qs.ListTokenTypes(ctx)
-			if err != nil {
-				return fmt.Errorf("token types: %w", err)
-			}
-			typeNames = make(map[int64]string, len(types))
-			for _, t := range types {
-				typeNames[t.ID] = t.Name
-			}
-		} else {
+		if !byType {
 			recs, err := qs.UsageRecordTotals(ctx, pgdb.UsageRecordTotalsParams{
 				Stride: stride, ReceivedFrom: lo, ReceivedTo: hi, ProcessID: q.ProcessID, UserID: q.UserID,
 				ByProcess: q.Groups(store.DimProcess), ByProfile: q.Groups(store.DimProfile),
@@ -82,9 +72,18 @@ func (s *Store) UsageTotals(ctx context.Context, q store.UsageQuery) ([]store.Us
 					Start: fromTime(r.Bucket),
 					Key: store.UsageKey{ProcessID: r.ProcessID, ProfileID: r.ProfileID, UserID: r.UserID,
 						Model: r.ModelName, Provider: r.ProviderName},
-					Requests: r.Requests, Errors: r.Errors, CostMicros: r.CostMicros, Currency: r.Currency,
+					Requests: r.Requests, Errors: r.Errors, Tokens: r.Tokens, CostMicros: r.CostMicros, Currency: r.Currency,
 				})
 			}
+			return nil
+		}
+		types, err := qs.ListTokenTypes(ctx)
+		if err != nil {
+			return fmt.Errorf("token types: %w", err)
+		}
+		typeNames := make(map[int64]string, len(types))
+		for _, t := range types {
+			typeNames[t.ID] = t.Name
 		}
 		toks, err := qs.UsageTokenTotals(ctx, pgdb.UsageTokenTotalsParams{
 			Stride: stride, ReceivedFrom: lo, ReceivedTo: hi, ProcessID: q.ProcessID, UserID: q.UserID,
@@ -96,17 +95,12 @@ func (s *Store) UsageTotals(ctx context.Context, q store.UsageQuery) ([]store.Us
 			return fmt.Errorf("tokens: %w", err)
 		}
 		for _, r := range toks {
-			b := store.UsageBucket{
+			buckets = append(buckets, store.UsageBucket{
 				Start: fromTime(r.Bucket),
 				Key: store.UsageKey{ProcessID: r.ProcessID, ProfileID: r.ProfileID, UserID: r.UserID,
-					Model: r.ModelName, Provider: r.ProviderName},
-				Tokens: r.Tokens, Currency: r.Currency,
-			}
-			if byType {
-				b.Key.TokenType = typeNames[r.TokenTypeID]
-				b.Requests, b.Errors, b.CostMicros = r.Requests, r.Errors, r.CostMicros
-			}
-			buckets = append(buckets, b)
+					Model: r.ModelName, Provider: r.ProviderName, TokenType: typeNames[r.TokenTypeID]},
+				Requests: r.Requests, Errors: r.Errors, Tokens: r.Tokens, CostMicros: r.CostMicros, Currency: r.Currency,
+			})
 		}
 		return nil
 	})

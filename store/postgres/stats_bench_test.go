@@ -25,7 +25,9 @@ const (
 // counts) spread evenly over 60 days, 20 processes, 10 models and 3
 // providers, then times UsageTotals over the last 30 days (half the records):
 // totals by model, a daily time series by process, and one process's totals.
-// Seeding is done by INSERT ... SELECT FROM generate_series and is not timed.
+// Seeding is done by INSERT ... SELECT FROM generate_series and is not timed;
+// each record's total_tokens is the sum of its two token counts (both derived
+// from the g of its request id "bench-<g>"), as InsertUsage would store it.
 func BenchmarkUsageStats1M(b *testing.B) {
 	url := pgtest.NewMigratedDatabase(b)
 	s, err := postgres.Open(b.Context(), postgres.Config{URL: url, Logger: quietLogger})
@@ -68,7 +70,7 @@ func BenchmarkUsageStats1M(b *testing.B) {
 	if _, err := conn.Exec(ctx, `
 		INSERT INTO usage_records (request_id, process_id, profile_id, model_id, provider_id,
 			model_name, provider_name, operation, received_at, forwarded_at, completed_at,
-			status_code, outcome, queue_wait_us, cold_start, cost_micros, currency)
+			status_code, outcome, queue_wait_us, cold_start, cost_micros, currency, total_tokens)
 		SELECT 'bench-' || g,
 			($1::bigint[])[1 + g % $7], ($2::bigint[])[1 + g % $7],
 			($3::bigint[])[1 + g % $8], ($4::bigint[])[1 + g % $9],
@@ -76,7 +78,8 @@ func BenchmarkUsageStats1M(b *testing.B) {
 			'chat/completions', t, t + interval '20 ms', t + interval '800 ms',
 			CASE WHEN g % 50 = 0 THEN 502 ELSE 200 END,
 			CASE WHEN g % 50 = 0 THEN 'error' ELSE 'success' END,
-			g % 1000, g % 97 = 0, 100 + g % 900, 'EUR'
+			g % 1000, g % 97 = 0, 100 + g % 900, 'EUR',
+			(200 + g % 800) + (50 + g % 300)
 		FROM generate_series(1, $10::bigint) AS g,
 			LATERAL (SELECT $11::timestamptz + g * $12::bigint * interval '1 microsecond' AS t) AS ts`,
 		processIDs, profileIDs, modelIDs, providerIDs, modelNames, providerNames,
@@ -85,8 +88,9 @@ func BenchmarkUsageStats1M(b *testing.B) {
 	}
 	if _, err := conn.Exec(ctx, `
 		INSERT INTO usage_tokens (usage_id, token_type_id, count, cost_micros)
-		SELECT r.id, tt.id, CASE tt.name WHEN 'prompt_tokens' THEN 200 + r.id % 800 ELSE 50 + r.id % 300 END, 0
-		FROM usage_records r CROSS JOIN token_types tt`); err != nil {
+		SELECT r.id, tt.id, CASE tt.name WHEN 'prompt_tokens' THEN 200 + g % 800 ELSE 50 + g % 300 END, 0
+		FROM usage_records r CROSS JOIN token_types tt,
+			LATERAL (SELECT substr(r.request_id, 7)::bigint AS g) AS n`); err != nil {
 		b.Fatalf("seed tokens: %v", err)
 	}
 	// What autovacuum would have done by the time anyone asks.

@@ -171,6 +171,7 @@ func newUsageBatch(records []store.UsageRecord) (*usageBatch, error) {
 		ResponseHeaders:  make([][]byte, n),
 		CostMicros:       make([]int64, n),
 		Currencies:       make([]string, n),
+		TotalTokens:      make([]int64, n),
 	}
 	for i, r := range b.recs {
 		p.RequestIds[i] = r.RequestID
@@ -203,6 +204,7 @@ func newUsageBatch(records []store.UsageRecord) (*usageBatch, error) {
 		p.ResponseHeaders[i] = jsonIn(r.ResponseHeaders)
 		p.CostMicros[i] = r.CostMicros
 		p.Currencies[i] = r.Currency
+		p.TotalTokens[i] = store.TotalTokens(b.tokens[r.RequestID])
 	}
 	b.params = p
 	b.refs = pgdb.LockUsageReferencesParams{

@@ -37,8 +37,8 @@ func statsRange(from, to time.Time) (lo, hi string, err error) {
 }
 
 // UsageTotals implements [store.UsageStatsStore]. Without DimTokenType it runs
-// two aggregations in one read transaction, record figures and token sums per
-// group, and joins their rows; with it, one aggregation over the tokens.
+// one aggregation over the records, whose total_tokens column holds each
+// request's total; with it, one aggregation over the tokens, per type.
 func (s *Store) UsageTotals(ctx context.Context, q store.UsageQuery) ([]store.UsageBucket, error) {
 	const op = "usage totals"
 	if err := q.Validate(); err != nil {
@@ -58,17 +58,7 @@ func (s *Store) UsageTotals(ctx context.Context, q store.UsageQuery) ([]store.Us
 		return d.time("bucket", b)
 	}
 	err = s.readTx(ctx, func(qs *sqlitedb.Queries) error {
-		var typeNames map[int64]string
-		if byType {
-			types, err := qs.ListTokenTypes(ctx)
-			if err != nil {
-				return fmt.Errorf("token types: %w", err)
-			}
-			typeNames = make(map[int64]string, len(types))
-			for _, t := range types {
-				typeNames[t.ID] = t.Name
-			}
-		} else {
+		if !byType {
 			recs, err := qs.UsageRecordTotals(ctx, sqlitedb.UsageRecordTotalsParams{
 				Unit: string(q.Interval), ReceivedFrom: lo, ReceivedTo: hi, ProcessID: q.ProcessID, UserID: q.UserID,
 				ByProcess: flag(q.Groups(store.DimProcess)), ByProfile: flag(q.Groups(store.DimProfile)),
@@ -83,9 +73,18 @@ func (s *Store) UsageTotals(ctx context.Context, q store.UsageQuery) ([]store.Us
 					Start: bucketStart(r.Bucket),
 					Key: store.UsageKey{ProcessID: r.ProcessID, ProfileID: r.ProfileID, UserID: r.UserID,
 						Model: r.ModelName, Provider: r.ProviderName},
-					Requests: r.Requests, Errors: r.Errors, CostMicros: r.CostMicros, Currency: r.Currency,
+					Requests: r.Requests, Errors: r.Errors, Tokens: r.Tokens, CostMicros: r.CostMicros, Currency: r.Currency,
 				})
 			}
+			return d.err
+		}
+		types, err := qs.ListTokenTypes(ctx)
+		if err != nil {
+			return fmt.Errorf("token types: %w", err)
+		}
+		typeNames := make(map[int64]string, len(types))
+		for _, t := range types {
+			typeNames[t.ID] = t.Name
 		}
 		toks, err := qs.UsageTokenTotals(ctx, sqlitedb.UsageTokenTotalsParams{
 			Unit: string(q.Interval), ReceivedFrom: lo, ReceivedTo: hi, ProcessID: q.ProcessID, UserID: q.UserID,
@@ -97,17 +96,12 @@ func (s *Store) UsageTotals(ctx context.Context, q store.UsageQuery) ([]store.Us
 			return fmt.Errorf("tokens: %w", err)
 		}
 		for _, r := range toks {
-			b := store.UsageBucket{
+			buckets = append(buckets, store.UsageBucket{
 				Start: bucketStart(r.Bucket),
 				Key: store.UsageKey{ProcessID: r.ProcessID, ProfileID: r.ProfileID, UserID: r.UserID,
-					Model: r.ModelName, Provider: r.ProviderName},
-				Tokens: r.Tokens, Currency: r.Currency,
-			}
-			if byType {
-				b.Key.TokenType = typeNames[r.TokenTypeID]
-				b.Requests, b.Errors, b.CostMicros = r.Requests, r.Errors, r.CostMicros
-			}
-			buckets = append(buckets, b)
+					Model: r.ModelName, Provider: r.ProviderName, TokenType: typeNames[r.TokenTypeID]},
+				Requests: r.Requests, Errors: r.Errors, Tokens: r.Tokens, CostMicros: r.CostMicros, Currency: r.Currency,
+			})
 		}
 		return d.err
 	})

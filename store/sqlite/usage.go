@@ -149,6 +149,7 @@ func toUsageRow(r *store.UsageRecord) (usageRow, error) {
 	if r.ReceivedAt.IsZero() {
 		return usageRow{}, fmt.Errorf("received at is required: %w", store.ErrInvalid)
 	}
+	tokens := mergeTokens(r.Tokens)
 	return usageRow{
 		params: sqlitedb.InsertUsageRecordParams{
 			RequestID:       r.RequestID,
@@ -181,8 +182,9 @@ func toUsageRow(r *store.UsageRecord) (usageRow, error) {
 			ResponseHeaders: jsonArg(r.ResponseHeaders),
 			CostMicros:      r.CostMicros,
 			Currency:        r.Currency,
+			TotalTokens:     store.TotalTokens(tokens),
 		},
-		tokens: mergeTokens(r.Tokens),
+		tokens: tokens,
 	}, nil
 }
 

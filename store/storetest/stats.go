@@ -60,12 +60,17 @@ type statsSeed struct {
 // [statsT0, statsT0+3d) and r6, r7 just outside it:
 //
 //	r1 Mar 1 00:10 P1 local/A success prompt 100 (600) completion 20 (400) cost 1000 EUR, cold, queue 1s, run 2.5s
+//	   also total 120 and prompt_cached 40 (a subset of prompt)
 //	r2 Mar 1 01:10 P1 cloud/B error   prompt 50 (500)                    cost  500 EUR, queue 0.5s, run 0.5s, "boom"
 //	r3 Mar 2 00:05 P2 local/A success prompt 10 completion 5              cost    0 (no currency)
 //	r4 Mar 2 02:00 P3 cloud/B timeout no tokens                           cost    0 (no currency), queue 2s
 //	r5 Mar 3 00:00 P1 local/B success prompt 1 (10) completion 1 (10)     cost   20 EUR, run 1.25s
+//	   also total 2 and completion_reasoning 1 (a subset of completion)
 //	r6 Feb 28 23:59:59 P1 local/A success prompt 7 cost 70 EUR
 //	r7 Mar 4 00:00 P1 local/A success prompt 3 cost 30 EUR
+//
+// The request totals (store.TotalTokens) are r1 120, r2 50, r3 15, r4 0,
+// r5 2, r6 7, r7 3: total_tokens and the subsets must not add to them.
 func seedStats(t *testing.T, s store.Store) statsSeed {
 	t.Helper()
 	ctx := t.Context()
@@ -92,7 +97,8 @@ func seedStats(t *testing.T, s store.Store) statsSeed {
 		return store.TokenCount{Type: typ, Count: n, CostMicros: cost}
 	}
 	r1 := rec("r1", statsT0.Add(10*time.Minute), sd.Process, sd.Profile.ID, sd.Local, sd.ProvA, store.OutcomeSuccess)
-	r1.Tokens = []store.TokenCount{tok("prompt_tokens", 100, 600), tok("completion_tokens", 20, 400)}
+	r1.Tokens = []store.TokenCount{tok("prompt_tokens", 100, 600), tok("completion_tokens", 20, 400),
+		tok("total_tokens", 120, 0), tok("prompt_cached_tokens", 40, 0)}
 	r1.CostMicros, r1.Currency = 1000, "EUR"
 	r1.ColdStart, r1.QueueWait = true, time.Second
 	r1.ForwardedAt, r1.CompletedAt = r1.ReceivedAt.Add(time.Second), r1.ReceivedAt.Add(3500*time.Millisecond)
@@ -111,7 +117,8 @@ func seedStats(t *testing.T, s store.Store) statsSeed {
 	r4.StatusCode, r4.QueueWait = 504, 2*time.Second
 
 	r5 := rec("r5", statsT0.Add(48*time.Hour), sd.Process, sd.Profile.ID, sd.Local, sd.ProvB, store.OutcomeSuccess)
-	r5.Tokens = []store.TokenCount{tok("prompt_tokens", 1, 10), tok("completion_tokens", 1, 10)}
+	r5.Tokens = []store.TokenCount{tok("prompt_tokens", 1, 10), tok("completion_tokens", 1, 10),
+		tok("completion_reasoning_tokens", 1, 0), tok("total_tokens", 2, 0)}
 	r5.CostMicros, r5.Currency = 20, "EUR"
 	r5.ForwardedAt, r5.CompletedAt = r5.ReceivedAt, r5.ReceivedAt.Add(1250*time.Millisecond)
 
@@ -159,11 +166,31 @@ func statsRange() store.UsageQuery {
 }
 
 func testStatsTotals(t *testing.T, s store.Store) {
-	seedStats(t, s)
+	sd := seedStats(t, s)
 	ss := statsStore(t, s)
+	// Tokens are the sum of the request totals, not of every token count
+	// (which would be 187 + 120 + 40 + 2 + 1 = 350).
+	var want int64
+	for _, r := range sd.inRange {
+		want += store.TotalTokens(r.Tokens)
+	}
+	if want != 187 {
+		t.Fatalf("the fixture's request totals add up to %d, want 187", want)
+	}
 	checkTotals(t, ss, "all in range", statsRange(), []store.UsageBucket{
 		{Requests: 5, Errors: 2, Tokens: 187, CostMicros: 1520, Currency: "EUR"},
 	})
+	// Per record: r1 carries prompt, completion, total and a subset.
+	for _, r := range sd.inRange {
+		q := store.UsageQuery{From: r.ReceivedAt, To: r.ReceivedAt.Add(time.Microsecond)}
+		got, err := ss.UsageTotals(t.Context(), q)
+		if err != nil {
+			t.Fatalf("%s: UsageTotals: %v", r.RequestID, err)
+		}
+		if len(got) != 1 || got[0].Tokens != store.TotalTokens(r.Tokens) {
+			t.Errorf("%s: UsageTotals = %+v, want one bucket of %d tokens", r.RequestID, got, store.TotalTokens(r.Tokens))
+		}
+	}
 }
 
 func testStatsGrouping(t *testing.T, s store.Store) {
@@ -213,14 +240,20 @@ func testStatsGrouping(t *testing.T, s store.Store) {
 
 	q.GroupBy = []store.Dimension{store.DimTokenType}
 	checkTotals(t, ss, "by token type", q, []store.UsageBucket{
+		{Key: store.UsageKey{TokenType: "completion_reasoning_tokens"}, Requests: 1, Tokens: 1, Currency: "EUR"},
 		{Key: store.UsageKey{TokenType: "completion_tokens"}, Requests: 3, Tokens: 26, CostMicros: 410, Currency: "EUR"},
+		{Key: store.UsageKey{TokenType: "prompt_cached_tokens"}, Requests: 1, Tokens: 40, Currency: "EUR"},
 		{Key: store.UsageKey{TokenType: "prompt_tokens"}, Requests: 4, Errors: 1, Tokens: 161, CostMicros: 1110, Currency: "EUR"},
+		{Key: store.UsageKey{TokenType: "total_tokens"}, Requests: 2, Tokens: 122, Currency: "EUR"},
 	})
 
 	q.GroupBy = []store.Dimension{store.DimProcess, store.DimTokenType}
 	checkTotals(t, ss, "by process and token type", q, []store.UsageBucket{
+		{Key: store.UsageKey{ProcessID: sd.Process.ID, TokenType: "completion_reasoning_tokens"}, Requests: 1, Tokens: 1, Currency: "EUR"},
 		{Key: store.UsageKey{ProcessID: sd.Process.ID, TokenType: "completion_tokens"}, Requests: 2, Tokens: 21, CostMicros: 410, Currency: "EUR"},
+		{Key: store.UsageKey{ProcessID: sd.Process.ID, TokenType: "prompt_cached_tokens"}, Requests: 1, Tokens: 40, Currency: "EUR"},
 		{Key: store.UsageKey{ProcessID: sd.Process.ID, TokenType: "prompt_tokens"}, Requests: 3, Errors: 1, Tokens: 151, CostMicros: 1110, Currency: "EUR"},
+		{Key: store.UsageKey{ProcessID: sd.Process.ID, TokenType: "total_tokens"}, Requests: 2, Tokens: 122, Currency: "EUR"},
 		{Key: store.UsageKey{ProcessID: sd.Process2.ID, TokenType: "completion_tokens"}, Requests: 1, Tokens: 5},
 		{Key: store.UsageKey{ProcessID: sd.Process2.ID, TokenType: "prompt_tokens"}, Requests: 1, Tokens: 10},
 	})
@@ -254,11 +287,15 @@ func testStatsTimeSeries(t *testing.T, s store.Store) {
 	q.GroupBy = []store.Dimension{store.DimTokenType}
 	checkTotals(t, ss, "daily by token type", q, []store.UsageBucket{
 		{Start: day(0), Key: store.UsageKey{TokenType: "completion_tokens"}, Requests: 1, Tokens: 20, CostMicros: 400, Currency: "EUR"},
+		{Start: day(0), Key: store.UsageKey{TokenType: "prompt_cached_tokens"}, Requests: 1, Tokens: 40, Currency: "EUR"},
 		{Start: day(0), Key: store.UsageKey{TokenType: "prompt_tokens"}, Requests: 2, Errors: 1, Tokens: 150, CostMicros: 1100, Currency: "EUR"},
+		{Start: day(0), Key: store.UsageKey{TokenType: "total_tokens"}, Requests: 1, Tokens: 120, Currency: "EUR"},
 		{Start: day(1), Key: store.UsageKey{TokenType: "completion_tokens"}, Requests: 1, Tokens: 5},
 		{Start: day(1), Key: store.UsageKey{TokenType: "prompt_tokens"}, Requests: 1, Tokens: 10},
+		{Start: day(2), Key: store.UsageKey{TokenType: "completion_reasoning_tokens"}, Requests: 1, Tokens: 1, Currency: "EUR"},
 		{Start: day(2), Key: store.UsageKey{TokenType: "completion_tokens"}, Requests: 1, Tokens: 1, CostMicros: 10, Currency: "EUR"},
 		{Start: day(2), Key: store.UsageKey{TokenType: "prompt_tokens"}, Requests: 1, Tokens: 1, CostMicros: 10, Currency: "EUR"},
+		{Start: day(2), Key: store.UsageKey{TokenType: "total_tokens"}, Requests: 1, Tokens: 2, Currency: "EUR"},
 	})
 }
 

@@ -13,7 +13,8 @@
 -- name: TuneStatsTransaction :exec
 SELECT set_config('work_mem', '64MB', true), set_config('jit', 'off', true);
 
--- UsageRecordTotals counts records, errors and cost per group.
+-- UsageRecordTotals counts records, errors, tokens (the records' request
+-- totals, usage_records.total_tokens) and cost per group.
 -- name: UsageRecordTotals :many
 SELECT
     date_bin(sqlc.narg(stride)::interval, r.received_at, timestamptz '2000-01-01 00:00:00+00')::timestamptz AS bucket,
@@ -25,16 +26,19 @@ SELECT
     r.currency,
     count(*)::bigint AS requests,
     (count(*) FILTER (WHERE r.outcome <> 'success'))::bigint AS errors,
-    COALESCE(sum(r.cost_micros), 0)::bigint AS cost_micros
+    COALESCE(sum(r.cost_micros), 0)::bigint AS cost_micros,
+    COALESCE(sum(r.total_tokens), 0)::bigint AS tokens
 FROM usage_records r
 WHERE r.received_at >= @received_from AND r.received_at < @received_to
   AND (@process_id::bigint = 0 OR r.process_id = @process_id::bigint)
   AND (@user_id::bigint = 0 OR r.process_id IN (SELECT p.id FROM processes p WHERE p.user_id = @user_id::bigint))
 GROUP BY 1, 2, 3, 4, 5, 6, 7;
 
--- UsageTokenTotals sums token counts per group, joining each record's tokens.
--- With @by_token_type it also counts, per type, the records that have tokens
--- of it, and sums the tokens' costs.
+-- UsageTokenTotals sums token counts per group and token type, joining each
+-- record's tokens; it also counts, per type, the records that have tokens of
+-- it, and sums the tokens' costs. Only meaningful with @by_token_type: summed
+-- over all types, subsets and total_tokens would count tokens several times
+-- (UsageRecordTotals has the request totals).
 -- name: UsageTokenTotals :many
 SELECT
     date_bin(sqlc.narg(stride)::interval, r.received_at, timestamptz '2000-01-01 00:00:00+00')::timestamptz AS bucket,

@@ -19,7 +19,8 @@ SELECT
     r.currency,
     CAST(count(*) AS INTEGER) AS requests,
     CAST(count(*) FILTER (WHERE r.outcome <> 'success') AS INTEGER) AS errors,
-    CAST(coalesce(sum(r.cost_micros), 0) AS INTEGER) AS cost_micros
+    CAST(coalesce(sum(r.cost_micros), 0) AS INTEGER) AS cost_micros,
+    CAST(coalesce(sum(r.total_tokens), 0) AS INTEGER) AS tokens
 FROM usage_records r
 WHERE r.received_at >= @received_from AND r.received_at < @received_to
   AND (CAST(@process_id AS INTEGER) = 0 OR r.process_id = @process_id)

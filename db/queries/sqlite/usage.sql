@@ -8,7 +8,8 @@ INSERT INTO usage_records (
     model_name, provider_name, operation, stream, received_at, forwarded_at,
     first_token_at, completed_at, status_code, outcome, error_message, client_ip,
     priority, queue_wait_us, cold_start, log_level, classification, request_payload,
-    response_payload, request_headers, response_headers, cost_micros, currency
+    response_payload, request_headers, response_headers, cost_micros, currency,
+    total_tokens
 ) VALUES (
     @request_id,
     (SELECT p.id FROM processes p WHERE p.id = @process_id),
@@ -20,7 +21,8 @@ INSERT INTO usage_records (
     @model_name, @provider_name, @operation, @stream, @received_at, @forwarded_at,
     @first_token_at, @completed_at, @status_code, @outcome, @error_message, @client_ip,
     @priority, @queue_wait_us, @cold_start, @log_level, @classification, @request_payload,
-    @response_payload, @request_headers, @response_headers, @cost_micros, @currency
+    @response_payload, @request_headers, @response_headers, @cost_micros, @currency,
+    @total_tokens
 )
 ON CONFLICT (request_id) DO NOTHING;
 

@@ -316,7 +316,8 @@ SELECT
     r.currency,
     count(*)::bigint AS requests,
     (count(*) FILTER (WHERE r.outcome <> 'success'))::bigint AS errors,
-    COALESCE(sum(r.cost_micros), 0)::bigint AS cost_micros
+    COALESCE(sum(r.cost_micros), 0)::bigint AS cost_micros,
+    COALESCE(sum(r.total_tokens), 0)::bigint AS tokens
 FROM usage_records r
 WHERE r.received_at >= $7 AND r.received_at < $8
   AND ($9::bigint = 0 OR r.process_id = $9::bigint)
@@ -348,9 +349,11 @@ type UsageRecordTotalsRow struct {
 	Requests     int64
 	Errors       int64
 	CostMicros   int64
+	Tokens       int64
 }
 
-// UsageRecordTotals counts records, errors and cost per group.
+// UsageRecordTotals counts records, errors, tokens (the records' request
+// totals, usage_records.total_tokens) and cost per group.
 func (q *Queries) UsageRecordTotals(ctx context.Context, arg UsageRecordTotalsParams) ([]UsageRecordTotalsRow, error) {
 	rows, err := q.db.Query(ctx, usageRecordTotals,
 		arg.Stride,
@@ -382,6 +385,7 @@ func (q *Queries) UsageRecordTotals(ctx context.Context, arg UsageRecordTotalsPa
 			&i.Requests,
 			&i.Errors,
 			&i.CostMicros,
+			&i.Tokens,
 		); err != nil {
 			return nil, err
 		}
@@ -444,9 +448,11 @@ type UsageTokenTotalsRow struct {
 	CostMicros   int64
 }
 
-// UsageTokenTotals sums token counts per group, joining each record's tokens.
-// With @by_token_type it also counts, per type, the records that have tokens
-// of it, and sums the tokens' costs.
+// UsageTokenTotals sums token counts per group and token type, joining each
+// record's tokens; it also counts, per type, the records that have tokens of
+// it, and sums the tokens' costs. Only meaningful with @by_token_type: summed
+// over all types, subsets and total_tokens would count tokens several times
+// (UsageRecordTotals has the request totals).
 func (q *Queries) UsageTokenTotals(ctx context.Context, arg UsageTokenTotalsParams) ([]UsageTokenTotalsRow, error) {
 	rows, err := q.db.Query(ctx, usageTokenTotals,
 		arg.Stride,

@@ -46,7 +46,7 @@ func (q *Queries) EnsureTokenTypeNames(ctx context.Context, names []string) erro
 }
 
 const getUsage = `-- name: GetUsage :one
-SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency FROM usage_records WHERE request_id = $1
+SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency, total_tokens FROM usage_records WHERE request_id = $1
 `
 
 func (q *Queries) GetUsage(ctx context.Context, requestID string) (UsageRecord, error) {
@@ -84,6 +84,7 @@ func (q *Queries) GetUsage(ctx context.Context, requestID string) (UsageRecord, 
 		&i.ResponseHeaders,
 		&i.CostMicros,
 		&i.Currency,
+		&i.TotalTokens,
 	)
 	return i, err
 }
@@ -94,7 +95,7 @@ INSERT INTO usage_records (
     model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at,
     completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us,
     cold_start, log_level, classification, request_payload, response_payload,
-    request_headers, response_headers, cost_micros, currency
+    request_headers, response_headers, cost_micros, currency, total_tokens
 )
 SELECT
     u.request_id, NULLIF(u.process_id, 0), NULLIF(u.profile_id, 0), NULLIF(u.model_id, 0),
@@ -103,7 +104,7 @@ SELECT
     u.first_token_at, u.completed_at, u.status_code, u.outcome, u.error_message, u.client_ip,
     u.priority, u.queue_wait_us, u.cold_start, u.log_level, u.classification,
     u.request_payload, u.response_payload, u.request_headers, u.response_headers,
-    u.cost_micros, u.currency
+    u.cost_micros, u.currency, u.total_tokens
 FROM ROWS FROM (
     unnest($1::text[]),
     unnest($2::bigint[]),
@@ -134,13 +135,14 @@ FROM ROWS FROM (
     unnest($27::jsonb[]),
     unnest($28::jsonb[]),
     unnest($29::bigint[]),
-    unnest($30::text[])
+    unnest($30::text[]),
+    unnest($31::bigint[])
 ) WITH ORDINALITY AS u(
     request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id,
     model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at,
     completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us,
     cold_start, log_level, classification, request_payload, response_payload,
-    request_headers, response_headers, cost_micros, currency, ord
+    request_headers, response_headers, cost_micros, currency, total_tokens, ord
 )
 ORDER BY u.ord
 ON CONFLICT (request_id) DO NOTHING
@@ -178,6 +180,7 @@ type InsertUsageRecordsParams struct {
 	ResponseHeaders  [][]byte
 	CostMicros       []int64
 	Currencies       []string
+	TotalTokens      []int64
 }
 
 type InsertUsageRecordsRow struct {
@@ -189,7 +192,7 @@ type InsertUsageRecordsRow struct {
 // arrays (which all have the same length), in array order. Zero ids are
 // stored as NULL; callers pass only ids that LockUsageReferences found.
 // Records whose request id is already stored are skipped. It returns the new
-// records only.
+// records only. total_tokens is store.TotalTokens of each record's tokens.
 func (q *Queries) InsertUsageRecords(ctx context.Context, arg InsertUsageRecordsParams) ([]InsertUsageRecordsRow, error) {
 	rows, err := q.db.Query(ctx, insertUsageRecords,
 		arg.RequestIds,
@@ -222,6 +225,7 @@ func (q *Queries) InsertUsageRecords(ctx context.Context, arg InsertUsageRecords
 		arg.ResponseHeaders,
 		arg.CostMicros,
 		arg.Currencies,
+		arg.TotalTokens,
 	)
 	if err != nil {
 		return nil, err
@@ -273,7 +277,7 @@ func (q *Queries) InsertUsageTokens(ctx context.Context, arg InsertUsageTokensPa
 }
 
 const listUsage = `-- name: ListUsage :many
-SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency FROM usage_records
+SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency, total_tokens FROM usage_records
 WHERE ($1::bigint = 0 OR process_id = $1::bigint)
   AND ($2::timestamptz IS NULL OR received_at >= $2::timestamptz)
   AND ($3::timestamptz IS NULL OR received_at < $3::timestamptz)
@@ -336,6 +340,7 @@ func (q *Queries) ListUsage(ctx context.Context, arg ListUsageParams) ([]UsageRe
 			&i.ResponseHeaders,
 			&i.CostMicros,
 			&i.Currency,
+			&i.TotalTokens,
 		); err != nil {
 			return nil, err
 		}

@@ -202,6 +202,7 @@ type UsageRecord struct {
 	ResponseHeaders sql.NullString
 	CostMicros      int64
 	Currency        string
+	TotalTokens     int64
 }
 
 type UsageToken struct {

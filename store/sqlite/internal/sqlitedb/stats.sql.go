@@ -314,7 +314,8 @@ SELECT
     r.currency,
     CAST(count(*) AS INTEGER) AS requests,
     CAST(count(*) FILTER (WHERE r.outcome <> 'success') AS INTEGER) AS errors,
-    CAST(coalesce(sum(r.cost_micros), 0) AS INTEGER) AS cost_micros
+    CAST(coalesce(sum(r.cost_micros), 0) AS INTEGER) AS cost_micros,
+    CAST(coalesce(sum(r.total_tokens), 0) AS INTEGER) AS tokens
 FROM usage_records r
 WHERE r.received_at >= ?7 AND r.received_at < ?8
   AND (CAST(?9 AS INTEGER) = 0 OR r.process_id = ?9)
@@ -346,6 +347,7 @@ type UsageRecordTotalsRow struct {
 	Requests     int64
 	Errors       int64
 	CostMicros   int64
+	Tokens       int64
 }
 
 // Usage statistics; see db/queries/postgres/stats.sql. Grouping is chosen by
@@ -385,6 +387,7 @@ func (q *Queries) UsageRecordTotals(ctx context.Context, arg UsageRecordTotalsPa
 			&i.Requests,
 			&i.Errors,
 			&i.CostMicros,
+			&i.Tokens,
 		); err != nil {
 			return nil, err
 		}

@@ -47,7 +47,7 @@ func (q *Queries) CountUsageByProcess(ctx context.Context, arg CountUsageByProce
 }
 
 const getUsageByRequestID = `-- name: GetUsageByRequestID :one
-SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency FROM usage_records WHERE request_id = ?1
+SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency, total_tokens FROM usage_records WHERE request_id = ?1
 `
 
 func (q *Queries) GetUsageByRequestID(ctx context.Context, requestID string) (UsageRecord, error) {
@@ -85,6 +85,7 @@ func (q *Queries) GetUsageByRequestID(ctx context.Context, requestID string) (Us
 		&i.ResponseHeaders,
 		&i.CostMicros,
 		&i.Currency,
+		&i.TotalTokens,
 	)
 	return i, err
 }
@@ -95,7 +96,8 @@ INSERT INTO usage_records (
     model_name, provider_name, operation, stream, received_at, forwarded_at,
     first_token_at, completed_at, status_code, outcome, error_message, client_ip,
     priority, queue_wait_us, cold_start, log_level, classification, request_payload,
-    response_payload, request_headers, response_headers, cost_micros, currency
+    response_payload, request_headers, response_headers, cost_micros, currency,
+    total_tokens
 ) VALUES (
     ?1,
     (SELECT p.id FROM processes p WHERE p.id = ?2),
@@ -107,7 +109,8 @@ INSERT INTO usage_records (
     ?8, ?9, ?10, ?11, ?12, ?13,
     ?14, ?15, ?16, ?17, ?18, ?19,
     ?20, ?21, ?22, ?23, ?24, ?25,
-    ?26, ?27, ?28, ?29, ?30
+    ?26, ?27, ?28, ?29, ?30,
+    ?31
 )
 ON CONFLICT (request_id) DO NOTHING
 `
@@ -143,6 +146,7 @@ type InsertUsageRecordParams struct {
 	ResponseHeaders sql.NullString
 	CostMicros      int64
 	Currency        string
+	TotalTokens     int64
 }
 
 // InsertUsageRecord stores one record unless its request id is already stored,
@@ -181,6 +185,7 @@ func (q *Queries) InsertUsageRecord(ctx context.Context, arg InsertUsageRecordPa
 		arg.ResponseHeaders,
 		arg.CostMicros,
 		arg.Currency,
+		arg.TotalTokens,
 	)
 }
 
@@ -207,7 +212,7 @@ func (q *Queries) InsertUsageToken(ctx context.Context, arg InsertUsageTokenPara
 }
 
 const listUsage = `-- name: ListUsage :many
-SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency FROM usage_records
+SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency, total_tokens FROM usage_records
 WHERE received_at >= ?1 AND received_at < ?2
 ORDER BY received_at DESC, id DESC
 LIMIT ?3
@@ -263,6 +268,7 @@ func (q *Queries) ListUsage(ctx context.Context, arg ListUsageParams) ([]UsageRe
 			&i.ResponseHeaders,
 			&i.CostMicros,
 			&i.Currency,
+			&i.TotalTokens,
 		); err != nil {
 			return nil, err
 		}
@@ -278,7 +284,7 @@ func (q *Queries) ListUsage(ctx context.Context, arg ListUsageParams) ([]UsageRe
 }
 
 const listUsageByProcess = `-- name: ListUsageByProcess :many
-SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency FROM usage_records
+SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency, total_tokens FROM usage_records
 WHERE process_id = ?1 AND received_at >= ?2 AND received_at < ?3
 ORDER BY received_at DESC, id DESC
 LIMIT ?4
@@ -337,6 +343,7 @@ func (q *Queries) ListUsageByProcess(ctx context.Context, arg ListUsageByProcess
 			&i.ResponseHeaders,
 			&i.CostMicros,
 			&i.Currency,
+			&i.TotalTokens,
 		); err != nil {
 			return nil, err
 		}
