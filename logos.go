@@ -12,12 +12,15 @@ import (
 	"github.com/logos-llm/logos/budget"
 	"github.com/logos-llm/logos/classify"
 	"github.com/logos-llm/logos/internal/secret"
+	"github.com/logos-llm/logos/monitor"
 	"github.com/logos-llm/logos/pipeline"
 	"github.com/logos-llm/logos/providers"
 	"github.com/logos-llm/logos/ratelimit"
 	"github.com/logos-llm/logos/router"
 	"github.com/logos-llm/logos/scheduler"
 	"github.com/logos-llm/logos/store"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // The interfaces a Router is composed of, re-exported so that embedding code
@@ -96,6 +99,16 @@ type Config struct {
 	// UsageSpillPath names a file where usage records that could not be stored
 	// by Close are saved and replayed on the next start. Defaults to "" (none).
 	UsageSpillPath string
+	// Registerer receives the Router's Prometheus metrics (see package
+	// monitor). Defaults to nil: a private registry. GET /metrics serves the
+	// registry when it is also a prometheus.Gatherer (as *prometheus.Registry
+	// is); otherwise the embedding application exposes it and /metrics
+	// answers 404.
+	Registerer prometheus.Registerer
+	// MetricsToken is the bearer token GET /metrics requires
+	// ("Authorization: Bearer <token>", compared in constant time). Defaults
+	// to "": /metrics answers 403, metrics are never served unauthenticated.
+	MetricsToken string
 }
 
 func (c *Config) validate() error {
@@ -168,6 +181,26 @@ func New(cfg Config) (*Router, error) {
 	if err != nil {
 		return nil, fmt.Errorf("logos: starting usage writer: %w", err)
 	}
+	if cfg.Registerer == nil {
+		cfg.Registerer = prometheus.NewRegistry()
+	}
+	metrics, err := monitor.New(cfg.Registerer)
+	if err == nil {
+		err = metrics.WatchUsage(usage)
+	}
+	if err == nil {
+		if sr, ok := cfg.Scheduler.(scheduler.StateReporter); ok {
+			err = metrics.WatchScheduler(sr)
+		}
+	}
+	if err != nil {
+		_ = usage.Close(context.Background())
+		return nil, fmt.Errorf("logos: registering metrics: %w", err)
+	}
+	var metricsHandler http.Handler
+	if g, ok := cfg.Registerer.(prometheus.Gatherer); ok {
+		metricsHandler = promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelError)})
+	}
 	var limiter *ratelimit.Limiter
 	if rs, ok := cfg.Store.(store.RateLimitStore); ok {
 		if limiter, err = ratelimit.New(ratelimit.Config{Store: rs, Logger: cfg.Logger}); err != nil {
@@ -195,6 +228,7 @@ func New(cfg Config) (*Router, error) {
 		Client:       cfg.HTTPClient,
 		Logger:       cfg.Logger,
 		QueueTimeout: cfg.QueueTimeout,
+		Metrics:      metrics,
 	})
 	if err != nil {
 		_ = usage.Close(context.Background())
@@ -232,6 +266,8 @@ func New(cfg Config) (*Router, error) {
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Pipeline:     p,
 		Started:      time.Now(),
+		Metrics:      metricsHandler,
+		MetricsToken: cfg.MetricsToken,
 		OnChange: func(ctx context.Context) {
 			if err := r.Reload(context.WithoutCancel(ctx)); err != nil {
 				r.log.Error("reloading the catalogue after a change failed", "err", err)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logos-llm/logos"
 	"github.com/logos-llm/logos/providers/providertest"
 	"github.com/logos-llm/logos/store"
 	"github.com/logos-llm/logos/store/postgres/pgtest"
@@ -99,7 +100,7 @@ func TestPostgresRateLimitAcrossReplicas(t *testing.T) {
 // left exactly 5 are admitted (402 insufficient_quota for the rest) and the
 // budget is not overshot.
 func TestBudgetBoundsABurst(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, func(c *logos.Config) { c.MetricsToken = metricsToken })
 	up := providertest.NewOpenAI(t, providertest.Options{HeaderDelay: 200 * time.Millisecond})
 	m, _ := e.deploy("m", up.Target(), nil)
 	ctx := t.Context()
@@ -145,5 +146,16 @@ func TestBudgetBoundsABurst(t *testing.T) {
 	}
 	if admitted.Load() != 5 || refused.Load() != 45 || spent > 60_000 {
 		t.Fatalf("admitted %d, refused %d, spent %d micros of a 60,000 budget", admitted.Load(), refused.Load(), spent)
+	}
+	// The refusals and the cost show in the metrics.
+	var cost float64
+	metrics := e.scrape()
+	for series, v := range metrics {
+		if strings.HasPrefix(series, `logos_cost_micros_total{currency="EUR",model="m",`) {
+			cost += v
+		}
+	}
+	if metrics["logos_budget_refused_total"] != 45 || cost != float64(spent) {
+		t.Fatalf("budget refusals %v (want 45), cost metric %v (want %d)", metrics["logos_budget_refused_total"], cost, spent)
 	}
 }

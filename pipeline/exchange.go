@@ -43,6 +43,7 @@ type ratedKey struct {
 func (p *Pipeline) Begin(c Caller, r *http.Request, requestID, operation string) *Exchange {
 	now := p.cfg.Now()
 	p.inFlight.Add(1)
+	p.cfg.Metrics.RequestBegan()
 	x := &Exchange{p: p, caller: c, start: now}
 	x.rec = store.UsageRecord{
 		RequestID:  requestID,
@@ -115,6 +116,7 @@ func (x *Exchange) End() {
 		if err := x.p.cfg.Usage.Write(context.Background(), x.rec); err != nil {
 			x.p.log.Error("usage record not written", "request_id", x.rec.RequestID, "err", err)
 		}
+		x.p.cfg.Metrics.ObserveRequest(x.rec)
 		x.p.inFlight.Add(-1)
 	})
 }

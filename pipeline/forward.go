@@ -669,6 +669,7 @@ func (d *deferredWriter) Flush() {
 // is set when the upstream answers, before the response starts.
 func (x *Exchange) setOverhead(w http.ResponseWriter) {
 	d := max(x.rec.ForwardedAt.Sub(x.rec.ReceivedAt)-x.rec.QueueWait, 0)
+	x.p.cfg.Metrics.ObserveOverhead(d)
 	w.Header().Set("X-Logos-Overhead-Ms", strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 3, 64))
 }
 
@@ -714,6 +715,7 @@ func (x *Exchange) admitRate(ctx context.Context, w http.ResponseWriter, model s
 	if d.Allowed {
 		return nil
 	}
+	x.p.cfg.Metrics.RateLimited()
 	e := oaierr.New(http.StatusTooManyRequests, "Rate limit reached for this key; retry after the time in Retry-After").WithCode("rate_limit_exceeded")
 	e.RetryAfter = int(max((d.RetryAfter+time.Second-1)/time.Second, 1))
 	return e
@@ -760,6 +762,7 @@ func (x *Exchange) admitBudget(ctx context.Context) *oaierr.Error {
 	res, err := t.Admit(ctx, p.ID, p.UserID, t.EstimateFor(p.ID))
 	switch {
 	case errors.Is(err, budget.ErrOverBudget):
+		x.p.cfg.Metrics.BudgetRefused()
 		return oaierr.New(http.StatusPaymentRequired, "Budget exhausted: "+err.Error()).WithCode("budget_exceeded")
 	case err != nil:
 		x.p.log.Warn("budget check failed; request admitted", "request_id", x.rec.RequestID, "err", err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/logos-llm/logos/budget"
 	"github.com/logos-llm/logos/internal/oaierr"
+	"github.com/logos-llm/logos/monitor"
 	"github.com/logos-llm/logos/providers"
 	"github.com/logos-llm/logos/ratelimit"
 	"github.com/logos-llm/logos/scheduler"
@@ -57,6 +58,9 @@ type Config struct {
 	// Budgets enforces spending limits per process and per user. Defaults
 	// to nil (no budgets).
 	Budgets *budget.Tracker
+	// Metrics records Prometheus metrics of every request. Defaults to nil
+	// (no metrics).
+	Metrics *monitor.Metrics
 }
 
 // Pipeline serves proxied requests. It is safe for concurrent use.

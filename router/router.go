@@ -45,6 +45,12 @@ type Config struct {
 	// Scheduler reports queue state for /logosdb/scheduler_state. Optional;
 	// without it that endpoint answers 503.
 	Scheduler scheduler.StateReporter
+	// Metrics serves the Prometheus exposition at GET /metrics (for example
+	// promhttp.HandlerFor). Optional; without it /metrics answers 404.
+	Metrics http.Handler
+	// MetricsToken is the bearer token GET /metrics requires. Without one
+	// /metrics answers 403: metrics are never exposed unauthenticated.
+	MetricsToken string
 }
 
 // Sealer encrypts a secret for storage.
@@ -75,6 +81,7 @@ func New(cfg Config) *Handler {
 func (h *Handler) routes() {
 	h.mux.HandleFunc("GET /healthz", h.healthz)
 	h.mux.HandleFunc("GET /readyz", h.readyz)
+	h.mux.HandleFunc("GET /metrics", h.metrics)
 	h.mux.HandleFunc("POST /logosdb/setup", h.setup)
 	h.adminIdentityRoutes()
 	h.adminCatalogRoutes()

@@ -58,6 +58,10 @@ type UsageWriterStats struct {
 	// no retry can store. They are logged and, with a SpillPath, saved to
 	// SpillPath+".invalid" for inspection; the rest of their batch is stored.
 	Invalid uint64
+	// Dropped counts records that were lost: refused by Write after Close,
+	// unwritten at Close without a spill file (or when spilling failed), or
+	// set aside as invalid. It stays 0 in normal operation.
+	Dropped uint64
 }
 
 // UsageWriter hands usage records to a store in batches, off the request path.
@@ -83,7 +87,7 @@ type UsageWriter struct {
 	progressMu sync.Mutex
 	progress   chan struct{} // closed and replaced after every stored batch
 
-	accepted, stored, inserted, failures, spilled, recovered, invalid atomic.Uint64
+	accepted, stored, inserted, failures, spilled, recovered, invalid, dropped atomic.Uint64
 }
 
 // NewUsageWriter starts a writer. If cfg.SpillPath names an existing spill
@@ -138,6 +142,7 @@ func (w *UsageWriter) Write(ctx context.Context, rec UsageRecord) error {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	if w.closed {
+		w.dropped.Add(1)
 		return ErrWriterClosed
 	}
 	select {
@@ -209,6 +214,7 @@ func (w *UsageWriter) Stats() UsageWriterStats {
 		Spilled:   w.spilled.Load(),
 		Recovered: w.recovered.Load(),
 		Invalid:   w.invalid.Load(),
+		Dropped:   w.dropped.Load(),
 	}
 }
 
@@ -326,6 +332,7 @@ func (w *UsageWriter) done(n int) {
 // refuse sets aside a record the store refused as invalid.
 func (w *UsageWriter) refuse(rec UsageRecord, err error) {
 	w.invalid.Add(1)
+	w.dropped.Add(1)
 	w.log.Error("usage writer: the store refused a usage record as invalid", "request_id", rec.RequestID, "err", err)
 	if w.cfg.SpillPath == "" {
 		return
@@ -363,11 +370,13 @@ func (w *UsageWriter) finish(pending []UsageRecord) {
 		return
 	}
 	if w.cfg.SpillPath == "" {
+		w.dropped.Add(uint64(len(rest)))
 		w.closeErr = fmt.Errorf("store: usage writer closed with %d records unwritten: %w", len(rest), ctx.Err())
 		w.log.Error("usage writer: records unwritten at close", "records", len(rest))
 		return
 	}
 	if err := w.writeSpill(rest); err != nil {
+		w.dropped.Add(uint64(len(rest)))
 		w.closeErr = fmt.Errorf("store: usage writer closed with %d records unwritten, spill failed: %w", len(rest), err)
 		w.log.Error("usage writer: spilling records failed", "records", len(rest), "path", w.cfg.SpillPath, "err", err)
 		return

@@ -207,8 +207,14 @@ func TestUsageWriterCloseFlushesAndRefusesWrites(t *testing.T) {
 	if got := m.count(); got != 777 {
 		t.Fatalf("stored %d after Close, want 777", got)
 	}
+	if s := w.Stats(); s.Dropped != 0 {
+		t.Fatalf("dropped %d before any loss", s.Dropped)
+	}
 	if err := w.Write(ctx, rec(1000)); !errors.Is(err, ErrWriterClosed) {
 		t.Fatalf("Write after Close = %v, want ErrWriterClosed", err)
+	}
+	if s := w.Stats(); s.Dropped != 1 || s.Accepted != 777 {
+		t.Fatalf("after a Write refused by a closed writer: %+v, want 1 dropped and 777 accepted", s)
 	}
 	if err := w.Close(ctx); err != nil {
 		t.Fatalf("second Close = %v", err)
@@ -233,6 +239,9 @@ func TestUsageWriterCloseReportsUnwritten(t *testing.T) {
 	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Close with a dead database = %v, want an error naming the deadline", err)
 	}
+	if s := w.Stats(); s.Dropped != 5 {
+		t.Fatalf("dropped %d, want the 5 unwritten records", s.Dropped)
+	}
 }
 
 func TestUsageWriterSpillsAndRecovers(t *testing.T) {
@@ -253,8 +262,8 @@ func TestUsageWriterSpillsAndRecovers(t *testing.T) {
 	if err := w.Close(ctx); err != nil {
 		t.Fatalf("Close with spill = %v", err)
 	}
-	if s := w.Stats(); s.Spilled != 42 {
-		t.Fatalf("spilled %d, want 42", s.Spilled)
+	if s := w.Stats(); s.Spilled != 42 || s.Dropped != 0 {
+		t.Fatalf("spilled %d and dropped %d, want 42 spilled and none dropped", s.Spilled, s.Dropped)
 	}
 
 	up := newMem()
@@ -337,7 +346,7 @@ func TestUsageWriterSetsInvalidRecordsAside(t *testing.T) {
 	if got := m.count(); got != 98 {
 		t.Fatalf("stored %d, want the 98 valid records", got)
 	}
-	if s := w.Stats(); s.Invalid != 2 || s.Failures != 0 {
+	if s := w.Stats(); s.Invalid != 2 || s.Dropped != 2 || s.Failures != 0 {
 		t.Fatalf("stats %+v", s)
 	}
 	b, err := os.ReadFile(path + ".invalid")

@@ -144,6 +144,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		DisableSetup:   doc != nil,
 		SecretKey:      secretKey,
 		Getenv:         importEnv(getenv),
+		// GET /metrics requires this bearer token; unset, it answers 403.
+		MetricsToken: getenv("LOGOS_METRICS_TOKEN"),
 	})
 	if err != nil {
 		return err
