@@ -375,16 +375,24 @@ func (r *Router) Bootstrap(ctx context.Context, key string) (string, error) {
 // over so far is stored. Under continuous load it may wait until ctx ends; it
 // is meant for tests and shutdown.
 func (r *Router) FlushUsage(ctx context.Context) error {
+	if err := r.waitIdle(ctx); err != nil {
+		return fmt.Errorf("logos: flush usage: %w", err)
+	}
+	return r.usage.Flush(ctx)
+}
+
+// waitIdle waits until no request is in flight or ctx ends.
+func (r *Router) waitIdle(ctx context.Context) error {
 	t := time.NewTicker(time.Millisecond)
 	defer t.Stop()
 	for r.pipeline.InFlight() > 0 {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("logos: flush usage: %d requests in flight: %w", r.pipeline.InFlight(), ctx.Err())
+			return fmt.Errorf("%d requests in flight: %w", r.pipeline.InFlight(), ctx.Err())
 		case <-t.C:
 		}
 	}
-	return r.usage.Flush(ctx)
+	return nil
 }
 
 // Close stops background work, waits for requests in flight to hand over their
@@ -398,14 +406,7 @@ func (r *Router) Close(ctx context.Context) error {
 		<-r.bgDone
 		// Requests still running hand their records over as they end; wait
 		// for them (bounded by ctx) so none is refused by a closed writer.
-		t := time.NewTicker(time.Millisecond)
-		defer t.Stop()
-		for r.pipeline.InFlight() > 0 && ctx.Err() == nil {
-			select {
-			case <-ctx.Done():
-			case <-t.C:
-			}
-		}
+		_ = r.waitIdle(ctx) // past ctx, usage.Close reports what is unwritten
 		r.closeErr = r.usage.Close(ctx)
 		if r.limiter != nil {
 			r.closeErr = errors.Join(r.closeErr, r.limiter.Close(ctx))

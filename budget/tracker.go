@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/logos-llm/logos/billing"
 	"github.com/logos-llm/logos/store"
 )
 
@@ -41,9 +42,9 @@ func (e *OverBudgetError) Error() string {
 		owner = fmt.Sprintf("user %d", e.Budget.UserID)
 	}
 	return fmt.Sprintf("%v: budget of %s is %s %s per %s (period %s to %s): spent %s, in flight %s, this request's estimate %s",
-		ErrOverBudget, owner, FormatMicros(e.Budget.LimitMicros), e.Budget.Currency, e.Budget.Period,
+		ErrOverBudget, owner, billing.FormatMicros(e.Budget.LimitMicros), e.Budget.Currency, e.Budget.Period,
 		e.PeriodStart.Format(time.RFC3339), e.PeriodEnd.Format(time.RFC3339),
-		FormatMicros(e.SpentMicros), FormatMicros(e.InFlightMicros), FormatMicros(e.EstimateMicros))
+		billing.FormatMicros(e.SpentMicros), billing.FormatMicros(e.InFlightMicros), billing.FormatMicros(e.EstimateMicros))
 }
 
 // Unwrap returns ErrOverBudget.

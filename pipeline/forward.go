@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logos-llm/logos/billing"
 	"github.com/logos-llm/logos/budget"
 	"github.com/logos-llm/logos/internal/oaierr"
 	"github.com/logos-llm/logos/meter"
@@ -737,16 +738,7 @@ func (x *Exchange) costMembers(u meter.Tokens) []byte {
 		return nil
 	}
 	cur, _ := json.Marshal(currency)
-	return fmt.Appendf(nil, `"cost":%s,"cost_currency":%s`, formatMicros(total), cur)
-}
-
-// formatMicros writes micro-units as a decimal number of currency units.
-func formatMicros(m int64) string {
-	sign := ""
-	if m < 0 {
-		sign, m = "-", -m
-	}
-	return fmt.Sprintf("%s%d.%06d", sign, m/1_000_000, m%1_000_000)
+	return fmt.Appendf(nil, `"cost":%s,"cost_currency":%s`, billing.FormatMicros(total), cur)
 }
 
 // admitBudget holds the request's estimated cost against the budgets of its

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/logos-llm/logos/budget"
+	"github.com/logos-llm/logos/billing"
 	"github.com/logos-llm/logos/internal/oaierr"
 	"github.com/logos-llm/logos/store"
 )
@@ -50,13 +50,13 @@ type budgetJSON struct {
 func toBudgetJSON(b store.Budget, now time.Time, spent *int64) budgetJSON {
 	out := budgetJSON{
 		ID: b.ID, ProcessID: b.ProcessID, UserID: b.UserID,
-		Limit: budget.FormatMicros(b.LimitMicros), LimitMicros: b.LimitMicros,
+		Limit: billing.FormatMicros(b.LimitMicros), LimitMicros: b.LimitMicros,
 		Currency: b.Currency, Period: string(b.Period), StartsAt: b.StartsAt.UTC().Format(time.RFC3339),
 	}
 	if spent != nil {
 		start, end := b.PeriodAt(now)
 		out.PeriodStart, out.PeriodEnd = start.Format(time.RFC3339), end.Format(time.RFC3339)
-		out.Spent, out.SpentMicros = budget.FormatMicros(*spent), spent
+		out.Spent, out.SpentMicros = billing.FormatMicros(*spent), spent
 	}
 	return out
 }
@@ -112,7 +112,7 @@ func (x budgetAPI) setBudget(a *adminRequest) (int, any, *oaierr.Error) {
 	if len(b.Currency) != 3 || strings.Trim(b.Currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
 		return 0, nil, invalid("currency", "must be a three-letter ISO 4217 code")
 	}
-	limit, err := budget.ParseMicros(req.Limit)
+	limit, err := billing.ParseMicros(req.Limit)
 	if err != nil || limit <= 0 {
 		return 0, nil, invalid("limit", `must be a positive decimal amount with at most six decimals, e.g. "50.00"`)
 	}
