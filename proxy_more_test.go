@@ -179,11 +179,11 @@ func TestRequestHygiene(t *testing.T) {
 	if ms, err := strconv.ParseFloat(hdr.Get("X-Logos-Overhead-Ms"), 64); err != nil || ms < 0 || ms > 1000 {
 		t.Fatalf("X-Logos-Overhead-Ms = %q", hdr.Get("X-Logos-Overhead-Ms"))
 	}
-	if r := e.lastUsage(); r.RequestID != "client-trace-42" {
-		t.Fatalf("record id %q", r.RequestID)
+	if r := e.lastUsage(); r.RequestID != hdr.Get("X-Logos-Request-ID") || r.RequestID == "client-trace-42" || r.ClientRequestID != "client-trace-42" {
+		t.Fatalf("record id %q, client id %q; X-Logos-Request-ID %q", r.RequestID, r.ClientRequestID, hdr.Get("X-Logos-Request-ID"))
 	}
-	if _, hdr, _ := e.do("GET", "/healthz", ""); len(hdr.Get("X-Request-ID")) != 32 {
-		t.Fatalf("generated id %q", hdr.Get("X-Request-ID"))
+	if _, hdr, _ := e.do("GET", "/healthz", ""); len(hdr.Get("X-Request-ID")) != 32 || hdr.Get("X-Request-ID") != hdr.Get("X-Logos-Request-ID") {
+		t.Fatalf("generated id %q, X-Logos-Request-ID %q", hdr.Get("X-Request-ID"), hdr.Get("X-Logos-Request-ID"))
 	}
 	if _, hdr, _ := e.do("GET", "/healthz", "", "X-Request-ID", "bad id with spaces"); hdr.Get("X-Request-ID") == "bad id with spaces" {
 		t.Fatal("unsafe client request id echoed")

@@ -78,11 +78,12 @@ func profileHeader(r *http.Request) string {
 func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, op string, native bool) (*pipeline.Exchange, bool) {
 	p := h.cfg.Pipeline
 	caller, e := p.Authenticate(logosKey(r), profileHeader(r))
+	ids := pipeline.RequestIDs{ID: RequestIDFrom(r.Context()), ClientID: ClientRequestIDFrom(r.Context())}
 	if e == nil {
-		return p.Begin(caller, r, RequestIDFrom(r.Context()), op), true
+		return p.Begin(caller, r, ids, op), true
 	}
 	if caller.Process != nil {
-		x := p.Begin(caller, r, RequestIDFrom(r.Context()), op)
+		x := p.Begin(caller, r, ids, op)
 		x.Fail(e)
 		x.End()
 	}

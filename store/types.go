@@ -287,14 +287,19 @@ type TokenCount struct {
 // zero are stored as NULL; an ID whose row no longer exists is stored as NULL too,
 // so a record is never refused because the catalogue changed under it.
 type UsageRecord struct {
-	ID           int64  // assigned by the store
-	RequestID    string // unique; inserts are idempotent on it
-	ProcessID    int64
-	ProfileID    int64
-	ModelID      int64
-	ProviderID   int64
-	DeploymentID int64
-	PolicyID     int64
+	ID int64 // assigned by the store
+	// RequestID is the id Logos generated for the request: unique, and
+	// inserts are idempotent on it.
+	RequestID string
+	// ClientRequestID is the client's X-Request-ID: not unique, empty when
+	// absent or invalid.
+	ClientRequestID string
+	ProcessID       int64
+	ProfileID       int64
+	ModelID         int64
+	ProviderID      int64
+	DeploymentID    int64
+	PolicyID        int64
 	// ModelName and ProviderName keep the names as they were at request time.
 	ModelName    string
 	ProviderName string

@@ -220,6 +220,7 @@ func usageFromRow(r pgdb.UsageRecord) store.UsageRecord {
 	return store.UsageRecord{
 		ID:              r.ID,
 		RequestID:       r.RequestID,
+		ClientRequestID: r.ClientRequestID,
 		ProcessID:       fromNullID(r.ProcessID),
 		ProfileID:       fromNullID(r.ProfileID),
 		ModelID:         fromNullID(r.ModelID),

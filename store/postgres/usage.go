@@ -172,6 +172,7 @@ func newUsageBatch(records []store.UsageRecord) (*usageBatch, error) {
 		CostMicros:       make([]int64, n),
 		Currencies:       make([]string, n),
 		TotalTokens:      make([]int64, n),
+		ClientRequestIds: make([]string, n),
 	}
 	for i, r := range b.recs {
 		p.RequestIds[i] = r.RequestID
@@ -205,6 +206,7 @@ func newUsageBatch(records []store.UsageRecord) (*usageBatch, error) {
 		p.CostMicros[i] = r.CostMicros
 		p.Currencies[i] = r.Currency
 		p.TotalTokens[i] = store.TotalTokens(b.tokens[r.RequestID])
+		p.ClientRequestIds[i] = r.ClientRequestID
 	}
 	b.params = p
 	b.refs = pgdb.LockUsageReferencesParams{
@@ -247,6 +249,7 @@ func keepExisting(ids, existing []int64) []int64 {
 // Tokens slice.
 func cleanUsage(r store.UsageRecord) store.UsageRecord {
 	r.RequestID = cleanText(r.RequestID)
+	r.ClientRequestID = cleanText(r.ClientRequestID)
 	r.ModelName = cleanText(r.ModelName)
 	r.ProviderName = cleanText(r.ProviderName)
 	r.Operation = cleanText(r.Operation)

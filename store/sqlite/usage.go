@@ -153,6 +153,7 @@ func toUsageRow(r *store.UsageRecord) (usageRow, error) {
 	return usageRow{
 		params: sqlitedb.InsertUsageRecordParams{
 			RequestID:       r.RequestID,
+			ClientRequestID: r.ClientRequestID,
 			ProcessID:       r.ProcessID,
 			ProfileID:       r.ProfileID,
 			ModelID:         r.ModelID,
@@ -361,6 +362,7 @@ func toUsageRecord(d *decoder, r sqlitedb.UsageRecord) store.UsageRecord {
 	return store.UsageRecord{
 		ID:              r.ID,
 		RequestID:       r.RequestID,
+		ClientRequestID: r.ClientRequestID,
 		ProcessID:       idOf(r.ProcessID),
 		ProfileID:       idOf(r.ProfileID),
 		ModelID:         idOf(r.ModelID),

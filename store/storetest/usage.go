@@ -35,6 +35,7 @@ var usageTests = []test{
 	{"HostileText", testUsageHostileText},
 	{"ConcurrentWriters", testUsageConcurrentWriters},
 	{"NotFound", testUsageNotFound},
+	{"SharedClientRequestID", testUsageSharedClientRequestID},
 }
 
 // newUsage returns a minimal valid usage record: a successful, unforwarded
@@ -55,6 +56,7 @@ func newUsage(requestID string, received time.Time) store.UsageRecord {
 func fullUsage(f fixture, requestID string) store.UsageRecord {
 	return store.UsageRecord{
 		RequestID:       requestID,
+		ClientRequestID: "client-trace-42:retry.1_A",
 		ProcessID:       f.Process.ID,
 		ProfileID:       f.Profile.ID,
 		ModelID:         f.Model.ID,
@@ -690,6 +692,7 @@ func testUsageHostileText(t *testing.T, s store.Store) {
 	r.Operation = "chat/completions\x00"
 	r.ErrorMessage = "upstream said: \x00\x00\xfe\xffcaf\xe9 ok"
 	r.ClientIP = "10.0.0.1\x00"
+	r.ClientRequestID = "trace\x00\xff"
 	r.Tokens = []store.TokenCount{{Type: "prompt_tokens", Count: 1}}
 	insert(t, s, 1, r)
 	got, err := s.GetUsage(ctx, r.RequestID)
@@ -703,6 +706,7 @@ func testUsageHostileText(t *testing.T, s store.Store) {
 		{"Operation", r.Operation, got.Operation},
 		{"ErrorMessage", r.ErrorMessage, got.ErrorMessage},
 		{"ClientIP", r.ClientIP, got.ClientIP},
+		{"ClientRequestID", r.ClientRequestID, got.ClientRequestID},
 	} {
 		if clean(f.got) != clean(f.sent) {
 			t.Errorf("%s = %q, want %q or its cleaned form %q", f.name, f.got, f.sent, clean(f.sent))
@@ -793,5 +797,38 @@ func testUsageNotFound(t *testing.T, s store.Store) {
 	for _, id := range []string{"req-missing", "REQ-EXISTS", "req-exists ", "req-%", ""} {
 		_, err := s.GetUsage(ctx, id)
 		wantNotFound(t, fmt.Sprintf("GetUsage(%q)", id), err)
+	}
+}
+
+// testUsageSharedClientRequestID: the client's request id is not unique.
+// Records with different request ids but the same client request id (a
+// client retrying, or sending a fixed id) are all stored, and each keeps it.
+func testUsageSharedClientRequestID(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	f := newFixture(t, s)
+	a := fullUsage(f, "req-shared-a")
+	a.ClientRequestID = "sdk-retry-7"
+	b := newUsage("req-shared-b", oddTime.Add(time.Second))
+	b.ClientRequestID = "sdk-retry-7"
+	b.Tokens = []store.TokenCount{{Type: "prompt_tokens", Count: 5}}
+	insert(t, s, 2, a, b)
+	// In a later batch too.
+	c := newUsage("req-shared-c", oddTime.Add(2*time.Second))
+	c.ClientRequestID = "sdk-retry-7"
+	none := newUsage("req-no-client-id", oddTime.Add(3*time.Second))
+	insert(t, s, 2, c, none)
+
+	for _, r := range []store.UsageRecord{a, b, c, none} {
+		checkUsage(t, "GetUsage of "+r.RequestID, r, must(s.GetUsage(ctx, r.RequestID))(t))
+	}
+	list := must(s.ListUsage(ctx, store.UsageFilter{}))(t)
+	if got, want := requestIDs(list), []string{"req-no-client-id", "req-shared-c", "req-shared-b", "req-shared-a"}; !slices.Equal(got, want) {
+		t.Fatalf("ListUsage = %v, want %v", got, want)
+	}
+	for i, r := range []store.UsageRecord{none, c, b, a} {
+		checkUsage(t, "ListUsage record "+r.RequestID, r, list[i])
+	}
+	if n := countUsage(t, s, store.UsageFilter{}); n != 4 {
+		t.Errorf("CountUsage = %d, want 4", n)
 	}
 }

@@ -24,7 +24,8 @@ INSERT INTO usage_records (
     model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at,
     completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us,
     cold_start, log_level, classification, request_payload, response_payload,
-    request_headers, response_headers, cost_micros, currency, total_tokens
+    request_headers, response_headers, cost_micros, currency, total_tokens,
+    client_request_id
 )
 SELECT
     u.request_id, NULLIF(u.process_id, 0), NULLIF(u.profile_id, 0), NULLIF(u.model_id, 0),
@@ -33,7 +34,7 @@ SELECT
     u.first_token_at, u.completed_at, u.status_code, u.outcome, u.error_message, u.client_ip,
     u.priority, u.queue_wait_us, u.cold_start, u.log_level, u.classification,
     u.request_payload, u.response_payload, u.request_headers, u.response_headers,
-    u.cost_micros, u.currency, u.total_tokens
+    u.cost_micros, u.currency, u.total_tokens, u.client_request_id
 FROM ROWS FROM (
     unnest(@request_ids::text[]),
     unnest(@process_ids::bigint[]),
@@ -65,13 +66,15 @@ FROM ROWS FROM (
     unnest(@response_headers::jsonb[]),
     unnest(@cost_micros::bigint[]),
     unnest(@currencies::text[]),
-    unnest(@total_tokens::bigint[])
+    unnest(@total_tokens::bigint[]),
+    unnest(@client_request_ids::text[])
 ) WITH ORDINALITY AS u(
     request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id,
     model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at,
     completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us,
     cold_start, log_level, classification, request_payload, response_payload,
-    request_headers, response_headers, cost_micros, currency, total_tokens, ord
+    request_headers, response_headers, cost_micros, currency, total_tokens,
+    client_request_id, ord
 )
 ORDER BY u.ord
 ON CONFLICT (request_id) DO NOTHING

@@ -203,6 +203,7 @@ type UsageRecord struct {
 	CostMicros      int64
 	Currency        string
 	TotalTokens     int64
+	ClientRequestID string
 }
 
 type UsageToken struct {

@@ -47,7 +47,7 @@ func (q *Queries) CountUsageByProcess(ctx context.Context, arg CountUsageByProce
 }
 
 const getUsageByRequestID = `-- name: GetUsageByRequestID :one
-SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency, total_tokens FROM usage_records WHERE request_id = ?1
+SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency, total_tokens, client_request_id FROM usage_records WHERE request_id = ?1
 `
 
 func (q *Queries) GetUsageByRequestID(ctx context.Context, requestID string) (UsageRecord, error) {
@@ -86,6 +86,7 @@ func (q *Queries) GetUsageByRequestID(ctx context.Context, requestID string) (Us
 		&i.CostMicros,
 		&i.Currency,
 		&i.TotalTokens,
+		&i.ClientRequestID,
 	)
 	return i, err
 }
@@ -97,7 +98,7 @@ INSERT INTO usage_records (
     first_token_at, completed_at, status_code, outcome, error_message, client_ip,
     priority, queue_wait_us, cold_start, log_level, classification, request_payload,
     response_payload, request_headers, response_headers, cost_micros, currency,
-    total_tokens
+    total_tokens, client_request_id
 ) VALUES (
     ?1,
     (SELECT p.id FROM processes p WHERE p.id = ?2),
@@ -110,7 +111,7 @@ INSERT INTO usage_records (
     ?14, ?15, ?16, ?17, ?18, ?19,
     ?20, ?21, ?22, ?23, ?24, ?25,
     ?26, ?27, ?28, ?29, ?30,
-    ?31
+    ?31, ?32
 )
 ON CONFLICT (request_id) DO NOTHING
 `
@@ -147,6 +148,7 @@ type InsertUsageRecordParams struct {
 	CostMicros      int64
 	Currency        string
 	TotalTokens     int64
+	ClientRequestID string
 }
 
 // InsertUsageRecord stores one record unless its request id is already stored,
@@ -186,6 +188,7 @@ func (q *Queries) InsertUsageRecord(ctx context.Context, arg InsertUsageRecordPa
 		arg.CostMicros,
 		arg.Currency,
 		arg.TotalTokens,
+		arg.ClientRequestID,
 	)
 }
 
@@ -212,7 +215,7 @@ func (q *Queries) InsertUsageToken(ctx context.Context, arg InsertUsageTokenPara
 }
 
 const listUsage = `-- name: ListUsage :many
-SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency, total_tokens FROM usage_records
+SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency, total_tokens, client_request_id FROM usage_records
 WHERE received_at >= ?1 AND received_at < ?2
 ORDER BY received_at DESC, id DESC
 LIMIT ?3
@@ -269,6 +272,7 @@ func (q *Queries) ListUsage(ctx context.Context, arg ListUsageParams) ([]UsageRe
 			&i.CostMicros,
 			&i.Currency,
 			&i.TotalTokens,
+			&i.ClientRequestID,
 		); err != nil {
 			return nil, err
 		}
@@ -284,7 +288,7 @@ func (q *Queries) ListUsage(ctx context.Context, arg ListUsageParams) ([]UsageRe
 }
 
 const listUsageByProcess = `-- name: ListUsageByProcess :many
-SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency, total_tokens FROM usage_records
+SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency, total_tokens, client_request_id FROM usage_records
 WHERE process_id = ?1 AND received_at >= ?2 AND received_at < ?3
 ORDER BY received_at DESC, id DESC
 LIMIT ?4
@@ -344,6 +348,7 @@ func (q *Queries) ListUsageByProcess(ctx context.Context, arg ListUsageByProcess
 			&i.CostMicros,
 			&i.Currency,
 			&i.TotalTokens,
+			&i.ClientRequestID,
 		); err != nil {
 			return nil, err
 		}
