@@ -17,6 +17,12 @@ func BenchmarkInsertUsage(b *testing.B) {
 	benchmarkInsertUsage(b, 500, nil)
 }
 
+// BenchmarkInsertUsageSmall is BenchmarkInsertUsage with batches of 64, about
+// what the writer flushes at a few thousand requests a second.
+func BenchmarkInsertUsageSmall(b *testing.B) {
+	benchmarkInsertUsage(b, 64, nil)
+}
+
 // BenchmarkInsertUsageFull is BenchmarkInsertUsage with FULL-level records
 // carrying about 2 KB of payloads and headers each.
 func BenchmarkInsertUsageFull(b *testing.B) {

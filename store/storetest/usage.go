@@ -23,6 +23,7 @@ var usageTests = []test{
 	{"ZeroIDs", testUsageZeroIDs},
 	{"Idempotent", testUsageIdempotent},
 	{"DuplicateInBatch", testUsageDuplicateInBatch},
+	{"LargeBatch", testUsageLargeBatch},
 	{"EmptyBatch", testUsageEmptyBatch},
 	{"Tokens", testUsageTokens},
 	{"DanglingIDs", testUsageDanglingIDs},
@@ -286,6 +287,53 @@ func testUsageDuplicateInBatch(t *testing.T, s store.Store) {
 	}
 	if n := countUsage(t, s, store.UsageFilter{}); n != 3 {
 		t.Errorf("CountUsage = %d, want 3", n)
+	}
+}
+
+// testUsageLargeBatch inserts a batch of a size stores may split (into
+// statements or chunks), with repeats of stored records and of records in the
+// same batch on either side of any split, and checks every record and token
+// count.
+func testUsageLargeBatch(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	f := newFixture(t, s)
+	const n = 203
+	mk := func(i int) store.UsageRecord {
+		r := fullUsage(f, fmt.Sprintf("req-large-%03d", i))
+		r.ReceivedAt = oddTime.Add(time.Duration(i) * time.Second)
+		r.Tokens = []store.TokenCount{
+			{Type: "prompt_tokens", Count: int64(i + 1), CostMicros: int64(i)},
+			{Type: "completion_tokens", Count: int64(2*i + 1)},
+		}
+		if i%3 == 0 {
+			r.Tokens = append(r.Tokens, store.TokenCount{Type: fmt.Sprintf("large_%d_tokens", i%9), Count: 3})
+		}
+		if i%5 == 0 {
+			r.Tokens = nil
+		}
+		return r
+	}
+	// Some records are stored before the batch.
+	var before []store.UsageRecord
+	for i := 0; i < n; i += 7 {
+		before = append(before, mk(i))
+	}
+	insert(t, s, len(before), before...)
+
+	var batch []store.UsageRecord
+	for i := range n {
+		batch = append(batch, mk(i))
+		if i%11 == 0 {
+			batch = append(batch, mk(i/2)) // an earlier record, again
+		}
+	}
+	insert(t, s, n-len(before), batch...)
+	if got := countUsage(t, s, store.UsageFilter{}); got != n {
+		t.Errorf("CountUsage = %d, want %d", got, n)
+	}
+	for i := range n {
+		r := mk(i)
+		checkUsage(t, "GetUsage of "+r.RequestID, r, must(s.GetUsage(ctx, r.RequestID))(t))
 	}
 }
 
