@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -71,7 +72,7 @@ var (
 )
 
 const (
-	defaultBufferSize   = 32 << 10
+	defaultBufferSize   = 16 << 10
 	defaultMaxEventSize = 8 << 20
 	// maxEmptyReads is how many (0, nil) reads in a row count as a broken
 	// upstream reader (the bufio package uses the same limit).
@@ -94,7 +95,8 @@ type Options struct {
 	CaptureLimit int
 	// Now returns the current time. Defaults to time.Now.
 	Now func() time.Time
-	// BufferSize is the size of the upstream read buffer. Defaults to 32 KiB.
+	// BufferSize is the size of the upstream read buffer. Defaults to 16 KiB;
+	// buffers of the default size are reused across calls.
 	BufferSize int
 	// MaxEventSize is the largest SSE event or NDJSON line held back until it
 	// is complete (to be inspected for usage and, if injected, dropped). A
@@ -252,8 +254,21 @@ type relay struct {
 	scanner   usageScanner
 }
 
+// bufPool holds read buffers of defaultBufferSize, so that a short exchange
+// does not allocate (and the collector does not clear) a fresh buffer. Nothing
+// keeps a reference into a buffer after run returns: every byte that must
+// outlive a read is copied.
+var bufPool = sync.Pool{New: func() any { return new([defaultBufferSize]byte) }}
+
 func (r *relay) run(src io.Reader) error {
-	buf := make([]byte, r.opts.BufferSize)
+	var buf []byte
+	if r.opts.BufferSize == defaultBufferSize {
+		b := bufPool.Get().(*[defaultBufferSize]byte)
+		defer bufPool.Put(b)
+		buf = b[:]
+	} else {
+		buf = make([]byte, r.opts.BufferSize)
+	}
 	empty := 0
 	for {
 		n, err := src.Read(buf)
