@@ -36,6 +36,8 @@ type options struct {
 	spillPath       string
 	check           bool
 	prune           bool
+	debugListen     string
+	flushInterval   time.Duration
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
@@ -54,8 +56,11 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.configPath, "config", env("LOGOS_CONFIG", ""), "declarative config file (LOGOS_CONFIG)")
 	fs.StringVar(&o.logLevel, "log-level", env("LOGOS_LOG_LEVEL", "info"), "debug, info, warn or error (LOGOS_LOG_LEVEL)")
 	fs.StringVar(&o.spillPath, "usage-spill", env("LOGOS_USAGE_SPILL", ""), "file for usage records the database did not take at shutdown, replayed on start (LOGOS_USAGE_SPILL)")
+	fs.StringVar(&o.debugListen, "debug-listen", env("LOGOS_DEBUG_LISTEN", ""), "address for Go profiling (/debug/pprof/); empty: off. Keep it on loopback (LOGOS_DEBUG_LISTEN)")
 	fs.BoolVar(&o.check, "check", false, "validate the --config file, print its problems with their lines, and exit")
 	fs.BoolVar(&o.prune, "prune", env("LOGOS_PRUNE", "") == "true", "delete catalogue objects the --config file does not mention (LOGOS_PRUNE=true)")
+	flush := env("LOGOS_USAGE_FLUSH_INTERVAL", "50ms")
+	fs.StringVar(&flush, "usage-flush-interval", flush, "longest a usage record waits to be written; longer means larger, cheaper batches (LOGOS_USAGE_FLUSH_INTERVAL)")
 	timeout := env("LOGOS_SHUTDOWN_TIMEOUT", "30s")
 	fs.StringVar(&timeout, "shutdown-timeout", timeout, "how long to drain requests and flush usage on SIGINT/SIGTERM (LOGOS_SHUTDOWN_TIMEOUT)")
 	if err := fs.Parse(args); err != nil {
@@ -69,6 +74,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		return o, fmt.Errorf("invalid shutdown timeout %q", timeout)
 	}
 	o.shutdownTimeout = d
+	if o.flushInterval, err = time.ParseDuration(flush); err != nil || o.flushInterval <= 0 || o.flushInterval > time.Minute {
+		return o, fmt.Errorf("invalid usage flush interval %q: want a duration above 0 and at most 1m", flush)
+	}
 	return o, nil
 }
 
@@ -136,14 +144,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer sched.Close()
 	router, err := logos.New(logos.Config{
-		Store:          st,
-		Providers:      builtin.Registry(),
-		Scheduler:      sched,
-		Logger:         log,
-		UsageSpillPath: opts.spillPath,
-		DisableSetup:   doc != nil,
-		SecretKey:      secretKey,
-		Getenv:         importEnv(getenv),
+		Store:              st,
+		Providers:          builtin.Registry(),
+		Scheduler:          sched,
+		Logger:             log,
+		UsageSpillPath:     opts.spillPath,
+		UsageFlushInterval: opts.flushInterval,
+		DisableSetup:       doc != nil,
+		SecretKey:          secretKey,
+		Getenv:             importEnv(getenv),
 		// GET /metrics requires this bearer token; unset, it answers 403.
 		MetricsToken: getenv("LOGOS_METRICS_TOKEN"),
 	})
@@ -222,6 +231,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	if opts.debugListen != "" {
+		dsrv, err := serveDebug(opts.debugListen, log)
+		if err != nil {
+			_ = srv.Close()
+			_ = router.Close(context.Background())
+			return err
+		}
+		defer dsrv.Close()
+	}
 
 	select {
 	case err := <-serveErr:

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -176,7 +177,7 @@ func TestRunBootstrapsFromRootKey(t *testing.T) {
 }
 
 func TestRunRejectsBadOptions(t *testing.T) {
-	for _, args := range [][]string{{"--nope"}, {"--log-level", "loud"}, {"--shutdown-timeout", "-1s"}, {"extra"}} {
+	for _, args := range [][]string{{"--nope"}, {"--log-level", "loud"}, {"--shutdown-timeout", "-1s"}, {"--usage-flush-interval", "0s"}, {"--usage-flush-interval", "1h"}, {"extra"}} {
 		err := run(context.Background(), args, func(string) string { return "" }, io.Discard, io.Discard)
 		if err == nil {
 			t.Errorf("run(%v) succeeded", args)
@@ -191,6 +192,25 @@ func TestRunRejectsBadOptions(t *testing.T) {
 		}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "24") {
 		t.Fatalf("a short LOGOS_ROOT_KEY was accepted: %v", err)
+	}
+}
+
+// TestDebugListen: --debug-listen serves the profiling endpoints on their own
+// address, and the proxy's address does not serve them.
+func TestDebugListen(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	d := start(t, []string{"--sqlite-path", filepath.Join(t.TempDir(), "logos.db"), "--debug-listen", addr}, nil)
+	status, body := call(t, "GET", "http://"+addr+"/debug/pprof/", "", "")
+	if status != http.StatusOK || !strings.Contains(string(body), "goroutine") {
+		t.Errorf("GET /debug/pprof/ on the debug address = %d %.200s, want 200 with the profile index", status, body)
+	}
+	if status, _ := call(t, "GET", d.url+"/debug/pprof/", "", ""); status == http.StatusOK {
+		t.Errorf("GET /debug/pprof/ on the proxy's address = %d, want it not served", status)
 	}
 }
 
