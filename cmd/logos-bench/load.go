@@ -27,6 +27,10 @@ type LoadOptions struct {
 	Timeout time.Duration
 	// MaxInFlight bounds the requests open at once in open-loop mode.
 	MaxInFlight int
+	// Warmup comes before Duration: closed-loop clients start evenly spread
+	// over it (so thousands of clients do not all connect at once) and
+	// requests started in it are sent but not sampled.
+	Warmup time.Duration
 }
 
 // sample is the outcome of one request.
@@ -34,6 +38,7 @@ type sample struct {
 	latency time.Duration // to the last byte, from the (scheduled) start
 	ttfb    time.Duration // to the first body byte
 	ok      bool
+	warmup  bool // started during the warm-up: counted, not sampled
 }
 
 // LoadResult is what one load run measured.
@@ -43,6 +48,9 @@ type LoadResult struct {
 	Elapsed  time.Duration // from the first start to the last answer
 	Latency  []time.Duration
 	TTFB     []time.Duration
+	// WarmupRequests were sent during the warm-up and are not in the
+	// other figures.
+	WarmupRequests int
 	// FirstError is one error message, for the report.
 	FirstError string
 }
@@ -50,6 +58,7 @@ type LoadResult struct {
 // Merge adds o's requests and samples to r.
 func (r *LoadResult) Merge(o LoadResult) {
 	r.Requests += o.Requests
+	r.WarmupRequests += o.WarmupRequests
 	r.Errors += o.Errors
 	r.Elapsed += o.Elapsed
 	r.Latency = append(r.Latency, o.Latency...)
@@ -146,6 +155,13 @@ type recorder struct {
 func (r *recorder) add(s sample, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if s.warmup {
+		r.res.WarmupRequests++
+		if err != nil && r.res.FirstError == "" {
+			r.res.FirstError = "warm-up: " + err.Error()
+		}
+		return
+	}
 	r.res.Requests++
 	if err != nil || !s.ok {
 		r.res.Errors++
@@ -169,22 +185,35 @@ func RunLoad(ctx context.Context, c *http.Client, url, key string, o LoadOptions
 	body := chatBody(o.Stream)
 	// Requests still open at the end of the duration may finish; nothing
 	// runs past Duration+Timeout.
-	ctx, cancel := context.WithTimeout(ctx, o.Duration+o.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, o.Warmup+o.Duration+o.Timeout)
 	defer cancel()
 	var rec recorder
 	var wg sync.WaitGroup
 	begin := time.Now()
-	deadline := begin.Add(o.Duration)
+	measured := begin.Add(o.Warmup) // samples start here
+	deadline := measured.Add(o.Duration)
 	switch o.Mode {
 	case "closed":
 		if o.Clients < 1 {
 			return LoadResult{}, errors.New("closed loop needs at least 1 client")
 		}
-		for range o.Clients {
+		for i := range o.Clients {
 			wg.Go(func() {
+				if o.Warmup > 0 {
+					// Client i starts at i/Clients of the warm-up.
+					delay := time.Duration(int64(o.Warmup) * int64(i) / int64(o.Clients))
+					t := time.NewTimer(delay)
+					select {
+					case <-t.C:
+					case <-ctx.Done():
+						t.Stop()
+						return
+					}
+				}
 				for time.Now().Before(deadline) && ctx.Err() == nil {
 					start := time.Now()
 					s, err := doRequest(ctx, c, url, key, body, o.Stream, start)
+					s.warmup = start.Before(measured)
 					rec.add(s, err)
 					if err != nil {
 						// A dead target must not turn the loop into a spin.
@@ -201,7 +230,7 @@ func RunLoad(ctx context.Context, c *http.Client, url, key string, o LoadOptions
 			o.MaxInFlight = 4096
 		}
 		interval := time.Duration(float64(time.Second) / o.RPS)
-		total := int(o.Duration.Seconds() * o.RPS)
+		total := int((o.Warmup + o.Duration).Seconds() * o.RPS)
 		sem := make(chan struct{}, o.MaxInFlight)
 		timer := time.NewTimer(0)
 		defer timer.Stop()
@@ -227,6 +256,7 @@ func RunLoad(ctx context.Context, c *http.Client, url, key string, o LoadOptions
 			wg.Go(func() {
 				defer func() { <-sem }()
 				s, err := doRequest(ctx, c, url, key, body, o.Stream, due)
+				s.warmup = due.Before(measured)
 				rec.add(s, err)
 			})
 		}
@@ -234,7 +264,7 @@ func RunLoad(ctx context.Context, c *http.Client, url, key string, o LoadOptions
 		return LoadResult{}, fmt.Errorf("unknown mode %q (want closed or open)", o.Mode)
 	}
 	wg.Wait()
-	rec.res.Elapsed = time.Since(begin)
+	rec.res.Elapsed = time.Since(measured)
 	return rec.res, nil
 }
 

@@ -50,6 +50,7 @@ type Config struct {
 	Targets     []string
 	PostgresURL string
 	Logosd      string // logosd binary; empty builds ./cmd/logosd
+	LogosdFlags string // extra logosd arguments, separated by spaces
 	Command     string // for the report
 	StopTimeout time.Duration
 	ProgressLog io.Writer
@@ -89,6 +90,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.DurationVar(&cfg.Load.Timeout, "timeout", 30*time.Second, "timeout of one request")
 	fs.IntVar(&cfg.Load.MaxInFlight, "max-inflight", 4096, "most requests open at once in open-loop mode")
 	fs.BoolVar(&cfg.Load.Stream, "stream", false, "request SSE streams")
+	fs.DurationVar(&cfg.Load.Warmup, "warmup", 0, "warm-up before each -duration: closed-loop clients start spread over it, and its requests are sent (and must be recorded) but not sampled")
 	fs.IntVar(&cfg.Mock.Chunks, "chunks", 20, "content chunks per answer")
 	fs.DurationVar(&cfg.Mock.ChunkInterval, "chunk-interval", 0, "mock's wait between stream chunks")
 	fs.DurationVar(&cfg.Mock.Latency, "latency", 0, "mock's wait before answering")
@@ -97,6 +99,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&targets, "targets", "direct,proxy,logos-sqlite", "comma-separated targets: "+strings.Join(knownTargets, ", "))
 	fs.StringVar(&cfg.PostgresURL, "postgres-url", os.Getenv("LOGOS_BENCH_POSTGRES_URL"), "PostgreSQL server URL for logos-postgres; a fresh database is created and dropped (LOGOS_BENCH_POSTGRES_URL)")
 	fs.StringVar(&cfg.Logosd, "logosd", "", "logosd binary (default: go build ./cmd/logosd into a temporary directory)")
+	fs.StringVar(&cfg.LogosdFlags, "logosd-flags", "", "extra logosd arguments, separated by spaces (e.g. \"--debug-listen 127.0.0.1:6061\" to profile it)")
 	fs.StringVar(&out, "out", "bench-out", "directory for report.md and report.json")
 	fs.IntVar(&cfg.Rounds, "rounds", 3, "rounds; each runs every target once for -duration")
 	if err := fs.Parse(args); err != nil {
@@ -183,6 +186,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			Chunks:          cfg.Mock.chunks(),
 			ChunkIntervalMS: float64(cfg.Mock.ChunkInterval) / 1e6,
 			LatencyMS:       float64(cfg.Mock.Latency) / 1e6,
+			WarmupSeconds:   cfg.Load.Warmup.Seconds(),
 		},
 	}
 	if cfg.Load.Mode == "closed" {
@@ -220,7 +224,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				return nil, err
 			}
 		case "logos-sqlite", "logos-postgres":
-			lo := LogosOptions{Binary: cfg.Logosd, Upstream: mockURL, TmpDir: tmp}
+			lo := LogosOptions{Binary: cfg.Logosd, Upstream: mockURL, TmpDir: tmp, Flags: strings.Fields(cfg.LogosdFlags)}
 			if name == "logos-postgres" {
 				if cfg.PostgresURL == "" {
 					rep.Notes = append(rep.Notes, "logos-postgres skipped: -postgres-url is not set")
@@ -287,8 +291,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if t.PID != 0 {
 			secs := round3(cpu[i].Seconds())
 			tr.CPUSeconds = &secs
-			if tr.Requests > 0 {
-				per := round3(cpu[i].Seconds() * 1000 / float64(tr.Requests))
+			if all := tr.Requests + results[i].WarmupRequests; all > 0 {
+				// The CPU was spent on warm-up requests too.
+				per := round3(cpu[i].Seconds() * 1000 / float64(all))
 				tr.CPUSecondsPer1k = &per
 			}
 			if rss, err := procPeakRSS(t.PID); err == nil {
@@ -306,7 +311,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		case err != nil:
 			tr.UsageCountFailed = err.Error()
 		case counted:
-			tr.RequestsSent = tr.Requests + t.Warmup
+			tr.RequestsSent = tr.Requests + results[i].WarmupRequests + t.Warmup
 			ok := n == int64(tr.RequestsSent)
 			tr.UsageRecords, tr.UsageRecordsOK = &n, &ok
 		}

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -251,6 +252,34 @@ func TestOpenLoopCountsFromSchedule(t *testing.T) {
 	// scheduled 0.29 s after it.
 	if q.Max < 1000 {
 		t.Errorf("max latency %v ms: queueing hidden", q.Max)
+	}
+}
+
+func TestWarmupIsSentNotSampled(t *testing.T) {
+	var served atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		time.Sleep(10 * time.Millisecond)
+		io.WriteString(w, "{}")
+	}))
+	defer srv.Close()
+	res, err := RunLoad(context.Background(), newClient(4, 5*time.Second), srv.URL, "", LoadOptions{
+		Mode: "closed", Clients: 4, Warmup: 200 * time.Millisecond, Duration: 200 * time.Millisecond, Timeout: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.WarmupRequests == 0 || res.Requests == 0 {
+		t.Fatalf("warm-up %d, measured %d requests; want both > 0", res.WarmupRequests, res.Requests)
+	}
+	if got := int64(res.Requests + res.WarmupRequests); got != served.Load() {
+		t.Errorf("counted %d requests, server saw %d", got, served.Load())
+	}
+	if len(res.Latency) != res.Requests {
+		t.Errorf("%d latency samples for %d measured requests", len(res.Latency), res.Requests)
+	}
+	if res.Elapsed > 400*time.Millisecond {
+		t.Errorf("elapsed %v includes the warm-up", res.Elapsed)
 	}
 }
 

@@ -32,6 +32,7 @@ type Settings struct {
 	Chunks          int     `json:"chunks"`
 	ChunkIntervalMS float64 `json:"chunk_interval_ms"`
 	LatencyMS       float64 `json:"upstream_latency_ms"`
+	WarmupSeconds   float64 `json:"warmup_seconds,omitempty"`
 }
 
 // TargetReport is what was measured on one target, over all rounds.
@@ -92,6 +93,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	load := fmt.Sprintf("closed loop, %d clients", s.Clients)
 	if s.Mode == "open" {
 		load = fmt.Sprintf("open loop, %g requests/s (latency from the scheduled start)", s.RPS)
+	}
+	if s.WarmupSeconds > 0 {
+		load += fmt.Sprintf(", %gs warm-up (clients ramped up, not sampled) before each measurement", s.WarmupSeconds)
 	}
 	fmt.Fprintf(&b, "- Load: %s, %d rounds of %gs per target, targets alternating\n", load, s.Rounds, s.DurationSeconds)
 	kind := "JSON"

@@ -191,6 +191,8 @@ type LogosOptions struct {
 	// PostgresURL, when set, is a server on which a fresh database is
 	// created for the run and dropped afterwards; otherwise SQLite is used.
 	PostgresURL string
+	// Flags are extra logosd command-line arguments.
+	Flags []string
 }
 
 // randomHex returns n random bytes in hex.
@@ -238,6 +240,7 @@ func startLogos(ctx context.Context, name string, o LogosOptions) (t *Target, er
 			return st.CountUsage(ctx, store.UsageFilter{})
 		}
 	}
+	args = append(args, o.Flags...)
 	cmd := exec.Command(o.Binary, args...)
 	cmd.Dir = o.TmpDir
 	for _, kv := range os.Environ() {
