@@ -234,3 +234,18 @@ func TestRequestHygiene(t *testing.T) {
 		t.Fatalf("refused requests reached the upstream: %d requests", len(up.Requests()))
 	}
 }
+
+// TestJSONAnswerKeepsLength: a non-streaming answer of known length reaches
+// the client with that Content-Length, as one response rather than chunks.
+func TestJSONAnswerKeepsLength(t *testing.T) {
+	e := newEnv(t)
+	up := providertest.NewOpenAI(t, providertest.Options{})
+	e.deploy("m", up.Target(), nil)
+	s, hdr, b := e.do("POST", "/v1/chat/completions", chatBody)
+	if s != 200 {
+		t.Fatalf("status %d: %s", s, b)
+	}
+	if got := hdr.Get("Content-Length"); got != strconv.Itoa(len(b)) {
+		t.Errorf("Content-Length = %q, want %d (the body's length)", got, len(b))
+	}
+}
