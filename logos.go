@@ -91,7 +91,8 @@ type Config struct {
 	// Defaults to 500.
 	UsageBatchSize int
 	// UsageFlushInterval is the longest a usage record waits to be written.
-	// Defaults to 50ms.
+	// Defaults to 250ms. Budgets do not wait for it: they count a request's
+	// cost as soon as it completes.
 	UsageFlushInterval time.Duration
 	// UsageBufferSize is how many usage records may wait to be written before
 	// requests wait for the database (backpressure). Defaults to 65536.

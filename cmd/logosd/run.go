@@ -59,7 +59,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.debugListen, "debug-listen", env("LOGOS_DEBUG_LISTEN", ""), "address for Go profiling (/debug/pprof/); empty: off. Keep it on loopback (LOGOS_DEBUG_LISTEN)")
 	fs.BoolVar(&o.check, "check", false, "validate the --config file, print its problems with their lines, and exit")
 	fs.BoolVar(&o.prune, "prune", env("LOGOS_PRUNE", "") == "true", "delete catalogue objects the --config file does not mention (LOGOS_PRUNE=true)")
-	flush := env("LOGOS_USAGE_FLUSH_INTERVAL", "50ms")
+	flush := env("LOGOS_USAGE_FLUSH_INTERVAL", "250ms")
 	fs.StringVar(&flush, "usage-flush-interval", flush, "longest a usage record waits to be written; longer means larger, cheaper batches (LOGOS_USAGE_FLUSH_INTERVAL)")
 	timeout := env("LOGOS_SHUTDOWN_TIMEOUT", "30s")
 	fs.StringVar(&timeout, "shutdown-timeout", timeout, "how long to drain requests and flush usage on SIGINT/SIGTERM (LOGOS_SHUTDOWN_TIMEOUT)")
