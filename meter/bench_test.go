@@ -83,3 +83,32 @@ func BenchmarkRelaySSEThroughput(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRelayJSON is the usage tap of a non-streaming answer: a recorded
+// chat completion relayed from memory while its usage is read.
+func BenchmarkRelayJSON(b *testing.B) {
+	in := providertest.Testdata(b, "openai_sync.json")
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := meter.Relay(io.Discard, bytes.NewReader(in), meter.Options{Format: meter.FormatJSON})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Usage[meter.PromptTokens] == 0 {
+			b.Fatalf("no usage found: %v", res.Usage)
+		}
+	}
+}
+
+// BenchmarkParseUsage flattens a usage object with token details, as OpenAI
+// sends it.
+func BenchmarkParseUsage(b *testing.B) {
+	usage := []byte(`{"prompt_tokens":1117,"completion_tokens":46,"total_tokens":1163,"prompt_tokens_details":{"cached_tokens":1024,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if t := meter.ParseUsage(usage); t[meter.PromptTokens] != 1117 {
+			b.Fatalf("ParseUsage = %v", t)
+		}
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/logos-llm/logos/internal/jsonobj"
 )
 
 // Tokens maps a token type to its count, e.g. "prompt_tokens": 15,
@@ -54,8 +56,8 @@ const (
 // The result is never nil.
 func ParseUsage(usage []byte) Tokens {
 	t := Tokens{}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(usage, &m); err != nil {
+	m, ok := jsonobj.Members(usage)
+	if !ok {
 		return t
 	}
 	// Pass 1: fields under their own name.
@@ -163,8 +165,8 @@ func flattenDetails(t Tokens, prefix string, raw json.RawMessage, override bool)
 	if isNull(raw) {
 		return
 	}
-	var d map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &d); err != nil {
+	d, ok := jsonobj.Members(raw)
+	if !ok {
 		return
 	}
 	for k, v := range d {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/logos-llm/logos/billing"
 	"github.com/logos-llm/logos/budget"
+	"github.com/logos-llm/logos/internal/jsonobj"
 	"github.com/logos-llm/logos/internal/oaierr"
 	"github.com/logos-llm/logos/meter"
 	"github.com/logos-llm/logos/providers"
@@ -45,7 +46,7 @@ type Request struct {
 	Native bool
 	Method string
 	// Body is the client's JSON object body (nil for body-less requests) and
-	// Fields its top-level members.
+	// Fields its top-level members, whose values are sub-slices of Body.
 	Body   []byte
 	Fields map[string]json.RawMessage
 	// Model is the requested model name; Stream whether a stream was asked for.
@@ -63,9 +64,11 @@ func ParseBody(body []byte, native bool) (Request, *oaierr.Error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return req, oaierr.New(http.StatusBadRequest, "Request body must be a JSON object").WithCode("invalid_json")
 	}
-	if err := json.Unmarshal(body, &req.Fields); err != nil || req.Fields == nil {
+	fields, ok := jsonobj.Members(body)
+	if !ok {
 		return req, oaierr.New(http.StatusBadRequest, "Request body must be a JSON object").WithCode("invalid_json")
 	}
+	req.Fields = fields
 	if raw, ok := req.Fields["model"]; ok && string(raw) != "null" {
 		if err := json.Unmarshal(raw, &req.Model); err != nil {
 			return req, oaierr.New(http.StatusBadRequest, "'model' must be a string").WithParam("model")
