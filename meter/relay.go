@@ -72,7 +72,13 @@ var (
 )
 
 const (
-	defaultBufferSize   = 16 << 10
+	// smallBufferSize is the first read buffer of a relay: an SSE event or
+	// NDJSON line is usually far smaller, and a stream holds its buffer for
+	// as long as it is open (thousands of slow streams at once).
+	smallBufferSize = 4 << 10
+	// largeBufferSize is the read buffer a relay moves to once a read fills
+	// the small one (a large JSON body), so big bodies take few reads.
+	largeBufferSize     = 32 << 10
 	defaultMaxEventSize = 8 << 20
 	// maxEmptyReads is how many (0, nil) reads in a row count as a broken
 	// upstream reader (the bufio package uses the same limit).
@@ -95,8 +101,9 @@ type Options struct {
 	CaptureLimit int
 	// Now returns the current time. Defaults to time.Now.
 	Now func() time.Time
-	// BufferSize is the size of the upstream read buffer. Defaults to 16 KiB;
-	// buffers of the default size are reused across calls.
+	// BufferSize, when positive, fixes the size of the upstream read buffer.
+	// By default a relay reads into a 4 KiB buffer and moves to a 32 KiB one
+	// when a read fills it; default buffers are reused across calls.
 	BufferSize int
 	// MaxEventSize is the largest SSE event or NDJSON line held back until it
 	// is complete (to be inspected for usage and, if injected, dropped). A
@@ -203,9 +210,6 @@ func Relay(dst io.Writer, src io.Reader, opts Options) (Result, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.BufferSize <= 0 {
-		opts.BufferSize = defaultBufferSize
-	}
 	if opts.MaxEventSize <= 0 {
 		opts.MaxEventSize = defaultMaxEventSize
 	}
@@ -254,20 +258,32 @@ type relay struct {
 	scanner   usageScanner
 }
 
-// bufPool holds read buffers of defaultBufferSize, so that a short exchange
-// does not allocate (and the collector does not clear) a fresh buffer. Nothing
+// smallBufs and largeBufs hold the default read buffers, so that an exchange
+// does not allocate (and the collector does not clear) a fresh one. Nothing
 // keeps a reference into a buffer after run returns: every byte that must
 // outlive a read is copied.
-var bufPool = sync.Pool{New: func() any { return new([defaultBufferSize]byte) }}
+var (
+	smallBufs = sync.Pool{New: func() any { return new([smallBufferSize]byte) }}
+	largeBufs = sync.Pool{New: func() any { return new([largeBufferSize]byte) }}
+)
 
 func (r *relay) run(src io.Reader) error {
 	var buf []byte
-	if r.opts.BufferSize == defaultBufferSize {
-		b := bufPool.Get().(*[defaultBufferSize]byte)
-		defer bufPool.Put(b)
-		buf = b[:]
-	} else {
+	var small *[smallBufferSize]byte
+	var large *[largeBufferSize]byte
+	if r.opts.BufferSize > 0 {
 		buf = make([]byte, r.opts.BufferSize)
+	} else {
+		small = smallBufs.Get().(*[smallBufferSize]byte)
+		buf = small[:]
+		defer func() {
+			if small != nil {
+				smallBufs.Put(small)
+			}
+			if large != nil {
+				largeBufs.Put(large)
+			}
+		}()
 	}
 	empty := 0
 	for {
@@ -283,6 +299,13 @@ func (r *relay) run(src io.Reader) error {
 			}
 			if werr := r.flushNow(); werr != nil {
 				return werr
+			}
+			if n == len(buf) && small != nil {
+				// More is likely waiting (a large body): read the rest in
+				// larger pieces. feed copied what it keeps of buf.
+				large = largeBufs.Get().(*[largeBufferSize]byte)
+				smallBufs.Put(small)
+				small, buf = nil, large[:]
 			}
 		}
 		switch {

@@ -681,3 +681,90 @@ func TestRelaySSEMixedTerminators(t *testing.T) {
 		})
 	}
 }
+
+// sizeRecorder is a reader that records the size of every buffer it is
+// offered.
+type sizeRecorder struct {
+	r     io.Reader
+	sizes []int
+}
+
+func (s *sizeRecorder) Read(p []byte) (int, error) {
+	s.sizes = append(s.sizes, len(p))
+	return s.r.Read(p)
+}
+
+// A relay starts with a small read buffer (an open stream holds it for its
+// whole life) and moves to a larger one once a read fills it; bodies pass
+// unchanged across the switch.
+func TestRelayGrowsItsBufferForLargeBodies(t *testing.T) {
+	var big bytes.Buffer
+	big.WriteString(`{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"`)
+	big.WriteString(strings.Repeat("word ", 40000))
+	big.WriteString(`"}}],"usage":{"prompt_tokens":3,"completion_tokens":40000,"total_tokens":40003}}`)
+	var sse bytes.Buffer
+	for i := range 2000 {
+		fmt.Fprintf(&sse, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"t%d \"}}]}\n\n", i)
+	}
+	sse.WriteString("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2000,\"total_tokens\":2001}}\n\ndata: [DONE]\n\n")
+	for _, tc := range []struct {
+		name   string
+		in     []byte
+		format meter.Format
+		want   meter.Tokens
+	}{
+		{"json", big.Bytes(), meter.FormatJSON, meter.Tokens{"prompt_tokens": 3, "completion_tokens": 40000, "total_tokens": 40003}},
+		{"sse", sse.Bytes(), meter.FormatSSE, meter.Tokens{"prompt_tokens": 1, "completion_tokens": 2000, "total_tokens": 2001}},
+	} {
+		for _, nr := range readers(tc.in) {
+			t.Run(tc.name+"/"+nr.name, func(t *testing.T) {
+				var out bytes.Buffer
+				res, err := meter.Relay(&out, nr.r, meter.Options{Format: tc.format, Now: now})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(out.Bytes(), tc.in) {
+					t.Fatalf("output differs from input (%d bytes, want %d)", out.Len(), len(tc.in))
+				}
+				if diff := cmp.Diff(tc.want, res.Usage); diff != "" {
+					t.Errorf("usage (-want +got):\n%s", diff)
+				}
+			})
+		}
+	}
+
+	t.Run("read sizes", func(t *testing.T) {
+		// Small pieces never fill the first buffer: it is kept.
+		small := &sizeRecorder{r: &chunkReader{data: sse.Bytes(), rng: rand.New(rand.NewPCG(1, 2)), max: 300}}
+		if _, err := meter.Relay(io.Discard, small, meter.Options{Format: meter.FormatSSE}); err != nil {
+			t.Fatal(err)
+		}
+		first := small.sizes[0]
+		for _, n := range small.sizes {
+			if n != first {
+				t.Fatalf("buffer changed from %d to %d although no read filled it", first, n)
+			}
+		}
+		if first > 8<<10 {
+			t.Errorf("first read buffer is %d bytes; an open stream should hold a small one", first)
+		}
+		// A whole body fills it at once: the next reads get a larger one.
+		whole := &sizeRecorder{r: bytes.NewReader(big.Bytes())}
+		if _, err := meter.Relay(io.Discard, whole, meter.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		if len(whole.sizes) < 2 || whole.sizes[1] <= whole.sizes[0] {
+			t.Errorf("read sizes %v: want a larger buffer after a full read", whole.sizes[:min(3, len(whole.sizes))])
+		}
+		// An explicit BufferSize is kept.
+		fixed := &sizeRecorder{r: bytes.NewReader(big.Bytes())}
+		if _, err := meter.Relay(io.Discard, fixed, meter.Options{BufferSize: 1000}); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range fixed.sizes {
+			if n != 1000 {
+				t.Fatalf("read size %d with BufferSize 1000", n)
+			}
+		}
+	})
+}
