@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -78,21 +79,8 @@ func NewMockHandler(o MockOptions) http.Handler {
 			streamCompletion(w, r, o, req)
 			return
 		}
-		words := strings.TrimSpace(strings.Repeat("tok ", o.chunks()))
-		body := map[string]any{
-			"id":      "chatcmpl-bench",
-			"object":  "chat.completion",
-			"created": time.Now().Unix(),
-			"model":   req.Model,
-			"choices": []any{map[string]any{
-				"index":         0,
-				"message":       map[string]any{"role": "assistant", "content": words},
-				"finish_reason": "stop",
-			}},
-			"usage": o.usage(),
-		}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(body)
+		_, _ = w.Write(completionJSON(o, req.Model, time.Now().Unix()))
 	})
 	mux.HandleFunc("GET /v1/models", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -101,53 +89,96 @@ func NewMockHandler(o MockOptions) http.Handler {
 	return mux
 }
 
+// completionJSON is the non-streamed answer: Chunks words and the usage.
+// Answers are built with append rather than encoding/json, so that the mock
+// spends as little of the machine as it can on the load it generates.
+func completionJSON(o MockOptions, model string, created int64) []byte {
+	b := make([]byte, 0, 256+4*o.chunks())
+	b = append(b, `{"id":"chatcmpl-bench","object":"chat.completion","created":`...)
+	b = strconv.AppendInt(b, created, 10)
+	b = append(b, `,"model":`...)
+	b = appendJSONString(b, model)
+	b = append(b, `,"choices":[{"index":0,"message":{"role":"assistant","content":"`...)
+	b = append(b, strings.TrimSpace(strings.Repeat("tok ", o.chunks()))...)
+	b = append(b, `"},"finish_reason":"stop"}],"usage":`...)
+	b = appendUsage(b, o.usage())
+	return append(b, "}\n"...)
+}
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s)
+	return append(b, q...)
+}
+
+func appendUsage(b []byte, u mockUsage) []byte {
+	b = append(b, `{"prompt_tokens":`...)
+	b = strconv.AppendInt(b, int64(u.PromptTokens), 10)
+	b = append(b, `,"completion_tokens":`...)
+	b = strconv.AppendInt(b, int64(u.CompletionTokens), 10)
+	b = append(b, `,"total_tokens":`...)
+	b = strconv.AppendInt(b, int64(u.TotalTokens), 10)
+	return append(b, '}')
+}
+
+// streamEvents are the SSE events of one streamed answer, built once per
+// request: the role chunk, a content chunk, the last content chunk (with
+// finish_reason "stop") and the usage chunk.
+type streamEvents struct {
+	role, content, last, usage []byte
+}
+
+func newStreamEvents(o MockOptions, model string, created int64) streamEvents {
+	head := []byte(`data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":`)
+	head = strconv.AppendInt(head, created, 10)
+	head = append(head, `,"model":`...)
+	head = appendJSONString(head, model)
+	head = append(head, `,"choices":`...)
+	event := func(rest string) []byte {
+		return append(append(append([]byte(nil), head...), rest...), "}\n\n"...)
+	}
+	usage := append(append([]byte(nil), head...), `[],"usage":`...)
+	usage = append(appendUsage(usage, o.usage()), "}\n\n"...)
+	return streamEvents{
+		role:    event(`[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]`),
+		content: event(`[{"index":0,"delta":{"content":"tok "},"finish_reason":null}]`),
+		last:    event(`[{"index":0,"delta":{"content":"tok "},"finish_reason":"stop"}]`),
+		usage:   usage,
+	}
+}
+
+var sseDone = []byte("data: [DONE]\n\n")
+
 // streamCompletion writes the SSE answer: a role chunk, Chunks content chunks
-// (the last with finish_reason "stop"), an optional usage chunk and [DONE].
+// (the last with finish_reason "stop"), an optional usage chunk and [DONE],
+// flushing after each event.
 func streamCompletion(w http.ResponseWriter, r *http.Request, o MockOptions, req mockRequest) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	fl, _ := w.(http.Flusher)
-	created := time.Now().Unix()
-	send := func(choices []any, usage *mockUsage) {
-		c := map[string]any{
-			"id":      "chatcmpl-bench",
-			"object":  "chat.completion.chunk",
-			"created": created,
-			"model":   req.Model,
-			"choices": choices,
-		}
-		if usage != nil {
-			c["usage"] = usage
-		}
-		b, _ := json.Marshal(c)
-		fmt.Fprintf(w, "data: %s\n\n", b)
+	ev := newStreamEvents(o, req.Model, time.Now().Unix())
+	send := func(b []byte) {
+		_, _ = w.Write(b)
 		if fl != nil {
 			fl.Flush()
 		}
 	}
-	choice := func(delta map[string]any, finish any) []any {
-		return []any{map[string]any{"index": 0, "delta": delta, "finish_reason": finish}}
-	}
-	send(choice(map[string]any{"role": "assistant", "content": ""}, nil), nil)
+	send(ev.role)
 	n := o.chunks()
 	for i := range n {
 		if i > 0 && !sleepCtx(r, o.ChunkInterval) {
 			return
 		}
-		var finish any
 		if i == n-1 {
-			finish = "stop"
+			send(ev.last)
+		} else {
+			send(ev.content)
 		}
-		send(choice(map[string]any{"content": "tok "}, finish), nil)
 	}
 	if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
-		u := o.usage()
-		send([]any{}, &u)
+		send(ev.usage)
 	}
-	fmt.Fprint(w, "data: [DONE]\n\n")
-	if fl != nil {
-		fl.Flush()
-	}
+	send(sseDone)
 }
 
 // sleepCtx waits d or until the request is cancelled, and reports whether the
