@@ -91,58 +91,42 @@ func isLogosField(name string) bool {
 
 // Forward resolves, schedules and forwards req and relays the answer to w. It
 // always writes a response (unless the client is gone) and fills the record.
-func (x *Exchange) Forward(w http.ResponseWriter, r *http.Request, req Request) {
-	ctx := r.Context()
-	x.rec.Stream = req.Stream
-	x.SetRequestBody(req.Body)
-	if req.Model == "" {
-		x.fail(w, req, oaierr.New(http.StatusBadRequest, "'model' is required").WithParam("model"))
-		return
-	}
-	if strings.HasPrefix(req.Model, ModelStringPrefix) {
-		// A policy string, never a model name (even if a model were so named).
-		x.fail(w, req, oaierr.New(http.StatusBadRequest, "Policy-based model selection ('"+ModelStringPrefix+"…' model strings) needs a classifier, and this gateway has none configured; name a model instead").WithParam("model").WithCode("classifier_unavailable"))
-		return
-	}
-	m, ok := x.caller.Model(req.Model)
+//
+// Forward, execute and relay stay on the stack of every open stream for its
+// whole life, so they keep small frames: the checks before scheduling and the
+// building of the upstream request live in functions that have returned by
+// then (admit, upstreamRequest). At 5,000 open streams each KiB saved here
+// keeps every stream's goroutine stack from doubling.
+func (x *Exchange) Forward(w http.ResponseWriter, r *http.Request, req *Request) {
+	lease, dep, ok := x.schedule(w, r, req)
 	if !ok {
-		x.fail(w, req, oaierr.New(http.StatusNotFound, fmt.Sprintf("The model '%s' does not exist or you do not have access to it", req.Model)).WithParam("model").WithCode(codeModel))
 		return
 	}
-	x.rec.ModelID, x.rec.ModelName = m.ID, m.Name
-
-	deps := x.usableDeployments(m.ID, req.Native)
-	if len(deps) == 0 {
-		msg := fmt.Sprintf("No deployment serves the model '%s'", m.Name)
-		if req.Native {
-			msg = fmt.Sprintf("The model '%s' is not served by an Ollama provider; use the OpenAI-compatible /v1 API", m.Name)
-		}
-		x.fail(w, req, oaierr.New(http.StatusServiceUnavailable, msg).WithParam("model").WithCode("model_not_deployed"))
-		return
-	}
-
-	job, e := x.job(r, req, deps)
-	if e != nil {
-		x.fail(w, req, e)
-		return
-	}
-	if e := x.admitBudget(ctx); e != nil {
-		x.fail(w, req, e)
-		return
-	}
-	// After every check that can refuse the request, so a refused request
-	// never uses up a rate-limit permit.
-	if e := x.admitRate(ctx, w, m.Name); e != nil {
-		x.fail(w, req, e)
-		return
-	}
-	lease, err := x.p.cfg.Scheduler.Acquire(ctx, job)
-	if err != nil {
-		x.fail(w, req, x.scheduleError(ctx, err, job.Timeout))
-		return
-	}
+	// Deferred, so that a panic below (recovered by net/http) still frees
+	// the deployment's slot.
 	var outcome scheduler.Outcome
 	defer func() { lease.Release(outcome) }()
+	started := x.p.cfg.Now()
+	x.execute(w, r, req, dep)
+	outcome = scheduler.Outcome{StatusCode: x.rec.StatusCode, Latency: x.p.cfg.Now().Sub(started), Tokens: x.totalTokens()}
+	if x.rec.Outcome != store.OutcomeSuccess {
+		outcome.Err = errors.New(x.rec.ErrorMessage)
+	}
+}
+
+// schedule admits req and waits for the scheduler's lease on one of its
+// deployments. When it reports false it has written the refusal and no lease
+// is held.
+func (x *Exchange) schedule(w http.ResponseWriter, r *http.Request, req *Request) (*scheduler.Lease, *Deployment, bool) {
+	job, deps, ok := x.admit(w, r, req)
+	if !ok {
+		return nil, nil, false
+	}
+	lease, err := x.p.cfg.Scheduler.Acquire(r.Context(), job)
+	if err != nil {
+		x.fail(w, req, x.scheduleError(r.Context(), err, job.Timeout))
+		return nil, nil, false
+	}
 	x.rec.QueueWait = lease.QueueWait()
 	x.rec.ColdStart = lease.ColdStart()
 	var dep *Deployment
@@ -154,17 +138,62 @@ func (x *Exchange) Forward(w http.ResponseWriter, r *http.Request, req Request) 
 	if dep == nil {
 		// A scheduler granted a deployment that was not a candidate.
 		x.fail(w, req, oaierr.New(http.StatusInternalServerError, "Internal server error"))
-		outcome.Err = errors.New("lease for an unknown deployment")
-		return
+		lease.Release(scheduler.Outcome{StatusCode: http.StatusInternalServerError, Err: errors.New("lease for an unknown deployment")})
+		return nil, nil, false
 	}
 	x.rec.DeploymentID, x.rec.ProviderID, x.rec.ProviderName = dep.ID, dep.Provider.ID, dep.Provider.Name
+	return lease, dep, true
+}
 
-	started := x.p.cfg.Now()
-	x.execute(w, r, req, dep)
-	outcome = scheduler.Outcome{StatusCode: x.rec.StatusCode, Latency: x.p.cfg.Now().Sub(started), Tokens: x.totalTokens()}
-	if x.rec.Outcome != store.OutcomeSuccess {
-		outcome.Err = errors.New(x.rec.ErrorMessage)
+// admit runs every check that can refuse req before it is scheduled and
+// returns the scheduling job and the usable deployments. When it reports
+// false it has written the refusal.
+func (x *Exchange) admit(w http.ResponseWriter, r *http.Request, req *Request) (scheduler.Job, []*Deployment, bool) {
+	ctx := r.Context()
+	x.rec.Stream = req.Stream
+	x.SetRequestBody(req.Body)
+	if req.Model == "" {
+		x.fail(w, req, oaierr.New(http.StatusBadRequest, "'model' is required").WithParam("model"))
+		return scheduler.Job{}, nil, false
 	}
+	if strings.HasPrefix(req.Model, ModelStringPrefix) {
+		// A policy string, never a model name (even if a model were so named).
+		x.fail(w, req, oaierr.New(http.StatusBadRequest, "Policy-based model selection ('"+ModelStringPrefix+"…' model strings) needs a classifier, and this gateway has none configured; name a model instead").WithParam("model").WithCode("classifier_unavailable"))
+		return scheduler.Job{}, nil, false
+	}
+	m, ok := x.caller.Model(req.Model)
+	if !ok {
+		x.fail(w, req, oaierr.New(http.StatusNotFound, fmt.Sprintf("The model '%s' does not exist or you do not have access to it", req.Model)).WithParam("model").WithCode(codeModel))
+		return scheduler.Job{}, nil, false
+	}
+	x.rec.ModelID, x.rec.ModelName = m.ID, m.Name
+
+	deps := x.usableDeployments(m.ID, req.Native)
+	if len(deps) == 0 {
+		msg := fmt.Sprintf("No deployment serves the model '%s'", m.Name)
+		if req.Native {
+			msg = fmt.Sprintf("The model '%s' is not served by an Ollama provider; use the OpenAI-compatible /v1 API", m.Name)
+		}
+		x.fail(w, req, oaierr.New(http.StatusServiceUnavailable, msg).WithParam("model").WithCode("model_not_deployed"))
+		return scheduler.Job{}, nil, false
+	}
+
+	job, e := x.job(r, req, deps)
+	if e != nil {
+		x.fail(w, req, e)
+		return scheduler.Job{}, nil, false
+	}
+	if e := x.admitBudget(ctx); e != nil {
+		x.fail(w, req, e)
+		return scheduler.Job{}, nil, false
+	}
+	// After every check that can refuse the request, so a refused request
+	// never uses up a rate-limit permit.
+	if e := x.admitRate(ctx, w, m.Name); e != nil {
+		x.fail(w, req, e)
+		return scheduler.Job{}, nil, false
+	}
+	return job, deps, true
 }
 
 // usableDeployments returns a model's deployments whose provider kind is
@@ -184,7 +213,7 @@ func (x *Exchange) usableDeployments(modelID int64, native bool) []*Deployment {
 }
 
 // job builds the scheduling request: candidates, priority and queue timeout.
-func (x *Exchange) job(r *http.Request, req Request, deps []*Deployment) (scheduler.Job, *oaierr.Error) {
+func (x *Exchange) job(r *http.Request, req *Request, deps []*Deployment) (scheduler.Job, *oaierr.Error) {
 	j := scheduler.Job{RequestID: x.rec.RequestID, Timeout: x.p.cfg.QueueTimeout}
 	j.Priority = scheduler.PriorityFromInt(x.caller.Process.Priority)
 	if v := header(r.Header, "Logos-Priority", "logos_priority"); v != "" {
@@ -237,8 +266,31 @@ func (x *Exchange) scheduleError(ctx context.Context, err error, timeout time.Du
 }
 
 // execute sends the request upstream and relays the answer.
-func (x *Exchange) execute(w http.ResponseWriter, r *http.Request, req Request, dep *Deployment) {
-	ctx := r.Context()
+func (x *Exchange) execute(w http.ResponseWriter, r *http.Request, req *Request, dep *Deployment) {
+	upReq, inject, ok := x.upstreamRequest(w, r, req, dep)
+	if !ok {
+		return
+	}
+	x.rec.ForwardedAt = x.p.cfg.Now()
+	resp, err := x.p.cfg.Client.Do(upReq)
+	if err != nil {
+		x.fail(w, req, x.transportError(r.Context(), err, dep))
+		return
+	}
+	defer resp.Body.Close()
+	x.setOverhead(w)
+
+	if resp.StatusCode >= 400 {
+		x.relayError(w, req, resp)
+		return
+	}
+	x.relay(w, r, req, resp, inject)
+}
+
+// upstreamRequest builds the provider's request for req and reports whether
+// stream usage was asked for on the client's behalf. When it reports false it
+// has written the error.
+func (x *Exchange) upstreamRequest(w http.ResponseWriter, r *http.Request, req *Request, dep *Deployment) (*http.Request, bool, bool) {
 	prov, _ := x.p.cfg.Providers.Lookup(string(dep.Provider.Kind))
 	upstreamModel := dep.UpstreamModel
 	if upstreamModel == "" {
@@ -248,7 +300,7 @@ func (x *Exchange) execute(w http.ResponseWriter, r *http.Request, req Request, 
 	body, err := rewriteBody(req, upstreamModel, inject)
 	if err != nil {
 		x.fail(w, req, oaierr.New(http.StatusBadRequest, "Request body could not be rewritten").WithCode("invalid_json"))
-		return
+		return nil, false, false
 	}
 	target := providers.Target{
 		Kind:          string(dep.Provider.Kind),
@@ -260,7 +312,7 @@ func (x *Exchange) execute(w http.ResponseWriter, r *http.Request, req Request, 
 		AuthFormat:    dep.Provider.AuthFormat,
 		Credential:    first(dep.Credential, dep.Provider.Credential),
 	}
-	upReq, err := prov.NewRequest(ctx, target, providers.Call{
+	upReq, err := prov.NewRequest(r.Context(), target, providers.Call{
 		Operation: req.Operation,
 		Method:    req.Method,
 		Body:      body,
@@ -270,23 +322,9 @@ func (x *Exchange) execute(w http.ResponseWriter, r *http.Request, req Request, 
 	if err != nil {
 		x.p.log.Error("building upstream request failed", "request_id", x.rec.RequestID, "provider", dep.Provider.Name, "err", err)
 		x.fail(w, req, oaierr.New(http.StatusBadGateway, "The provider cannot serve this operation").WithCode("upstream_error"))
-		return
+		return nil, false, false
 	}
-
-	x.rec.ForwardedAt = x.p.cfg.Now()
-	resp, err := x.p.cfg.Client.Do(upReq)
-	if err != nil {
-		x.fail(w, req, x.transportError(ctx, err, dep))
-		return
-	}
-	defer resp.Body.Close()
-	x.setOverhead(w)
-
-	if resp.StatusCode >= 400 {
-		x.relayError(w, req, resp)
-		return
-	}
-	x.relay(w, r, req, resp, inject)
+	return upReq, inject, true
 }
 
 func (x *Exchange) transportError(ctx context.Context, err error, dep *Deployment) *oaierr.Error {
@@ -312,7 +350,7 @@ func (x *Exchange) transportError(ctx context.Context, err error, dep *Deploymen
 // relayError passes an upstream error on with its status, as an OpenAI-format
 // error (keeping the provider's own OpenAI-shaped body), with its rate-limit
 // headers.
-func (x *Exchange) relayError(w http.ResponseWriter, req Request, resp *http.Response) {
+func (x *Exchange) relayError(w http.ResponseWriter, req *Request, resp *http.Response) {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	status, verbatim, e := upstreamError(resp.StatusCode, body)
 	for k, vs := range resp.Header {
@@ -405,8 +443,18 @@ func contextLengthMessage(msg string) bool {
 	return false
 }
 
-// relay streams a successful upstream answer to the client.
-func (x *Exchange) relay(w http.ResponseWriter, r *http.Request, req Request, resp *http.Response, injected bool) {
+// relay streams a successful upstream answer to the client. Its frame is on
+// the stack during the first flush, net/http's deepest point (see Forward),
+// so the options are built and the outcome recorded in other functions.
+func (x *Exchange) relay(w http.ResponseWriter, r *http.Request, req *Request, resp *http.Response, injected bool) {
+	dw := &deferredWriter{w: w, status: resp.StatusCode}
+	res, err := meter.Relay(dw, resp.Body, x.relayOptions(w, r, req, resp, injected))
+	x.relayed(w, r, req, resp, dw, &res, err)
+}
+
+// relayOptions returns the metering options for resp and sets the client's
+// response headers from it.
+func (x *Exchange) relayOptions(w http.ResponseWriter, r *http.Request, req *Request, resp *http.Response, injected bool) meter.Options {
 	format := responseFormat(resp, req)
 	opts := meter.Options{Format: format, DropInjectedUsage: injected, Now: x.p.cfg.Now}
 	if wantsCost(r.Header) {
@@ -414,11 +462,15 @@ func (x *Exchange) relay(w http.ResponseWriter, r *http.Request, req Request, re
 	}
 	// A body that gets cost members is longer than the upstream said.
 	copyResponseHeaders(w.Header(), resp.Header, format == meter.FormatJSON && opts.AddToUsage == nil)
-	dw := &deferredWriter{w: w, status: resp.StatusCode}
 	if x.full() {
 		opts.CaptureLimit = x.p.cfg.CaptureLimit
 	}
-	res, err := meter.Relay(dw, resp.Body, opts)
+	return opts
+}
+
+// relayed records the outcome of a relay and, when the upstream broke off
+// before any byte reached the client, writes the error.
+func (x *Exchange) relayed(w http.ResponseWriter, r *http.Request, req *Request, resp *http.Response, dw *deferredWriter, res *meter.Result, err error) {
 	x.rec.CompletedAt = x.p.cfg.Now()
 	x.rec.FirstTokenAt = res.FirstByteAt
 	x.rec.Tokens = tokenCounts(res.Usage)
@@ -452,7 +504,7 @@ func (x *Exchange) relay(w http.ResponseWriter, r *http.Request, req Request, re
 }
 
 // fail records e and writes it unless the client is gone.
-func (x *Exchange) fail(w http.ResponseWriter, req Request, e *oaierr.Error) {
+func (x *Exchange) fail(w http.ResponseWriter, req *Request, e *oaierr.Error) {
 	x.Fail(e)
 	if e.Status == statusClientClosed {
 		return
@@ -498,7 +550,7 @@ func tokenCounts(u meter.Tokens) []store.TokenCount {
 	return out
 }
 
-func responseFormat(resp *http.Response, req Request) meter.Format {
+func responseFormat(resp *http.Response, req *Request) meter.Format {
 	f := meter.FormatForContentType(resp.Header.Get("Content-Type"))
 	if f == meter.FormatJSON && req.Native && req.Stream {
 		// Ollama streams NDJSON whatever its Content-Type says.
@@ -523,7 +575,7 @@ func clientAskedUsage(fields map[string]json.RawMessage) bool {
 // upstream's name, Logos-only fields removed and, when inject is set,
 // stream_options.include_usage turned on. Every other field passes through
 // with its exact value; an unchanged body is sent byte for byte.
-func rewriteBody(req Request, upstreamModel string, inject bool) ([]byte, error) {
+func rewriteBody(req *Request, upstreamModel string, inject bool) ([]byte, error) {
 	if req.Fields == nil {
 		return req.Body, nil
 	}

@@ -106,36 +106,46 @@ func (h *Handler) forward(native bool) http.HandlerFunc {
 			return
 		}
 		defer x.End()
-		fail := func(e *oaierr.Error) {
-			x.Fail(e)
-			pipeline.WriteError(w, e, native)
-		}
-		if op == "" || strings.Contains("/"+op+"/", "/../") || strings.Contains("/"+op+"/", "/./") {
-			fail(oaierr.New(http.StatusNotFound, "Unknown path "+r.URL.Path).WithCode("unknown_url"))
+		// A separate function, so that its frame is gone while the answer
+		// streams (see pipeline.Exchange.Forward).
+		req, ok := h.proxyRequest(w, r, x, op, native)
+		if !ok {
 			return
 		}
-		if ct := r.Header.Get("Content-Type"); ct != "" {
-			mt, _, err := mime.ParseMediaType(ct)
-			if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json") || mt == "text/plain") {
-				fail(oaierr.New(http.StatusUnsupportedMediaType, "Content-Type must be application/json").WithCode("unsupported_media_type"))
-				return
-			}
-		}
-		body, e := readBody(w, r, h.cfg.MaxBodyBytes)
-		if e != nil {
-			fail(e)
-			return
-		}
-		req, e := pipeline.ParseBody(body, native)
-		if e != nil {
-			x.SetRequestBody(body)
-			fail(e)
-			return
-		}
-		req.Operation, req.Native, req.Method = op, native, http.MethodPost
-		req.Header, req.Query = r.Header, r.URL.Query()
 		x.Forward(w, r, req)
 	}
+}
+
+// proxyRequest checks the path, the content type and the body of a proxied
+// request and returns it parsed. When it reports false it has written and
+// recorded the refusal.
+func (h *Handler) proxyRequest(w http.ResponseWriter, r *http.Request, x *pipeline.Exchange, op string, native bool) (*pipeline.Request, bool) {
+	fail := func(e *oaierr.Error) (*pipeline.Request, bool) {
+		x.Fail(e)
+		pipeline.WriteError(w, e, native)
+		return nil, false
+	}
+	if op == "" || strings.Contains("/"+op+"/", "/../") || strings.Contains("/"+op+"/", "/./") {
+		return fail(oaierr.New(http.StatusNotFound, "Unknown path "+r.URL.Path).WithCode("unknown_url"))
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json") || mt == "text/plain") {
+			return fail(oaierr.New(http.StatusUnsupportedMediaType, "Content-Type must be application/json").WithCode("unsupported_media_type"))
+		}
+	}
+	body, e := readBody(w, r, h.cfg.MaxBodyBytes)
+	if e != nil {
+		return fail(e)
+	}
+	req, e := pipeline.ParseBody(body, native)
+	if e != nil {
+		x.SetRequestBody(body)
+		return fail(e)
+	}
+	req.Operation, req.Native, req.Method = op, native, http.MethodPost
+	req.Header, req.Query = r.Header, r.URL.Query()
+	return &req, true
 }
 
 type modelObject struct {

@@ -105,15 +105,9 @@ func (h *Handler) routes() {
 // record's id: clients reuse ids (retries, fixed headers), and a reused one
 // would make the second record a duplicate the store skips.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ids := requestIDs{id: NewRequestID(), client: ClientRequestID(r)}
-	echo := ids.id
-	if ids.client != "" {
-		echo = ids.client
-	}
-	hdr := w.Header()
-	hdr.Set("X-Request-ID", echo)
-	hdr.Set("X-Logos-Request-ID", ids.id)
-	r = r.WithContext(withRequestIDs(r.Context(), ids))
+	// The ids are set in another function: this frame stays on the stack of
+	// every open stream (see pipeline.Exchange.Forward).
+	r, ids := h.withIDs(w, r)
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -126,6 +120,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	h.mux.ServeHTTP(w, r)
+}
+
+// withIDs assigns r its request ids, sets the response headers that carry
+// them and returns r with the ids in its context.
+func (h *Handler) withIDs(w http.ResponseWriter, r *http.Request) (*http.Request, *requestIDs) {
+	ids := &requestIDs{id: NewRequestID(), client: ClientRequestID(r)}
+	echo := ids.id
+	if ids.client != "" {
+		echo = ids.client
+	}
+	hdr := w.Header()
+	hdr.Set("X-Request-ID", echo)
+	hdr.Set("X-Logos-Request-ID", ids.id)
+	return r.WithContext(withRequestIDs(r.Context(), *ids)), ids
 }
 
 func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
