@@ -72,12 +72,13 @@ var (
 )
 
 const (
-	// smallBufferSize is the first read buffer of a relay: an SSE event or
-	// NDJSON line is usually far smaller, and a stream holds its buffer for
-	// as long as it is open (thousands of slow streams at once).
-	smallBufferSize = 4 << 10
-	// largeBufferSize is the read buffer a relay moves to once a read fills
-	// the small one (a large JSON body), so big bodies take few reads.
+	// A relay reads into pooled buffers of growing size: it starts with the
+	// smallest, because an SSE event or NDJSON line is usually far smaller
+	// and a stream holds its buffer for as long as it is open (thousands of
+	// slow streams at once), and moves one size up each time a read fills
+	// its buffer (a burst, a large JSON body), so big bodies take few reads.
+	smallBufferSize     = 1 << 10
+	mediumBufferSize    = 4 << 10
 	largeBufferSize     = 32 << 10
 	defaultMaxEventSize = 8 << 20
 	// maxEmptyReads is how many (0, nil) reads in a row count as a broken
@@ -213,15 +214,30 @@ func Relay(dst io.Writer, src io.Reader, opts Options) (Result, error) {
 	if opts.MaxEventSize <= 0 {
 		opts.MaxEventSize = defaultMaxEventSize
 	}
-	r := &relay{dst: dst, flush: flusherFor(dst), opts: opts, boundary: true, lineEmpty: true}
+	// The state comes from a pool rather than Relay's frame: Relay stays on
+	// the stack of an open stream for its whole life, and the first flush
+	// (net/http writing the headers) is the deepest point of a request; ~600
+	// bytes less there keeps each stream's goroutine stack at 8 KiB, not 16.
+	r := relays.Get().(*relay)
+	// Zero: New makes it so, and Put below only takes zeroed state.
+	r.dst, r.flush, r.opts, r.boundary, r.lineEmpty = dst, flusherFor(dst), opts, true, true
 	r.holdBody = opts.Format == FormatJSON && opts.AddToUsage != nil
 	if opts.CaptureLimit > 0 {
 		r.res.Captured = make([]byte, 0, min(opts.CaptureLimit, 4096))
 	}
 	err := r.run(src)
 	r.finalize()
-	return r.res, err
+	res := r.res
+	r.clear()
+	relays.Put(r)
+	return res, err
 }
+
+// clear zeroes r, dropping every reference it holds, before it is reused.
+func (r *relay) clear() { *r = relay{} }
+
+// relays holds Relay's state between calls.
+var relays = sync.Pool{New: func() any { return new(relay) }}
 
 // relay is the state of one Relay call.
 type relay struct {
@@ -258,32 +274,41 @@ type relay struct {
 	scanner   usageScanner
 }
 
-// smallBufs and largeBufs hold the default read buffers, so that an exchange
-// does not allocate (and the collector does not clear) a fresh one. Nothing
-// keeps a reference into a buffer after run returns: every byte that must
-// outlive a read is copied.
-var (
-	smallBufs = sync.Pool{New: func() any { return new([smallBufferSize]byte) }}
-	largeBufs = sync.Pool{New: func() any { return new([largeBufferSize]byte) }}
-)
+// readBufs hold the default read buffers, one pool per size, so that an
+// exchange does not allocate (and the collector does not clear) a fresh one.
+// Nothing keeps a reference into a buffer after run returns: every byte that
+// must outlive a read is copied.
+var readBufs = [...]struct {
+	size int
+	pool sync.Pool
+}{
+	{size: smallBufferSize, pool: sync.Pool{New: func() any { return new([smallBufferSize]byte) }}},
+	{size: mediumBufferSize, pool: sync.Pool{New: func() any { return new([mediumBufferSize]byte) }}},
+	{size: largeBufferSize, pool: sync.Pool{New: func() any { return new([largeBufferSize]byte) }}},
+}
+
+// readBuf returns a pooled buffer of tier i and its contents as a slice.
+func readBuf(i int) (any, []byte) {
+	switch b := readBufs[i].pool.Get().(type) {
+	case *[smallBufferSize]byte:
+		return b, b[:]
+	case *[mediumBufferSize]byte:
+		return b, b[:]
+	case *[largeBufferSize]byte:
+		return b, b[:]
+	}
+	panic("meter: unknown read buffer")
+}
 
 func (r *relay) run(src io.Reader) error {
 	var buf []byte
-	var small *[smallBufferSize]byte
-	var large *[largeBufferSize]byte
+	var pooled any // the pooled array behind buf, if it is one
+	tier := 0
 	if r.opts.BufferSize > 0 {
 		buf = make([]byte, r.opts.BufferSize)
 	} else {
-		small = smallBufs.Get().(*[smallBufferSize]byte)
-		buf = small[:]
-		defer func() {
-			if small != nil {
-				smallBufs.Put(small)
-			}
-			if large != nil {
-				largeBufs.Put(large)
-			}
-		}()
+		pooled, buf = readBuf(tier)
+		defer func() { readBufs[tier].pool.Put(pooled) }()
 	}
 	empty := 0
 	for {
@@ -300,12 +325,12 @@ func (r *relay) run(src io.Reader) error {
 			if werr := r.flushNow(); werr != nil {
 				return werr
 			}
-			if n == len(buf) && small != nil {
-				// More is likely waiting (a large body): read the rest in
-				// larger pieces. feed copied what it keeps of buf.
-				large = largeBufs.Get().(*[largeBufferSize]byte)
-				smallBufs.Put(small)
-				small, buf = nil, large[:]
+			if n == len(buf) && pooled != nil && tier < len(readBufs)-1 {
+				// More is likely waiting (a burst, a large body): read it
+				// in larger pieces. feed copied what it keeps of buf.
+				readBufs[tier].pool.Put(pooled)
+				tier++
+				pooled, buf = readBuf(tier)
 			}
 		}
 		switch {

@@ -756,6 +756,9 @@ func TestRelayGrowsItsBufferForLargeBodies(t *testing.T) {
 		if len(whole.sizes) < 2 || whole.sizes[1] <= whole.sizes[0] {
 			t.Errorf("read sizes %v: want a larger buffer after a full read", whole.sizes[:min(3, len(whole.sizes))])
 		}
+		if last := whole.sizes[len(whole.sizes)-1]; last < 16<<10 {
+			t.Errorf("a %d-byte body is still read %d bytes at a time; want the buffer to keep growing while reads fill it", big.Len(), last)
+		}
 		// An explicit BufferSize is kept.
 		fixed := &sizeRecorder{r: bytes.NewReader(big.Bytes())}
 		if _, err := meter.Relay(io.Discard, fixed, meter.Options{BufferSize: 1000}); err != nil {
