@@ -106,13 +106,18 @@ func New(cfg Config) (*Pipeline, error) {
 }
 
 // NewTransport returns the upstream transport: pooled keep-alive connections,
-// a bounded dial, and no response timeout (cold model loads can take minutes).
+// a bounded dial, a small write buffer and no response timeout (cold model
+// loads can take minutes).
 func NewTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = 1024
 	t.MaxIdleConnsPerHost = 256
 	t.IdleConnTimeout = 90 * time.Second
 	t.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	// Each upstream connection keeps its write buffer for life, and one
+	// is open per streaming answer; 1 KiB holds the request line and
+	// headers, and a larger body bypasses the buffer anyway.
+	t.WriteBufferSize = 1 << 10
 	return t
 }
 
