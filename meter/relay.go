@@ -278,13 +278,10 @@ type relay struct {
 // exchange does not allocate (and the collector does not clear) a fresh one.
 // Nothing keeps a reference into a buffer after run returns: every byte that
 // must outlive a read is copied.
-var readBufs = [...]struct {
-	size int
-	pool sync.Pool
-}{
-	{size: smallBufferSize, pool: sync.Pool{New: func() any { return new([smallBufferSize]byte) }}},
-	{size: mediumBufferSize, pool: sync.Pool{New: func() any { return new([mediumBufferSize]byte) }}},
-	{size: largeBufferSize, pool: sync.Pool{New: func() any { return new([largeBufferSize]byte) }}},
+var readBufs = [...]struct{ pool sync.Pool }{
+	{sync.Pool{New: func() any { return new([smallBufferSize]byte) }}},
+	{sync.Pool{New: func() any { return new([mediumBufferSize]byte) }}},
+	{sync.Pool{New: func() any { return new([largeBufferSize]byte) }}},
 }
 
 // readBuf returns a pooled buffer of tier i and its contents as a slice.
