@@ -278,34 +278,27 @@ type relay struct {
 // exchange does not allocate (and the collector does not clear) a fresh one.
 // Nothing keeps a reference into a buffer after run returns: every byte that
 // must outlive a read is copied.
-var readBufs = [...]struct{ pool sync.Pool }{
-	{sync.Pool{New: func() any { return new([smallBufferSize]byte) }}},
-	{sync.Pool{New: func() any { return new([mediumBufferSize]byte) }}},
-	{sync.Pool{New: func() any { return new([largeBufferSize]byte) }}},
+var readBufs = [...]sync.Pool{
+	{New: func() any { return newReadBuf(smallBufferSize) }},
+	{New: func() any { return newReadBuf(mediumBufferSize) }},
+	{New: func() any { return newReadBuf(largeBufferSize) }},
 }
 
-// readBuf returns a pooled buffer of tier i and its contents as a slice.
-func readBuf(i int) (any, []byte) {
-	switch b := readBufs[i].pool.Get().(type) {
-	case *[smallBufferSize]byte:
-		return b, b[:]
-	case *[mediumBufferSize]byte:
-		return b, b[:]
-	case *[largeBufferSize]byte:
-		return b, b[:]
-	}
-	panic("meter: unknown read buffer")
+func newReadBuf(size int) *[]byte {
+	b := make([]byte, size)
+	return &b
 }
 
 func (r *relay) run(src io.Reader) error {
 	var buf []byte
-	var pooled any // the pooled array behind buf, if it is one
+	var pooled *[]byte // the pooled buffer behind buf, if it is one
 	tier := 0
 	if r.opts.BufferSize > 0 {
 		buf = make([]byte, r.opts.BufferSize)
 	} else {
-		pooled, buf = readBuf(tier)
-		defer func() { readBufs[tier].pool.Put(pooled) }()
+		pooled = readBufs[tier].Get().(*[]byte)
+		buf = *pooled
+		defer func() { readBufs[tier].Put(pooled) }()
 	}
 	empty := 0
 	for {
@@ -325,9 +318,10 @@ func (r *relay) run(src io.Reader) error {
 			if n == len(buf) && pooled != nil && tier < len(readBufs)-1 {
 				// More is likely waiting (a burst, a large body): read it
 				// in larger pieces. feed copied what it keeps of buf.
-				readBufs[tier].pool.Put(pooled)
+				readBufs[tier].Put(pooled)
 				tier++
-				pooled, buf = readBuf(tier)
+				pooled = readBufs[tier].Get().(*[]byte)
+				buf = *pooled
 			}
 		}
 		switch {

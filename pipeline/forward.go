@@ -138,7 +138,7 @@ func (x *Exchange) schedule(w http.ResponseWriter, r *http.Request, req *Request
 	if dep == nil {
 		// A scheduler granted a deployment that was not a candidate.
 		x.fail(w, req, oaierr.New(http.StatusInternalServerError, "Internal server error"))
-		lease.Release(scheduler.Outcome{StatusCode: http.StatusInternalServerError, Err: errors.New("lease for an unknown deployment")})
+		lease.Release(scheduler.Outcome{Err: errors.New("lease for an unknown deployment")})
 		return nil, nil, false
 	}
 	x.rec.DeploymentID, x.rec.ProviderID, x.rec.ProviderName = dep.ID, dep.Provider.ID, dep.Provider.Name

@@ -124,8 +124,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // withIDs assigns r its request ids, sets the response headers that carry
 // them and returns r with the ids in its context.
-func (h *Handler) withIDs(w http.ResponseWriter, r *http.Request) (*http.Request, *requestIDs) {
-	ids := &requestIDs{id: NewRequestID(), client: ClientRequestID(r)}
+func (h *Handler) withIDs(w http.ResponseWriter, r *http.Request) (*http.Request, requestIDs) {
+	ids := requestIDs{id: NewRequestID(), client: ClientRequestID(r)}
 	echo := ids.id
 	if ids.client != "" {
 		echo = ids.client
@@ -133,7 +133,7 @@ func (h *Handler) withIDs(w http.ResponseWriter, r *http.Request) (*http.Request
 	hdr := w.Header()
 	hdr.Set("X-Request-ID", echo)
 	hdr.Set("X-Logos-Request-ID", ids.id)
-	return r.WithContext(withRequestIDs(r.Context(), *ids)), ids
+	return r.WithContext(withRequestIDs(r.Context(), ids)), ids
 }
 
 func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
