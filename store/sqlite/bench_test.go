@@ -23,6 +23,12 @@ func BenchmarkInsertUsageSmall(b *testing.B) {
 	benchmarkInsertUsage(b, 64, nil)
 }
 
+// BenchmarkInsertUsageSingle is BenchmarkInsertUsage with one record per
+// call, what the writer stores when requests arrive one at a time.
+func BenchmarkInsertUsageSingle(b *testing.B) {
+	benchmarkInsertUsage(b, 1, nil)
+}
+
 // BenchmarkInsertUsageFull is BenchmarkInsertUsage with FULL-level records
 // carrying about 2 KB of payloads and headers each.
 func BenchmarkInsertUsageFull(b *testing.B) {

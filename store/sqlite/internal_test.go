@@ -153,3 +153,27 @@ func TestDSN(t *testing.T) {
 		}
 	}
 }
+
+func TestPositional(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"-- name: Q :exec\nINSERT INTO t (a, b) VALUES (?1, (SELECT id FROM u WHERE id = ?2))",
+			"-- name: Q :exec\nINSERT INTO t (a, b) VALUES (?, (SELECT id FROM u WHERE id = ?))"},
+		{"SELECT ?1, '?2', \"?3\", ?2 -- ?4\n/* ?5 */", "SELECT ?, '?2', \"?3\", ? -- ?4\n/* ?5 */"},
+		{"SELECT 'it''s ?9', ?1", "SELECT 'it''s ?9', ?"},
+		{"SELECT 1", "SELECT 1"},
+		// Anything else keeps its numbers: reused, out of order, skipped,
+		// unnumbered, mixed with named parameters, unterminated quotes.
+		{"SELECT ?1, ?1", "SELECT ?1, ?1"},
+		{"SELECT ?2, ?1", "SELECT ?2, ?1"},
+		{"SELECT ?1, ?3", "SELECT ?1, ?3"},
+		{"SELECT ?10", "SELECT ?10"},
+		{"SELECT ?, ?", "SELECT ?, ?"},
+		{"SELECT ?1, :name", "SELECT ?1, :name"},
+		{"SELECT ?1, 'open", "SELECT ?1, 'open"},
+		{"SELECT ?1 /* open", "SELECT ?1 /* open"},
+	} {
+		if got := positional(c.in); got != c.want {
+			t.Errorf("positional(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
