@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -37,8 +38,11 @@ type LoadOptions struct {
 type sample struct {
 	latency time.Duration // to the last byte, from the (scheduled) start
 	ttfb    time.Duration // to the first body byte
-	ok      bool
-	warmup  bool // started during the warm-up: counted, not sampled
+	// overhead is the answer's X-Logos-Overhead-Ms (Logos's own time on
+	// the request), -1 when it carried none.
+	overhead time.Duration
+	ok       bool
+	warmup   bool // started during the warm-up: counted, not sampled
 }
 
 // LoadResult is what one load run measured.
@@ -48,6 +52,9 @@ type LoadResult struct {
 	Elapsed  time.Duration // from the first start to the last answer
 	Latency  []time.Duration
 	TTFB     []time.Duration
+	// Overhead holds the X-Logos-Overhead-Ms values of the answers that
+	// carried one (only Logos sends it).
+	Overhead []time.Duration
 	// WarmupRequests were sent during the warm-up and are not in the
 	// other figures.
 	WarmupRequests int
@@ -63,6 +70,7 @@ func (r *LoadResult) Merge(o LoadResult) {
 	r.Elapsed += o.Elapsed
 	r.Latency = append(r.Latency, o.Latency...)
 	r.TTFB = append(r.TTFB, o.TTFB...)
+	r.Overhead = append(r.Overhead, o.Overhead...)
 	if r.FirstError == "" {
 		r.FirstError = o.FirstError
 	}
@@ -113,6 +121,7 @@ func doRequest(ctx context.Context, c *http.Client, url, key string, body []byte
 		buf  [16 << 10]byte
 		tail []byte
 	)
+	s.overhead = overheadHeader(resp.Header)
 	for {
 		n, rerr := resp.Body.Read(buf[:])
 		if n > 0 {
@@ -146,6 +155,19 @@ func doRequest(ctx context.Context, c *http.Client, url, key string, body []byte
 	return s, nil
 }
 
+// overheadHeader returns the X-Logos-Overhead-Ms of an answer, or -1.
+func overheadHeader(h http.Header) time.Duration {
+	v := h.Get("X-Logos-Overhead-Ms")
+	if v == "" {
+		return -1
+	}
+	ms, err := strconv.ParseFloat(v, 64)
+	if err != nil || ms < 0 || math.IsInf(ms, 0) || math.IsNaN(ms) {
+		return -1
+	}
+	return time.Duration(ms * float64(time.Millisecond))
+}
+
 // recorder collects samples from concurrent requests.
 type recorder struct {
 	mu  sync.Mutex
@@ -171,6 +193,9 @@ func (r *recorder) add(s sample, err error) {
 	}
 	r.res.Latency = append(r.res.Latency, s.latency)
 	r.res.TTFB = append(r.res.TTFB, s.ttfb)
+	if s.overhead >= 0 {
+		r.res.Overhead = append(r.res.Overhead, s.overhead)
+	}
 }
 
 // RunLoad drives load at url (a chat completions endpoint) for o.Duration

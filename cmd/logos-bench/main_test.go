@@ -321,6 +321,9 @@ func TestSmokeDirectAndProxy(t *testing.T) {
 			if tr.UsageRecords != nil {
 				t.Errorf("%s: usage records reported", tr.Name)
 			}
+			if tr.Overhead != nil {
+				t.Errorf("%s: X-Logos-Overhead-Ms reported: %+v", tr.Name, *tr.Overhead)
+			}
 		}
 		dir := t.TempDir()
 		if err := rep.Write(dir); err != nil {
@@ -362,5 +365,24 @@ func TestSmokeLogosSQLite(t *testing.T) {
 	}
 	if tr.UsageRecords == nil || *tr.UsageRecords != int64(tr.RequestsSent) || tr.RequestsSent < 61 {
 		t.Errorf("usage records %v, requests sent %d, count error %q", tr.UsageRecords, tr.RequestsSent, tr.UsageCountFailed)
+	}
+	// Every answer carried X-Logos-Overhead-Ms, and Logos's own time is a
+	// part of the time to the first byte.
+	if o := tr.Overhead; o == nil || o.P50 <= 0 || o.Max > tr.TTFB.Max {
+		t.Errorf("overhead %+v, TTFB %+v", tr.Overhead, tr.TTFB)
+	}
+}
+
+func TestOverheadHeader(t *testing.T) {
+	for v, want := range map[string]time.Duration{
+		"0.125": 125 * time.Microsecond, "12": 12 * time.Millisecond, "": -1, "x": -1, "-1": -1, "NaN": -1, "+Inf": -1,
+	} {
+		h := http.Header{}
+		if v != "" {
+			h.Set("X-Logos-Overhead-Ms", v)
+		}
+		if got := overheadHeader(h); got != want {
+			t.Errorf("overheadHeader(%q) = %v, want %v", v, got, want)
+		}
 	}
 }

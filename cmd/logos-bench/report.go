@@ -49,6 +49,10 @@ type TargetReport struct {
 	Latency Quantiles `json:"latency"`
 	// TTFB is the time to the first body byte, reported for streams.
 	TTFB *Quantiles `json:"ttfb,omitempty"`
+	// Overhead is the distribution of X-Logos-Overhead-Ms, the time Logos
+	// reports it spent on each request itself, upstream excluded; absent
+	// for targets that do not send it.
+	Overhead *Quantiles `json:"logos_overhead,omitempty"`
 	// CPU and memory of the target's own process; absent for in-process
 	// targets.
 	CPUSeconds       *float64 `json:"cpu_seconds,omitempty"`
@@ -79,6 +83,10 @@ func newTargetReport(name string, res LoadResult, stream bool) TargetReport {
 		q := quantiles(res.TTFB)
 		tr.TTFB = &q
 	}
+	if len(res.Overhead) > 0 {
+		q := quantiles(res.Overhead)
+		tr.Overhead = &q
+	}
 	return tr
 }
 
@@ -108,16 +116,21 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	if s.Stream {
 		fmt.Fprintf(&b, " TTFB p50 ms | TTFB p99 ms |")
 	}
-	fmt.Fprintf(&b, " requests | errors | CPU s / 1k req | peak RSS MB | usage records / requests sent |\n")
+	fmt.Fprintf(&b, " X-Logos-Overhead-Ms p50 | p99 | requests | errors | CPU s / 1k req | peak RSS MB | usage records / requests sent |\n")
 	fmt.Fprintf(&b, "|---|---:|---:|---:|---:|---:|")
 	if s.Stream {
 		fmt.Fprintf(&b, "---:|---:|")
 	}
-	fmt.Fprintf(&b, "---:|---:|---:|---:|---|\n")
+	fmt.Fprintf(&b, "---:|---:|---:|---:|---:|---:|---|\n")
 	for _, t := range r.Targets {
 		fmt.Fprintf(&b, "| %s | %.1f | %.3f | %.3f | %.3f | %.3f |", t.Name, t.RPS, t.Latency.P50, t.Latency.P90, t.Latency.P99, t.Latency.P999)
 		if s.Stream && t.TTFB != nil {
 			fmt.Fprintf(&b, " %.3f | %.3f |", t.TTFB.P50, t.TTFB.P99)
+		}
+		if t.Overhead != nil {
+			fmt.Fprintf(&b, " %.3f | %.3f |", t.Overhead.P50, t.Overhead.P99)
+		} else {
+			fmt.Fprintf(&b, " - | - |")
 		}
 		fmt.Fprintf(&b, " %d | %d | %s | %s | %s |\n", t.Requests, t.Errors, optF(t.CPUSecondsPer1k, "%.3f"), optF(t.PeakRSSMB, "%.1f"), usageCell(t))
 	}
