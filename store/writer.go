@@ -78,6 +78,7 @@ type UsageWriter struct {
 	// whole record, and the garbage collector has little to scan in it.
 	ch     chan *UsageRecord
 	flushC chan struct{}
+	fullC  chan struct{} // a batch's worth of records is buffered
 	stopC  chan struct{}
 	doneC  chan struct{}
 
@@ -127,6 +128,7 @@ func NewUsageWriter(cfg UsageWriterConfig) (*UsageWriter, error) {
 		log:      log,
 		ch:       make(chan *UsageRecord, cfg.BufferSize),
 		flushC:   make(chan struct{}, 1),
+		fullC:    make(chan struct{}, 1),
 		stopC:    make(chan struct{}),
 		doneC:    make(chan struct{}),
 		progress: make(chan struct{}),
@@ -153,15 +155,28 @@ func (w *UsageWriter) Write(ctx context.Context, rec UsageRecord) error {
 	select {
 	case w.ch <- r:
 		w.accepted.Add(1)
+		if len(w.ch) >= w.cfg.BatchSize {
+			w.signalFull()
+		}
 		return nil
 	default:
 	}
+	w.signalFull()
 	select {
 	case w.ch <- r:
 		w.accepted.Add(1)
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("store: usage record %s not buffered: %w", rec.RequestID, ctx.Err())
+	}
+}
+
+// signalFull wakes the background goroutine to store a batch, unless it
+// has been woken already.
+func (w *UsageWriter) signalFull() {
+	select {
+	case w.fullC <- struct{}{}:
+	default:
 	}
 }
 
@@ -250,27 +265,29 @@ func (w *UsageWriter) run(recovered []UsageRecord) {
 	ticker := time.NewTicker(w.cfg.FlushInterval)
 	defer ticker.Stop()
 	for {
-		flush := false
+		// Records wait in the channel until a batch is full (Write signals
+		// fullC), the ticker fires or Flush asks: receiving each one here
+		// would wake this goroutine, and a thread, once per request.
 		select {
-		case rec := <-w.ch:
-			batch = append(batch, *rec)
-			flush = len(batch) >= w.cfg.BatchSize
 		case <-ticker.C:
-			flush = true
+		case <-w.fullC:
 		case <-w.flushC:
-			flush = true
 		case <-w.stopC:
-			w.finish(batch)
+			w.finish(nil)
 			return
 		}
-		if flush && len(batch) > 0 {
-			// Top the batch up with whatever is already buffered.
-			batch = w.fill(batch)
+		for {
+			batch = w.fill(batch[:0])
+			if len(batch) == 0 {
+				break
+			}
 			if !w.store(batch, w.stopC) {
 				w.finish(batch)
 				return
 			}
-			batch = batch[:0]
+			if len(batch) < w.cfg.BatchSize {
+				break // the channel was empty
+			}
 		}
 	}
 }
