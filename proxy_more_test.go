@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/logos-llm/logos"
 	"github.com/logos-llm/logos/pipeline"
+	"github.com/logos-llm/logos/providers"
 	"github.com/logos-llm/logos/providers/providertest"
 	"github.com/logos-llm/logos/store"
 )
@@ -247,5 +249,68 @@ func TestJSONAnswerKeepsLength(t *testing.T) {
 	}
 	if got := hdr.Get("Content-Length"); got != strconv.Itoa(len(b)) {
 		t.Errorf("Content-Length = %q, want %d (the body's length)", got, len(b))
+	}
+}
+
+// TestClientHangsUpAfterDone: a client that stops reading at "data: [DONE]"
+// and closes the connection while the upstream keeps its stream open (as
+// OpenAI's SDKs do, and as upstreams that close late allow) got the whole
+// answer. Its record says success with the tokens; a client that hangs up
+// before [DONE] is still recorded as cancelled.
+func TestClientHangsUpAfterDone(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, `data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"hi"}}]}`+"\n\n")
+		if !strings.Contains(r.URL.RawQuery, "cut") {
+			io.WriteString(w, `data: {"id":"c","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}`+"\n\n")
+			io.WriteString(w, "data: [DONE]\n\n")
+		}
+		w.(http.Flusher).Flush()
+		select { // hold the stream open until the client has gone
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer up.Close()
+	e := newEnv(t)
+	e.deploy("m", providers.Target{Kind: "openai", BaseURL: up.URL + "/v1"}, nil)
+
+	for _, c := range []struct {
+		query   string
+		until   string
+		outcome store.Outcome
+		status  int
+	}{
+		{"", "data: [DONE]", store.OutcomeSuccess, http.StatusOK},
+		{"?cut", `"hi"`, store.OutcomeCancelled, 499},
+	} {
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, "POST", e.srv.URL+"/v1/chat/completions"+c.query, strings.NewReader(streamBody))
+		req.Header.Set("Authorization", "Bearer "+e.key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(resp.Body)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("%q: stream ended before %s: %v", c.query, c.until, err)
+			}
+			if strings.Contains(line, c.until) {
+				break
+			}
+		}
+		cancel() // hang up with the upstream stream still open
+		resp.Body.Close()
+		rec := e.lastUsage()
+		if rec.Outcome != c.outcome || rec.StatusCode != c.status {
+			t.Errorf("%q: record outcome %s, status %d, error %q; want %s, %d", c.query, rec.Outcome, rec.StatusCode, rec.ErrorMessage, c.outcome, c.status)
+		}
+		if c.outcome == store.OutcomeSuccess && (rec.ErrorMessage != "" || tokens(rec)["total_tokens"] != 4) {
+			t.Errorf("record error %q, tokens %v; want none and 4 total", rec.ErrorMessage, tokens(rec))
+		}
 	}
 }

@@ -485,6 +485,12 @@ func (x *Exchange) relayed(w http.ResponseWriter, r *http.Request, req *Request,
 		}
 		x.rec.StatusCode = resp.StatusCode
 		x.rec.Outcome = store.OutcomeSuccess
+	case res.SawDone && r.Context().Err() != nil && !errors.Is(err, meter.ErrClient):
+		// The end of the answer reached the client, which hung up before
+		// the upstream closed the stream (OpenAI's clients stop reading at
+		// "data: [DONE]"): nothing was lost, the request succeeded.
+		x.rec.StatusCode = resp.StatusCode
+		x.rec.Outcome = store.OutcomeSuccess
 	case r.Context().Err() != nil || errors.Is(err, meter.ErrClient):
 		x.rec.StatusCode = statusClientClosed
 		x.rec.Outcome = store.OutcomeCancelled
