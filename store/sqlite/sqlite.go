@@ -70,6 +70,16 @@ type Store struct {
 	r      *sqlitedb.Queries
 	log    *slog.Logger
 
+	// prepared holds statements prepared once on the writer connection and
+	// reused by every usage batch, so that a batch does not parse its
+	// statements again (for the 32-column usage insert that costs as much
+	// as a dozen rows).
+	prepared preparedStmts
+	// tokenTypes caches token type ids by name (string to int64). Token
+	// types are never deleted; an id is cached once the transaction that
+	// found or created it has committed.
+	tokenTypes sync.Map
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -190,7 +200,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		s.closeErr = errors.Join(s.reader.Close(), s.writer.Close())
+		s.closeErr = errors.Join(s.prepared.close(), s.reader.Close(), s.writer.Close())
 		if s.closeErr != nil {
 			s.closeErr = fmt.Errorf("sqlite: close: %w", s.closeErr)
 		}

@@ -3,8 +3,10 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/logos-llm/logos/store/sqlite/internal/sqlitedb"
 )
@@ -12,10 +14,14 @@ import (
 // stmtCache runs the generated queries inside one transaction, preparing each
 // distinct query text once and reusing the statement for every later call. A
 // batch insert thus parses its statements once per batch instead of once per
-// row. The statements are closed with the transaction.
+// row. With a preparedStmts, statements come from it instead and are not
+// parsed again at all. The transaction's statements are closed with it.
 type stmtCache struct {
-	tx    *sql.Tx
-	stmts map[string]*sql.Stmt
+	tx       *sql.Tx
+	stmts    map[string]*sql.Stmt
+	prepared *preparedStmts // nil: prepare in tx
+	db       *sql.DB        // what prepared prepares on
+	missing  []string       // queries prepared in tx, not in prepared yet
 }
 
 var _ sqlitedb.DBTX = (*stmtCache)(nil)
@@ -30,12 +36,94 @@ func (c *stmtCache) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	if st, ok := c.stmts[query]; ok {
 		return st, nil
 	}
+	if c.prepared != nil {
+		if shared, ok := c.prepared.lookup(query); ok {
+			// On the connection it was prepared on (the writer has one),
+			// the transaction uses the prepared statement as is.
+			st := c.tx.StmtContext(ctx, shared)
+			c.stmts[query] = st
+			return st, nil
+		}
+		// The transaction holds the writer's only connection, so the
+		// shared statement can only be prepared after it: see prepareMissing.
+		c.missing = append(c.missing, query)
+	}
 	st, err := c.tx.PrepareContext(ctx, positional(query))
 	if err != nil {
 		return nil, err
 	}
 	c.stmts[query] = st
 	return st, nil
+}
+
+// prepareMissing prepares on c.db, for later transactions, the statements
+// this one had to prepare for itself. Call it after the transaction ended.
+func (c *stmtCache) prepareMissing(ctx context.Context) error {
+	for _, q := range c.missing {
+		if _, err := c.prepared.get(ctx, c.db, q); err != nil {
+			return err
+		}
+	}
+	c.missing = nil
+	return nil
+}
+
+// preparedStmts holds statements prepared on a database for as long as it is
+// open, by query text. The zero value is ready to use.
+type preparedStmts struct {
+	mu     sync.Mutex
+	stmts  map[string]*sql.Stmt
+	closed bool
+}
+
+// lookup returns the statement for query if it was prepared.
+func (p *preparedStmts) lookup(query string) (*sql.Stmt, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st, ok := p.stmts[query]
+	return st, ok
+}
+
+// get returns the statement for query on db, preparing it on first use. It
+// waits for a free connection of db: do not call it in a transaction of a
+// one-connection db.
+func (p *preparedStmts) get(ctx context.Context, db *sql.DB, query string) (*sql.Stmt, error) {
+	if st, ok := p.lookup(query); ok {
+		return st, nil
+	}
+	// Not under p.mu: preparing waits for a connection, which a transaction
+	// may hold while it looks up statements.
+	st, err := db.PrepareContext(ctx, positional(query))
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if prev, ok := p.stmts[query]; ok || p.closed {
+		_ = st.Close() // prepared meanwhile by another caller, or closed
+		if !ok {
+			return nil, sql.ErrConnDone
+		}
+		return prev, nil
+	}
+	if p.stmts == nil {
+		p.stmts = make(map[string]*sql.Stmt)
+	}
+	p.stmts[query] = st
+	return st, nil
+}
+
+// close closes every statement; get fails afterwards.
+func (p *preparedStmts) close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	var errs []error
+	for _, st := range p.stmts {
+		errs = append(errs, st.Close())
+	}
+	p.stmts = nil
+	return errors.Join(errs...)
 }
 
 // positional returns query with its numbered parameters ?1, ?2, ... written

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/logos-llm/logos/store"
@@ -48,27 +49,37 @@ func (s *Store) InsertUsage(ctx context.Context, records []store.UsageRecord) (i
 
 	start := time.Now()
 	inserted := 0
+	types := tokenTypes{known: &s.tokenTypes, found: map[string]int64{}}
+	var c *stmtCache
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		c = newStmtCache(tx)
+		c.prepared, c.db = &s.prepared, s.writer
 		var err error
-		inserted, err = insertUsageRows(ctx, sqlitedb.New(newStmtCache(tx)), rows)
+		inserted, err = insertUsageRows(ctx, sqlitedb.New(c), rows, &types)
 		return err
 	})
+	if c != nil {
+		if perr := c.prepareMissing(ctx); perr != nil {
+			// Only later batches are slower for it: they prepare again.
+			s.log.WarnContext(ctx, "sqlite: preparing usage statements", "err", perr)
+		}
+	}
 	if err != nil {
 		return 0, wrap(fmt.Sprintf("insert %d usage records", len(records)), err)
 	}
+	types.committed()
 	s.log.DebugContext(ctx, "sqlite usage batch stored", "records", len(records), "new", inserted, "duration", time.Since(start))
 	return inserted, nil
 }
 
 // insertUsageRows inserts rows with q, which runs in one transaction, and
 // returns how many were new. Only new records get token rows.
-func insertUsageRows(ctx context.Context, q *sqlitedb.Queries, rows []usageRow) (int, error) {
+func insertUsageRows(ctx context.Context, q *sqlitedb.Queries, rows []usageRow, types *tokenTypes) (int, error) {
 	// The driver starts a goroutine per statement to watch a cancellable
 	// context, which costs more than the short statements here. They run
 	// without cancellation instead and the loop checks ctx before every
 	// record; a cancelled ctx also rolls the transaction back.
 	stmtCtx := context.WithoutCancel(ctx)
-	typeIDs := make(map[string]int64)
 	inserted := 0
 	for i := range rows {
 		if err := ctx.Err(); err != nil {
@@ -83,14 +94,11 @@ func insertUsageRows(ctx context.Context, q *sqlitedb.Queries, rows []usageRow) 
 		}
 		inserted++
 		for _, t := range rows[i].tokens {
-			typeID, ok := typeIDs[t.Type]
-			if !ok {
-				if typeID, err = tokenTypeID(stmtCtx, q, t.Type); err != nil {
-					return 0, fmt.Errorf("record %q: token type %q: %w", rows[i].params.RequestID, t.Type, err)
-				}
-				typeIDs[t.Type] = typeID
+			typeID, err := types.id(stmtCtx, q, t.Type)
+			if err != nil {
+				return 0, fmt.Errorf("record %q: token type %q: %w", rows[i].params.RequestID, t.Type, err)
 			}
-			err := q.InsertUsageToken(stmtCtx, sqlitedb.InsertUsageTokenParams{
+			err = q.InsertUsageToken(stmtCtx, sqlitedb.InsertUsageTokenParams{
 				UsageID:     id,
 				TokenTypeID: typeID,
 				Count:       t.Count,
@@ -120,6 +128,37 @@ func insertUsageRecord(ctx context.Context, q *sqlitedb.Queries, p sqlitedb.Inse
 		return 0, false, err
 	}
 	return id, true, nil
+}
+
+// tokenTypes resolves token type names to ids for one transaction.
+type tokenTypes struct {
+	known *sync.Map        // committed ids, shared by the store's transactions
+	found map[string]int64 // ids looked up or created in this transaction
+}
+
+// id returns the id of the named token type, creating the type if needed.
+func (t *tokenTypes) id(ctx context.Context, q *sqlitedb.Queries, name string) (int64, error) {
+	if id, ok := t.known.Load(name); ok {
+		return id.(int64), nil
+	}
+	if id, ok := t.found[name]; ok {
+		return id, nil
+	}
+	id, err := tokenTypeID(ctx, q, name)
+	if err != nil {
+		return 0, err
+	}
+	t.found[name] = id
+	return id, nil
+}
+
+// committed makes the ids found in the transaction known to later ones;
+// call it once the transaction has committed (a rolled back one may have
+// created types that do not exist).
+func (t *tokenTypes) committed() {
+	for name, id := range t.found {
+		t.known.Store(name, id)
+	}
 }
 
 // tokenTypeID returns the id of the named token type, creating it if needed.
