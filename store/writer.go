@@ -24,10 +24,19 @@ type UsageWriterConfig struct {
 	// BatchSize is the largest number of records inserted at once.
 	// Defaults to 500.
 	BatchSize int
+	// MinBatch is how many buffered records start a write before
+	// FlushInterval has passed. Defaults to 64 (at most BatchSize). Under
+	// load, records are thus written in steady small batches rather than
+	// in bursts of BatchSize, each of which would take a processor for tens
+	// of milliseconds and hold up the requests behind it; if the store falls
+	// behind, what buffers up meanwhile makes the next batches larger, up to
+	// BatchSize.
+	MinBatch int
 	// FlushInterval is the longest a record waits for its batch to fill.
-	// Defaults to 250ms: one write transaction per flush costs about as much
-	// as a dozen records, so a longer interval makes recording cheaper under
-	// load, while a record still shows up in the store within a blink.
+	// Defaults to 250ms: one write transaction costs about as much as a dozen
+	// records, so at rates below MinBatch records per interval a longer one
+	// makes recording cheaper, while a record still shows up in the store
+	// within a blink.
 	FlushInterval time.Duration
 	// BufferSize is how many records may wait to be written. When it is full,
 	// Write blocks (backpressure) instead of dropping. Defaults to 65536.
@@ -78,7 +87,7 @@ type UsageWriter struct {
 	// whole record, and the garbage collector has little to scan in it.
 	ch     chan *UsageRecord
 	flushC chan struct{}
-	fullC  chan struct{} // a batch's worth of records is buffered
+	fullC  chan struct{} // MinBatch records are buffered
 	stopC  chan struct{}
 	doneC  chan struct{}
 
@@ -104,6 +113,10 @@ func NewUsageWriter(cfg UsageWriterConfig) (*UsageWriter, error) {
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 500
 	}
+	if cfg.MinBatch <= 0 {
+		cfg.MinBatch = 64
+	}
+	cfg.MinBatch = min(cfg.MinBatch, cfg.BatchSize)
 	if cfg.FlushInterval <= 0 {
 		cfg.FlushInterval = 250 * time.Millisecond
 	}
@@ -155,7 +168,7 @@ func (w *UsageWriter) Write(ctx context.Context, rec UsageRecord) error {
 	select {
 	case w.ch <- r:
 		w.accepted.Add(1)
-		if len(w.ch) >= w.cfg.BatchSize {
+		if len(w.ch) >= w.cfg.MinBatch {
 			w.signalFull()
 		}
 		return nil
@@ -265,9 +278,9 @@ func (w *UsageWriter) run(recovered []UsageRecord) {
 	ticker := time.NewTicker(w.cfg.FlushInterval)
 	defer ticker.Stop()
 	for {
-		// Records wait in the channel until a batch is full (Write signals
-		// fullC), the ticker fires or Flush asks: receiving each one here
-		// would wake this goroutine, and a thread, once per request.
+		// Records wait in the channel until MinBatch are there (Write
+		// signals fullC), the ticker fires or Flush asks: receiving each one
+		// here would wake this goroutine, and a thread, once per request.
 		select {
 		case <-ticker.C:
 		case <-w.fullC:
