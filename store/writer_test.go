@@ -132,6 +132,54 @@ func TestUsageWriterFlushIntervalWritesWithoutFlush(t *testing.T) {
 	}
 }
 
+// TestUsageWriterMinBatch: MinBatch buffered records are written without
+// waiting for the flush interval; fewer wait for it; and records buffered
+// while the store is busy make the next batch larger than MinBatch.
+func TestUsageWriterMinBatch(t *testing.T) {
+	m := newMem()
+	m.gate = make(chan struct{})
+	m.entered = make(chan struct{}, 1)
+	w := newWriter(t, UsageWriterConfig{Inserter: m, BatchSize: 100, MinBatch: 4, FlushInterval: time.Hour})
+	ctx := context.Background()
+	for i := range 3 {
+		if err := w.Write(ctx, rec(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-m.entered:
+		t.Fatal("3 records were written before MinBatch 4 and the flush interval")
+	case <-time.After(50 * time.Millisecond):
+	}
+	if err := w.Write(ctx, rec(3)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-m.entered: // the fourth started a batch
+	case <-time.After(5 * time.Second):
+		t.Fatal("MinBatch records were not written")
+	}
+	for i := 4; i < 14; i++ { // buffered while the first batch is stored
+		if err := w.Write(ctx, rec(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.gate <- struct{}{}
+	m.gate <- struct{}{}
+	deadline := time.Now().Add(5 * time.Second)
+	for m.count() != 14 {
+		if time.Now().After(deadline) {
+			t.Fatalf("stored %d of 14 records", m.count())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if want := []int{4, 10}; fmt.Sprint(m.batches) != fmt.Sprint(want) {
+		t.Errorf("batches %v, want %v", m.batches, want)
+	}
+}
+
 func TestUsageWriterRetriesFailedBatches(t *testing.T) {
 	m := newMem()
 	m.failNext = 3
