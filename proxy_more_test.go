@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -311,6 +312,42 @@ func TestClientHangsUpAfterDone(t *testing.T) {
 		}
 		if c.outcome == store.OutcomeSuccess && (rec.ErrorMessage != "" || tokens(rec)["total_tokens"] != 4) {
 			t.Errorf("record error %q, tokens %v; want none and 4 total", rec.ErrorMessage, tokens(rec))
+		}
+	}
+}
+
+// TestLargeHeadersAndBodiesThroughSmallBuffers: the upstream connection's
+// small read and write buffers still carry header lines and bodies many
+// times their size, streamed and not, unchanged.
+func TestLargeHeadersAndBodiesThroughSmallBuffers(t *testing.T) {
+	long := strings.Repeat("v", 3000)
+	content := strings.Repeat("0123456789", 20000) // 200 kB
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("X-Long", long)
+		if bytes.Contains(body, []byte(`"stream":true`)) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprintf(w, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":%q}}]}\n\ndata: [DONE]\n\n", content)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"echo":%d,"choices":[{"index":0,"message":{"role":"assistant","content":%q}}]}`, len(body), content)
+	}))
+	defer up.Close()
+	e := newEnv(t)
+	e.deploy("m", providers.Target{Kind: "openai", BaseURL: up.URL + "/v1"}, nil)
+	big := `{"model":"m","messages":[{"role":"user","content":"` + strings.Repeat("x", 100000) + `"}]}`
+	for _, stream := range []bool{false, true} {
+		body := big
+		if stream {
+			body = strings.Replace(big, `{"model":"m",`, `{"model":"m","stream":true,`, 1)
+		}
+		code, hdr, got := e.do("POST", "/v1/chat/completions", body)
+		if code != 200 || hdr.Get("X-Long") != long || !strings.Contains(string(got), content) {
+			t.Fatalf("stream %v: status %d, X-Long %d bytes, body %d bytes", stream, code, len(hdr.Get("X-Long")), len(got))
+		}
+		if !stream && !strings.Contains(string(got), fmt.Sprintf(`"echo":%d`, len(body))) {
+			t.Errorf("upstream did not get the whole %d-byte request: %.80s", len(body), got)
 		}
 	}
 }
