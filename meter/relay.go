@@ -103,8 +103,9 @@ type Options struct {
 	// Now returns the current time. Defaults to time.Now.
 	Now func() time.Time
 	// BufferSize, when positive, fixes the size of the upstream read buffer.
-	// By default a relay reads into a 4 KiB buffer and moves to a 32 KiB one
-	// when a read fills it; default buffers are reused across calls.
+	// By default a relay reads into a 1 KiB buffer and moves to 4 KiB and
+	// then 32 KiB ones as reads fill it; default buffers are reused across
+	// calls.
 	BufferSize int
 	// MaxEventSize is the largest SSE event or NDJSON line held back until it
 	// is complete (to be inspected for usage and, if injected, dropped). A

@@ -479,16 +479,13 @@ func (x *Exchange) relayed(w http.ResponseWriter, r *http.Request, req *Request,
 		x.rec.ResponseHeaders = redactHeaders(resp.Header)
 	}
 	switch {
-	case err == nil:
+	// A client that hung up after the end of the answer reached it, before
+	// the upstream closed the stream (OpenAI's clients stop reading at
+	// "data: [DONE]"), lost nothing: the request succeeded.
+	case err == nil, res.SawDone && r.Context().Err() != nil && !errors.Is(err, meter.ErrClient):
 		if !dw.started {
 			dw.start()
 		}
-		x.rec.StatusCode = resp.StatusCode
-		x.rec.Outcome = store.OutcomeSuccess
-	case res.SawDone && r.Context().Err() != nil && !errors.Is(err, meter.ErrClient):
-		// The end of the answer reached the client, which hung up before
-		// the upstream closed the stream (OpenAI's clients stop reading at
-		// "data: [DONE]"): nothing was lost, the request succeeded.
 		x.rec.StatusCode = resp.StatusCode
 		x.rec.Outcome = store.OutcomeSuccess
 	case r.Context().Err() != nil || errors.Is(err, meter.ErrClient):

@@ -11,46 +11,43 @@ import (
 	"github.com/logos-llm/logos/store/sqlite/internal/sqlitedb"
 )
 
-// stmtCache runs the generated queries inside one transaction, preparing each
-// distinct query text once and reusing the statement for every later call. A
-// batch insert thus parses its statements once per batch instead of once per
-// row. With a preparedStmts, statements come from it instead and are not
-// parsed again at all. The transaction's statements are closed with it.
+// stmtCache runs the generated queries inside one transaction on the
+// writer, through statements prepared once for the store's life (prepared):
+// a batch insert thus parses none of its statements again. A statement first
+// used in this transaction is prepared in it, since the transaction holds the
+// writer's only connection, and for the store after it (prepareMissing).
 type stmtCache struct {
 	tx       *sql.Tx
 	stmts    map[string]*sql.Stmt
-	prepared *preparedStmts // nil: prepare in tx
-	db       *sql.DB        // what prepared prepares on
-	missing  []string       // queries prepared in tx, not in prepared yet
+	prepared *preparedStmts
+	db       *sql.DB  // the writer, which prepared prepares on
+	missing  []string // queries prepared in tx, not in prepared yet
 }
 
 var _ sqlitedb.DBTX = (*stmtCache)(nil)
 
-// newStmtCache returns a statement cache for tx.
-func newStmtCache(tx *sql.Tx) *stmtCache {
-	return &stmtCache{tx: tx, stmts: make(map[string]*sql.Stmt)}
+// newStmtCache returns a statement cache for tx, a transaction on db that
+// shares the statements of prepared.
+func newStmtCache(tx *sql.Tx, db *sql.DB, prepared *preparedStmts) *stmtCache {
+	return &stmtCache{tx: tx, stmts: make(map[string]*sql.Stmt), prepared: prepared, db: db}
 }
 
-// stmt returns the prepared statement for query, preparing it on first use.
+// stmt returns the statement for query in the transaction.
 func (c *stmtCache) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	if st, ok := c.stmts[query]; ok {
 		return st, nil
 	}
-	if c.prepared != nil {
-		if shared, ok := c.prepared.lookup(query); ok {
-			// On the connection it was prepared on (the writer has one),
-			// the transaction uses the prepared statement as is.
-			st := c.tx.StmtContext(ctx, shared)
-			c.stmts[query] = st
-			return st, nil
+	var st *sql.Stmt
+	if shared, ok := c.prepared.lookup(query); ok {
+		// On the connection it was prepared on (the writer has one), the
+		// transaction uses the prepared statement as is.
+		st = c.tx.StmtContext(ctx, shared)
+	} else {
+		var err error
+		if st, err = c.tx.PrepareContext(ctx, positional(query)); err != nil {
+			return nil, err
 		}
-		// The transaction holds the writer's only connection, so the
-		// shared statement can only be prepared after it: see prepareMissing.
 		c.missing = append(c.missing, query)
-	}
-	st, err := c.tx.PrepareContext(ctx, positional(query))
-	if err != nil {
-		return nil, err
 	}
 	c.stmts[query] = st
 	return st, nil
@@ -99,11 +96,12 @@ func (p *preparedStmts) get(ctx context.Context, db *sql.DB, query string) (*sql
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if prev, ok := p.stmts[query]; ok || p.closed {
-		_ = st.Close() // prepared meanwhile by another caller, or closed
-		if !ok {
-			return nil, sql.ErrConnDone
-		}
+	if p.closed {
+		_ = st.Close()
+		return nil, sql.ErrConnDone
+	}
+	if prev, ok := p.stmts[query]; ok { // prepared meanwhile by another caller
+		_ = st.Close()
 		return prev, nil
 	}
 	if p.stmts == nil {

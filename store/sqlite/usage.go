@@ -52,8 +52,7 @@ func (s *Store) InsertUsage(ctx context.Context, records []store.UsageRecord) (i
 	types := tokenTypes{known: &s.tokenTypes, found: map[string]int64{}}
 	var c *stmtCache
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		c = newStmtCache(tx)
-		c.prepared, c.db = &s.prepared, s.writer
+		c = newStmtCache(tx, s.writer, &s.prepared)
 		var err error
 		inserted, err = insertUsageRows(ctx, sqlitedb.New(c), rows, &types)
 		return err
