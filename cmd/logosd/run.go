@@ -226,20 +226,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	fmt.Fprintf(stdout, "logosd listening on http://%s\n", ln.Addr())
-	log.Info("logosd started", "addr", ln.Addr().String(), "store", storeName(opts))
-
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	// The debug address listens before the announcement below, so whoever
+	// waits for it (a script, a test) can use both addresses at once.
 	if opts.debugListen != "" {
 		dsrv, err := serveDebug(opts.debugListen, log)
 		if err != nil {
-			_ = srv.Close()
+			_ = ln.Close()
 			_ = router.Close(context.Background())
 			return err
 		}
 		defer dsrv.Close()
 	}
+	fmt.Fprintf(stdout, "logosd listening on http://%s\n", ln.Addr())
+	log.Info("logosd started", "addr", ln.Addr().String(), "store", storeName(opts))
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
 
 	select {
 	case err := <-serveErr:
