@@ -51,6 +51,7 @@ type Config struct {
 	PostgresURL string
 	Logosd      string // logosd binary; empty builds ./cmd/logosd
 	LogosdFlags string // extra logosd arguments, separated by spaces
+	LogosdEnv   string // extra KEY=VALUE environment for logosd, separated by spaces
 	Command     string // for the report
 	StopTimeout time.Duration
 	ProgressLog io.Writer
@@ -100,6 +101,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&cfg.PostgresURL, "postgres-url", os.Getenv("LOGOS_BENCH_POSTGRES_URL"), "PostgreSQL server URL for logos-postgres; a fresh database is created and dropped (LOGOS_BENCH_POSTGRES_URL)")
 	fs.StringVar(&cfg.Logosd, "logosd", "", "logosd binary (default: go build ./cmd/logosd into a temporary directory)")
 	fs.StringVar(&cfg.LogosdFlags, "logosd-flags", "", "extra logosd arguments, separated by spaces (e.g. \"--debug-listen 127.0.0.1:6061\" to profile it)")
+	fs.StringVar(&cfg.LogosdEnv, "logosd-env", "", "extra KEY=VALUE environment for logosd, separated by spaces (e.g. \"GOMEMLIMIT=350MiB\")")
 	fs.StringVar(&out, "out", "bench-out", "directory for report.md and report.json")
 	fs.IntVar(&cfg.Rounds, "rounds", 3, "rounds; each runs every target once for -duration")
 	if err := fs.Parse(args); err != nil {
@@ -152,6 +154,9 @@ func (c *Config) validate() error {
 	if len(c.Targets) == 0 {
 		return errors.New("no targets")
 	}
+	if _, err := parseEnv(c.LogosdEnv); err != nil {
+		return fmt.Errorf("-logosd-env: %w", err)
+	}
 	for _, t := range c.Targets {
 		if !slices.Contains(knownTargets, t) {
 			return fmt.Errorf("unknown target %q (want %s)", t, strings.Join(knownTargets, ", "))
@@ -166,6 +171,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	env, _ := parseEnv(cfg.LogosdEnv) // checked by validate
 	logf := func(format string, a ...any) {
 		if cfg.ProgressLog != nil {
 			fmt.Fprintf(cfg.ProgressLog, format+"\n", a...)
@@ -224,7 +230,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				return nil, err
 			}
 		case "logos-sqlite", "logos-postgres":
-			lo := LogosOptions{Binary: cfg.Logosd, Upstream: mockURL, TmpDir: tmp, Flags: strings.Fields(cfg.LogosdFlags)}
+			lo := LogosOptions{Binary: cfg.Logosd, Upstream: mockURL, TmpDir: tmp, Flags: strings.Fields(cfg.LogosdFlags), Env: env}
 			if name == "logos-postgres" {
 				if cfg.PostgresURL == "" {
 					rep.Notes = append(rep.Notes, "logos-postgres skipped: -postgres-url is not set")

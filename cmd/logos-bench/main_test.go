@@ -386,3 +386,15 @@ func TestOverheadHeader(t *testing.T) {
 		}
 	}
 }
+
+func TestParseEnv(t *testing.T) {
+	got, err := parseEnv(" GOMEMLIMIT=350MiB  GOGC=50 ")
+	if err != nil || len(got) != 2 || got[0] != "GOMEMLIMIT=350MiB" || got[1] != "GOGC=50" {
+		t.Errorf("parseEnv = %q, %v", got, err)
+	}
+	for _, bad := range []string{"GOGC", "=50", "A=1 B"} {
+		if _, err := parseEnv(bad); err == nil {
+			t.Errorf("parseEnv(%q): no error", bad)
+		}
+	}
+}

@@ -193,6 +193,19 @@ type LogosOptions struct {
 	PostgresURL string
 	// Flags are extra logosd command-line arguments.
 	Flags []string
+	// Env is extra KEY=VALUE environment for logosd (GOMEMLIMIT, GOGC).
+	Env []string
+}
+
+// parseEnv splits a space-separated list of KEY=VALUE settings.
+func parseEnv(s string) ([]string, error) {
+	env := strings.Fields(s)
+	for _, kv := range env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return nil, fmt.Errorf("environment setting %q is not KEY=VALUE", kv)
+		}
+	}
+	return env, nil
 }
 
 // randomHex returns n random bytes in hex.
@@ -248,6 +261,7 @@ func startLogos(ctx context.Context, name string, o LogosOptions) (t *Target, er
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
+	cmd.Env = append(cmd.Env, o.Env...)
 	cmd.Env = append(cmd.Env, "LOGOS_ROOT_KEY="+t.Key)
 	if err := startChild(t, cmd, filepath.Join(o.TmpDir, name+".log")); err != nil {
 		return t, err
