@@ -256,6 +256,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	results := make([]LoadResult, len(targets))
 	cpu := make([]time.Duration, len(targets))
+	cpuRounds := make([][]float64, len(targets)) // CPU s / 1k requests in each round
 	clients := cfg.Load.Clients
 	if cfg.Load.Mode == "open" {
 		clients = min(cfg.Load.MaxInFlight, max(64, int(cfg.Load.RPS)))
@@ -283,6 +284,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 					return nil, err
 				}
 				cpu[i] += after - before
+				if all := res.Requests + res.WarmupRequests; all > 0 {
+					cpuRounds[i] = append(cpuRounds[i], round3((after-before).Seconds()*1000/float64(all)))
+				}
 			}
 			logf("round %d/%d %-14s %6d requests %5d errors %9.1f req/s", round+1, cfg.Rounds, t.Name, res.Requests, res.Errors, float64(res.Requests)/res.Elapsed.Seconds())
 			results[i].Merge(res)
@@ -302,6 +306,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				per := round3(cpu[i].Seconds() * 1000 / float64(all))
 				tr.CPUSecondsPer1k = &per
 			}
+			tr.CPUPer1kByRound = cpuRounds[i]
 			if rss, err := procPeakRSS(t.PID); err == nil {
 				mb := math.Round(float64(rss)/(1<<20)*10) / 10
 				tr.PeakRSSMB = &mb

@@ -398,3 +398,37 @@ func TestParseEnv(t *testing.T) {
 		}
 	}
 }
+
+func TestCPUByRound(t *testing.T) {
+	rep := &Report{Targets: []TargetReport{
+		{Name: "direct"},
+		{Name: "proxy", CPUPer1kByRound: []float64{0.2, 0.4}},
+		{Name: "logos-sqlite", CPUPer1kByRound: []float64{0.25, 0.44}},
+	}}
+	var b strings.Builder
+	if err := rep.WriteMarkdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	md := b.String()
+	for _, want := range []string{
+		"| target | round 1 | round 2 |",
+		"| proxy | 0.200 | 0.400 |",
+		"| logos-sqlite | 0.250 (1.25×) | 0.440 (1.10×) |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "| direct | -") {
+		t.Errorf("a target without CPU figures got a by-round row:\n%s", md)
+	}
+
+	one := &Report{Targets: []TargetReport{{Name: "proxy", CPUPer1kByRound: []float64{0.2}}}}
+	b.Reset()
+	if err := one.WriteMarkdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "by round") {
+		t.Errorf("a one-round report has a by-round table:\n%s", b.String())
+	}
+}

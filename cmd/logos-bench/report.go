@@ -55,13 +55,16 @@ type TargetReport struct {
 	Overhead *Quantiles `json:"logos_overhead,omitempty"`
 	// CPU and memory of the target's own process; absent for in-process
 	// targets.
-	CPUSeconds       *float64 `json:"cpu_seconds,omitempty"`
-	CPUSecondsPer1k  *float64 `json:"cpu_seconds_per_1k_requests,omitempty"`
-	PeakRSSMB        *float64 `json:"peak_rss_mb,omitempty"`
-	RequestsSent     int      `json:"requests_sent_total,omitempty"`
-	UsageRecords     *int64   `json:"usage_records,omitempty"`
-	UsageRecordsOK   *bool    `json:"usage_records_match,omitempty"`
-	UsageCountFailed string   `json:"usage_count_error,omitempty"`
+	CPUSeconds      *float64 `json:"cpu_seconds,omitempty"`
+	CPUSecondsPer1k *float64 `json:"cpu_seconds_per_1k_requests,omitempty"`
+	// CPUPer1kByRound is CPUSecondsPer1k for each round on its own, in
+	// round order, so the machine's drift during the run can be seen.
+	CPUPer1kByRound  []float64 `json:"cpu_seconds_per_1k_requests_by_round,omitempty"`
+	PeakRSSMB        *float64  `json:"peak_rss_mb,omitempty"`
+	RequestsSent     int       `json:"requests_sent_total,omitempty"`
+	UsageRecords     *int64    `json:"usage_records,omitempty"`
+	UsageRecordsOK   *bool     `json:"usage_records_match,omitempty"`
+	UsageCountFailed string    `json:"usage_count_error,omitempty"`
 }
 
 func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
@@ -134,6 +137,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, " %d | %d | %s | %s | %s |\n", t.Requests, t.Errors, optF(t.CPUSecondsPer1k, "%.3f"), optF(t.PeakRSSMB, "%.1f"), usageCell(t))
 	}
+	writeCPUByRound(&b, r.Targets)
 	if len(r.Notes) > 0 || anyError(r.Targets) {
 		fmt.Fprintf(&b, "\nNotes:\n\n")
 		for _, n := range r.Notes {
@@ -147,6 +151,51 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeCPUByRound writes each target's CPU per 1,000 requests round by
+// round and, where the run had the proxy target, its ratio to the proxy's in
+// the same round. Nothing is written for a single round.
+func writeCPUByRound(b *strings.Builder, ts []TargetReport) {
+	rounds := 0
+	var proxy []float64
+	for _, t := range ts {
+		rounds = max(rounds, len(t.CPUPer1kByRound))
+		if t.Name == "proxy" {
+			proxy = t.CPUPer1kByRound
+		}
+	}
+	if rounds < 2 {
+		return
+	}
+	fmt.Fprintf(b, "\nCPU s / 1k requests by round")
+	if proxy != nil {
+		fmt.Fprintf(b, " (ratio to the proxy's in the same round)")
+	}
+	fmt.Fprintf(b, ":\n\n| target |")
+	for i := range rounds {
+		fmt.Fprintf(b, " round %d |", i+1)
+	}
+	fmt.Fprintf(b, "\n|---|%s\n", strings.Repeat("---:|", rounds))
+	for _, t := range ts {
+		if len(t.CPUPer1kByRound) == 0 {
+			continue
+		}
+		fmt.Fprintf(b, "| %s |", t.Name)
+		for i := range rounds {
+			if i >= len(t.CPUPer1kByRound) {
+				fmt.Fprintf(b, " - |")
+				continue
+			}
+			v := t.CPUPer1kByRound[i]
+			if t.Name != "proxy" && i < len(proxy) && proxy[i] > 0 {
+				fmt.Fprintf(b, " %.3f (%.2f×) |", v, v/proxy[i])
+			} else {
+				fmt.Fprintf(b, " %.3f |", v)
+			}
+		}
+		fmt.Fprintf(b, "\n")
+	}
 }
 
 func anyError(ts []TargetReport) bool {
