@@ -79,8 +79,6 @@ type Store struct {
 	// types are never deleted; an id is cached once the transaction that
 	// found or created it has committed.
 	tokenTypes sync.Map
-	// batchSQL holds the multi-row usage insert statements.
-	batchSQL batchSQL
 
 	closeOnce sync.Once
 	closeErr  error

@@ -54,7 +54,7 @@ func (s *Store) InsertUsage(ctx context.Context, records []store.UsageRecord) (i
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		c = newStmtCache(tx, s.writer, &s.prepared)
 		var err error
-		inserted, err = insertUsageBatch(ctx, c, &s.batchSQL, rows, &types)
+		inserted, err = insertUsageRows(ctx, sqlitedb.New(c), rows, &types)
 		return err
 	})
 	if c != nil {
@@ -69,6 +69,64 @@ func (s *Store) InsertUsage(ctx context.Context, records []store.UsageRecord) (i
 	types.committed()
 	s.log.DebugContext(ctx, "sqlite usage batch stored", "records", len(records), "new", inserted, "duration", time.Since(start))
 	return inserted, nil
+}
+
+// insertUsageRows inserts rows with q, which runs in one transaction, and
+// returns how many were new. Only new records get token rows.
+func insertUsageRows(ctx context.Context, q *sqlitedb.Queries, rows []usageRow, types *tokenTypes) (int, error) {
+	// The driver starts a goroutine per statement to watch a cancellable
+	// context, which costs more than the short statements here. They run
+	// without cancellation instead and the loop checks ctx before every
+	// record; a cancelled ctx also rolls the transaction back.
+	stmtCtx := context.WithoutCancel(ctx)
+	inserted := 0
+	for i := range rows {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		id, isNew, err := insertUsageRecord(stmtCtx, q, rows[i].params)
+		if err != nil {
+			return 0, fmt.Errorf("record %q: %w", rows[i].params.RequestID, err)
+		}
+		if !isNew {
+			continue // already stored, tokens and all
+		}
+		inserted++
+		for _, t := range rows[i].tokens {
+			typeID, err := types.id(stmtCtx, q, t.Type)
+			if err != nil {
+				return 0, fmt.Errorf("record %q: token type %q: %w", rows[i].params.RequestID, t.Type, err)
+			}
+			err = q.InsertUsageToken(stmtCtx, sqlitedb.InsertUsageTokenParams{
+				UsageID:     id,
+				TokenTypeID: typeID,
+				Count:       t.Count,
+				CostMicros:  t.CostMicros,
+			})
+			if err != nil {
+				return 0, fmt.Errorf("record %q: tokens %q: %w", rows[i].params.RequestID, t.Type, err)
+			}
+		}
+	}
+	return inserted, nil
+}
+
+// insertUsageRecord inserts one record and returns its id, or isNew false if
+// its request id was already stored.
+func insertUsageRecord(ctx context.Context, q *sqlitedb.Queries, p sqlitedb.InsertUsageRecordParams) (id int64, isNew bool, err error) {
+	res, err := q.InsertUsageRecord(ctx, p)
+	if err != nil {
+		return 0, false, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil || n == 0 {
+		return 0, false, err
+	}
+	id, err = res.LastInsertId()
+	if err != nil {
+		return 0, false, err
+	}
+	return id, true, nil
 }
 
 // tokenTypes resolves token type names to ids for one transaction.
