@@ -41,8 +41,12 @@ type sample struct {
 	// overhead is the answer's X-Logos-Overhead-Ms (Logos's own time on
 	// the request), -1 when it carried none.
 	overhead time.Duration
-	ok       bool
-	warmup   bool // started during the warm-up: counted, not sampled
+	// overUpstream is the time from sending the request to its first body
+	// byte less the mock's X-Mock-Wait-Us: what everything between client
+	// and mock added to the first byte. -1 when the answer carried no wait.
+	overUpstream time.Duration
+	ok           bool
+	warmup       bool // started during the warm-up: counted, not sampled
 }
 
 // LoadResult is what one load run measured.
@@ -55,6 +59,10 @@ type LoadResult struct {
 	// Overhead holds the X-Logos-Overhead-Ms values of the answers that
 	// carried one (only Logos sends it).
 	Overhead []time.Duration
+	// OverUpstream holds each answer's time to first byte, counted from
+	// when the request was sent, less the mock's own wait before its first
+	// byte (X-Mock-Wait-Us): the first-byte overhead of the path.
+	OverUpstream []time.Duration
 	// WarmupRequests were sent during the warm-up and are not in the
 	// other figures.
 	WarmupRequests int
@@ -71,6 +79,7 @@ func (r *LoadResult) Merge(o LoadResult) {
 	r.Latency = append(r.Latency, o.Latency...)
 	r.TTFB = append(r.TTFB, o.TTFB...)
 	r.Overhead = append(r.Overhead, o.Overhead...)
+	r.OverUpstream = append(r.OverUpstream, o.OverUpstream...)
 	if r.FirstError == "" {
 		r.FirstError = o.FirstError
 	}
@@ -111,9 +120,10 @@ func doRequest(ctx context.Context, c *http.Client, url, key string, body []byte
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
+	sent := time.Now()
 	resp, err := c.Do(req)
 	if err != nil {
-		return sample{latency: time.Since(start)}, err
+		return sample{latency: time.Since(start), overUpstream: -1}, err
 	}
 	defer resp.Body.Close()
 	var (
@@ -122,11 +132,17 @@ func doRequest(ctx context.Context, c *http.Client, url, key string, body []byte
 		tail []byte
 	)
 	s.overhead = overheadHeader(resp.Header)
+	s.overUpstream = -1
+	wait, hasWait := mockWait(resp.Header)
 	for {
 		n, rerr := resp.Body.Read(buf[:])
 		if n > 0 {
 			if s.ttfb == 0 {
-				s.ttfb = time.Since(start)
+				now := time.Now()
+				s.ttfb = now.Sub(start)
+				if hasWait {
+					s.overUpstream = max(now.Sub(sent)-wait, 0)
+				}
 			}
 			tail = append(tail, buf[:n]...)
 			if len(tail) > 64 {
@@ -168,6 +184,15 @@ func overheadHeader(h http.Header) time.Duration {
 	return time.Duration(ms * float64(time.Millisecond))
 }
 
+// mockWait returns the answer's X-Mock-Wait-Us, if it carried a valid one.
+func mockWait(h http.Header) (time.Duration, bool) {
+	us, err := strconv.ParseInt(h.Get(mockWaitHeader), 10, 64)
+	if err != nil || us < 0 {
+		return 0, false
+	}
+	return time.Duration(us) * time.Microsecond, true
+}
+
 // recorder collects samples from concurrent requests.
 type recorder struct {
 	mu  sync.Mutex
@@ -195,6 +220,9 @@ func (r *recorder) add(s sample, err error) {
 	r.res.TTFB = append(r.res.TTFB, s.ttfb)
 	if s.overhead >= 0 {
 		r.res.Overhead = append(r.res.Overhead, s.overhead)
+	}
+	if s.overUpstream >= 0 {
+		r.res.OverUpstream = append(r.res.OverUpstream, s.overUpstream)
 	}
 }
 

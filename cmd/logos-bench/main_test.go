@@ -227,6 +227,16 @@ func TestMockLatency(t *testing.T) {
 	if s.ttfb < 30*time.Millisecond || s.latency < 70*time.Millisecond || s.latency < s.ttfb+40*time.Millisecond {
 		t.Errorf("ttfb %v, latency %v; want ≥30 ms and ≥ttfb+40 ms", s.ttfb, s.latency)
 	}
+	// The mock's 30 ms before the first byte are its own, not the path's.
+	for _, stream := range []bool{true, false} {
+		s, err := doRequest(context.Background(), c, srv.URL+"/v1/chat/completions", "", chatBody(stream), stream, time.Now())
+		if err != nil || !s.ok {
+			t.Fatalf("stream %v: doRequest = %+v, %v", stream, s, err)
+		}
+		if s.overUpstream < 0 || s.overUpstream > s.ttfb-30*time.Millisecond {
+			t.Errorf("stream %v: first byte over upstream %v with ttfb %v; want 0 to ttfb-30ms", stream, s.overUpstream, s.ttfb)
+		}
+	}
 }
 
 func TestOpenLoopCountsFromSchedule(t *testing.T) {
@@ -314,6 +324,12 @@ func TestSmokeDirectAndProxy(t *testing.T) {
 			if tr.TTFB != nil && (tr.TTFB.P50 <= 0 || tr.TTFB.P50 > l.P50) {
 				t.Errorf("%s: TTFB %+v vs latency %+v", tr.Name, *tr.TTFB, l)
 			}
+			if stream != (tr.TTFBOverUpstream != nil) {
+				t.Errorf("%s: stream %v, TTFB over upstream %v", tr.Name, stream, tr.TTFBOverUpstream)
+			}
+			if o := tr.TTFBOverUpstream; o != nil && (o.P50 <= 0 || o.P50 > tr.TTFB.P50 || o.Max > tr.TTFB.Max) {
+				t.Errorf("%s: TTFB over upstream %+v vs TTFB %+v", tr.Name, *o, *tr.TTFB)
+			}
 			proc := tr.CPUSecondsPer1k != nil && tr.PeakRSSMB != nil && *tr.PeakRSSMB > 1
 			if (tr.Name == "proxy") != proc {
 				t.Errorf("%s: CPU/1k %v, RSS %v", tr.Name, tr.CPUSecondsPer1k, tr.PeakRSSMB)
@@ -370,6 +386,11 @@ func TestSmokeLogosSQLite(t *testing.T) {
 	// part of the time to the first byte.
 	if o := tr.Overhead; o == nil || o.P50 <= 0 || o.Max > tr.TTFB.Max {
 		t.Errorf("overhead %+v, TTFB %+v", tr.Overhead, tr.TTFB)
+	}
+	// logosd passes the mock's X-Mock-Wait-Us through, so every answer
+	// has a first-byte overhead over the upstream.
+	if tr.TTFBOverUpstream == nil {
+		t.Errorf("no TTFB over upstream through logosd")
 	}
 }
 

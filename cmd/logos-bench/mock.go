@@ -58,6 +58,7 @@ type mockRequest struct {
 func NewMockHandler(o MockOptions) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/chat/completions", func(w http.ResponseWriter, r *http.Request) {
+		arrived := time.Now()
 		// Reading the body to its end lets the server reuse the
 		// connection without a post-handler discard.
 		data, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
@@ -76,11 +77,13 @@ func NewMockHandler(o MockOptions) http.Handler {
 			return
 		}
 		if req.Stream {
-			streamCompletion(w, r, o, req)
+			streamCompletion(w, r, o, req, arrived)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(completionJSON(o, req.Model, time.Now().Unix()))
+		body := completionJSON(o, req.Model, time.Now().Unix())
+		setMockWait(w, arrived)
+		_, _ = w.Write(body)
 	})
 	mux.HandleFunc("GET /v1/models", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -149,10 +152,21 @@ func newStreamEvents(o MockOptions, model string, created int64) streamEvents {
 
 var sseDone = []byte("data: [DONE]\n\n")
 
+// mockWaitHeader carries, in microseconds, how long the mock held a request
+// before its first byte: from the handler's start to the first write. The
+// load generator subtracts it from the time to first byte to get what the
+// path to and from the mock (client, target, loopback) added to that request.
+const mockWaitHeader = "X-Mock-Wait-Us"
+
+// setMockWait sets mockWaitHeader; call it right before the first write.
+func setMockWait(w http.ResponseWriter, arrived time.Time) {
+	w.Header().Set(mockWaitHeader, strconv.FormatInt(time.Since(arrived).Microseconds(), 10))
+}
+
 // streamCompletion writes the SSE answer: a role chunk, Chunks content chunks
 // (the last with finish_reason "stop"), an optional usage chunk and [DONE],
 // flushing after each event.
-func streamCompletion(w http.ResponseWriter, r *http.Request, o MockOptions, req mockRequest) {
+func streamCompletion(w http.ResponseWriter, r *http.Request, o MockOptions, req mockRequest, arrived time.Time) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	fl, _ := w.(http.Flusher)
@@ -163,6 +177,7 @@ func streamCompletion(w http.ResponseWriter, r *http.Request, o MockOptions, req
 			fl.Flush()
 		}
 	}
+	setMockWait(w, arrived)
 	send(ev.role)
 	n := o.chunks()
 	for i := range n {

@@ -49,6 +49,11 @@ type TargetReport struct {
 	Latency Quantiles `json:"latency"`
 	// TTFB is the time to the first body byte, reported for streams.
 	TTFB *Quantiles `json:"ttfb,omitempty"`
+	// TTFBOverUpstream is, for streams, the distribution of each request's
+	// time to first byte (from when it was sent) less the mock's own wait
+	// before its first byte: what the client, the target and loopback added
+	// to that request's first byte. For the direct target it is the floor.
+	TTFBOverUpstream *Quantiles `json:"ttfb_over_upstream,omitempty"`
 	// Overhead is the distribution of X-Logos-Overhead-Ms, the time Logos
 	// reports it spent on each request itself, upstream excluded; absent
 	// for targets that do not send it.
@@ -85,6 +90,10 @@ func newTargetReport(name string, res LoadResult, stream bool) TargetReport {
 	if stream {
 		q := quantiles(res.TTFB)
 		tr.TTFB = &q
+		if len(res.OverUpstream) > 0 {
+			q := quantiles(res.OverUpstream)
+			tr.TTFBOverUpstream = &q
+		}
 	}
 	if len(res.Overhead) > 0 {
 		q := quantiles(res.Overhead)
@@ -117,18 +126,27 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 
 	fmt.Fprintf(&b, "| target | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms |")
 	if s.Stream {
-		fmt.Fprintf(&b, " TTFB p50 ms | TTFB p99 ms |")
+		fmt.Fprintf(&b, " TTFB p50 ms | TTFB p99 ms | TTFB over upstream p50 ms | p99 ms |")
 	}
 	fmt.Fprintf(&b, " X-Logos-Overhead-Ms p50 | p99 | requests | errors | CPU s / 1k req | peak RSS MB | usage records / requests sent |\n")
 	fmt.Fprintf(&b, "|---|---:|---:|---:|---:|---:|")
 	if s.Stream {
-		fmt.Fprintf(&b, "---:|---:|")
+		fmt.Fprintf(&b, "---:|---:|---:|---:|")
 	}
 	fmt.Fprintf(&b, "---:|---:|---:|---:|---:|---:|---|\n")
 	for _, t := range r.Targets {
 		fmt.Fprintf(&b, "| %s | %.1f | %.3f | %.3f | %.3f | %.3f |", t.Name, t.RPS, t.Latency.P50, t.Latency.P90, t.Latency.P99, t.Latency.P999)
-		if s.Stream && t.TTFB != nil {
-			fmt.Fprintf(&b, " %.3f | %.3f |", t.TTFB.P50, t.TTFB.P99)
+		if s.Stream {
+			if t.TTFB != nil {
+				fmt.Fprintf(&b, " %.3f | %.3f |", t.TTFB.P50, t.TTFB.P99)
+			} else {
+				fmt.Fprintf(&b, " - | - |")
+			}
+			if o := t.TTFBOverUpstream; o != nil {
+				fmt.Fprintf(&b, " %.3f | %.3f |", o.P50, o.P99)
+			} else {
+				fmt.Fprintf(&b, " - | - |")
+			}
 		}
 		if t.Overhead != nil {
 			fmt.Fprintf(&b, " %.3f | %.3f |", t.Overhead.P50, t.Overhead.P99)
