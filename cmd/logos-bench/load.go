@@ -133,14 +133,14 @@ func doRequest(ctx context.Context, c *http.Client, url, key string, body []byte
 	)
 	s.overhead = overheadHeader(resp.Header)
 	s.overUpstream = -1
-	wait, hasWait := mockWait(resp.Header)
+	wait := mockWait(resp.Header)
 	for {
 		n, rerr := resp.Body.Read(buf[:])
 		if n > 0 {
 			if s.ttfb == 0 {
 				now := time.Now()
 				s.ttfb = now.Sub(start)
-				if hasWait {
+				if wait >= 0 {
 					s.overUpstream = max(now.Sub(sent)-wait, 0)
 				}
 			}
@@ -184,13 +184,13 @@ func overheadHeader(h http.Header) time.Duration {
 	return time.Duration(ms * float64(time.Millisecond))
 }
 
-// mockWait returns the answer's X-Mock-Wait-Us, if it carried a valid one.
-func mockWait(h http.Header) (time.Duration, bool) {
+// mockWait returns the answer's X-Mock-Wait-Us, or -1 (as overheadHeader).
+func mockWait(h http.Header) time.Duration {
 	us, err := strconv.ParseInt(h.Get(mockWaitHeader), 10, 64)
 	if err != nil || us < 0 {
-		return 0, false
+		return -1
 	}
-	return time.Duration(us) * time.Microsecond, true
+	return time.Duration(us) * time.Microsecond
 }
 
 // recorder collects samples from concurrent requests.

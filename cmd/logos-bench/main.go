@@ -285,7 +285,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				}
 				cpu[i] += after - before
 				if all := res.Requests + res.WarmupRequests; all > 0 {
-					cpuRounds[i] = append(cpuRounds[i], round3((after-before).Seconds()*1000/float64(all)))
+					cpuRounds[i] = append(cpuRounds[i], per1k(after-before, all))
 				}
 			}
 			logf("round %d/%d %-14s %6d requests %5d errors %9.1f req/s", round+1, cfg.Rounds, t.Name, res.Requests, res.Errors, float64(res.Requests)/res.Elapsed.Seconds())
@@ -303,7 +303,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			tr.CPUSeconds = &secs
 			if all := tr.Requests + results[i].WarmupRequests; all > 0 {
 				// The CPU was spent on warm-up requests too.
-				per := round3(cpu[i].Seconds() * 1000 / float64(all))
+				per := per1k(cpu[i], all)
 				tr.CPUSecondsPer1k = &per
 			}
 			tr.CPUPer1kByRound = cpuRounds[i]

@@ -74,6 +74,11 @@ type TargetReport struct {
 
 func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
 
+// per1k is cpu as seconds per 1,000 of n requests (n > 0), rounded.
+func per1k(cpu time.Duration, n int) float64 {
+	return round3(cpu.Seconds() * 1000 / float64(n))
+}
+
 // newTargetReport summarises res, sorting its samples.
 func newTargetReport(name string, res LoadResult, stream bool) TargetReport {
 	tr := TargetReport{
