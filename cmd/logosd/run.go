@@ -7,16 +7,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/logos-llm/logos"
 	"github.com/logos-llm/logos/config"
+	"github.com/logos-llm/logos/internal/gcfloor"
 	"github.com/logos-llm/logos/internal/secret"
 	"github.com/logos-llm/logos/providers/builtin"
 	"github.com/logos-llm/logos/scheduler/fcfs"
@@ -38,6 +41,7 @@ type options struct {
 	prune           bool
 	debugListen     string
 	flushInterval   time.Duration
+	gcMinHeap       uint64 // 0: leave the collector alone
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
@@ -61,6 +65,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.BoolVar(&o.prune, "prune", env("LOGOS_PRUNE", "") == "true", "delete catalogue objects the --config file does not mention (LOGOS_PRUNE=true)")
 	flush := env("LOGOS_USAGE_FLUSH_INTERVAL", "250ms")
 	fs.StringVar(&flush, "usage-flush-interval", flush, "longest a usage record waits to be written; longer means larger, cheaper batches (LOGOS_USAGE_FLUSH_INTERVAL)")
+	gcMin := env("LOGOS_GC_MIN_HEAP", "64MiB")
+	fs.StringVar(&gcMin, "gc-min-heap", gcMin, "smallest heap the Go collector lets grow before collecting, e.g. 64MiB; 0: Go's default. Ignored when GOGC is set (LOGOS_GC_MIN_HEAP)")
 	timeout := env("LOGOS_SHUTDOWN_TIMEOUT", "30s")
 	fs.StringVar(&timeout, "shutdown-timeout", timeout, "how long to drain requests and flush usage on SIGINT/SIGTERM (LOGOS_SHUTDOWN_TIMEOUT)")
 	if err := fs.Parse(args); err != nil {
@@ -77,7 +83,43 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	if o.flushInterval, err = time.ParseDuration(flush); err != nil || o.flushInterval <= 0 || o.flushInterval > time.Minute {
 		return o, fmt.Errorf("invalid usage flush interval %q: want a duration above 0 and at most 1m", flush)
 	}
+	if o.gcMinHeap, err = parseBytes(gcMin); err != nil {
+		return o, fmt.Errorf("invalid GC minimum heap %q: %w", gcMin, err)
+	}
 	return o, nil
+}
+
+// parseBytes parses a size such as 64MiB, 512KiB, 1GiB or a plain number of
+// bytes.
+func parseBytes(s string) (uint64, error) {
+	num := strings.TrimRight(s, "BKMGTiib")
+	unit := strings.TrimSpace(s[len(num):])
+	mult := map[string]uint64{"": 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}[unit]
+	if mult == 0 {
+		return 0, fmt.Errorf("unknown unit %q (want B, KiB, MiB, GiB or TiB)", unit)
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(num), 10, 64)
+	if err != nil {
+		return 0, errors.New("want a whole number with an optional unit")
+	}
+	if n > math.MaxUint64/mult {
+		return 0, errors.New("too large")
+	}
+	return n * mult, nil
+}
+
+// startGCFloor keeps the collector's heap goal at minHeap or above (see
+// package gcfloor), unless minHeap is 0 or GOGC is set, in which case the
+// operator's GOGC governs and it returns nil.
+func startGCFloor(minHeap uint64, getenv func(string) string, log *slog.Logger) *gcfloor.Floor {
+	if minHeap == 0 {
+		return nil
+	}
+	if v := getenv("GOGC"); v != "" {
+		log.Info("GOGC is set: --gc-min-heap is ignored", "GOGC", v)
+		return nil
+	}
+	return gcfloor.Start(minHeap, 100)
 }
 
 func newLogger(level string, w io.Writer) (*slog.Logger, error) {
@@ -122,6 +164,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if doc, err = readConfig(opts.configPath); err != nil {
 			return err
 		}
+	}
+
+	if f := startGCFloor(opts.gcMinHeap, getenv, log); f != nil {
+		defer f.Stop()
 	}
 
 	st, err := openStore(ctx, opts, log)

@@ -177,7 +177,7 @@ func TestRunBootstrapsFromRootKey(t *testing.T) {
 }
 
 func TestRunRejectsBadOptions(t *testing.T) {
-	for _, args := range [][]string{{"--nope"}, {"--log-level", "loud"}, {"--shutdown-timeout", "-1s"}, {"--usage-flush-interval", "0s"}, {"--usage-flush-interval", "1h"}, {"extra"}} {
+	for _, args := range [][]string{{"--nope"}, {"--log-level", "loud"}, {"--shutdown-timeout", "-1s"}, {"--usage-flush-interval", "0s"}, {"--usage-flush-interval", "1h"}, {"--gc-min-heap", "64XB"}, {"--gc-min-heap", "-1"}, {"--gc-min-heap", "99999999TiB"}, {"extra"}} {
 		err := run(context.Background(), args, func(string) string { return "" }, io.Discard, io.Discard)
 		if err == nil {
 			t.Errorf("run(%v) succeeded", args)
@@ -192,6 +192,57 @@ func TestRunRejectsBadOptions(t *testing.T) {
 		}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "24") {
 		t.Fatalf("a short LOGOS_ROOT_KEY was accepted: %v", err)
+	}
+}
+
+func TestParseBytes(t *testing.T) {
+	for in, want := range map[string]uint64{"0": 0, "4096": 4096, "512B": 512, "64KiB": 64 << 10, "64MiB": 64 << 20, "2 GiB": 2 << 30, "1TiB": 1 << 40} {
+		got, err := parseBytes(in)
+		if err != nil || got != want {
+			t.Errorf("parseBytes(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "MiB", "1.5MiB", "64MB", "64mib", "-1", "x"} {
+		if got, err := parseBytes(in); err == nil {
+			t.Errorf("parseBytes(%q) = %d, want an error", in, got)
+		}
+	}
+}
+
+// TestGCMinHeapOptions: the floor defaults to 64 MiB, LOGOS_GC_MIN_HEAP and
+// the flag set it, 0 turns it off, and a set GOGC takes precedence.
+func TestGCMinHeapOptions(t *testing.T) {
+	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+	for _, c := range []struct {
+		args []string
+		env  map[string]string
+		want uint64
+	}{
+		{nil, nil, 64 << 20},
+		{nil, map[string]string{"LOGOS_GC_MIN_HEAP": "16MiB"}, 16 << 20},
+		{[]string{"--gc-min-heap", "0"}, map[string]string{"LOGOS_GC_MIN_HEAP": "16MiB"}, 0},
+	} {
+		o, err := parseOptions(c.args, env(c.env), io.Discard)
+		if err != nil || o.gcMinHeap != c.want {
+			t.Errorf("parseOptions(%v, %v): gcMinHeap %d, %v; want %d", c.args, c.env, o.gcMinHeap, err, c.want)
+		}
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if f := startGCFloor(0, env(nil), log); f != nil {
+		f.Stop()
+		t.Error("a floor of 0 started the GC floor")
+	}
+	if f := startGCFloor(64<<20, env(map[string]string{"GOGC": "200"}), log); f != nil {
+		f.Stop()
+		t.Error("the GC floor started although GOGC is set")
+	}
+	f := startGCFloor(64<<20, env(nil), log)
+	if f == nil {
+		t.Fatal("the GC floor did not start")
+	}
+	defer f.Stop()
+	if p := f.Percent(); p <= 100 {
+		t.Errorf("with this test's small heap the floor set GOGC %d, want above 100", p)
 	}
 }
 

@@ -1,0 +1,142 @@
+// Package gcfloor keeps the Go garbage collector's heap goal above a floor.
+//
+// The collector lets the heap grow by GOGC percent of what is live before the
+// next cycle, but never sets a goal below 4 MB (at GOGC=100). A proxy keeps
+// little live (a few MB) and allocates a few KB per request, so at a few
+// thousand requests a second it collects twenty or more times a second, and
+// each cycle's fixed costs (waking the mark workers, scanning stacks,
+// sweeping) dominate. A floor of some tens of MB makes cycles rare while the
+// heap is small and changes nothing once what is live exceeds it: the goal is
+// then GOGC percent above the live heap as usual, and a GOMEMLIMIT still
+// bounds it.
+//
+// It works by re-computing the GC percentage after every cycle from the live
+// heap the cycle measured (runtime/metrics), so the goal is
+// max(live × (1 + base/100), floor).
+package gcfloor
+
+import (
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"sync"
+)
+
+// MaxPercent bounds the percentage Start sets, so that a nearly empty heap
+// does not get an absurd one.
+const MaxPercent = 100_000
+
+const liveMetric = "/gc/heap/live:bytes"
+
+// Floor keeps the heap goal at or above a number of bytes. Create it with
+// Start; Stop ends it.
+type Floor struct {
+	minHeap uint64
+	base    int
+
+	mu      sync.Mutex
+	stopped bool
+	current int
+	sample  []metrics.Sample
+}
+
+// Start sets the GC percentage to keep the heap goal at least minHeap bytes,
+// with base (the GOGC value otherwise in force, normally 100) as the
+// percentage once the live heap is large, and keeps adjusting it after every
+// collection until Stop. It changes a process-wide setting: start at most one
+// Floor, in main.
+func Start(minHeap uint64, base int) *Floor {
+	f := &Floor{
+		minHeap: minHeap,
+		base:    base,
+		current: -2, // no percentage set yet
+		sample:  []metrics.Sample{{Name: liveMetric}},
+	}
+	f.adjust()
+	f.arm()
+	return f
+}
+
+// Stop stops adjusting and restores the base percentage. It is safe to call
+// more than once.
+func (f *Floor) Stop() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.stopped {
+		return
+	}
+	f.stopped = true
+	debug.SetGCPercent(f.base)
+}
+
+// Percent returns the GC percentage the floor set last.
+func (f *Floor) Percent() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.current
+}
+
+// sentinel is garbage the moment it is made; its finalizer runs after the
+// next collection and arms a new one. It is larger than the tiny allocator's
+// 16 bytes, whose combined blocks may never be finalized.
+type sentinel struct {
+	_ [32]byte
+}
+
+// arm leaves garbage whose finalizer reports the next collection.
+func (f *Floor) arm() {
+	runtime.SetFinalizer(&sentinel{}, f.collected)
+}
+
+// collected runs on the finalizer goroutine after a collection.
+func (f *Floor) collected(*sentinel) {
+	if f.adjust() {
+		f.arm()
+	}
+}
+
+// adjust sets the percentage for the live heap now; it reports false once
+// the floor is stopped.
+func (f *Floor) adjust() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.stopped {
+		return false
+	}
+	metrics.Read(f.sample)
+	var live uint64
+	if f.sample[0].Value.Kind() == metrics.KindUint64 {
+		live = f.sample[0].Value.Uint64()
+	}
+	p := PercentFor(live, f.minHeap, f.base)
+	if p != f.current {
+		debug.SetGCPercent(p)
+		f.current = p
+	}
+	return true
+}
+
+// runtimeHeapMinimum is the Go runtime's smallest heap goal at GOGC=100
+// (defaultHeapMinimum in runtime/mgcpacer.go); it scales with GOGC, so at
+// GOGC=p no goal is below runtimeHeapMinimum × p/100.
+const runtimeHeapMinimum = 4 << 20
+
+// PercentFor returns the GC percentage that puts the heap goal for a live
+// heap of live bytes at max(live × (1 + base/100), minHeap), at most
+// MaxPercent. The runtime's goal at percentage p is
+// max(live × (1 + p/100), 4 MB × p/100), so the smaller of the percentages
+// at which either term reaches minHeap is the one. An unknown (zero) live
+// heap, before the first collection, gets the one for the second term.
+func PercentFor(live, minHeap uint64, base int) int {
+	if base < 0 {
+		return base // collection is off: nothing to raise
+	}
+	if live >= minHeap || live+live*uint64(base)/100 >= minHeap {
+		return base
+	}
+	p := minHeap * 100 / runtimeHeapMinimum // where 4 MB × p/100 = minHeap
+	if live > 0 {
+		p = min(p, (minHeap-live)*100/live+1) // where live × (1 + p/100) ≥ minHeap
+	}
+	return int(max(min(p, MaxPercent), uint64(base)))
+}

@@ -1,0 +1,104 @@
+package gcfloor
+
+import (
+	"runtime"
+	"runtime/metrics"
+	"testing"
+	"time"
+)
+
+func TestPercentFor(t *testing.T) {
+	const mib = 1 << 20
+	for _, c := range []struct {
+		name          string
+		live, minHeap uint64
+		base, want    int
+	}{
+		{"small heap: the runtime's minimum reaches the floor first", 2 * mib, 64 * mib, 100, 1600},
+		{"just under the floor", 31 * mib, 64 * mib, 100, 107},
+		{"live heap reaches the floor first", 8 * mib, 64 * mib, 100, 701},
+		{"base already reaches the floor", 32 * mib, 64 * mib, 100, 100},
+		{"large heap keeps base", 500 * mib, 64 * mib, 100, 100},
+		{"higher base kept", 40 * mib, 64 * mib, 200, 200},
+		{"tiny heap", 100, 64 * mib, 100, 1600},
+		{"huge floor capped", 2 * mib, 1 << 50, 100, MaxPercent},
+		{"unknown live heap", 0, 64 * mib, 100, 1600},
+		{"collection off stays off", 2 * mib, 64 * mib, -1, -1},
+		{"no floor", 2 * mib, 0, 100, 100},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := PercentFor(c.live, c.minHeap, c.base); got != c.want {
+				t.Errorf("PercentFor(%d, %d, %d) = %d, want %d", c.live, c.minHeap, c.base, got, c.want)
+			}
+			if c.base >= 0 && c.want < MaxPercent {
+				// The runtime's goal at that percentage.
+				goal := max(c.live+c.live*uint64(c.want)/100, runtimeHeapMinimum*uint64(c.want)/100)
+				if goal < c.minHeap {
+					t.Errorf("goal %d for percent %d is below the floor %d", goal, c.want, c.minHeap)
+				}
+				if c.want > c.base && goal > c.minHeap+c.minHeap/50 {
+					t.Errorf("goal %d for percent %d overshoots the floor %d", goal, c.want, c.minHeap)
+				}
+			}
+		})
+	}
+}
+
+// gogc reads the GC percentage in force.
+func gogc(t *testing.T) int64 {
+	t.Helper()
+	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		t.Skip("runtime/metrics has no /gc/gogc:percent")
+	}
+	return int64(s[0].Value.Uint64())
+}
+
+// TestStartFollowsCollections checks that the percentage is raised for this
+// test binary's small heap, lowered again when the live heap outgrows the
+// floor (after a collection, with no call in between), and restored by Stop.
+func TestStartFollowsCollections(t *testing.T) {
+	const floor = 64 << 20
+	f := Start(floor, 100)
+	defer f.Stop()
+	runtime.GC()
+	waitFor(t, "a raised percentage", func() bool { return gogc(t) > 100 && f.Percent() > 100 })
+
+	big := make([]byte, 2*floor) // live, and above the floor
+	for i := range big {
+		big[i] = byte(i)
+	}
+	runtime.GC()
+	waitFor(t, "the base percentage once the heap is large", func() bool { return gogc(t) == 100 })
+	runtime.KeepAlive(big)
+
+	big = nil
+	runtime.GC()
+	waitFor(t, "a raised percentage again", func() bool { return gogc(t) > 100 })
+
+	f.Stop()
+	if got := gogc(t); got != 100 {
+		t.Errorf("after Stop GOGC is %d, want 100", got)
+	}
+	runtime.GC()
+	runtime.GC()
+	time.Sleep(50 * time.Millisecond) // let a pending finalizer run
+	if got := gogc(t); got != 100 {
+		t.Errorf("a collection after Stop changed GOGC to %d", got)
+	}
+	f.Stop() // idempotent
+}
+
+// waitFor polls cond, running collections so that finalizers get to run.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s (GOGC now %d)", what, gogc(t))
+		}
+		time.Sleep(10 * time.Millisecond)
+		runtime.GC()
+	}
+}
