@@ -25,12 +25,13 @@ type UsageWriterConfig struct {
 	// Defaults to 500.
 	BatchSize int
 	// MinBatch is how many buffered records start a write before
-	// FlushInterval has passed. Defaults to 64 (at most BatchSize). Under
-	// load, records are thus written in steady small batches rather than
-	// in bursts of BatchSize, each of which would take a processor for tens
-	// of milliseconds and hold up the requests behind it; if the store falls
-	// behind, what buffers up meanwhile makes the next batches larger, up to
-	// BatchSize.
+	// FlushInterval has passed. Defaults to 256 (at most BatchSize). Under
+	// load, records are thus written in steady batches (256 take about 5 ms
+	// on the SQLite store) rather than in bursts of BatchSize, which would
+	// hold a processor, and the requests behind it, longer; if the store
+	// falls behind, what buffers up meanwhile makes the next batches larger,
+	// up to BatchSize. Smaller batches cost more per record: with SQLite,
+	// logosd at one client used 5 % more CPU per request with 64.
 	MinBatch int
 	// FlushInterval is the longest a record waits for its batch to fill.
 	// Defaults to 250ms: one write transaction costs about as much as a dozen
@@ -114,7 +115,7 @@ func NewUsageWriter(cfg UsageWriterConfig) (*UsageWriter, error) {
 		cfg.BatchSize = 500
 	}
 	if cfg.MinBatch <= 0 {
-		cfg.MinBatch = 64
+		cfg.MinBatch = 256
 	}
 	cfg.MinBatch = min(cfg.MinBatch, cfg.BatchSize)
 	if cfg.FlushInterval <= 0 {
