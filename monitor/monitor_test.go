@@ -299,3 +299,27 @@ func checkHistogram(t *testing.T, reg *prometheus.Registry, name string, match m
 	}
 	t.Fatalf("no series of %s matches %v", name, match)
 }
+
+// BenchmarkObserveRequest measures the metrics a finished request updates
+// (counters and histograms by operation, model, provider, outcome, tokens
+// and cost), which run on every request after its answer.
+//
+//	go test -run '^$' -bench ObserveRequest -benchmem ./monitor
+func BenchmarkObserveRequest(b *testing.B) {
+	m, err := monitor.New(prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	rec := store.UsageRecord{
+		RequestID: "r", Operation: "chat/completions", ModelName: "llama3", ProviderName: "local",
+		DeploymentID: 1, Outcome: store.OutcomeSuccess, StatusCode: 200,
+		ReceivedAt: now, CompletedAt: now.Add(time.Millisecond), CostMicros: 12, Currency: "USD",
+		Tokens: []store.TokenCount{{Type: "prompt", Count: 12}, {Type: "completion", Count: 20}},
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		m.RequestBegan()
+		m.ObserveRequest(rec)
+	}
+}
