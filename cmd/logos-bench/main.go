@@ -312,6 +312,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				tr.PeakRSSMB = &mb
 			}
 		}
+		dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
+		dropped, isLogos, err := t.DroppedRecords(dctx)
+		dcancel()
+		switch {
+		case err != nil:
+			tr.DroppedScrapeError = err.Error()
+		case isLogos:
+			tr.DroppedRecords = &dropped
+		}
 		if err := t.Stop(cfg.StopTimeout); err != nil {
 			rep.Notes = append(rep.Notes, err.Error())
 		}

@@ -382,6 +382,9 @@ func TestSmokeLogosSQLite(t *testing.T) {
 	if tr.UsageRecords == nil || *tr.UsageRecords != int64(tr.RequestsSent) || tr.RequestsSent < 61 {
 		t.Errorf("usage records %v, requests sent %d, count error %q", tr.UsageRecords, tr.RequestsSent, tr.UsageCountFailed)
 	}
+	if tr.DroppedRecords == nil || *tr.DroppedRecords != 0 {
+		t.Errorf("dropped-records metric %v (scrape error %q), want 0", tr.DroppedRecords, tr.DroppedScrapeError)
+	}
 	// Every answer carried X-Logos-Overhead-Ms, and Logos's own time is a
 	// part of the time to the first byte.
 	if o := tr.Overhead; o == nil || o.P50 <= 0 || o.Max > tr.TTFB.Max {
@@ -451,5 +454,15 @@ func TestCPUByRound(t *testing.T) {
 	}
 	if strings.Contains(b.String(), "by round") {
 		t.Errorf("a one-round report has a by-round table:\n%s", b.String())
+	}
+}
+
+func TestMetricValue(t *testing.T) {
+	text := "# HELP logos_usage_records_dropped_total Usage records lost.\n# TYPE logos_usage_records_dropped_total counter\nlogos_usage_records_dropped_total_x 9\nlogos_usage_records_dropped_total 3\n"
+	if v, err := metricValue(strings.NewReader(text), droppedMetric); err != nil || v != 3 {
+		t.Errorf("metricValue = %v, %v; want 3", v, err)
+	}
+	if _, err := metricValue(strings.NewReader("other 1\n"), droppedMetric); err == nil {
+		t.Error("a missing metric gave no error")
 	}
 }

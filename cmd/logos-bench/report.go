@@ -70,6 +70,10 @@ type TargetReport struct {
 	UsageRecords     *int64    `json:"usage_records,omitempty"`
 	UsageRecordsOK   *bool     `json:"usage_records_match,omitempty"`
 	UsageCountFailed string    `json:"usage_count_error,omitempty"`
+	// DroppedRecords is logosd's logos_usage_records_dropped_total at the
+	// end of the load (before shutdown); absent for other targets.
+	DroppedRecords     *float64 `json:"usage_records_dropped,omitempty"`
+	DroppedScrapeError string   `json:"usage_records_dropped_error,omitempty"`
 }
 
 func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
@@ -255,7 +259,16 @@ func usageCell(t TargetReport) string {
 	if t.UsageRecordsOK == nil || !*t.UsageRecordsOK {
 		mark = "**MISMATCH**"
 	}
-	return fmt.Sprintf("%d / %d (%s; %d warm-up included)", *t.UsageRecords, t.RequestsSent, mark, t.RequestsSent-t.Requests)
+	cell := fmt.Sprintf("%d / %d (%s; %d warm-up included)", *t.UsageRecords, t.RequestsSent, mark, t.RequestsSent-t.Requests)
+	switch {
+	case t.DroppedScrapeError != "":
+		cell += "; dropped metric not read: " + t.DroppedScrapeError
+	case t.DroppedRecords != nil && *t.DroppedRecords != 0:
+		cell += fmt.Sprintf("; **%s %g**", droppedMetric, *t.DroppedRecords)
+	case t.DroppedRecords != nil:
+		cell += "; " + droppedMetric + " 0"
+	}
+	return cell
 }
 
 // Write writes report.md and report.json into dir, creating it.

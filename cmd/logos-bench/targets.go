@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -42,6 +43,8 @@ type Target struct {
 	// configuration); they are part of the requests a usage count is
 	// compared with.
 	Warmup int
+
+	metricsToken string // bearer token for logosd's /metrics; "" for other targets
 
 	cmd      *exec.Cmd
 	exited   chan struct{}
@@ -98,6 +101,55 @@ func (t *Target) CountRecords(ctx context.Context) (int64, bool, error) {
 	}
 	n, err := t.counter(ctx)
 	return n, true, err
+}
+
+// droppedMetric is the counter of usage records logosd lost, which must stay 0.
+const droppedMetric = "logos_usage_records_dropped_total"
+
+// DroppedRecords reads logos_usage_records_dropped_total from the target's
+// /metrics, and false when the target has no such metric (not Logos). Call
+// it before Stop.
+func (t *Target) DroppedRecords(ctx context.Context) (float64, bool, error) {
+	if t.metricsToken == "" {
+		return 0, false, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.BaseURL+"/metrics", nil)
+	if err != nil {
+		return 0, true, err
+	}
+	req.Header.Set("Authorization", "Bearer "+t.metricsToken)
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return 0, true, fmt.Errorf("GET /metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, true, fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
+	v, err := metricValue(resp.Body, droppedMetric)
+	return v, true, err
+}
+
+// metricValue returns the value of the unlabelled sample name in a
+// Prometheus text exposition.
+func metricValue(r io.Reader, name string) (float64, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), name+" ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", name, err)
+		}
+		return v, nil
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("/metrics has no %s", name)
 }
 
 // logTail returns the end of the child's log, for error messages.
@@ -262,7 +314,8 @@ func startLogos(ctx context.Context, name string, o LogosOptions) (t *Target, er
 		}
 	}
 	cmd.Env = append(cmd.Env, o.Env...)
-	cmd.Env = append(cmd.Env, "LOGOS_ROOT_KEY="+t.Key)
+	t.metricsToken = randomHex(16)
+	cmd.Env = append(cmd.Env, "LOGOS_ROOT_KEY="+t.Key, "LOGOS_METRICS_TOKEN="+t.metricsToken)
 	if err := startChild(t, cmd, filepath.Join(o.TmpDir, name+".log")); err != nil {
 		return t, err
 	}
