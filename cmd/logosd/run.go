@@ -92,8 +92,11 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 // parseBytes parses a size such as 64MiB, 512KiB, 1GiB or a plain number of
 // bytes.
 func parseBytes(s string) (uint64, error) {
-	num := strings.TrimRight(s, "BKMGTiib")
-	unit := strings.TrimSpace(s[len(num):])
+	end := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != ' ' })
+	if end < 0 {
+		end = len(s)
+	}
+	num, unit := s[:end], s[end:]
 	mult := map[string]uint64{"": 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}[unit]
 	if mult == 0 {
 		return 0, fmt.Errorf("unknown unit %q (want B, KiB, MiB, GiB or TiB)", unit)
