@@ -61,6 +61,14 @@ func TestNewRequestURL(t *testing.T) {
 			if req.Method != tc.wantMethod || req.URL.String() != tc.wantURL {
 				t.Errorf("got %s %s, want %s %s", req.Method, req.URL, tc.wantMethod, tc.wantURL)
 			}
+			// What goes on the wire: the Host header and the request line.
+			want, err := url.Parse(tc.wantURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if req.Host != want.Host || req.URL.RequestURI() != want.RequestURI() {
+				t.Errorf("wire Host %q, request URI %q; want %q, %q", req.Host, req.URL.RequestURI(), want.Host, want.RequestURI())
+			}
 		})
 	}
 }
