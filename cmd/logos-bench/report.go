@@ -146,22 +146,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	for _, t := range r.Targets {
 		fmt.Fprintf(&b, "| %s | %.1f | %.3f | %.3f | %.3f | %.3f |", t.Name, t.RPS, t.Latency.P50, t.Latency.P90, t.Latency.P99, t.Latency.P999)
 		if s.Stream {
-			if t.TTFB != nil {
-				fmt.Fprintf(&b, " %.3f | %.3f |", t.TTFB.P50, t.TTFB.P99)
-			} else {
-				fmt.Fprintf(&b, " - | - |")
-			}
-			if o := t.TTFBOverUpstream; o != nil {
-				fmt.Fprintf(&b, " %.3f | %.3f |", o.P50, o.P99)
-			} else {
-				fmt.Fprintf(&b, " - | - |")
-			}
+			b.WriteString(p50p99Cells(t.TTFB) + p50p99Cells(t.TTFBOverUpstream))
 		}
-		if t.Overhead != nil {
-			fmt.Fprintf(&b, " %.3f | %.3f |", t.Overhead.P50, t.Overhead.P99)
-		} else {
-			fmt.Fprintf(&b, " - | - |")
-		}
+		b.WriteString(p50p99Cells(t.Overhead))
 		fmt.Fprintf(&b, " %d | %d | %s | %s | %s |\n", t.Requests, t.Errors, optF(t.CPUSecondsPer1k, "%.3f"), optF(t.PeakRSSMB, "%.1f"), usageCell(t))
 	}
 	writeCPUByRound(&b, r.Targets)
@@ -178,6 +165,15 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// p50p99Cells returns the p50 and p99 table cells of q, dashes when it is
+// absent.
+func p50p99Cells(q *Quantiles) string {
+	if q == nil {
+		return " - | - |"
+	}
+	return fmt.Sprintf(" %.3f | %.3f |", q.P50, q.P99)
 }
 
 // writeCPUByRound writes each target's CPU per 1,000 requests round by

@@ -15,12 +15,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/logos-llm/logos/store"
 	"github.com/logos-llm/logos/store/postgres"
@@ -130,24 +131,28 @@ func (t *Target) DroppedRecords(ctx context.Context) (float64, bool, error) {
 	return v, true, err
 }
 
-// metricValue returns the value of the unlabelled sample name in a
-// Prometheus text exposition.
+// metricValue returns the value of the unlabelled sample of the counter,
+// gauge or untyped metric name in a Prometheus text exposition.
 func metricValue(r io.Reader, name string) (float64, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), name+" ")
-		if !ok {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-		if err != nil {
-			return 0, fmt.Errorf("%s: %w", name, err)
-		}
-		return v, nil
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(r)
+	if err != nil {
+		return 0, fmt.Errorf("parsing /metrics: %w", err)
 	}
-	if err := sc.Err(); err != nil {
-		return 0, err
+	if fam := fams[name]; fam != nil {
+		for _, m := range fam.GetMetric() {
+			if len(m.GetLabel()) > 0 {
+				continue
+			}
+			switch {
+			case m.Counter != nil:
+				return m.GetCounter().GetValue(), nil
+			case m.Gauge != nil:
+				return m.GetGauge().GetValue(), nil
+			case m.Untyped != nil:
+				return m.GetUntyped().GetValue(), nil
+			}
+		}
 	}
 	return 0, fmt.Errorf("/metrics has no %s", name)
 }
