@@ -96,12 +96,15 @@ func parseBytes(s string) (uint64, error) {
 	if end < 0 {
 		end = len(s)
 	}
-	num, unit := s[:end], s[end:]
+	num, unit := strings.TrimSpace(s[:end]), s[end:]
+	if num == "" {
+		return 0, errors.New("want a whole number with an optional unit (B, KiB, MiB, GiB or TiB)")
+	}
 	mult := map[string]uint64{"": 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}[unit]
 	if mult == 0 {
 		return 0, fmt.Errorf("unknown unit %q (want B, KiB, MiB, GiB or TiB)", unit)
 	}
-	n, err := strconv.ParseUint(strings.TrimSpace(num), 10, 64)
+	n, err := strconv.ParseUint(num, 10, 64)
 	if err != nil {
 		return 0, errors.New("want a whole number with an optional unit")
 	}
