@@ -143,6 +143,43 @@ type JobStore interface {
 	ListJobsByStatus(ctx context.Context, status JobStatus) ([]Job, error)
 }
 
+// JobQueue lets several replicas share the jobs of one database: each job is
+// claimed by one replica at a time under a lease the replica renews while it
+// runs the job. It is an optional capability: callers find it by type
+// assertion on a Store. Methods that act under a lease return ErrConflict
+// when the caller no longer holds it (the job was cancelled, finished or
+// claimed by another replica after the lease ran out).
+type JobQueue interface {
+	JobStore
+	// ClaimJob marks the oldest claimable job running under owner's lease
+	// for the given duration and returns it: a pending job, or a running one
+	// whose lease expired before it reached the upstream. ErrNotFound when
+	// there is none.
+	ClaimJob(ctx context.Context, owner string, lease time.Duration) (Job, error)
+	// RenewJobLease extends owner's lease on a running job.
+	RenewJobLease(ctx context.Context, id int64, owner string, lease time.Duration) (Job, error)
+	// MarkJobUpstream records that the job is about to reach the upstream,
+	// with the id of its usage record. From then on it is never claimed again.
+	MarkJobUpstream(ctx context.Context, id int64, owner, requestID string) (Job, error)
+	// CompleteJob ends owner's running job with r and clears the lease.
+	CompleteJob(ctx context.Context, id int64, owner string, r JobResult) (Job, error)
+	// ReleaseJob puts owner's running job back to pending if it has not
+	// reached the upstream (ErrConflict otherwise).
+	ReleaseJob(ctx context.Context, id int64, owner string) (Job, error)
+	// CancelJob marks a pending or running job cancelled with the message;
+	// ErrConflict (with the job) if it had already finished.
+	CancelJob(ctx context.Context, id int64, message string) (Job, error)
+	// FailAbandonedJobs fails every running job whose lease expired after it
+	// reached the upstream, with the status code, message and result given,
+	// and returns them.
+	FailAbandonedJobs(ctx context.Context, r JobResult) ([]Job, error)
+	// ListJobs returns the jobs matching f, newest first.
+	ListJobs(ctx context.Context, f JobFilter) ([]Job, error)
+	// DeleteFinishedJobs deletes at most limit finished jobs last updated
+	// before the given time, oldest first, and returns how many it deleted.
+	DeleteFinishedJobs(ctx context.Context, before time.Time, limit int) (int64, error)
+}
+
 // EventStore records provider monitoring snapshots.
 type EventStore interface {
 	InsertProviderSnapshot(ctx context.Context, s ProviderSnapshot) (ProviderSnapshot, error)

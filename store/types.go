@@ -106,21 +106,29 @@ func (o Outcome) Valid() bool {
 // JobStatus is the state of an asynchronous job.
 type JobStatus string
 
-// Job states.
+// Job states: pending → running → succeeded, failed or cancelled. A running
+// job whose replica stopped goes back to pending if it had not reached the
+// upstream yet.
 const (
-	JobPending JobStatus = "pending"
-	JobRunning JobStatus = "running"
-	JobSuccess JobStatus = "success"
-	JobFailed  JobStatus = "failed"
+	JobPending   JobStatus = "pending"
+	JobRunning   JobStatus = "running"
+	JobSucceeded JobStatus = "succeeded"
+	JobFailed    JobStatus = "failed"
+	JobCancelled JobStatus = "cancelled"
 )
 
 // Valid reports whether s is a known job status.
 func (s JobStatus) Valid() bool {
 	switch s {
-	case JobPending, JobRunning, JobSuccess, JobFailed:
+	case JobPending, JobRunning, JobSucceeded, JobFailed, JobCancelled:
 		return true
 	}
 	return false
+}
+
+// Finished reports whether s is a final state.
+func (s JobStatus) Finished() bool {
+	return s == JobSucceeded || s == JobFailed || s == JobCancelled
 }
 
 // User is a human owner of processes. IDs are assigned by the store; zero means unset
@@ -343,6 +351,35 @@ type Job struct {
 	ErrorMessage   string
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	// LeaseOwner names the replica running the job until LeaseExpiresAt;
+	// both are empty unless the job is running.
+	LeaseOwner     string
+	LeaseExpiresAt time.Time
+	// ReachedUpstreamAt is when the job was about to be sent to a provider
+	// (zero before): from then on it is never run again.
+	ReachedUpstreamAt time.Time
+	// Attempts counts the claims of the job.
+	Attempts int
+	// RequestID is the id of the job's usage record, once it has one.
+	RequestID string
+}
+
+// JobResult is how a job ended.
+type JobResult struct {
+	Status       JobStatus // JobSucceeded or JobFailed
+	StatusCode   int
+	Result       json.RawMessage
+	ErrorMessage string
+	RequestID    string // kept as is when empty
+}
+
+// JobFilter selects jobs for ListJobs. Zero fields do not filter.
+type JobFilter struct {
+	ProcessID int64
+	Status    JobStatus
+	// BeforeID pages: only jobs with smaller ids (older ones) are listed.
+	BeforeID int64
+	Limit    int // 0 = 100
 }
 
 // ProviderSnapshot is one poll of a provider's runtime state (Ollama /api/ps).

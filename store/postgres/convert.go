@@ -265,6 +265,12 @@ func jobFromRow(r pgdb.Job) store.Job {
 		ErrorMessage:   r.ErrorMessage,
 		CreatedAt:      fromTime(r.CreatedAt),
 		UpdatedAt:      fromTime(r.UpdatedAt),
+
+		LeaseOwner:        r.LeaseOwner,
+		LeaseExpiresAt:    fromTime(r.LeaseExpiresAt),
+		ReachedUpstreamAt: fromTime(r.ReachedUpstreamAt),
+		Attempts:          int(r.Attempts),
+		RequestID:         r.RequestID,
 	}
 }
 

@@ -257,12 +257,12 @@ func TestDefaultsAndConversions(t *testing.T) {
 	if job.Status != store.JobPending || job.ProfileID != 0 || job.ResultPayload != nil {
 		t.Errorf("job = %+v", job)
 	}
-	job.Status, job.ResultPayload, job.StatusCode = store.JobSuccess, json.RawMessage(`{"ok":true}`), 200
+	job.Status, job.ResultPayload, job.StatusCode = store.JobSucceeded, json.RawMessage(`{"ok":true}`), 200
 	uj := must(s.UpdateJob(ctx, job))(t)
-	if uj.Status != store.JobSuccess || uj.StatusCode != 200 || uj.UpdatedAt.Before(uj.CreatedAt) {
+	if uj.Status != store.JobSucceeded || uj.StatusCode != 200 || uj.UpdatedAt.Before(uj.CreatedAt) {
 		t.Errorf("UpdateJob = %+v", uj)
 	}
-	if jobs := must(s.ListJobsByStatus(ctx, store.JobSuccess))(t); len(jobs) != 1 || jobs[0].ID != job.ID {
+	if jobs := must(s.ListJobsByStatus(ctx, store.JobSucceeded))(t); len(jobs) != 1 || jobs[0].ID != job.ID {
 		t.Errorf("ListJobsByStatus = %+v", jobs)
 	}
 

@@ -2,7 +2,10 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/logos-llm/logos/store"
 	"github.com/logos-llm/logos/store/sqlite/internal/sqlitedb"
@@ -81,5 +84,142 @@ func toJob(d *decoder, r sqlitedb.Job) store.Job {
 		ErrorMessage:   r.ErrorMessage,
 		CreatedAt:      d.time("jobs.created_at", r.CreatedAt),
 		UpdatedAt:      d.time("jobs.updated_at", r.UpdatedAt),
+
+		LeaseOwner:        r.LeaseOwner,
+		LeaseExpiresAt:    d.nullTime("jobs.lease_expires_at", r.LeaseExpiresAt),
+		ReachedUpstreamAt: d.nullTime("jobs.reached_upstream_at", r.ReachedUpstreamAt),
+		Attempts:          int(r.Attempts),
+		RequestID:         r.RequestID,
 	}
+}
+
+// ensure the Store is a job queue.
+var _ store.JobQueue = (*Store)(nil)
+
+// leased maps the result of an update that only applies to a job held under
+// a lease: no row means ErrNotFound for an unknown job and ErrConflict (with
+// the job as it is) otherwise.
+func (s *Store) leased(ctx context.Context, op string, id int64, r sqlitedb.Job, err error) (store.Job, error) {
+	if err == nil {
+		return decodeOne(op, r, toJob)
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return store.Job{}, wrap(op, err)
+	}
+	cur, gerr := s.w.GetJob(ctx, id)
+	if gerr != nil {
+		return store.Job{}, wrap(op, gerr)
+	}
+	j, derr := decodeOne(op, cur, toJob)
+	if derr != nil {
+		return store.Job{}, derr
+	}
+	return j, wrap(op, fmt.Errorf("job is %s (lease owner %q): %w", j.Status, j.LeaseOwner, store.ErrConflict))
+}
+
+// ClaimJob takes the oldest pending job, or running job whose lease expired
+// before it reached the upstream, in one UPDATE on the writer connection.
+func (s *Store) ClaimJob(ctx context.Context, owner string, lease time.Duration) (store.Job, error) {
+	t := now()
+	row, err := s.w.ClaimJob(ctx, sqlitedb.ClaimJobParams{
+		LeaseOwner:     owner,
+		LeaseExpiresAt: nullTime(t.Add(lease)),
+		Now:            formatTime(t),
+	})
+	if err != nil {
+		return store.Job{}, wrap("claim job", err)
+	}
+	return decodeOne("claim job", row, toJob)
+}
+
+// RenewJobLease extends owner's lease on a running job.
+func (s *Store) RenewJobLease(ctx context.Context, id int64, owner string, lease time.Duration) (store.Job, error) {
+	row, err := s.w.RenewJobLease(ctx, sqlitedb.RenewJobLeaseParams{ID: id, LeaseOwner: owner, LeaseExpiresAt: nullTime(now().Add(lease))})
+	return s.leased(ctx, fmt.Sprintf("renew lease of job %d", id), id, row, err)
+}
+
+// MarkJobUpstream records that owner's job is about to reach the upstream.
+func (s *Store) MarkJobUpstream(ctx context.Context, id int64, owner, requestID string) (store.Job, error) {
+	t := now()
+	row, err := s.w.MarkJobUpstream(ctx, sqlitedb.MarkJobUpstreamParams{ID: id, LeaseOwner: owner, RequestID: requestID, Now: nullTime(t)})
+	return s.leased(ctx, fmt.Sprintf("mark job %d sent", id), id, row, err)
+}
+
+// CompleteJob ends owner's running job.
+func (s *Store) CompleteJob(ctx context.Context, id int64, owner string, res store.JobResult) (store.Job, error) {
+	op := fmt.Sprintf("complete job %d", id)
+	if !res.Status.Finished() {
+		return store.Job{}, wrap(op, fmt.Errorf("%q is not a final job status: %w", res.Status, store.ErrInvalid))
+	}
+	row, err := s.w.CompleteJob(ctx, sqlitedb.CompleteJobParams{
+		ID:            id,
+		LeaseOwner:    owner,
+		Status:        string(res.Status),
+		ResultPayload: jsonArg(res.Result),
+		StatusCode:    int64(res.StatusCode),
+		ErrorMessage:  res.ErrorMessage,
+		RequestID:     res.RequestID,
+		Now:           formatTime(now()),
+	})
+	return s.leased(ctx, op, id, row, err)
+}
+
+// ReleaseJob puts owner's running job back to pending if it has not reached
+// the upstream.
+func (s *Store) ReleaseJob(ctx context.Context, id int64, owner string) (store.Job, error) {
+	row, err := s.w.ReleaseJob(ctx, sqlitedb.ReleaseJobParams{ID: id, LeaseOwner: owner, Now: formatTime(now())})
+	return s.leased(ctx, fmt.Sprintf("release job %d", id), id, row, err)
+}
+
+// CancelJob cancels a pending or running job.
+func (s *Store) CancelJob(ctx context.Context, id int64, message string) (store.Job, error) {
+	row, err := s.w.CancelJob(ctx, sqlitedb.CancelJobParams{ID: id, ErrorMessage: message, Now: formatTime(now())})
+	return s.leased(ctx, fmt.Sprintf("cancel job %d", id), id, row, err)
+}
+
+// FailAbandonedJobs fails the running jobs whose lease expired after they
+// reached the upstream.
+func (s *Store) FailAbandonedJobs(ctx context.Context, res store.JobResult) ([]store.Job, error) {
+	rows, err := s.w.FailAbandonedJobs(ctx, sqlitedb.FailAbandonedJobsParams{
+		StatusCode:    int64(res.StatusCode),
+		ErrorMessage:  res.ErrorMessage,
+		ResultPayload: jsonArg(res.Result),
+		Now:           formatTime(now()),
+	})
+	if err != nil {
+		return nil, wrap("fail abandoned jobs", err)
+	}
+	return decodeAll("fail abandoned jobs", rows, toJob)
+}
+
+// ListJobs returns the jobs matching f, newest first.
+func (s *Store) ListJobs(ctx context.Context, f store.JobFilter) ([]store.Job, error) {
+	params := sqlitedb.ListJobsParams{ProcessID: nullID(f.ProcessID), BeforeID: nullID(f.BeforeID), MaxRows: 100}
+	if f.Status != "" {
+		if !f.Status.Valid() {
+			return nil, wrap("list jobs", fmt.Errorf("unknown job status %q: %w", f.Status, store.ErrInvalid))
+		}
+		params.Status = sql.NullString{String: string(f.Status), Valid: true}
+	}
+	if f.Limit > 0 {
+		params.MaxRows = int64(min(f.Limit, 10000))
+	}
+	rows, err := s.r.ListJobs(ctx, params)
+	if err != nil {
+		return nil, wrap("list jobs", err)
+	}
+	return decodeAll("list jobs", rows, toJob)
+}
+
+// DeleteFinishedJobs deletes at most limit finished jobs last updated before
+// the given time.
+func (s *Store) DeleteFinishedJobs(ctx context.Context, before time.Time, limit int) (int64, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	n, err := s.w.DeleteFinishedJobs(ctx, sqlitedb.DeleteFinishedJobsParams{FinishedBefore: formatTime(before), MaxRows: int64(min(limit, 100000))})
+	if err != nil {
+		return 0, wrap("delete finished jobs", err)
+	}
+	return n, nil
 }

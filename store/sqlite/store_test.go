@@ -574,12 +574,12 @@ func TestJobsAndSnapshots(t *testing.T) {
 	wantErr(t, "CreateJob without payload", err, store.ErrInvalid)
 	_, err = s.CreateJob(ctx, store.Job{ProcessID: 999999, RequestPayload: json.RawMessage(`{}`)})
 	wantErr(t, "CreateJob of an unknown process", err, store.ErrInvalid)
-	j.Status, j.ResultPayload, j.StatusCode, j.ErrorMessage = store.JobSuccess, json.RawMessage(`{"ok":true}`), 200, ""
+	j.Status, j.ResultPayload, j.StatusCode, j.ErrorMessage = store.JobSucceeded, json.RawMessage(`{"ok":true}`), 200, ""
 	upd := must(s.UpdateJob(ctx, j))(t)
-	if upd.Status != store.JobSuccess || string(upd.ResultPayload) != `{"ok":true}` || upd.UpdatedAt.Before(j.UpdatedAt) {
+	if upd.Status != store.JobSucceeded || string(upd.ResultPayload) != `{"ok":true}` || upd.UpdatedAt.Before(j.UpdatedAt) {
 		t.Errorf("UpdateJob = %+v", upd)
 	}
-	if d := cmp.Diff([]store.Job{upd}, must(s.ListJobsByStatus(ctx, store.JobSuccess))(t)); d != "" {
+	if d := cmp.Diff([]store.Job{upd}, must(s.ListJobsByStatus(ctx, store.JobSucceeded))(t)); d != "" {
 		t.Errorf("ListJobsByStatus (-want +got):\n%s", d)
 	}
 	if got := must(s.ListJobsByStatus(ctx, store.JobPending))(t); len(got) != 0 {

@@ -57,7 +57,7 @@ func testJobLifecycle(t *testing.T, s store.Store) {
 	// UpdateJob replaces status, result, status code and error message only.
 	done := store.Job{
 		ID:            job.ID,
-		Status:        store.JobSuccess,
+		Status:        store.JobSucceeded,
 		ProcessID:     f.Process2.ID,
 		ResultPayload: json.RawMessage(`{"choices":[{"message":{"role":"assistant","content":"Hello"}}]}`),
 		StatusCode:    200,
@@ -94,13 +94,13 @@ func testJobsByStatus(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	f := newFixture(t, s)
 	byStatus := map[store.JobStatus][]store.Job{}
-	for i, st := range []store.JobStatus{store.JobPending, store.JobRunning, store.JobPending, store.JobFailed, store.JobPending, store.JobSuccess} {
+	for i, st := range []store.JobStatus{store.JobPending, store.JobRunning, store.JobPending, store.JobFailed, store.JobPending, store.JobSucceeded} {
 		j := must(s.CreateJob(ctx, store.Job{
 			Status: st, ProcessID: f.Process.ID, RequestPayload: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i)),
 		}))(t)
 		byStatus[st] = append(byStatus[st], j)
 	}
-	for _, st := range []store.JobStatus{store.JobPending, store.JobRunning, store.JobSuccess, store.JobFailed} {
+	for _, st := range []store.JobStatus{store.JobPending, store.JobRunning, store.JobSucceeded, store.JobFailed} {
 		diff(t, "ListJobsByStatus("+string(st)+")", byStatus[st], sortedByID(must(s.ListJobsByStatus(ctx, st))(t), jobID))
 	}
 

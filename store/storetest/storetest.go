@@ -34,6 +34,7 @@ var groups = []group{
 	{"Times", timeTests},
 	{"Usage", usageTests},
 	{"Jobs", jobTests},
+	{"JobQueue", jobQueueTests},
 	{"Events", eventTests},
 	{"Lifecycle", lifecycleTests},
 }

@@ -11,10 +11,143 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+const cancelJob = `-- name: CancelJob :one
+UPDATE jobs
+SET status = 'cancelled', status_code = 499, error_message = $1,
+    lease_owner = '', lease_expires_at = NULL, updated_at = now()
+WHERE id = $2 AND status IN ('pending', 'running')
+RETURNING id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at, lease_owner, lease_expires_at, reached_upstream_at, attempts, request_id
+`
+
+type CancelJobParams struct {
+	ErrorMessage string
+	ID           int64
+}
+
+func (q *Queries) CancelJob(ctx context.Context, arg CancelJobParams) (Job, error) {
+	row := q.db.QueryRow(ctx, cancelJob, arg.ErrorMessage, arg.ID)
+	var i Job
+	err := row.Scan(
+		&i.ID,
+		&i.Status,
+		&i.ProcessID,
+		&i.ProfileID,
+		&i.RequestPayload,
+		&i.ResultPayload,
+		&i.StatusCode,
+		&i.ErrorMessage,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LeaseOwner,
+		&i.LeaseExpiresAt,
+		&i.ReachedUpstreamAt,
+		&i.Attempts,
+		&i.RequestID,
+	)
+	return i, err
+}
+
+const claimJob = `-- name: ClaimJob :one
+UPDATE jobs
+SET status = 'running', lease_owner = $1,
+    lease_expires_at = now() + make_interval(secs => $2::float8),
+    attempts = attempts + 1, updated_at = now()
+WHERE id = (
+    SELECT c.id FROM jobs c
+    WHERE c.status = 'pending'
+       OR (c.status = 'running' AND c.lease_expires_at < now() AND c.reached_upstream_at IS NULL)
+    ORDER BY c.id
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at, lease_owner, lease_expires_at, reached_upstream_at, attempts, request_id
+`
+
+type ClaimJobParams struct {
+	LeaseOwner   string
+	LeaseSeconds float64
+}
+
+// ClaimJob takes the oldest claimable job for a replica: a pending one, or a
+// running one whose lease ran out before it reached the upstream. SKIP LOCKED
+// makes concurrent claims on other replicas pass over it.
+func (q *Queries) ClaimJob(ctx context.Context, arg ClaimJobParams) (Job, error) {
+	row := q.db.QueryRow(ctx, claimJob, arg.LeaseOwner, arg.LeaseSeconds)
+	var i Job
+	err := row.Scan(
+		&i.ID,
+		&i.Status,
+		&i.ProcessID,
+		&i.ProfileID,
+		&i.RequestPayload,
+		&i.ResultPayload,
+		&i.StatusCode,
+		&i.ErrorMessage,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LeaseOwner,
+		&i.LeaseExpiresAt,
+		&i.ReachedUpstreamAt,
+		&i.Attempts,
+		&i.RequestID,
+	)
+	return i, err
+}
+
+const completeJob = `-- name: CompleteJob :one
+UPDATE jobs
+SET status = $1, result_payload = $2, status_code = $3,
+    error_message = $4, request_id = CASE WHEN $5::text = '' THEN request_id ELSE $5::text END,
+    lease_owner = '', lease_expires_at = NULL, updated_at = now()
+WHERE id = $6 AND status = 'running' AND lease_owner = $7
+RETURNING id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at, lease_owner, lease_expires_at, reached_upstream_at, attempts, request_id
+`
+
+type CompleteJobParams struct {
+	Status        string
+	ResultPayload []byte
+	StatusCode    int32
+	ErrorMessage  string
+	RequestID     string
+	ID            int64
+	LeaseOwner    string
+}
+
+func (q *Queries) CompleteJob(ctx context.Context, arg CompleteJobParams) (Job, error) {
+	row := q.db.QueryRow(ctx, completeJob,
+		arg.Status,
+		arg.ResultPayload,
+		arg.StatusCode,
+		arg.ErrorMessage,
+		arg.RequestID,
+		arg.ID,
+		arg.LeaseOwner,
+	)
+	var i Job
+	err := row.Scan(
+		&i.ID,
+		&i.Status,
+		&i.ProcessID,
+		&i.ProfileID,
+		&i.RequestPayload,
+		&i.ResultPayload,
+		&i.StatusCode,
+		&i.ErrorMessage,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LeaseOwner,
+		&i.LeaseExpiresAt,
+		&i.ReachedUpstreamAt,
+		&i.Attempts,
+		&i.RequestID,
+	)
+	return i, err
+}
+
 const createJob = `-- name: CreateJob :one
 INSERT INTO jobs (status, process_id, profile_id, request_payload, result_payload, status_code, error_message)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
-RETURNING id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at
+RETURNING id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at, lease_owner, lease_expires_at, reached_upstream_at, attempts, request_id
 `
 
 type CreateJobParams struct {
@@ -49,12 +182,92 @@ func (q *Queries) CreateJob(ctx context.Context, arg CreateJobParams) (Job, erro
 		&i.ErrorMessage,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.LeaseOwner,
+		&i.LeaseExpiresAt,
+		&i.ReachedUpstreamAt,
+		&i.Attempts,
+		&i.RequestID,
 	)
 	return i, err
 }
 
+const deleteFinishedJobs = `-- name: DeleteFinishedJobs :execrows
+DELETE FROM jobs
+WHERE id IN (
+    SELECT d.id FROM jobs d
+    WHERE d.status IN ('succeeded', 'failed', 'cancelled') AND d.updated_at < $1
+    ORDER BY d.updated_at
+    LIMIT $2
+)
+`
+
+type DeleteFinishedJobsParams struct {
+	FinishedBefore pgtype.Timestamptz
+	MaxRows        int32
+}
+
+func (q *Queries) DeleteFinishedJobs(ctx context.Context, arg DeleteFinishedJobsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteFinishedJobs, arg.FinishedBefore, arg.MaxRows)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const failAbandonedJobs = `-- name: FailAbandonedJobs :many
+UPDATE jobs
+SET status = 'failed', status_code = $1, error_message = $2, result_payload = $3,
+    lease_owner = '', lease_expires_at = NULL, updated_at = now()
+WHERE status = 'running' AND lease_expires_at < now() AND reached_upstream_at IS NOT NULL
+RETURNING id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at, lease_owner, lease_expires_at, reached_upstream_at, attempts, request_id
+`
+
+type FailAbandonedJobsParams struct {
+	StatusCode    int32
+	ErrorMessage  string
+	ResultPayload []byte
+}
+
+// FailAbandonedJobs fails the running jobs whose lease ran out after they
+// reached the upstream.
+func (q *Queries) FailAbandonedJobs(ctx context.Context, arg FailAbandonedJobsParams) ([]Job, error) {
+	rows, err := q.db.Query(ctx, failAbandonedJobs, arg.StatusCode, arg.ErrorMessage, arg.ResultPayload)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Job
+	for rows.Next() {
+		var i Job
+		if err := rows.Scan(
+			&i.ID,
+			&i.Status,
+			&i.ProcessID,
+			&i.ProfileID,
+			&i.RequestPayload,
+			&i.ResultPayload,
+			&i.StatusCode,
+			&i.ErrorMessage,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.LeaseOwner,
+			&i.LeaseExpiresAt,
+			&i.ReachedUpstreamAt,
+			&i.Attempts,
+			&i.RequestID,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const getJob = `-- name: GetJob :one
-SELECT id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at FROM jobs WHERE id = $1
+SELECT id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at, lease_owner, lease_expires_at, reached_upstream_at, attempts, request_id FROM jobs WHERE id = $1
 `
 
 func (q *Queries) GetJob(ctx context.Context, id int64) (Job, error) {
@@ -71,6 +284,11 @@ func (q *Queries) GetJob(ctx context.Context, id int64) (Job, error) {
 		&i.ErrorMessage,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.LeaseOwner,
+		&i.LeaseExpiresAt,
+		&i.ReachedUpstreamAt,
+		&i.Attempts,
+		&i.RequestID,
 	)
 	return i, err
 }
@@ -119,8 +337,67 @@ func (q *Queries) InsertProviderSnapshot(ctx context.Context, arg InsertProvider
 	return i, err
 }
 
+const listJobs = `-- name: ListJobs :many
+SELECT id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at, lease_owner, lease_expires_at, reached_upstream_at, attempts, request_id FROM jobs
+WHERE ($1::bigint IS NULL OR process_id = $1::bigint)
+  AND ($2::text IS NULL OR status = $2::text)
+  AND ($3::bigint IS NULL OR id < $3::bigint)
+ORDER BY id DESC
+LIMIT $4
+`
+
+type ListJobsParams struct {
+	ProcessID pgtype.Int8
+	Status    pgtype.Text
+	BeforeID  pgtype.Int8
+	MaxRows   int32
+}
+
+// ListJobs returns jobs newest first: a process's (or all with a NULL
+// process), optionally of one status, with ids below before_id.
+func (q *Queries) ListJobs(ctx context.Context, arg ListJobsParams) ([]Job, error) {
+	rows, err := q.db.Query(ctx, listJobs,
+		arg.ProcessID,
+		arg.Status,
+		arg.BeforeID,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Job
+	for rows.Next() {
+		var i Job
+		if err := rows.Scan(
+			&i.ID,
+			&i.Status,
+			&i.ProcessID,
+			&i.ProfileID,
+			&i.RequestPayload,
+			&i.ResultPayload,
+			&i.StatusCode,
+			&i.ErrorMessage,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.LeaseOwner,
+			&i.LeaseExpiresAt,
+			&i.ReachedUpstreamAt,
+			&i.Attempts,
+			&i.RequestID,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listJobsByStatus = `-- name: ListJobsByStatus :many
-SELECT id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at FROM jobs WHERE status = $1 ORDER BY id
+SELECT id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at, lease_owner, lease_expires_at, reached_upstream_at, attempts, request_id FROM jobs WHERE status = $1 ORDER BY id
 `
 
 func (q *Queries) ListJobsByStatus(ctx context.Context, status string) ([]Job, error) {
@@ -143,6 +420,11 @@ func (q *Queries) ListJobsByStatus(ctx context.Context, status string) ([]Job, e
 			&i.ErrorMessage,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.LeaseOwner,
+			&i.LeaseExpiresAt,
+			&i.ReachedUpstreamAt,
+			&i.Attempts,
+			&i.RequestID,
 		); err != nil {
 			return nil, err
 		}
@@ -199,12 +481,119 @@ func (q *Queries) ListProviderSnapshots(ctx context.Context, arg ListProviderSna
 	return items, nil
 }
 
+const markJobUpstream = `-- name: MarkJobUpstream :one
+UPDATE jobs
+SET reached_upstream_at = now(), request_id = $1, updated_at = now()
+WHERE id = $2 AND status = 'running' AND lease_owner = $3
+RETURNING id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at, lease_owner, lease_expires_at, reached_upstream_at, attempts, request_id
+`
+
+type MarkJobUpstreamParams struct {
+	RequestID  string
+	ID         int64
+	LeaseOwner string
+}
+
+func (q *Queries) MarkJobUpstream(ctx context.Context, arg MarkJobUpstreamParams) (Job, error) {
+	row := q.db.QueryRow(ctx, markJobUpstream, arg.RequestID, arg.ID, arg.LeaseOwner)
+	var i Job
+	err := row.Scan(
+		&i.ID,
+		&i.Status,
+		&i.ProcessID,
+		&i.ProfileID,
+		&i.RequestPayload,
+		&i.ResultPayload,
+		&i.StatusCode,
+		&i.ErrorMessage,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LeaseOwner,
+		&i.LeaseExpiresAt,
+		&i.ReachedUpstreamAt,
+		&i.Attempts,
+		&i.RequestID,
+	)
+	return i, err
+}
+
+const releaseJob = `-- name: ReleaseJob :one
+UPDATE jobs
+SET status = 'pending', lease_owner = '', lease_expires_at = NULL, updated_at = now()
+WHERE id = $1 AND status = 'running' AND lease_owner = $2 AND reached_upstream_at IS NULL
+RETURNING id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at, lease_owner, lease_expires_at, reached_upstream_at, attempts, request_id
+`
+
+type ReleaseJobParams struct {
+	ID         int64
+	LeaseOwner string
+}
+
+func (q *Queries) ReleaseJob(ctx context.Context, arg ReleaseJobParams) (Job, error) {
+	row := q.db.QueryRow(ctx, releaseJob, arg.ID, arg.LeaseOwner)
+	var i Job
+	err := row.Scan(
+		&i.ID,
+		&i.Status,
+		&i.ProcessID,
+		&i.ProfileID,
+		&i.RequestPayload,
+		&i.ResultPayload,
+		&i.StatusCode,
+		&i.ErrorMessage,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LeaseOwner,
+		&i.LeaseExpiresAt,
+		&i.ReachedUpstreamAt,
+		&i.Attempts,
+		&i.RequestID,
+	)
+	return i, err
+}
+
+const renewJobLease = `-- name: RenewJobLease :one
+UPDATE jobs
+SET lease_expires_at = now() + make_interval(secs => $1::float8)
+WHERE id = $2 AND status = 'running' AND lease_owner = $3
+RETURNING id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at, lease_owner, lease_expires_at, reached_upstream_at, attempts, request_id
+`
+
+type RenewJobLeaseParams struct {
+	LeaseSeconds float64
+	ID           int64
+	LeaseOwner   string
+}
+
+func (q *Queries) RenewJobLease(ctx context.Context, arg RenewJobLeaseParams) (Job, error) {
+	row := q.db.QueryRow(ctx, renewJobLease, arg.LeaseSeconds, arg.ID, arg.LeaseOwner)
+	var i Job
+	err := row.Scan(
+		&i.ID,
+		&i.Status,
+		&i.ProcessID,
+		&i.ProfileID,
+		&i.RequestPayload,
+		&i.ResultPayload,
+		&i.StatusCode,
+		&i.ErrorMessage,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LeaseOwner,
+		&i.LeaseExpiresAt,
+		&i.ReachedUpstreamAt,
+		&i.Attempts,
+		&i.RequestID,
+	)
+	return i, err
+}
+
 const updateJob = `-- name: UpdateJob :one
 UPDATE jobs
 SET status = $1, result_payload = $2, status_code = $3,
     error_message = $4, updated_at = now()
 WHERE id = $5
-RETURNING id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at
+RETURNING id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at, lease_owner, lease_expires_at, reached_upstream_at, attempts, request_id
 `
 
 type UpdateJobParams struct {
@@ -235,6 +624,11 @@ func (q *Queries) UpdateJob(ctx context.Context, arg UpdateJobParams) (Job, erro
 		&i.ErrorMessage,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.LeaseOwner,
+		&i.LeaseExpiresAt,
+		&i.ReachedUpstreamAt,
+		&i.Attempts,
+		&i.RequestID,
 	)
 	return i, err
 }

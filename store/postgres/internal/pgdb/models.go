@@ -39,16 +39,21 @@ type Instance struct {
 }
 
 type Job struct {
-	ID             int64
-	Status         string
-	ProcessID      int64
-	ProfileID      pgtype.Int8
-	RequestPayload []byte
-	ResultPayload  []byte
-	StatusCode     int32
-	ErrorMessage   string
-	CreatedAt      pgtype.Timestamptz
-	UpdatedAt      pgtype.Timestamptz
+	ID                int64
+	Status            string
+	ProcessID         int64
+	ProfileID         pgtype.Int8
+	RequestPayload    []byte
+	ResultPayload     []byte
+	StatusCode        int32
+	ErrorMessage      string
+	CreatedAt         pgtype.Timestamptz
+	UpdatedAt         pgtype.Timestamptz
+	LeaseOwner        string
+	LeaseExpiresAt    pgtype.Timestamptz
+	ReachedUpstreamAt pgtype.Timestamptz
+	Attempts          int32
+	RequestID         string
 }
 
 type Model struct {

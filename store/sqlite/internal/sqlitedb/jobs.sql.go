@@ -10,10 +10,145 @@ import (
 	"database/sql"
 )
 
+const cancelJob = `-- name: CancelJob :one
+UPDATE jobs
+SET status = 'cancelled', status_code = 499, error_message = ?1,
+    lease_owner = '', lease_expires_at = NULL, updated_at = ?2
+WHERE id = ?3 AND status IN ('pending', 'running')
+RETURNING id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at, lease_owner, lease_expires_at, reached_upstream_at, attempts, request_id
+`
+
+type CancelJobParams struct {
+	ErrorMessage string
+	Now          string
+	ID           int64
+}
+
+func (q *Queries) CancelJob(ctx context.Context, arg CancelJobParams) (Job, error) {
+	row := q.db.QueryRowContext(ctx, cancelJob, arg.ErrorMessage, arg.Now, arg.ID)
+	var i Job
+	err := row.Scan(
+		&i.ID,
+		&i.Status,
+		&i.ProcessID,
+		&i.ProfileID,
+		&i.RequestPayload,
+		&i.ResultPayload,
+		&i.StatusCode,
+		&i.ErrorMessage,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LeaseOwner,
+		&i.LeaseExpiresAt,
+		&i.ReachedUpstreamAt,
+		&i.Attempts,
+		&i.RequestID,
+	)
+	return i, err
+}
+
+const claimJob = `-- name: ClaimJob :one
+UPDATE jobs
+SET status = 'running', lease_owner = ?1, lease_expires_at = ?2,
+    attempts = attempts + 1, updated_at = ?3
+WHERE id = (
+    SELECT c.id FROM jobs c
+    WHERE c.status = 'pending'
+       OR (c.status = 'running' AND c.lease_expires_at < ?3 AND c.reached_upstream_at IS NULL)
+    ORDER BY c.id
+    LIMIT 1
+)
+RETURNING id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at, lease_owner, lease_expires_at, reached_upstream_at, attempts, request_id
+`
+
+type ClaimJobParams struct {
+	LeaseOwner     string
+	LeaseExpiresAt sql.NullString
+	Now            string
+}
+
+// ClaimJob takes the oldest claimable job: a pending one, or a running one
+// whose lease ran out before it reached the upstream. One statement on the
+// single writer connection, so two claims never take the same job.
+func (q *Queries) ClaimJob(ctx context.Context, arg ClaimJobParams) (Job, error) {
+	row := q.db.QueryRowContext(ctx, claimJob, arg.LeaseOwner, arg.LeaseExpiresAt, arg.Now)
+	var i Job
+	err := row.Scan(
+		&i.ID,
+		&i.Status,
+		&i.ProcessID,
+		&i.ProfileID,
+		&i.RequestPayload,
+		&i.ResultPayload,
+		&i.StatusCode,
+		&i.ErrorMessage,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LeaseOwner,
+		&i.LeaseExpiresAt,
+		&i.ReachedUpstreamAt,
+		&i.Attempts,
+		&i.RequestID,
+	)
+	return i, err
+}
+
+const completeJob = `-- name: CompleteJob :one
+UPDATE jobs
+SET status = ?1, result_payload = ?2, status_code = ?3,
+    error_message = ?4, request_id = CASE WHEN ?5 = '' THEN request_id ELSE ?5 END,
+    lease_owner = '', lease_expires_at = NULL, updated_at = ?6
+WHERE id = ?7 AND status = 'running' AND lease_owner = ?8
+RETURNING id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at, lease_owner, lease_expires_at, reached_upstream_at, attempts, request_id
+`
+
+type CompleteJobParams struct {
+	Status        string
+	ResultPayload sql.NullString
+	StatusCode    int64
+	ErrorMessage  string
+	RequestID     interface{}
+	Now           string
+	ID            int64
+	LeaseOwner    string
+}
+
+func (q *Queries) CompleteJob(ctx context.Context, arg CompleteJobParams) (Job, error) {
+	row := q.db.QueryRowContext(ctx, completeJob,
+		arg.Status,
+		arg.ResultPayload,
+		arg.StatusCode,
+		arg.ErrorMessage,
+		arg.RequestID,
+		arg.Now,
+		arg.ID,
+		arg.LeaseOwner,
+	)
+	var i Job
+	err := row.Scan(
+		&i.ID,
+		&i.Status,
+		&i.ProcessID,
+		&i.ProfileID,
+		&i.RequestPayload,
+		&i.ResultPayload,
+		&i.StatusCode,
+		&i.ErrorMessage,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LeaseOwner,
+		&i.LeaseExpiresAt,
+		&i.ReachedUpstreamAt,
+		&i.Attempts,
+		&i.RequestID,
+	)
+	return i, err
+}
+
 const createJob = `-- name: CreateJob :one
 INSERT INTO jobs (status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-RETURNING id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at
+RETURNING id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at, lease_owner, lease_expires_at, reached_upstream_at, attempts, request_id
 `
 
 type CreateJobParams struct {
@@ -52,12 +187,99 @@ func (q *Queries) CreateJob(ctx context.Context, arg CreateJobParams) (Job, erro
 		&i.ErrorMessage,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.LeaseOwner,
+		&i.LeaseExpiresAt,
+		&i.ReachedUpstreamAt,
+		&i.Attempts,
+		&i.RequestID,
 	)
 	return i, err
 }
 
+const deleteFinishedJobs = `-- name: DeleteFinishedJobs :execrows
+DELETE FROM jobs
+WHERE id IN (
+    SELECT d.id FROM jobs d
+    WHERE d.status IN ('succeeded', 'failed', 'cancelled') AND d.updated_at < ?1
+    ORDER BY d.updated_at
+    LIMIT ?2
+)
+`
+
+type DeleteFinishedJobsParams struct {
+	FinishedBefore string
+	MaxRows        int64
+}
+
+func (q *Queries) DeleteFinishedJobs(ctx context.Context, arg DeleteFinishedJobsParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, deleteFinishedJobs, arg.FinishedBefore, arg.MaxRows)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const failAbandonedJobs = `-- name: FailAbandonedJobs :many
+UPDATE jobs
+SET status = 'failed', status_code = ?1, error_message = ?2, result_payload = ?3,
+    lease_owner = '', lease_expires_at = NULL, updated_at = ?4
+WHERE status = 'running' AND lease_expires_at < ?4 AND reached_upstream_at IS NOT NULL
+RETURNING id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at, lease_owner, lease_expires_at, reached_upstream_at, attempts, request_id
+`
+
+type FailAbandonedJobsParams struct {
+	StatusCode    int64
+	ErrorMessage  string
+	ResultPayload sql.NullString
+	Now           string
+}
+
+func (q *Queries) FailAbandonedJobs(ctx context.Context, arg FailAbandonedJobsParams) ([]Job, error) {
+	rows, err := q.db.QueryContext(ctx, failAbandonedJobs,
+		arg.StatusCode,
+		arg.ErrorMessage,
+		arg.ResultPayload,
+		arg.Now,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Job
+	for rows.Next() {
+		var i Job
+		if err := rows.Scan(
+			&i.ID,
+			&i.Status,
+			&i.ProcessID,
+			&i.ProfileID,
+			&i.RequestPayload,
+			&i.ResultPayload,
+			&i.StatusCode,
+			&i.ErrorMessage,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.LeaseOwner,
+			&i.LeaseExpiresAt,
+			&i.ReachedUpstreamAt,
+			&i.Attempts,
+			&i.RequestID,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const getJob = `-- name: GetJob :one
-SELECT id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at FROM jobs WHERE id = ?1
+SELECT id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at, lease_owner, lease_expires_at, reached_upstream_at, attempts, request_id FROM jobs WHERE id = ?1
 `
 
 func (q *Queries) GetJob(ctx context.Context, id int64) (Job, error) {
@@ -74,12 +296,77 @@ func (q *Queries) GetJob(ctx context.Context, id int64) (Job, error) {
 		&i.ErrorMessage,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.LeaseOwner,
+		&i.LeaseExpiresAt,
+		&i.ReachedUpstreamAt,
+		&i.Attempts,
+		&i.RequestID,
 	)
 	return i, err
 }
 
+const listJobs = `-- name: ListJobs :many
+SELECT id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at, lease_owner, lease_expires_at, reached_upstream_at, attempts, request_id FROM jobs
+WHERE (?1 IS NULL OR process_id = ?1)
+  AND (?2 IS NULL OR status = ?2)
+  AND (?3 IS NULL OR id < ?3)
+ORDER BY id DESC
+LIMIT ?4
+`
+
+type ListJobsParams struct {
+	ProcessID interface{}
+	Status    interface{}
+	BeforeID  interface{}
+	MaxRows   int64
+}
+
+func (q *Queries) ListJobs(ctx context.Context, arg ListJobsParams) ([]Job, error) {
+	rows, err := q.db.QueryContext(ctx, listJobs,
+		arg.ProcessID,
+		arg.Status,
+		arg.BeforeID,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Job
+	for rows.Next() {
+		var i Job
+		if err := rows.Scan(
+			&i.ID,
+			&i.Status,
+			&i.ProcessID,
+			&i.ProfileID,
+			&i.RequestPayload,
+			&i.ResultPayload,
+			&i.StatusCode,
+			&i.ErrorMessage,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.LeaseOwner,
+			&i.LeaseExpiresAt,
+			&i.ReachedUpstreamAt,
+			&i.Attempts,
+			&i.RequestID,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listJobsByStatus = `-- name: ListJobsByStatus :many
-SELECT id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at FROM jobs WHERE status = ?1 ORDER BY id
+SELECT id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at, lease_owner, lease_expires_at, reached_upstream_at, attempts, request_id FROM jobs WHERE status = ?1 ORDER BY id
 `
 
 func (q *Queries) ListJobsByStatus(ctx context.Context, status string) ([]Job, error) {
@@ -102,6 +389,11 @@ func (q *Queries) ListJobsByStatus(ctx context.Context, status string) ([]Job, e
 			&i.ErrorMessage,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.LeaseOwner,
+			&i.LeaseExpiresAt,
+			&i.ReachedUpstreamAt,
+			&i.Attempts,
+			&i.RequestID,
 		); err != nil {
 			return nil, err
 		}
@@ -116,12 +408,126 @@ func (q *Queries) ListJobsByStatus(ctx context.Context, status string) ([]Job, e
 	return items, nil
 }
 
+const markJobUpstream = `-- name: MarkJobUpstream :one
+UPDATE jobs
+SET reached_upstream_at = ?1, request_id = ?2, updated_at = ?1
+WHERE id = ?3 AND status = 'running' AND lease_owner = ?4
+RETURNING id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at, lease_owner, lease_expires_at, reached_upstream_at, attempts, request_id
+`
+
+type MarkJobUpstreamParams struct {
+	Now        sql.NullString
+	RequestID  string
+	ID         int64
+	LeaseOwner string
+}
+
+func (q *Queries) MarkJobUpstream(ctx context.Context, arg MarkJobUpstreamParams) (Job, error) {
+	row := q.db.QueryRowContext(ctx, markJobUpstream,
+		arg.Now,
+		arg.RequestID,
+		arg.ID,
+		arg.LeaseOwner,
+	)
+	var i Job
+	err := row.Scan(
+		&i.ID,
+		&i.Status,
+		&i.ProcessID,
+		&i.ProfileID,
+		&i.RequestPayload,
+		&i.ResultPayload,
+		&i.StatusCode,
+		&i.ErrorMessage,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LeaseOwner,
+		&i.LeaseExpiresAt,
+		&i.ReachedUpstreamAt,
+		&i.Attempts,
+		&i.RequestID,
+	)
+	return i, err
+}
+
+const releaseJob = `-- name: ReleaseJob :one
+UPDATE jobs
+SET status = 'pending', lease_owner = '', lease_expires_at = NULL, updated_at = ?1
+WHERE id = ?2 AND status = 'running' AND lease_owner = ?3 AND reached_upstream_at IS NULL
+RETURNING id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at, lease_owner, lease_expires_at, reached_upstream_at, attempts, request_id
+`
+
+type ReleaseJobParams struct {
+	Now        string
+	ID         int64
+	LeaseOwner string
+}
+
+func (q *Queries) ReleaseJob(ctx context.Context, arg ReleaseJobParams) (Job, error) {
+	row := q.db.QueryRowContext(ctx, releaseJob, arg.Now, arg.ID, arg.LeaseOwner)
+	var i Job
+	err := row.Scan(
+		&i.ID,
+		&i.Status,
+		&i.ProcessID,
+		&i.ProfileID,
+		&i.RequestPayload,
+		&i.ResultPayload,
+		&i.StatusCode,
+		&i.ErrorMessage,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LeaseOwner,
+		&i.LeaseExpiresAt,
+		&i.ReachedUpstreamAt,
+		&i.Attempts,
+		&i.RequestID,
+	)
+	return i, err
+}
+
+const renewJobLease = `-- name: RenewJobLease :one
+UPDATE jobs
+SET lease_expires_at = ?1
+WHERE id = ?2 AND status = 'running' AND lease_owner = ?3
+RETURNING id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at, lease_owner, lease_expires_at, reached_upstream_at, attempts, request_id
+`
+
+type RenewJobLeaseParams struct {
+	LeaseExpiresAt sql.NullString
+	ID             int64
+	LeaseOwner     string
+}
+
+func (q *Queries) RenewJobLease(ctx context.Context, arg RenewJobLeaseParams) (Job, error) {
+	row := q.db.QueryRowContext(ctx, renewJobLease, arg.LeaseExpiresAt, arg.ID, arg.LeaseOwner)
+	var i Job
+	err := row.Scan(
+		&i.ID,
+		&i.Status,
+		&i.ProcessID,
+		&i.ProfileID,
+		&i.RequestPayload,
+		&i.ResultPayload,
+		&i.StatusCode,
+		&i.ErrorMessage,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LeaseOwner,
+		&i.LeaseExpiresAt,
+		&i.ReachedUpstreamAt,
+		&i.Attempts,
+		&i.RequestID,
+	)
+	return i, err
+}
+
 const updateJob = `-- name: UpdateJob :one
 UPDATE jobs
 SET status = ?1, result_payload = ?2, status_code = ?3,
     error_message = ?4, updated_at = ?5
 WHERE id = ?6
-RETURNING id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at
+RETURNING id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at, lease_owner, lease_expires_at, reached_upstream_at, attempts, request_id
 `
 
 type UpdateJobParams struct {
@@ -154,6 +560,11 @@ func (q *Queries) UpdateJob(ctx context.Context, arg UpdateJobParams) (Job, erro
 		&i.ErrorMessage,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.LeaseOwner,
+		&i.LeaseExpiresAt,
+		&i.ReachedUpstreamAt,
+		&i.Attempts,
+		&i.RequestID,
 	)
 	return i, err
 }

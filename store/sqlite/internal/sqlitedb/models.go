@@ -39,16 +39,21 @@ type Instance struct {
 }
 
 type Job struct {
-	ID             int64
-	Status         string
-	ProcessID      int64
-	ProfileID      sql.NullInt64
-	RequestPayload string
-	ResultPayload  sql.NullString
-	StatusCode     int64
-	ErrorMessage   string
-	CreatedAt      string
-	UpdatedAt      string
+	ID                int64
+	Status            string
+	ProcessID         int64
+	ProfileID         sql.NullInt64
+	RequestPayload    string
+	ResultPayload     sql.NullString
+	StatusCode        int64
+	ErrorMessage      string
+	CreatedAt         string
+	UpdatedAt         string
+	LeaseOwner        string
+	LeaseExpiresAt    sql.NullString
+	ReachedUpstreamAt sql.NullString
+	Attempts          int64
+	RequestID         string
 }
 
 type Model struct {
