@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/logos-llm/logos/budget"
@@ -14,6 +15,7 @@ import (
 	"github.com/logos-llm/logos/internal/secret"
 	"github.com/logos-llm/logos/monitor"
 	"github.com/logos-llm/logos/pipeline"
+	"github.com/logos-llm/logos/pipeline/jobs"
 	"github.com/logos-llm/logos/providers"
 	"github.com/logos-llm/logos/ratelimit"
 	"github.com/logos-llm/logos/router"
@@ -110,6 +112,20 @@ type Config struct {
 	// ("Authorization: Bearer <token>", compared in constant time). Defaults
 	// to "": /metrics answers 403, metrics are never served unauthenticated.
 	MetricsToken string
+	// DisableJobs turns the asynchronous job API (/jobs/...) and the job
+	// runner off. Defaults to false: they run when the Store implements
+	// store.JobQueue (both built-in stores do).
+	DisableJobs bool
+	// JobWorkers bounds the jobs this replica runs at a time. Defaults to 8.
+	JobWorkers int
+	// JobLease is how long a replica's claim on a running job lasts without
+	// renewal: a job of a replica that died is picked up again (or, if it
+	// had reached the provider, failed) after at most this long. Defaults
+	// to 30s.
+	JobLease time.Duration
+	// JobRetention is how long finished jobs and their results are kept.
+	// Defaults to 7 days.
+	JobRetention time.Duration
 }
 
 func (c *Config) validate() error {
@@ -141,6 +157,7 @@ type Router struct {
 	usage    *store.UsageWriter
 	pipeline *pipeline.Pipeline
 	handler  *router.Handler
+	jobs     *jobs.Runner       // nil when jobs are off
 	box      *secret.Box        // nil without a SecretKey
 	limiter  *ratelimit.Limiter // nil when the store keeps no rate windows
 	budgets  *budget.Tracker    // nil when the store keeps no budgets
@@ -257,7 +274,14 @@ func New(cfg Config) (*Router, error) {
 	if r.box != nil {
 		sealer = r.box
 	}
+	var queue store.JobQueue
+	if q, ok := cfg.Store.(store.JobQueue); ok && !cfg.DisableJobs {
+		queue = q
+	}
+	hooks := &jobHooks{}
 	r.handler = router.New(router.Config{
+		Jobs:         queue,
+		JobRunner:    hooks,
 		Sealer:       sealer,
 		Getenv:       cfg.Getenv,
 		DisableSetup: cfg.DisableSetup,
@@ -280,6 +304,21 @@ func New(cfg Config) (*Router, error) {
 			}
 		},
 	})
+	if queue != nil {
+		r.jobs, err = jobs.New(jobs.Config{
+			Queue:       queue,
+			Exec:        r.handler.ExecuteJob,
+			MaxInFlight: cfg.JobWorkers,
+			Lease:       cfg.JobLease,
+			Retention:   cfg.JobRetention,
+			Logger:      cfg.Logger,
+		})
+		if err != nil {
+			_ = usage.Close(context.Background())
+			return nil, fmt.Errorf("logos: %w", err)
+		}
+		hooks.runner.Store(r.jobs)
+	}
 	go r.refresh()
 	bgCtx, cancel := context.WithCancel(context.Background())
 	r.bgCancel = cancel
@@ -401,6 +440,15 @@ func (r *Router) waitIdle(ctx context.Context) error {
 // ends. It does not close the Store. Close is idempotent.
 func (r *Router) Close(ctx context.Context) error {
 	r.closeOnce.Do(func() {
+		if r.jobs != nil {
+			// Running jobs get half the time left; then they are
+			// interrupted and still hand over their usage records.
+			jctx, cancel := halfOf(ctx)
+			if err := r.jobs.Close(jctx); err != nil {
+				r.log.Warn("jobs interrupted by Close", "err", err)
+			}
+			cancel()
+		}
 		close(r.stop)
 		<-r.done
 		r.bgCancel()
@@ -414,4 +462,33 @@ func (r *Router) Close(ctx context.Context) error {
 		}
 	})
 	return r.closeErr
+}
+
+// halfOf returns a context that ends at half of ctx's remaining time (or with
+// ctx when it has no deadline).
+func halfOf(ctx context.Context) (context.Context, context.CancelFunc) {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, time.Until(d)/2)
+}
+
+// jobHooks passes the router's job notifications to the runner, which is
+// started after the router's handler.
+type jobHooks struct {
+	runner atomic.Pointer[jobs.Runner]
+}
+
+func (h *jobHooks) Notify() {
+	if r := h.runner.Load(); r != nil {
+		r.Notify()
+	}
+}
+
+func (h *jobHooks) Cancel(id int64) bool {
+	if r := h.runner.Load(); r != nil {
+		return r.Cancel(id)
+	}
+	return false
 }

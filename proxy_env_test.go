@@ -79,13 +79,14 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		_ = sched.Close()
 		_ = st.Close()
 	})
-	e := &env{t: t, store: st, router: r, srv: srv, sched: sched, key: key}
-	procs, err := st.ListProcesses(ctx)
+	// An option may have replaced the store.
+	e := &env{t: t, store: cfg.Store, router: r, srv: srv, sched: sched, key: key}
+	procs, err := e.store.ListProcesses(ctx)
 	if err != nil || len(procs) != 1 {
 		t.Fatalf("processes after bootstrap: %v %v", procs, err)
 	}
 	e.processID = procs[0].ID
-	profs, err := st.ListProfiles(ctx, e.processID)
+	profs, err := e.store.ListProfiles(ctx, e.processID)
 	if err != nil || len(profs) != 1 {
 		t.Fatalf("profiles after bootstrap: %v %v", profs, err)
 	}

@@ -176,6 +176,15 @@ func (m *Metrics) RequestBegan() {
 	m.inFlight.Inc()
 }
 
+// RequestDiscarded takes a request that leaves no usage record (an accepted
+// job submission) out of the in-flight gauge; it pairs with RequestBegan.
+func (m *Metrics) RequestDiscarded() {
+	if m == nil {
+		return
+	}
+	m.inFlight.Dec()
+}
+
 // ObserveRequest records a finished request from its usage record and takes
 // it out of the in-flight gauge (it pairs with RequestBegan). It is the one
 // call the request path makes when a request ends.

@@ -152,6 +152,12 @@ func (c *Catalog) ProcessByKey(key string) (*store.Process, bool) {
 	return p, true
 }
 
+// Process returns the process with that id.
+func (c *Catalog) Process(id int64) (*store.Process, bool) {
+	p, ok := c.processes[id]
+	return p, ok
+}
+
 // Profiles returns a process's profiles ordered by id.
 func (c *Catalog) Profiles(processID int64) []*store.Profile { return c.processProfiles[processID] }
 

@@ -271,6 +271,10 @@ func (x *Exchange) execute(w http.ResponseWriter, r *http.Request, req *Request,
 	if !ok {
 		return
 	}
+	if e := x.beforeForward(r.Context()); e != nil {
+		x.fail(w, req, e)
+		return
+	}
 	x.rec.ForwardedAt = x.p.cfg.Now()
 	resp, err := x.p.cfg.Client.Do(upReq)
 	if err != nil {

@@ -77,7 +77,14 @@ func profileHeader(r *http.Request) string {
 // still returns an Exchange, so the refusal is recorded.
 func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, op string, native bool) (*pipeline.Exchange, bool) {
 	p := h.cfg.Pipeline
-	caller, e := p.Authenticate(logosKey(r), profileHeader(r))
+	var caller pipeline.Caller
+	var e *oaierr.Error
+	if job, ok := jobFromContext(r.Context()); ok {
+		// A job run in process (ExecuteJob), as the caller who submitted it.
+		caller, e = p.CallerByID(job.processID, job.profileID)
+	} else {
+		caller, e = p.Authenticate(logosKey(r), profileHeader(r))
+	}
 	ids := pipeline.RequestIDs{ID: RequestIDFrom(r.Context()), ClientID: ClientRequestIDFrom(r.Context())}
 	if e == nil {
 		return p.Begin(caller, r, ids, op), true

@@ -51,6 +51,11 @@ type Config struct {
 	// MetricsToken is the bearer token GET /metrics requires. Without one
 	// /metrics answers 403: metrics are never exposed unauthenticated.
 	MetricsToken string
+	// Jobs stores asynchronous jobs and serves /jobs/... (with Pipeline).
+	// Optional; without it those paths answer 404.
+	Jobs store.JobQueue
+	// JobRunner is told about submitted and cancelled jobs. Optional.
+	JobRunner JobRunner
 }
 
 // Sealer encrypts a secret for storage.
@@ -90,6 +95,9 @@ func (h *Handler) routes() {
 	h.adminMonitorRoutes(h.cfg.Scheduler)
 	if h.cfg.Pipeline != nil {
 		h.proxyRoutes()
+		if h.cfg.Jobs != nil {
+			h.jobRoutes()
+		}
 	}
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		oaierr.Write(w, oaierr.New(http.StatusNotFound, "Unknown path "+r.URL.Path).WithCode("unknown_url"))
