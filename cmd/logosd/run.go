@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -40,6 +41,9 @@ type options struct {
 	debugListen     string
 	flushInterval   time.Duration
 	gcMinHeap       uint64 // 0: leave the collector alone
+	jobWorkers      int
+	jobLease        time.Duration
+	jobRetention    time.Duration
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
@@ -67,8 +71,24 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&gcMin, "gc-min-heap", gcMin, "smallest heap the Go collector lets grow before collecting, e.g. 64MiB; 0: Go's default. Ignored when GOGC is set (LOGOS_GC_MIN_HEAP)")
 	timeout := env("LOGOS_SHUTDOWN_TIMEOUT", "30s")
 	fs.StringVar(&timeout, "shutdown-timeout", timeout, "how long to drain requests and flush usage on SIGINT/SIGTERM (LOGOS_SHUTDOWN_TIMEOUT)")
+	jobWorkers := env("LOGOS_JOB_WORKERS", "8")
+	fs.StringVar(&jobWorkers, "job-workers", jobWorkers, "asynchronous jobs this replica runs at a time (LOGOS_JOB_WORKERS)")
+	jobLease := env("LOGOS_JOB_LEASE", "30s")
+	fs.StringVar(&jobLease, "job-lease", jobLease, "how long a replica's claim on a running job lasts unrenewed: a dead replica's jobs are taken over after it (LOGOS_JOB_LEASE)")
+	jobRetention := env("LOGOS_JOB_RETENTION", "168h")
+	fs.StringVar(&jobRetention, "job-retention", jobRetention, "how long finished jobs and their results are kept (LOGOS_JOB_RETENTION)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	var err error
+	if o.jobWorkers, err = strconv.Atoi(jobWorkers); err != nil || o.jobWorkers < 1 || o.jobWorkers > 10000 {
+		return o, fmt.Errorf("invalid job workers %q: want a whole number from 1 to 10000", jobWorkers)
+	}
+	if o.jobLease, err = time.ParseDuration(jobLease); err != nil || o.jobLease < time.Second {
+		return o, fmt.Errorf("invalid job lease %q: want a duration of at least 1s", jobLease)
+	}
+	if o.jobRetention, err = time.ParseDuration(jobRetention); err != nil || o.jobRetention < time.Minute {
+		return o, fmt.Errorf("invalid job retention %q: want a duration of at least 1m", jobRetention)
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -180,6 +200,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Getenv:             importEnv(getenv),
 		// GET /metrics requires this bearer token; unset, it answers 403.
 		MetricsToken: getenv("LOGOS_METRICS_TOKEN"),
+		JobWorkers:   opts.jobWorkers,
+		JobLease:     opts.jobLease,
+		JobRetention: opts.jobRetention,
 	})
 	if err != nil {
 		return err
