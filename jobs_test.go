@@ -458,8 +458,9 @@ func TestJobsTwoRoutersOnePostgres(t *testing.T) {
 		c.JobWorkers = 4
 		c.HTTPClient = &http.Client{Transport: &a}
 	})
-	e.deploy("team-model", upstream.Target(), nil)
-	// A second replica; it serves no HTTP here, it only runs jobs.
+	// A second replica; it serves no HTTP here, it only runs jobs. It
+	// would not see the model deployed below for an hour: it must catch
+	// up with the catalogue the jobs were admitted with.
 	sched, err := fcfs.New(fcfs.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -467,6 +468,7 @@ func TestJobsTwoRoutersOnePostgres(t *testing.T) {
 	r2, err := logos.New(logos.Config{
 		Store: st, Providers: builtin.Registry(), Scheduler: sched, JobWorkers: 4,
 		HTTPClient: &http.Client{Transport: &b}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		CatalogRefreshInterval: time.Hour,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -475,6 +477,7 @@ func TestJobsTwoRoutersOnePostgres(t *testing.T) {
 		_ = r2.Close(context.Background())
 		_ = sched.Close()
 	})
+	e.deploy("team-model", upstream.Target(), nil)
 	const n = 200
 	ids := make([]int64, n)
 	for i := range ids {

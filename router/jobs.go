@@ -383,6 +383,12 @@ func (h *Handler) ExecuteJob(ctx context.Context, job store.Job, reached jobs.Re
 	if err := json.Unmarshal(job.RequestPayload, &p); err != nil || (p.Prefix != "v1" && p.Prefix != "openai") || p.Operation == "" {
 		return jobs.Outcome{StatusCode: http.StatusInternalServerError, Body: oaierr.New(http.StatusInternalServerError, "The stored job cannot be read").WithCode("job_unreadable").Marshal()}
 	}
+	if h.cfg.OnChange != nil && h.cfg.Pipeline.Catalog().LoadedAt.Before(job.CreatedAt) {
+		// The job was admitted, perhaps by another replica, against a
+		// catalogue newer than this replica's snapshot (a key or model
+		// created just before): catch up first.
+		h.cfg.OnChange(ctx)
+	}
 	ids := requestIDs{id: NewRequestID(), client: fmt.Sprintf("job-%d", job.ID)}
 	ctx = withRequestIDs(ctx, ids)
 	ctx = context.WithValue(ctx, jobCallerKey{}, jobIdentity{processID: job.ProcessID, profileID: job.ProfileID})
