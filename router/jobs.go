@@ -189,6 +189,9 @@ func jobHeaders(h http.Header) http.Header {
 }
 
 func credentialHeader(lk string) bool {
+	if lk == "idempotency-key" {
+		return false
+	}
 	for _, s := range []string{"authorization", "cookie", "key", "secret", "token", "password", "auth"} {
 		if strings.Contains(lk, s) {
 			return true
