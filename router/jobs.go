@@ -317,7 +317,7 @@ func (h *Handler) cancelJob(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, viewOf(got))
 }
 
-// listJobs lists the caller's jobs newest first: ?status= filters,
+// listJobs lists the jobs of the caller's key and profile newest first: ?status= filters,
 // ?limit= (1-100, default 20) and ?before=<job id> page.
 func (h *Handler) listJobs(w http.ResponseWriter, r *http.Request) {
 	c, ok := h.jobCaller(w, r)
@@ -325,7 +325,7 @@ func (h *Handler) listJobs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	f := store.JobFilter{ProcessID: c.Process.ID, Status: store.JobStatus(q.Get("status")), Limit: 20}
+	f := store.JobFilter{ProcessID: c.Process.ID, ProfileID: c.Profile.ID, Status: store.JobStatus(q.Get("status")), Limit: 20}
 	if f.Status != "" && !f.Status.Valid() {
 		oaierr.Write(w, oaierr.New(http.StatusBadRequest, "status must be one of pending, running, succeeded, failed, cancelled").WithParam("status"))
 		return

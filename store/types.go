@@ -376,6 +376,7 @@ type JobResult struct {
 // JobFilter selects jobs for ListJobs. Zero fields do not filter.
 type JobFilter struct {
 	ProcessID int64
+	ProfileID int64
 	Status    JobStatus
 	// BeforeID pages: only jobs with smaller ids (older ones) are listed.
 	BeforeID int64

@@ -226,7 +226,7 @@ func (s *Store) FailAbandonedJobs(ctx context.Context, res store.JobResult) ([]s
 // ListJobs returns the jobs matching f, newest first.
 func (s *Store) ListJobs(ctx context.Context, f store.JobFilter) ([]store.Job, error) {
 	op := "list jobs"
-	params := pgdb.ListJobsParams{ProcessID: nullID(f.ProcessID), BeforeID: nullID(f.BeforeID), MaxRows: 100}
+	params := pgdb.ListJobsParams{ProcessID: nullID(f.ProcessID), ProfileID: nullID(f.ProfileID), BeforeID: nullID(f.BeforeID), MaxRows: 100}
 	if f.Status != "" {
 		if !f.Status.Valid() {
 			return nil, invalidf(op, "unknown job status %q", f.Status)

@@ -194,7 +194,7 @@ func (s *Store) FailAbandonedJobs(ctx context.Context, res store.JobResult) ([]s
 
 // ListJobs returns the jobs matching f, newest first.
 func (s *Store) ListJobs(ctx context.Context, f store.JobFilter) ([]store.Job, error) {
-	params := sqlitedb.ListJobsParams{ProcessID: nullID(f.ProcessID), BeforeID: nullID(f.BeforeID), MaxRows: 100}
+	params := sqlitedb.ListJobsParams{ProcessID: nullID(f.ProcessID), ProfileID: nullID(f.ProfileID), BeforeID: nullID(f.BeforeID), MaxRows: 100}
 	if f.Status != "" {
 		if !f.Status.Valid() {
 			return nil, wrap("list jobs", fmt.Errorf("unknown job status %q: %w", f.Status, store.ErrInvalid))

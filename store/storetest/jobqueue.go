@@ -232,12 +232,16 @@ func testJobList(t *testing.T, s store.Store) {
 	diff(t, "ListJobs page 2", []int64{mine[2].ID, mine[1].ID}, ids(page2))
 	diff(t, "ListJobs of running jobs", []int64{mine[0].ID},
 		ids(must(q.ListJobs(ctx, store.JobFilter{ProcessID: f.Process.ID, Status: store.JobRunning}))(t)))
+	withProfile := must(q.CreateJob(ctx, store.Job{ProcessID: f.Process.ID, ProfileID: f.Profile.ID, RequestPayload: json.RawMessage(`{}`)}))(t)
+	diff(t, "ListJobs of a profile", []int64{withProfile.ID},
+		ids(must(q.ListJobs(ctx, store.JobFilter{ProcessID: f.Process.ID, ProfileID: f.Profile.ID}))(t)))
+	must(q.CancelJob(ctx, withProfile.ID, "x"))(t)
 	diff(t, "ListJobs of another process", []int64{theirs[1].ID, theirs[0].ID},
 		ids(must(q.ListJobs(ctx, store.JobFilter{ProcessID: f.Process2.ID}))(t)))
-	if all := must(q.ListJobs(ctx, store.JobFilter{}))(t); len(all) != 7 || all[0].ID != theirs[1].ID {
+	if all := must(q.ListJobs(ctx, store.JobFilter{}))(t); len(all) != 8 || all[0].ID != withProfile.ID {
 		t.Errorf("ListJobs of all processes = %v", ids(all))
 	}
-	diff(t, "ListJobs full record", mine[4], must(q.ListJobs(ctx, store.JobFilter{ProcessID: f.Process.ID, Limit: 1}))(t)[0])
+	diff(t, "ListJobs full record", mine[4], must(q.ListJobs(ctx, store.JobFilter{ProcessID: f.Process.ID, Limit: 1, BeforeID: withProfile.ID}))(t)[0])
 	_, err := q.ListJobs(ctx, store.JobFilter{Status: "sleeping"})
 	wantInvalid(t, "ListJobs with an unknown status", err)
 }

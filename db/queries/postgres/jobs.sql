@@ -99,6 +99,7 @@ RETURNING *;
 -- name: ListJobs :many
 SELECT * FROM jobs
 WHERE (sqlc.narg(process_id)::bigint IS NULL OR process_id = sqlc.narg(process_id)::bigint)
+  AND (sqlc.narg(profile_id)::bigint IS NULL OR profile_id = sqlc.narg(profile_id)::bigint)
   AND (sqlc.narg(status)::text IS NULL OR status = sqlc.narg(status)::text)
   AND (sqlc.narg(before_id)::bigint IS NULL OR id < sqlc.narg(before_id)::bigint)
 ORDER BY id DESC

@@ -75,6 +75,7 @@ RETURNING *;
 -- name: ListJobs :many
 SELECT * FROM jobs
 WHERE (sqlc.narg(process_id) IS NULL OR process_id = sqlc.narg(process_id))
+  AND (sqlc.narg(profile_id) IS NULL OR profile_id = sqlc.narg(profile_id))
   AND (sqlc.narg(status) IS NULL OR status = sqlc.narg(status))
   AND (sqlc.narg(before_id) IS NULL OR id < sqlc.narg(before_id))
 ORDER BY id DESC

@@ -340,14 +340,16 @@ func (q *Queries) InsertProviderSnapshot(ctx context.Context, arg InsertProvider
 const listJobs = `-- name: ListJobs :many
 SELECT id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at, lease_owner, lease_expires_at, reached_upstream_at, attempts, request_id FROM jobs
 WHERE ($1::bigint IS NULL OR process_id = $1::bigint)
-  AND ($2::text IS NULL OR status = $2::text)
-  AND ($3::bigint IS NULL OR id < $3::bigint)
+  AND ($2::bigint IS NULL OR profile_id = $2::bigint)
+  AND ($3::text IS NULL OR status = $3::text)
+  AND ($4::bigint IS NULL OR id < $4::bigint)
 ORDER BY id DESC
-LIMIT $4
+LIMIT $5
 `
 
 type ListJobsParams struct {
 	ProcessID pgtype.Int8
+	ProfileID pgtype.Int8
 	Status    pgtype.Text
 	BeforeID  pgtype.Int8
 	MaxRows   int32
@@ -358,6 +360,7 @@ type ListJobsParams struct {
 func (q *Queries) ListJobs(ctx context.Context, arg ListJobsParams) ([]Job, error) {
 	rows, err := q.db.Query(ctx, listJobs,
 		arg.ProcessID,
+		arg.ProfileID,
 		arg.Status,
 		arg.BeforeID,
 		arg.MaxRows,

@@ -308,14 +308,16 @@ func (q *Queries) GetJob(ctx context.Context, id int64) (Job, error) {
 const listJobs = `-- name: ListJobs :many
 SELECT id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at, lease_owner, lease_expires_at, reached_upstream_at, attempts, request_id FROM jobs
 WHERE (?1 IS NULL OR process_id = ?1)
-  AND (?2 IS NULL OR status = ?2)
-  AND (?3 IS NULL OR id < ?3)
+  AND (?2 IS NULL OR profile_id = ?2)
+  AND (?3 IS NULL OR status = ?3)
+  AND (?4 IS NULL OR id < ?4)
 ORDER BY id DESC
-LIMIT ?4
+LIMIT ?5
 `
 
 type ListJobsParams struct {
 	ProcessID interface{}
+	ProfileID interface{}
 	Status    interface{}
 	BeforeID  interface{}
 	MaxRows   int64
@@ -324,6 +326,7 @@ type ListJobsParams struct {
 func (q *Queries) ListJobs(ctx context.Context, arg ListJobsParams) ([]Job, error) {
 	rows, err := q.db.QueryContext(ctx, listJobs,
 		arg.ProcessID,
+		arg.ProfileID,
 		arg.Status,
 		arg.BeforeID,
 		arg.MaxRows,
