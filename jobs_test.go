@@ -451,7 +451,7 @@ func TestJobsTwoRoutersOnePostgres(t *testing.T) {
 	st := openPostgres(t, pgtest.NewMigratedDatabase(t))
 	var mu sync.Mutex
 	seen := map[string]int{}
-	upstream := providertest.NewOpenAI(t, providertest.Options{HeaderDelay: 5 * time.Millisecond})
+	upstream := providertest.NewOpenAI(t, providertest.Options{HeaderDelay: 50 * time.Millisecond})
 	var a, b countingTransport
 	e := newEnv(t, func(c *logos.Config) {
 		c.Store = st

@@ -32,6 +32,8 @@ type Exchange struct {
 	rated []ratedKey
 	// spend is the request's hold on its budgets, settled with its cost.
 	spend budget.Reservation
+	// checkOnly makes admit stop before budgets and rate limits (Check).
+	checkOnly bool
 }
 
 type ratedKey struct {

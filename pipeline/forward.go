@@ -183,6 +183,10 @@ func (x *Exchange) admit(w http.ResponseWriter, r *http.Request, req *Request) (
 		x.fail(w, req, e)
 		return scheduler.Job{}, nil, false
 	}
+	if x.checkOnly {
+		// Check: the request would be scheduled; nothing is held for it.
+		return job, deps, true
+	}
 	if e := x.admitBudget(ctx); e != nil {
 		x.fail(w, req, e)
 		return scheduler.Job{}, nil, false

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/logos-llm/logos/internal/oaierr"
 )
@@ -70,28 +69,15 @@ func (x *Exchange) Discard() {
 	})
 }
 
-// Check runs the checks of a request that need no scheduling, rate limit or
-// budget: the model (named, permitted and deployed) and the scheduling
-// options (priority, queue timeout). A job submission passes them before it
-// is stored, so it gets the same 4xx a synchronous request would.
-func (x *Exchange) Check(r *http.Request, req *Request) *oaierr.Error {
-	x.rec.Stream = req.Stream
-	x.SetRequestBody(req.Body)
-	if req.Model == "" {
-		return oaierr.New(http.StatusBadRequest, "'model' is required").WithParam("model")
-	}
-	if strings.HasPrefix(req.Model, ModelStringPrefix) {
-		return oaierr.New(http.StatusBadRequest, "Policy-based model selection ('"+ModelStringPrefix+"…' model strings) needs a classifier, and this gateway has none configured; name a model instead").WithParam("model").WithCode("classifier_unavailable")
-	}
-	m, ok := x.caller.Model(req.Model)
-	if !ok {
-		return oaierr.New(http.StatusNotFound, fmt.Sprintf("The model '%s' does not exist or you do not have access to it", req.Model)).WithParam("model").WithCode(codeModel)
-	}
-	x.rec.ModelID, x.rec.ModelName = m.ID, m.Name
-	deps := x.usableDeployments(m.ID, req.Native)
-	if len(deps) == 0 {
-		return oaierr.New(http.StatusServiceUnavailable, fmt.Sprintf("No deployment serves the model '%s'", m.Name)).WithParam("model").WithCode("model_not_deployed")
-	}
-	_, e := x.job(r, req, deps)
-	return e
+// Check runs every check of admission that holds nothing: the operation,
+// the model (named, permitted and deployed) and the scheduling options
+// (priority, queue timeout), exactly as Forward would, but not budgets and
+// rate limits, which apply when the request runs. A job submission passes it
+// before the job is stored, so it gets the same 4xx a synchronous request
+// would. When it reports false it has recorded and written the refusal.
+func (x *Exchange) Check(w http.ResponseWriter, r *http.Request, req *Request) bool {
+	x.checkOnly = true
+	defer func() { x.checkOnly = false }()
+	_, _, ok := x.admit(w, r, req)
+	return ok
 }

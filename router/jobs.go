@@ -107,8 +107,8 @@ func (h *Handler) submitJob(prefix string) http.HandlerFunc {
 			x.End()
 			oaierr.Write(w, e)
 		}
-		if e := x.Check(r, req); e != nil {
-			fail(e)
+		if !x.Check(w, r, req) {
+			x.End()
 			return
 		}
 		body, err := streamOff(req)
