@@ -25,11 +25,25 @@ const (
 // with a concurrent writer (another replica applying the same file).
 const maxAttempts = 3
 
+// ImportEnvPrefix is the prefix of the only environment variables a document
+// imported through the admin API may reference ("${LOGOS_IMPORT_OPENAI_KEY}"):
+// an admin key must not be able to copy the server's environment (${HOME},
+// ${PGPASSWORD}, LOGOS_SECRET_KEY) into a credential and read it back. The
+// config file applied at start (logosd --config) may reference any variable.
+const ImportEnvPrefix = "LOGOS_IMPORT_"
+
 // ApplyOptions configure Apply.
 type ApplyOptions struct {
 	// Getenv resolves "${VAR}" references (process keys, credentials).
 	// Defaults to nil, which resolves nothing: every reference is missing.
 	Getenv func(string) string
+	// EnvPrefix, if set, limits "${VAR}" references to names that start with
+	// it; any other reference is an error naming the prefix, and Getenv is
+	// not called for it. Documents imported through the admin API use it
+	// (ImportEnvPrefix) so that an admin cannot read the server's
+	// environment (${HOME}, ${PGPASSWORD}) into a credential. Defaults to "":
+	// every name may be resolved, as for the config file at start.
+	EnvPrefix string
 	// Prune deletes what the document does not mention: prices, policies,
 	// permissions, deployments, profiles, processes, models and providers, in
 	// that order. Users and services are never deleted (the store cannot).
@@ -89,7 +103,7 @@ func Apply(ctx context.Context, s store.Store, d *Document, opts ApplyOptions) (
 	if err := Validate(d); err != nil {
 		return Report{}, err
 	}
-	sec, err := resolveEnv(d, opts.Getenv)
+	sec, err := resolveEnv(d, opts.Getenv, opts.EnvPrefix)
 	if err != nil {
 		return Report{}, err
 	}

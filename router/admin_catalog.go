@@ -1137,7 +1137,8 @@ func (x catalogAPI) export(a *adminRequest) (int, any, *oaierr.Error) {
 // importDocument applies a config document (json_data: the document as a
 // JSON object, or its JSON or YAML text) by name: it creates and updates, and
 // with prune: true also deletes what the document does not mention. It
-// answers what changed. "${VAR}" references are resolved with Config.Getenv;
+// answers what changed. "${VAR}" references are resolved with Config.Getenv,
+// only for names starting with config.ImportEnvPrefix;
 // "[REDACTED]" credentials keep the stored ones.
 func (x catalogAPI) importDocument(a *adminRequest) (int, any, *oaierr.Error) {
 	var req struct {
@@ -1164,7 +1165,7 @@ func (x catalogAPI) importDocument(a *adminRequest) (int, any, *oaierr.Error) {
 	if err != nil {
 		return 0, nil, catalogDocumentError(err)
 	}
-	opts := config.ApplyOptions{Getenv: x.cfg.Getenv, Prune: req.Prune}
+	opts := config.ApplyOptions{Getenv: x.cfg.Getenv, EnvPrefix: config.ImportEnvPrefix, Prune: req.Prune}
 	if x.cfg.Sealer != nil {
 		opts.Seal = x.cfg.Sealer.Seal
 		if o, ok := x.cfg.Sealer.(catalogOpener); ok {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/logos-llm/logos/config"
 	"github.com/logos-llm/logos/internal/apikey"
 	"github.com/logos-llm/logos/store"
 	"github.com/logos-llm/logos/store/sqlite"
@@ -95,8 +96,13 @@ func newCatFixture(t *testing.T, sealer Sealer) *catFixture {
 	f.userProfile = prof.ID
 
 	getenv := func(k string) string {
-		if k == "CAT_SECRET" {
+		switch k {
+		case "LOGOS_IMPORT_CAT_SECRET":
 			return "env-secret"
+		case "HOME":
+			return "/home/logos"
+		case "PGPASSWORD":
+			return "pg-secret"
 		}
 		return ""
 	}
@@ -951,7 +957,7 @@ providers:
   - name: local
     kind: ollama
     base_url: http://localhost:11434
-    credential: ${CAT_SECRET}
+    credential: ${LOGOS_IMPORT_CAT_SECRET}
 models:
   - name: llama3
     deployments:
@@ -1015,4 +1021,46 @@ models:
 			t.Errorf("import %v: param %q, want %q", body, param, wantParam)
 		}
 	}
+}
+
+// TestCatalogImportEnvPrefix reproduces issue 25 item 14: an admin imported a
+// provider whose credential was ${PGPASSWORD} (or ${HOME}) and read the
+// server's environment back through an export with include_secrets. Only
+// variables named LOGOS_IMPORT_... are resolved through the admin API.
+func TestCatalogImportEnvPrefix(t *testing.T) {
+	f := newCatFixture(t, nil)
+	for _, name := range []string{"HOME", "PGPASSWORD", "LOGOS_SECRET_KEY", "LOGOS_IMPORT"} {
+		doc := map[string]any{"providers": []any{map[string]any{"name": "leak", "kind": "openai", "base_url": "http://x", "credential": "${" + name + "}"}}}
+		status, out := f.call("import", f.admin, map[string]any{"json_data": doc})
+		if status != http.StatusBadRequest {
+			t.Fatalf("import of ${%s}: %d %v", name, status, out)
+		}
+		catErr(t, status, out)
+		if msg := out["error"].(map[string]any)["message"].(string); !strings.Contains(msg, config.ImportEnvPrefix) {
+			t.Errorf("${%s}: the error does not name the prefix: %q", name, msg)
+		}
+		if p := catProviderNamed(t, f.st, "leak"); p.ID != 0 {
+			t.Fatalf("${%s}: the provider was created: %+v", name, p)
+		}
+	}
+	doc := map[string]any{"providers": []any{map[string]any{"name": "ok", "kind": "openai", "base_url": "http://x", "credential": "${LOGOS_IMPORT_CAT_SECRET}"}}}
+	f.ok("import", map[string]any{"json_data": doc})
+	if p := catProviderNamed(t, f.st, "ok"); p.Credential != "env-secret" {
+		t.Errorf("provider from ${LOGOS_IMPORT_CAT_SECRET}: %+v", p)
+	}
+}
+
+// catProviderNamed returns the stored provider called name, or the zero one.
+func catProviderNamed(t *testing.T, st store.Store, name string) store.Provider {
+	t.Helper()
+	ps, err := st.ListProviders(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		if p.Name == name {
+			return p
+		}
+	}
+	return store.Provider{}
 }

@@ -473,3 +473,15 @@ func TestRunAppliesConfigAndReloadsOnSIGHUP(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestImportEnvOnlyPrefixed: documents imported over the admin API read only
+// LOGOS_IMPORT_* variables, never HOME, PGPASSWORD or logosd's own settings.
+func TestImportEnvOnlyPrefixed(t *testing.T) {
+	env := map[string]string{"HOME": "/root", "PGPASSWORD": "pg", "LOGOS_SECRET_KEY": "k", "LOGOS_IMPORT_OPENAI": "sk"}
+	get := importEnv(func(k string) string { return env[k] })
+	for name, want := range map[string]string{"HOME": "", "PGPASSWORD": "", "LOGOS_SECRET_KEY": "", "LOGOS_IMPORT_OPENAI": "sk"} {
+		if got := get(name); got != want {
+			t.Errorf("%s: %q, want %q", name, got, want)
+		}
+	}
+}
