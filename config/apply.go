@@ -493,6 +493,8 @@ func (a *applier) applyProviders(ctx context.Context) error {
 			a.created("provider %s", pr.Name)
 			continue
 		}
+		want.BaseURL = keepRedactedURL(sp.BaseURL, want.BaseURL)
+		want.AdminURL = keepRedactedURL(sp.AdminURL, want.AdminURL)
 		var diff changes
 		diff.str("kind", string(sp.Kind), string(want.Kind))
 		diff.str("base_url", sp.BaseURL, want.BaseURL)
@@ -599,6 +601,7 @@ func (a *applier) applyDeployments(ctx context.Context) error {
 				a.created("deployment %s", name)
 				continue
 			}
+			want.Endpoint = keepRedactedURL(sd.Endpoint, want.Endpoint)
 			var diff changes
 			diff.str("upstream_model", sd.UpstreamModel, want.UpstreamModel)
 			diff.str("endpoint", sd.Endpoint, want.Endpoint)

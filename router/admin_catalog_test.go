@@ -1064,3 +1064,60 @@ func catProviderNamed(t *testing.T, st store.Store, name string) store.Provider 
 	}
 	return store.Provider{}
 }
+
+// TestCatalogURLSecretsRedacted reproduces issue 25 item 5: a provider URL
+// with user information and a ?token= was shown whole to a user's key by
+// get_providers and kept by a redacted export. Non-admins and redacted
+// exports see REDACTED in their place; importing the redacted export keeps
+// the stored URL; admins and include_secrets see it whole.
+func TestCatalogURLSecretsRedacted(t *testing.T) {
+	f := newCatFixture(t, nil)
+	const (
+		secretURL = "https://svc:hunter2@llm.example/v1?token=tok-secret&region=eu"
+		adminURL  = "http://ops:pw-secret@gpu.local:11434/?key=adm-secret"
+	)
+	prov := f.id(f.ok("add_provider", map[string]any{"provider_name": "p", "base_url": secretURL, "provider_type": "openai", "admin_url": adminURL}), "provider-id")
+	model := f.id(f.ok("add_model", map[string]any{"name": "m"}), "model_id")
+	f.ok("connect_model_provider", map[string]any{"model_id": model, "provider_id": prov})
+	f.ok("connect_profile_model", map[string]any{"profile_id": f.userProfile, "model_id": model})
+
+	secrets := []string{"hunter2", "tok-secret", "pw-secret", "adm-secret", "svc:", "ops:"}
+	status, raw := f.raw("get_providers", f.user, nil)
+	if status != 200 || !bytes.Contains(raw, []byte(`"https://REDACTED@llm.example/v1?token=REDACTED\u0026region=REDACTED"`)) {
+		t.Fatalf("get_providers for a user: %d %s", status, raw)
+	}
+	for _, s := range secrets {
+		if bytes.Contains(raw, []byte(s)) {
+			t.Errorf("get_providers shows %q to a user: %s", s, raw)
+		}
+	}
+	if _, raw = f.raw("get_providers", f.admin, nil); !bytes.Contains(raw, []byte("tok-secret")) {
+		t.Errorf("get_providers for the admin hides the URL: %s", raw)
+	}
+
+	status, raw = f.raw("export", f.admin, map[string]any{})
+	if status != 200 {
+		t.Fatalf("export: %d %s", status, raw)
+	}
+	for _, s := range secrets {
+		if bytes.Contains(raw, []byte(s)) {
+			t.Errorf("a redacted export keeps %q: %s", s, raw)
+		}
+	}
+	var exported struct {
+		Result map[string]any `json:"result"`
+	}
+	if err := json.Unmarshal(raw, &exported); err != nil {
+		t.Fatal(err)
+	}
+	out := f.ok("import", map[string]any{"json_data": exported.Result})
+	if n := len(out["updated"].([]any)); n != 0 {
+		t.Errorf("re-importing the redacted export updated %v", out["updated"])
+	}
+	if p, _ := f.st.GetProvider(t.Context(), prov); p.BaseURL != secretURL || p.AdminURL != adminURL {
+		t.Errorf("URLs after re-import: %q %q", p.BaseURL, p.AdminURL)
+	}
+	if _, raw = f.raw("export", f.admin, map[string]any{"include_secrets": true}); !bytes.Contains(raw, []byte("tok-secret")) {
+		t.Errorf("export with include_secrets hides the URL: %s", raw)
+	}
+}
