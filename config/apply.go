@@ -83,6 +83,9 @@ func (r Report) Changed() bool {
 // that does not exist yet, or a prune that would delete every process of
 // every admin user.
 //
+// Before writing, Apply marks the store as set up (store.IdentityStore's
+// MarkInitialized), so that POST /logosdb/setup refuses on it from then on.
+//
 // Objects are written in dependency order (users, services, processes,
 // profiles, providers, models, deployments, permissions, policies, prices).
 // The store has no transaction across these writes, so a failure can leave
@@ -106,6 +109,12 @@ func Apply(ctx context.Context, s store.Store, d *Document, opts ApplyOptions) (
 	sec, err := resolveEnv(d, opts.Getenv, opts.EnvPrefix)
 	if err != nil {
 		return Report{}, err
+	}
+	// A store configured from a document is set up: POST /logosdb/setup must
+	// not hand a root key to the first caller, also after a restart without
+	// the file or on another replica.
+	if err := s.MarkInitialized(ctx); err != nil {
+		return Report{}, fmt.Errorf("config: apply: marking the store as set up: %w", err)
 	}
 	var rep Report
 	for attempt := 1; ; attempt++ {
