@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net"
@@ -82,11 +83,43 @@ func (x *Exchange) full() bool { return x.rec.LogLevel == store.LogFull }
 // Caller returns the authenticated caller.
 func (x *Exchange) Caller() Caller { return x.caller }
 
-// SetRequestBody keeps the client's body in the record at log level FULL.
+// SetRequestBody keeps the client's body in the record at log level FULL,
+// without the fields only Logos reads (see storedPayload).
 func (x *Exchange) SetRequestBody(body []byte) {
 	if x.full() && len(body) > 0 {
-		x.rec.RequestPayload = body
+		x.rec.RequestPayload = storedPayload(body)
 	}
+}
+
+// storedPayload returns body as a FULL record keeps it: a JSON object without
+// its Logos fields (logos_key, use_profile, timeout_s, logos_*, in any
+// letter case and however escaped, as Go's decoder would match them),
+// re-encoded only when one was removed. A body that is not a JSON object is
+// kept unless it mentions "logos" in any case: then it may hold a key that
+// cannot be cut out, and nothing is kept.
+func storedPayload(body []byte) []byte {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+		if bytes.Contains(bytes.ToLower(body), []byte("logos")) {
+			return nil
+		}
+		return body
+	}
+	removed := false
+	for k := range fields {
+		if isLogosField(strings.ToLower(k)) {
+			delete(fields, k)
+			removed = true
+		}
+	}
+	if !removed {
+		return body
+	}
+	out, err := marshalNoEscape(fields)
+	if err != nil {
+		return nil
+	}
+	return out
 }
 
 // Fail records that the request was refused or failed with e.
@@ -169,7 +202,7 @@ func clientIP(r *http.Request) string {
 // sensitiveHeader reports whether a header may carry a credential.
 func sensitiveHeader(name string) bool {
 	n := strings.ToLower(name)
-	for _, s := range []string{"authorization", "cookie", "key", "secret", "token", "password"} {
+	for _, s := range []string{"auth", "cookie", "key", "secret", "token", "password", "credential"} {
 		if strings.Contains(n, s) {
 			return true
 		}

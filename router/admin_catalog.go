@@ -285,7 +285,7 @@ func (x catalogAPI) updateProvider(a *adminRequest) (int, any, *oaierr.Error) {
 
 // getProviders lists the providers the caller reaches: for an admin all of
 // them, for others those deploying a model one of the caller's profiles may
-// use.
+// use. For non-admins the URLs are shown with config.RedactURL.
 func (x catalogAPI) getProviders(a *adminRequest) (int, any, *oaierr.Error) {
 	if e := a.decode(&struct{}{}); e != nil {
 		return 0, nil, e
@@ -313,9 +313,16 @@ func (x catalogAPI) getProviders(a *adminRequest) (int, any, *oaierr.Error) {
 	}
 	out := make([]catalogProvider, 0, len(provs))
 	for _, p := range provs {
-		if reach == nil || reach[p.ID] {
-			out = append(out, newCatalogProvider(p))
+		if reach != nil && !reach[p.ID] {
+			continue
 		}
+		cp := newCatalogProvider(p)
+		if !a.caller.Admin {
+			// A URL may carry a secret (user information, ?token=) that
+			// only admins may see.
+			cp.BaseURL, cp.AdminURL = config.RedactURL(cp.BaseURL), config.RedactURL(cp.AdminURL)
+		}
+		out = append(out, cp)
 	}
 	return http.StatusOK, map[string]any{"providers": out}, nil
 }
@@ -1137,7 +1144,8 @@ func (x catalogAPI) export(a *adminRequest) (int, any, *oaierr.Error) {
 // importDocument applies a config document (json_data: the document as a
 // JSON object, or its JSON or YAML text) by name: it creates and updates, and
 // with prune: true also deletes what the document does not mention. It
-// answers what changed. "${VAR}" references are resolved with Config.Getenv;
+// answers what changed. "${VAR}" references are resolved with Config.Getenv,
+// only for names starting with config.ImportEnvPrefix;
 // "[REDACTED]" credentials keep the stored ones.
 func (x catalogAPI) importDocument(a *adminRequest) (int, any, *oaierr.Error) {
 	var req struct {
@@ -1164,7 +1172,7 @@ func (x catalogAPI) importDocument(a *adminRequest) (int, any, *oaierr.Error) {
 	if err != nil {
 		return 0, nil, catalogDocumentError(err)
 	}
-	opts := config.ApplyOptions{Getenv: x.cfg.Getenv, Prune: req.Prune}
+	opts := config.ApplyOptions{Getenv: x.cfg.Getenv, EnvPrefix: config.ImportEnvPrefix, Prune: req.Prune}
 	if x.cfg.Sealer != nil {
 		opts.Seal = x.cfg.Sealer.Seal
 		if o, ok := x.cfg.Sealer.(catalogOpener); ok {

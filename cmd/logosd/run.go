@@ -383,11 +383,13 @@ func bootstrap(ctx context.Context, r *logos.Router, st store.Store, rootKey str
 }
 
 // importEnv is the environment that documents imported over the admin API may
-// reference: everything but logosd's own LOGOS_* settings, so an admin cannot
-// read the secret key or the database URL back through an export.
+// reference: only variables named config.ImportEnvPrefix + "...", so that an
+// admin cannot read the server's environment (the secret key, the database
+// URL, ${HOME}, ${PGPASSWORD}) back through a credential. The config file
+// given with --config may reference any variable.
 func importEnv(getenv func(string) string) func(string) string {
 	return func(name string) string {
-		if strings.HasPrefix(name, "LOGOS_") {
+		if !strings.HasPrefix(name, config.ImportEnvPrefix) {
 			return ""
 		}
 		return getenv(name)

@@ -459,3 +459,64 @@ func TestRunAppliesConfigAndReloadsOnSIGHUP(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestImportEnvOnlyPrefixed: documents imported over the admin API read only
+// LOGOS_IMPORT_* variables, never HOME, PGPASSWORD or logosd's own settings.
+func TestImportEnvOnlyPrefixed(t *testing.T) {
+	env := map[string]string{"HOME": "/root", "PGPASSWORD": "pg", "LOGOS_SECRET_KEY": "k", "LOGOS_IMPORT_OPENAI": "sk"}
+	get := importEnv(func(k string) string { return env[k] })
+	for name, want := range map[string]string{"HOME": "", "PGPASSWORD": "", "LOGOS_SECRET_KEY": "", "LOGOS_IMPORT_OPENAI": "sk"} {
+		if got := get(name); got != want {
+			t.Errorf("%s: %q, want %q", name, got, want)
+		}
+	}
+}
+
+// exampleConfig copies examples/logos.yaml into a temporary directory.
+func exampleConfig(t *testing.T) string {
+	t.Helper()
+	src, err := os.ReadFile("../../examples/logos.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "logos.yaml")
+	if err := os.WriteFile(cfg, src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// TestSetupStaysClosedAfterConfig reproduces issue 25 item 4: started with
+// --config and restarted on the same database without it, logosd logged
+// "store is empty" and POST /logosdb/setup handed a root key to anyone.
+func TestSetupStaysClosedAfterConfig(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "l.db")
+	d := start(t, []string{"--sqlite-path", db, "--config", exampleConfig(t)}, exampleEnv)
+	d.stop(t)
+
+	d = start(t, []string{"--sqlite-path", db}, nil)
+	if status, key := setup(t, d.url); status != http.StatusConflict || key != "" {
+		t.Fatalf("setup after a restart without --config: %d key %q, want 409", status, key)
+	}
+	if logs := d.stderr.String(); strings.Contains(logs, "store is empty") {
+		t.Errorf("a configured store was called empty:\n%s", logs)
+	}
+	if s, b := call(t, "GET", d.url+"/v1/models", exampleEnv["LOGOS_CODE_REVIEW_KEY"], ""); s != 200 {
+		t.Errorf("the config's key after the restart: %d %s", s, b)
+	}
+}
+
+// TestPostgresSetupClosedOnReplicaWithoutConfig: a second replica started
+// without --config on the PostgreSQL database a first one configured from a
+// file must not offer setup.
+func TestPostgresSetupClosedOnReplicaWithoutConfig(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	start(t, []string{"--database-url", url, "--config", exampleConfig(t)}, exampleEnv)
+	d := start(t, []string{"--database-url", url}, nil)
+	if status, key := setup(t, d.url); status != http.StatusConflict || key != "" {
+		t.Fatalf("setup on a replica without --config: %d key %q, want 409", status, key)
+	}
+	if logs := d.stderr.String(); strings.Contains(logs, "store is empty") {
+		t.Errorf("a configured store was called empty:\n%s", logs)
+	}
+}
