@@ -3,8 +3,19 @@ package logos_test
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/logos-llm/logos"
+	"github.com/logos-llm/logos/providers"
 
 	"github.com/logos-llm/logos/providers/providertest"
 	"github.com/logos-llm/logos/store"
@@ -65,4 +76,215 @@ func TestUngrantedModelThroughCaseFoldedMember(t *testing.T) {
 	if got := len(up.Requests()); got != before {
 		t.Fatalf("%d ambiguous requests reached the provider", got-before)
 	}
+}
+
+// TestPriorityHeaderOnlyLowers reproduces issue 25 item 6: a key whose
+// admin-set priority is low sent Logos-Priority: high and jumped the queue.
+// The header may only lower the key's priority; asking for more is ignored.
+func TestPriorityHeaderOnlyLowers(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	p, err := e.store.GetProcess(ctx, e.processID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Priority = 1 // low
+	if _, err := e.store.UpdateProcess(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	up := providertest.NewOpenAI(t, providertest.Options{HeaderDelay: 300 * time.Millisecond})
+	e.deploy("m", up.Target(), func(_ *store.Provider, d *store.Deployment) { d.ParallelCapacity = 1 })
+
+	var wg sync.WaitGroup
+	send := func(user, priority string) {
+		defer wg.Done()
+		if s, _, b := e.do("POST", "/v1/chat/completions", `{"model":"m","user":"`+user+`","messages":[]}`, "Logos-Priority", priority); s != 200 {
+			t.Errorf("%s: %d %s", user, s, b)
+		}
+	}
+	wg.Add(3)
+	go send("first", "")
+	e.waitFor("the first request upstream", func() bool { return len(up.Requests()) == 1 })
+	go send("early", "low")
+	e.waitFor("one queued request", func() bool { return e.sched.QueueDepth() == 1 })
+	go send("pushy", "high")
+	e.waitFor("two queued requests", func() bool { return e.sched.QueueDepth() == 2 })
+	wg.Wait()
+	var order []string
+	for _, r := range up.Requests() {
+		var body struct{ User string }
+		_ = json.Unmarshal(r.Body, &body)
+		order = append(order, body.User)
+	}
+	if got := strings.Join(order, ","); got != "first,early,pushy" {
+		t.Fatalf("upstream order %s: a low-priority key raised itself with Logos-Priority: high", got)
+	}
+	for _, r := range e.usage() {
+		if r.Priority != 1 {
+			t.Fatalf("record priority %d, want 1 (low)", r.Priority)
+		}
+	}
+}
+
+// TestUpstreamRedirectNotFollowed reproduces issue 25 item 9: an upstream
+// redirect was followed with the provider's Api-Key header to the new host.
+// The 3xx now reaches the client as it came, and nothing reaches the target.
+func TestUpstreamRedirectNotFollowed(t *testing.T) {
+	e := newEnv(t)
+	var leaked atomic.Int32
+	thief := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Api-Key") != "" || r.Header.Get("Authorization") != "" {
+			leaked.Add(1)
+		}
+		w.WriteHeader(200)
+	}))
+	defer thief.Close()
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, thief.URL+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+	}))
+	defer redirector.Close()
+	az := providertest.NewAzure(t, providertest.Options{Credential: "azure-secret"})
+	target := az.Target()
+	target.BaseURL = redirector.URL
+	e.deploy("gpt-4o", target, nil)
+
+	// A client that does not follow redirects itself, to see what Logos sent.
+	req, _ := http.NewRequest("POST", e.srv.URL+"/v1/chat/completions", strings.NewReader(`{"model":"gpt-4o","messages":[]}`))
+	req.Header.Set("Authorization", "Bearer "+e.key)
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	s, hdr := resp.StatusCode, resp.Header
+	if s != http.StatusTemporaryRedirect || !strings.HasPrefix(hdr.Get("Location"), thief.URL) {
+		t.Errorf("client got %d Location %q %s, want the upstream's 307", s, hdr.Get("Location"), b)
+	}
+	if n := leaked.Load(); n != 0 {
+		t.Fatalf("the redirect target received the provider's credential %d times", n)
+	}
+}
+
+// TestRequestAndResponseHeaderFiltering reproduces issue 25 item 10: client
+// headers that choose the gateway account's billing (OpenAI-Organization,
+// OpenAI-Project), spoof forwarding or method overrides, or were meant for
+// this hop only reached the upstream, and the upstream's Set-Cookie reached
+// the client. Request headers now pass through an allowlist.
+func TestRequestAndResponseHeaderFiltering(t *testing.T) {
+	e := newEnv(t)
+	var got http.Header
+	var mu sync.Mutex
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = r.Header.Clone()
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Set-Cookie", "session=provider-account; Path=/")
+		w.Header().Set("Connection", "X-Hop-Secret")
+		w.Header().Set("X-Hop-Secret", "for-logos-only")
+		w.Header().Set("Openai-Processing-Ms", "12")
+		_, _ = io.WriteString(w, `{"id":"x","object":"chat.completion","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`)
+	}))
+	defer up.Close()
+	e.deploy("m", providers.Target{Kind: "openai", BaseURL: up.URL + "/v1", Credential: "provider-key"}, nil)
+
+	s, hdr, b := e.do("POST", "/v1/chat/completions", `{"model":"m","messages":[]}`,
+		"OpenAI-Organization", "org-victim", "OpenAI-Project", "proj-victim",
+		"X-Forwarded-For", "10.0.0.1", "X-Forwarded-Host", "internal", "Forwarded", "for=10.0.0.1",
+		"X-HTTP-Method-Override", "DELETE", "X-Api-Key", "client-secret", "Cookie", "a=b",
+		"Connection", "X-Client-Hop", "X-Client-Hop", "1", "X-Custom", "anything",
+		"OpenAI-Beta", "assistants=v2", "User-Agent", "OpenAI/Python 1.50.0", "X-Stainless-Lang", "python",
+		"Accept", "application/json")
+	if s != 200 {
+		t.Fatalf("status %d %s", s, b)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, h := range []string{"OpenAI-Organization", "OpenAI-Project", "X-Forwarded-For", "X-Forwarded-Host", "Forwarded",
+		"X-HTTP-Method-Override", "X-Api-Key", "Cookie", "X-Client-Hop", "X-Custom"} {
+		if v := got.Get(h); v != "" {
+			t.Errorf("%s: %q reached the upstream", h, v)
+		}
+	}
+	for h, want := range map[string]string{"OpenAI-Beta": "assistants=v2", "User-Agent": "OpenAI/Python 1.50.0", "X-Stainless-Lang": "python",
+		"Accept": "application/json", "Authorization": "Bearer provider-key"} {
+		if v := got.Get(h); v != want {
+			t.Errorf("%s upstream = %q, want %q", h, v, want)
+		}
+	}
+	if v := hdr.Get("Set-Cookie"); v != "" {
+		t.Errorf("the provider's Set-Cookie reached the client: %q", v)
+	}
+	if v := hdr.Get("X-Hop-Secret"); v != "" {
+		t.Errorf("a header the upstream named in Connection reached the client: %q", v)
+	}
+	if hdr.Get("Openai-Processing-Ms") != "12" {
+		t.Errorf("ordinary response header lost: %v", hdr)
+	}
+}
+
+// TestClientIPTrustsOnlyConfiguredProxies reproduces issue 25 item 11:
+// client_ip came from X-Forwarded-For whoever sent it.
+func TestClientIPTrustsOnlyConfiguredProxies(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		trusted []netip.Prefix
+		want    string
+	}{
+		{"untrusted peer", nil, "127.0.0.1"},
+		{"trusted peer", []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, "203.0.113.9"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(c *logos.Config) { c.TrustedProxies = tc.trusted })
+			up := providertest.NewOpenAI(t, providertest.Options{})
+			e.deploy("m", up.Target(), nil)
+			e.do("POST", "/v1/chat/completions", chatBody, "X-Forwarded-For", "198.51.100.7, 203.0.113.9")
+			if got := e.lastUsage().ClientIP; got != tc.want {
+				t.Fatalf("client_ip %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestTransportErrorHidesUpstreamAddress: a provider that cannot be reached
+// used to be named to the tenant with its host:port.
+func TestTransportErrorHidesUpstreamAddress(t *testing.T) {
+	e := newEnv(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	e.deploy("m", providers.Target{Kind: "openai", BaseURL: "http://" + addr + "/v1"}, nil)
+	s, _, b := e.do("POST", "/v1/chat/completions", chatBody)
+	_, port, _ := net.SplitHostPort(addr)
+	if s != 502 || strings.Contains(string(b), port) {
+		t.Fatalf("%d %s: the upstream's address reached the tenant", s, b)
+	}
+	if r := e.lastUsage(); strings.Contains(r.ErrorMessage, port) {
+		t.Fatalf("record error %q names the upstream's address", r.ErrorMessage)
+	}
+}
+
+// TestQueueTimeoutIsCapped: Logos-Queue-Timeout accepted a day; a request
+// now waits at most MaxQueueTimeout.
+func TestQueueTimeoutIsCapped(t *testing.T) {
+	e := newEnv(t, func(c *logos.Config) { c.MaxQueueTimeout = 200 * time.Millisecond })
+	up := providertest.NewOpenAI(t, providertest.Options{HeaderDelay: 3 * time.Second})
+	e.deploy("m", up.Target(), func(_ *store.Provider, d *store.Deployment) { d.ParallelCapacity = 1 })
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.do("POST", "/v1/chat/completions", chatBody)
+	}()
+	e.waitFor("the first request upstream", func() bool { return len(up.Requests()) == 1 })
+	start := time.Now()
+	s, _, b := e.do("POST", "/v1/chat/completions", chatBody, "Logos-Queue-Timeout", "86400")
+	_, _, code := errorBody(t, b)
+	if s != 503 || code != "queue_timeout" || time.Since(start) > 2500*time.Millisecond {
+		t.Fatalf("a day-long queue timeout: %d %v after %s, want 503 queue_timeout after the 200ms cap", s, code, time.Since(start))
+	}
+	<-done
 }
