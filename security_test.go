@@ -1,6 +1,7 @@
 package logos_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -287,4 +289,97 @@ func TestQueueTimeoutIsCapped(t *testing.T) {
 		t.Fatalf("a day-long queue timeout: %d %v after %s, want 503 queue_timeout after the 200ms cap", s, code, time.Since(start))
 	}
 	<-done
+}
+
+// TestSlowBodyIsCutOff reproduces issue 25 item 8 (first half): a body sent
+// one byte every few seconds held its connection open without bound. It now
+// gets 408 once BodyReadTimeout has passed.
+func TestSlowBodyIsCutOff(t *testing.T) {
+	e := newEnv(t, func(c *logos.Config) { c.BodyReadTimeout = 300 * time.Millisecond })
+	up := providertest.NewOpenAI(t, providertest.Options{})
+	e.deploy("m", up.Target(), nil)
+	conn, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, err = io.WriteString(conn, "POST /v1/chat/completions HTTP/1.1\r\nHost: logos\r\nAuthorization: Bearer "+e.key+
+		"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Trickle a byte every 200ms: each arrives well within any per-read
+	// timeout, but the body as a whole does not.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(200 * time.Millisecond):
+				if _, err := io.WriteString(conn, " "); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a trickled body within 5s: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("trickled body: %d, want 408", resp.StatusCode)
+	}
+}
+
+// TestStalledStreamReaderFreesSlot reproduces issue 25 item 8 (second half):
+// a streaming client that never reads held a capacity-1 deployment's only
+// slot while another tenant timed out in the queue. The relay's write
+// deadline now cuts the stalled client off and the slot goes to the next.
+func TestStalledStreamReaderFreesSlot(t *testing.T) {
+	e := newEnv(t, func(c *logos.Config) { c.WriteTimeout = 300 * time.Millisecond })
+	var hogging atomic.Bool
+	chunk := "data: {\"choices\":[{\"delta\":{\"content\":\"" + strings.Repeat("x", 32<<10) + "\"}}]}\n\n"
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if !strings.Contains(string(body), `"hog"`) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"id":"x","object":"chat.completion","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`)
+			return
+		}
+		hogging.Store(true)
+		w.Header().Set("Content-Type", "text/event-stream")
+		for r.Context().Err() == nil {
+			if _, err := io.WriteString(w, chunk); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+		}
+	}))
+	defer func() {
+		up.CloseClientConnections()
+		up.Close()
+	}()
+	e.deploy("m", providers.Target{Kind: "openai", BaseURL: up.URL + "/v1"}, func(_ *store.Provider, d *store.Deployment) { d.ParallelCapacity = 1 })
+
+	hog, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hog.Close()
+	_ = hog.(*net.TCPConn).SetReadBuffer(4 << 10)
+	body := `{"model":"m","user":"hog","stream":true,"messages":[]}`
+	if _, err := io.WriteString(hog, "POST /v1/chat/completions HTTP/1.1\r\nHost: logos\r\nAuthorization: Bearer "+e.key+
+		"\r\nContent-Type: application/json\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body); err != nil {
+		t.Fatal(err)
+	}
+	// The hog never reads. Another tenant's request must still be served.
+	e.waitFor("the stalled stream to hold the slot", hogging.Load)
+	s, _, b := e.do("POST", "/v1/chat/completions", chatBody, "Logos-Queue-Timeout", "5")
+	if s != 200 {
+		t.Fatalf("second tenant behind a stalled stream: %d %s", s, b)
+	}
 }
