@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -191,8 +192,23 @@ type Provider struct {
 	ParallelCapacity int
 	KeepAliveSeconds int
 	MaxLoadedModels  int
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// ExtraOperations are path patterns (below /v1, path.Match syntax, "*"
+	// matching one segment) of operations Logos forwards to this provider
+	// besides the ones it knows (chat/completions, embeddings, ...).
+	ExtraOperations []string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// JoinOperations encodes operation patterns for storage, one per line.
+func JoinOperations(ops []string) string { return strings.Join(ops, "\n") }
+
+// SplitOperations decodes what JoinOperations stored.
+func SplitOperations(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
 }
 
 // Model is a public model name with its classification weights.
