@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -381,5 +382,51 @@ func TestStalledStreamReaderFreesSlot(t *testing.T) {
 	s, _, b := e.do("POST", "/v1/chat/completions", chatBody, "Logos-Queue-Timeout", "5")
 	if s != 200 {
 		t.Fatalf("second tenant behind a stalled stream: %d %s", s, b)
+	}
+}
+
+// TestOnlyKnownOperationsForwarded reproduces issue 25 item 7: every POST
+// /v1/... path was forwarded with the provider's key, so a key granted one
+// model reached the provider account's fine-tuning, batch and file
+// endpoints. Unknown operations now get 404 unknown_url unless an admin lists
+// them in the provider's extra_operations.
+func TestOnlyKnownOperationsForwarded(t *testing.T) {
+	e := newEnv(t)
+	up := providertest.NewOpenAI(t, providertest.Options{})
+	_, dep := e.deploy("m", up.Target(), nil)
+	for _, path := range []string{"/v1/fine_tuning/jobs", "/v1/batches", "/v1/files", "/openai/batches", "/v1/chat/completions/x"} {
+		s, _, b := e.do("POST", path, `{"model":"m","input_file_id":"file-1"}`)
+		_, _, code := errorBody(t, b)
+		if s != 404 || code != "unknown_url" {
+			t.Errorf("%s: %d %s, want 404 unknown_url", path, s, b)
+		}
+	}
+	if n := len(up.Requests()); n != 0 {
+		t.Fatalf("%d requests for unknown operations reached the provider", n)
+	}
+	// Known operations pass.
+	if s, _, b := e.do("POST", "/v1/embeddings", `{"model":"m","input":"x"}`); s != 200 {
+		t.Fatalf("embeddings: %d %s", s, b)
+	}
+
+	// An admin enables batches for this provider.
+	body := fmt.Sprintf(`{"provider_id":%d,"extra_operations":["batches","files/*/content"]}`, dep.ProviderID)
+	if s, _, b := e.do("POST", "/logosdb/update_provider", body); s != 200 {
+		t.Fatalf("update_provider: %d %s", s, b)
+	}
+	if s, _, b := e.do("POST", "/logosdb/update_provider", fmt.Sprintf(`{"provider_id":%d,"extra_operations":["../x"]}`, dep.ProviderID)); s != 400 || !strings.Contains(string(b), "extra_operations") {
+		t.Fatalf("invalid pattern: %d %s", s, b)
+	}
+	if s, _, b := e.do("POST", "/logosdb/get_providers", `{}`); s != 200 || !strings.Contains(string(b), `"extra_operations":["batches","files/*/content"]`) {
+		t.Fatalf("get_providers: %d %s", s, b)
+	}
+	before := len(up.Requests())
+	e.do("POST", "/v1/batches", `{"model":"m","input_file_id":"file-1"}`)
+	e.do("POST", "/v1/files/file-1/content", `{"model":"m"}`)
+	if got := len(up.Requests()) - before; got != 2 {
+		t.Fatalf("%d of 2 enabled operations reached the provider", got)
+	}
+	if s, _, _ := e.do("POST", "/v1/fine_tuning/jobs", `{"model":"m"}`); s != 404 {
+		t.Fatalf("fine_tuning/jobs after enabling batches: %d", s)
 	}
 }

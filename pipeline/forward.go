@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -158,6 +159,11 @@ func (x *Exchange) admit(w http.ResponseWriter, r *http.Request, req *Request) (
 	ctx := r.Context()
 	x.rec.Stream = req.Stream
 	x.SetRequestBody(req.Body)
+	known := req.Native || knownOperation(req.Operation)
+	if !known && !x.caller.Catalog.anyProviderAllows(req.Operation) {
+		x.fail(w, req, unknownOperation(req))
+		return scheduler.Job{}, nil, false
+	}
 	if req.Model == "" {
 		x.fail(w, req, oaierr.New(http.StatusBadRequest, "'model' is required").WithParam("model"))
 		return scheduler.Job{}, nil, false
@@ -175,6 +181,13 @@ func (x *Exchange) admit(w http.ResponseWriter, r *http.Request, req *Request) (
 	x.rec.ModelID, x.rec.ModelName = m.ID, m.Name
 
 	deps := x.usableDeployments(m.ID, req.Native)
+	if !known {
+		deps = slices.DeleteFunc(deps, func(d *Deployment) bool { return !allowsOperation(d.Provider, req.Operation) })
+		if len(deps) == 0 {
+			x.fail(w, req, unknownOperation(req))
+			return scheduler.Job{}, nil, false
+		}
+	}
 	if len(deps) == 0 {
 		msg := fmt.Sprintf("No deployment serves the model '%s'", m.Name)
 		if req.Native {
@@ -200,6 +213,12 @@ func (x *Exchange) admit(w http.ResponseWriter, r *http.Request, req *Request) (
 		return scheduler.Job{}, nil, false
 	}
 	return job, deps, true
+}
+
+// unknownOperation is the 404 for an operation no provider of the request
+// may serve.
+func unknownOperation(req *Request) *oaierr.Error {
+	return oaierr.New(http.StatusNotFound, "Unknown path /v1/"+req.Operation+": Logos forwards only the operations it knows, and those an admin enabled for a provider").WithCode("unknown_url")
 }
 
 // usableDeployments returns a model's deployments whose provider kind is
