@@ -279,6 +279,12 @@ func TestJobsRefusedLikeSync(t *testing.T) {
 			}
 		}
 	}
+	// An operation the synchronous path does not forward.
+	for _, path := range []string{"/v1/fine_tuning/jobs", "/jobs/v1/fine_tuning/jobs"} {
+		if status, _, b := e.do(http.MethodPost, path, `{"model":"team-model"}`); status != 404 {
+			t.Errorf("POST %s = %d %s, want 404", path, status, b)
+		}
+	}
 	if status, _, _ := e.do(http.MethodGet, "/jobs/v1/chat/completions", ""); status != 405 {
 		t.Errorf("GET /jobs/v1/chat/completions = %d, want 405", status)
 	}

@@ -486,6 +486,7 @@ func (a *applier) applyProviders(ctx context.Context) error {
 			ParallelCapacity: pr.ParallelCapacity,
 			KeepAliveSeconds: pr.KeepAliveSeconds,
 			MaxLoadedModels:  pr.MaxLoadedModels,
+			ExtraOperations:  pr.ExtraOperations,
 		}
 		sp, exists := a.providers[pr.Name]
 		cred, credChanged, err := a.credential(sp.Credential, a.sec[at+".credential"])
@@ -517,6 +518,7 @@ func (a *applier) applyProviders(ctx context.Context) error {
 		diff.num("parallel_capacity", int64(sp.ParallelCapacity), int64(want.ParallelCapacity))
 		diff.num("keep_alive_seconds", int64(sp.KeepAliveSeconds), int64(want.KeepAliveSeconds))
 		diff.num("max_loaded_models", int64(sp.MaxLoadedModels), int64(want.MaxLoadedModels))
+		diff.str("extra_operations", strings.Join(sp.ExtraOperations, ", "), strings.Join(want.ExtraOperations, ", "))
 		if len(diff) == 0 {
 			continue
 		}

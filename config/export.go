@@ -104,6 +104,7 @@ func Export(ctx context.Context, s store.Store, opts ExportOptions) (*Document, 
 			ParallelCapacity: p.ParallelCapacity,
 			KeepAliveSeconds: p.KeepAliveSeconds,
 			MaxLoadedModels:  p.MaxLoadedModels,
+			ExtraOperations:  p.ExtraOperations,
 		})
 	}
 	modelName := map[int64]string{}

@@ -62,6 +62,11 @@ func Validate(d *Document) error {
 		notNegative(p, at+".parallel_capacity", int64(pr.ParallelCapacity))
 		notNegative(p, at+".keep_alive_seconds", int64(pr.KeepAliveSeconds))
 		notNegative(p, at+".max_loaded_models", int64(pr.MaxLoadedModels))
+		for j, op := range pr.ExtraOperations {
+			if err := store.CheckOperationPattern(op); err != nil {
+				p.add(fmt.Sprintf("%s.extra_operations[%d]", at, j), "%v", err)
+			}
+		}
 	}
 
 	models := map[string]bool{}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/netip"
 	"sort"
 	"strings"
 	"sync"
@@ -64,7 +65,7 @@ func (p *Pipeline) Begin(c Caller, r *http.Request, ids RequestIDs, operation st
 		ProcessID:       c.Process.ID,
 		Operation:       operation,
 		ReceivedAt:      now,
-		ClientIP:        clientIP(r),
+		ClientIP:        clientIP(r, p.cfg.TrustedProxies),
 		LogLevel:        c.Process.LogLevel,
 		Priority:        c.Process.Priority,
 		Outcome:         store.OutcomeRejected,
@@ -185,18 +186,44 @@ func (x *Exchange) price() {
 // Record returns a copy of the record as it stands (for tests and hooks).
 func (x *Exchange) Record() store.UsageRecord { return x.rec }
 
-func clientIP(r *http.Request) string {
-	if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-		first, _, _ := strings.Cut(xff, ",")
-		if ip := strings.TrimSpace(first); ip != "" {
-			return ip
-		}
-	}
+// clientIP returns the address a record names as the client's: the direct
+// peer's, or, when the peer is a trusted proxy, the last address in
+// X-Forwarded-For that is not itself a trusted proxy (the earlier ones are
+// whatever the client chose to send).
+func clientIP(r *http.Request, trusted []netip.Prefix) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	if len(trusted) == 0 || !isTrusted(host, trusted) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if hop == "" {
+			continue
+		}
+		if !isTrusted(hop, trusted) {
+			return hop
+		}
+		host = hop
 	}
 	return host
+}
+
+func isTrusted(addr string, trusted []netip.Prefix) bool {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, p := range trusted {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // sensitiveHeader reports whether a header may carry a credential.

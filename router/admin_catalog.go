@@ -91,6 +91,7 @@ type catalogProvider struct {
 	ParallelCapacity int                `json:"parallel_capacity"`
 	KeepAliveSeconds int                `json:"keep_alive_seconds"`
 	MaxLoadedModels  int                `json:"max_loaded_models"`
+	ExtraOperations  []string           `json:"extra_operations"`
 	HasAPIKey        bool               `json:"has_api_key"`
 }
 
@@ -110,6 +111,7 @@ func newCatalogProvider(p store.Provider) catalogProvider {
 		ParallelCapacity: p.ParallelCapacity,
 		KeepAliveSeconds: p.KeepAliveSeconds,
 		MaxLoadedModels:  p.MaxLoadedModels,
+		ExtraOperations:  append([]string{}, p.ExtraOperations...),
 		HasAPIKey:        p.Credential != "",
 	}
 }
@@ -131,6 +133,9 @@ type providerFields struct {
 	ParallelCapacity *int    `json:"parallel_capacity"`
 	KeepAliveSeconds *int    `json:"keep_alive_seconds"`
 	MaxLoadedModels  *int    `json:"max_loaded_models"`
+	// ExtraOperations replaces the provider's list of operations allowed
+	// beyond the known ones; [] clears it.
+	ExtraOperations *[]string `json:"extra_operations"`
 }
 
 // applyProviderFields validates the present fields and sets them on p. An api_key is
@@ -173,6 +178,17 @@ func (x catalogAPI) applyProviderFields(f providerFields, p *store.Provider) *oa
 	}
 	if f.APIVersion != nil {
 		p.APIVersion = strings.TrimSpace(*f.APIVersion)
+	}
+	if f.ExtraOperations != nil {
+		ops := make([]string, 0, len(*f.ExtraOperations))
+		for _, op := range *f.ExtraOperations {
+			op = strings.TrimSpace(op)
+			if err := store.CheckOperationPattern(op); err != nil {
+				return invalid("extra_operations", "has an invalid entry: "+err.Error())
+			}
+			ops = append(ops, op)
+		}
+		p.ExtraOperations = ops
 	}
 	if f.Privacy != nil && strings.TrimSpace(*f.Privacy) != "" {
 		level, e := catalogPrivacy("privacy", *f.Privacy)

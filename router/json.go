@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 
 	"github.com/logos-llm/logos/internal/oaierr"
 )
@@ -29,6 +30,8 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *oai
 	switch {
 	case errors.As(err, &tooBig):
 		return nil, bodyTooLarge(limit)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, oaierr.New(http.StatusRequestTimeout, "The request body was not sent in time").WithCode("request_timeout")
 	case err != nil:
 		return nil, oaierr.New(http.StatusBadRequest, "Could not read the request body").WithCode("invalid_body")
 	}

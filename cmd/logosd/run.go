@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
@@ -44,6 +45,13 @@ type options struct {
 	jobWorkers      int
 	jobLease        time.Duration
 	jobRetention    time.Duration
+
+	maxConnections  int // 0: unlimited
+	maxQueue        int // per deployment; 0: unlimited
+	bodyReadTimeout time.Duration
+	writeTimeout    time.Duration
+	maxQueueTimeout time.Duration
+	trustedProxies  []netip.Prefix
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
@@ -77,10 +85,41 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&jobLease, "job-lease", jobLease, "how long a replica's claim on a running job lasts unrenewed: a dead replica's jobs are taken over after it (LOGOS_JOB_LEASE)")
 	jobRetention := env("LOGOS_JOB_RETENTION", "168h")
 	fs.StringVar(&jobRetention, "job-retention", jobRetention, "how long finished jobs and their results are kept (LOGOS_JOB_RETENTION)")
+	maxConns := env("LOGOS_MAX_CONNECTIONS", "10000")
+	fs.StringVar(&maxConns, "max-connections", maxConns, "most client connections open at once; more wait in the kernel's backlog; 0: unlimited (LOGOS_MAX_CONNECTIONS)")
+	maxQueue := env("LOGOS_MAX_QUEUE", "1000")
+	fs.StringVar(&maxQueue, "max-queue", maxQueue, "most requests waiting for one deployment; more get 503 queue_full; 0: unlimited (LOGOS_MAX_QUEUE)")
+	bodyRead := env("LOGOS_BODY_READ_TIMEOUT", "60s")
+	fs.StringVar(&bodyRead, "body-read-timeout", bodyRead, "longest a proxied request's body may take to arrive; slower ones get 408 (LOGOS_BODY_READ_TIMEOUT)")
+	write := env("LOGOS_WRITE_TIMEOUT", "60s")
+	fs.StringVar(&write, "write-timeout", write, "longest one write of an answer to a client may block; renewed on every write, so streams that the client reads are not cut (LOGOS_WRITE_TIMEOUT)")
+	maxWait := env("LOGOS_MAX_QUEUE_TIMEOUT", "600s")
+	fs.StringVar(&maxWait, "max-queue-timeout", maxWait, "longest queue wait a client may ask for with Logos-Queue-Timeout or timeout_s; longer ones are clamped (LOGOS_MAX_QUEUE_TIMEOUT)")
+	proxies := env("LOGOS_TRUSTED_PROXIES", "")
+	fs.StringVar(&proxies, "trusted-proxies", proxies, "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed for client_ip; empty: none (LOGOS_TRUSTED_PROXIES)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
+	for _, d := range []struct {
+		name, v string
+		dst     *time.Duration
+	}{{"body read timeout", bodyRead, &o.bodyReadTimeout}, {"write timeout", write, &o.writeTimeout}, {"max queue timeout", maxWait, &o.maxQueueTimeout}} {
+		v, err := time.ParseDuration(d.v)
+		if err != nil || v <= 0 {
+			return o, fmt.Errorf("invalid %s %q: want a duration above 0", d.name, d.v)
+		}
+		*d.dst = v
+	}
 	var err error
+	if o.maxConnections, err = strconv.Atoi(maxConns); err != nil || o.maxConnections < 0 {
+		return o, fmt.Errorf("invalid max connections %q: want a whole number, 0 for unlimited", maxConns)
+	}
+	if o.maxQueue, err = strconv.Atoi(maxQueue); err != nil || o.maxQueue < 0 {
+		return o, fmt.Errorf("invalid max queue %q: want a whole number, 0 for unlimited", maxQueue)
+	}
+	if o.trustedProxies, err = parsePrefixes(proxies); err != nil {
+		return o, fmt.Errorf("invalid trusted proxies %q: %w", proxies, err)
+	}
 	if o.jobWorkers, err = strconv.Atoi(jobWorkers); err != nil || o.jobWorkers < 1 || o.jobWorkers > 10000 {
 		return o, fmt.Errorf("invalid job workers %q: want a whole number from 1 to 10000", jobWorkers)
 	}
@@ -105,6 +144,27 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		return o, fmt.Errorf("invalid GC minimum heap %q: %w", gcMin, err)
 	}
 	return o, nil
+}
+
+// parsePrefixes parses a comma-separated list of IP addresses and CIDRs.
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR", f)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 // startGCFloor keeps the collector's heap goal at minHeap or above (see
@@ -183,7 +243,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	} else {
 		log.Warn("LOGOS_SECRET_KEY is not set: provider credentials are stored unencrypted")
 	}
-	sched, err := fcfs.New(fcfs.Config{Logger: log})
+	sched, err := fcfs.New(fcfs.Config{Logger: log, MaxQueue: opts.maxQueue})
 	if err != nil {
 		return err
 	}
@@ -199,10 +259,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		SecretKey:          secretKey,
 		Getenv:             importEnv(getenv),
 		// GET /metrics requires this bearer token; unset, it answers 403.
-		MetricsToken: getenv("LOGOS_METRICS_TOKEN"),
-		JobWorkers:   opts.jobWorkers,
-		JobLease:     opts.jobLease,
-		JobRetention: opts.jobRetention,
+		MetricsToken:    getenv("LOGOS_METRICS_TOKEN"),
+		BodyReadTimeout: opts.bodyReadTimeout,
+		WriteTimeout:    opts.writeTimeout,
+		MaxQueueTimeout: opts.maxQueueTimeout,
+		TrustedProxies:  opts.trustedProxies,
+		JobWorkers:      opts.jobWorkers,
+		JobLease:        opts.jobLease,
+		JobRetention:    opts.jobRetention,
 	})
 	if err != nil {
 		return err
@@ -267,6 +331,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		_ = router.Close(context.Background())
 		return fmt.Errorf("listen: %w", err)
+	}
+	if opts.maxConnections > 0 {
+		ln = newLimitListener(ln, opts.maxConnections)
 	}
 	srv := &http.Server{
 		Handler:           router,
