@@ -41,6 +41,9 @@ type options struct {
 	prune           bool
 	debugListen     string
 	flushInterval   time.Duration
+	usageLog        string // directory; "" when off
+	usageLogMax     uint64
+	usageLogSync    time.Duration
 	gcMinHeap       uint64 // 0: leave the collector alone
 }
 
@@ -59,7 +62,12 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.sqlitePath, "sqlite-path", env("LOGOS_SQLITE_PATH", "logos.db"), "SQLite database file, used without --database-url (LOGOS_SQLITE_PATH)")
 	fs.StringVar(&o.configPath, "config", env("LOGOS_CONFIG", ""), "declarative config file (LOGOS_CONFIG)")
 	fs.StringVar(&o.logLevel, "log-level", env("LOGOS_LOG_LEVEL", "info"), "debug, info, warn or error (LOGOS_LOG_LEVEL)")
-	fs.StringVar(&o.spillPath, "usage-spill", env("LOGOS_USAGE_SPILL", ""), "file for usage records the database did not take at shutdown, replayed on start (LOGOS_USAGE_SPILL)")
+	fs.StringVar(&o.spillPath, "usage-spill", env("LOGOS_USAGE_SPILL", ""), "file for usage records the database did not take at shutdown, replayed on start; superseded by --usage-log, with which it is only replayed (LOGOS_USAGE_SPILL)")
+	fs.StringVar(&o.usageLog, "usage-log", env("LOGOS_USAGE_LOG", ""), "directory of the local usage log that keeps usage records safe from crashes and database outages; default: <sqlite-path>.usage-log with SQLite, logos-usage-log with PostgreSQL; \"off\" disables it (LOGOS_USAGE_LOG)")
+	logMax := env("LOGOS_USAGE_LOG_MAX", "1GiB")
+	fs.StringVar(&logMax, "usage-log-max", logMax, "largest size of the usage log; above it new requests get 503 until the database catches up (LOGOS_USAGE_LOG_MAX)")
+	logSync := env("LOGOS_USAGE_LOG_SYNC", "100ms")
+	fs.StringVar(&logSync, "usage-log-sync", logSync, "how often the usage log is fsynced; records reach the operating system at once (LOGOS_USAGE_LOG_SYNC)")
 	fs.StringVar(&o.debugListen, "debug-listen", env("LOGOS_DEBUG_LISTEN", ""), "address for Go profiling (/debug/pprof/); empty: off. Keep it on loopback (LOGOS_DEBUG_LISTEN)")
 	fs.BoolVar(&o.check, "check", false, "validate the --config file, print its problems with their lines, and exit")
 	fs.BoolVar(&o.prune, "prune", env("LOGOS_PRUNE", "") == "true", "delete catalogue objects the --config file does not mention (LOGOS_PRUNE=true)")
@@ -82,6 +90,21 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	o.shutdownTimeout = d
 	if o.flushInterval, err = time.ParseDuration(flush); err != nil || o.flushInterval <= 0 || o.flushInterval > time.Minute {
 		return o, fmt.Errorf("invalid usage flush interval %q: want a duration above 0 and at most 1m", flush)
+	}
+	if o.usageLogMax, err = parseBytes(logMax); err != nil || o.usageLogMax == 0 || o.usageLogMax > math.MaxInt64 {
+		return o, fmt.Errorf("invalid usage log size %q: want a size above 0 such as 1GiB", logMax)
+	}
+	if o.usageLogSync, err = time.ParseDuration(logSync); err != nil || o.usageLogSync <= 0 || o.usageLogSync > time.Minute {
+		return o, fmt.Errorf("invalid usage log sync interval %q: want a duration above 0 and at most 1m", logSync)
+	}
+	switch {
+	case o.usageLog == "off":
+		o.usageLog = ""
+	case o.usageLog != "":
+	case o.databaseURL != "":
+		o.usageLog = "logos-usage-log"
+	default:
+		o.usageLog = o.sqlitePath + ".usage-log"
 	}
 	if o.gcMinHeap, err = parseBytes(gcMin); err != nil {
 		return o, fmt.Errorf("invalid GC minimum heap %q: %w", gcMin, err)
@@ -196,15 +219,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer sched.Close()
 	router, err := logos.New(logos.Config{
-		Store:              st,
-		Providers:          builtin.Registry(),
-		Scheduler:          sched,
-		Logger:             log,
-		UsageSpillPath:     opts.spillPath,
-		UsageFlushInterval: opts.flushInterval,
-		DisableSetup:       doc != nil,
-		SecretKey:          secretKey,
-		Getenv:             importEnv(getenv),
+		Store:                st,
+		Providers:            builtin.Registry(),
+		Scheduler:            sched,
+		Logger:               log,
+		UsageSpillPath:       opts.spillPath,
+		UsageFlushInterval:   opts.flushInterval,
+		UsageLogDir:          opts.usageLog,
+		UsageLogMaxBytes:     int64(opts.usageLogMax),
+		UsageLogSyncInterval: opts.usageLogSync,
+		DisableSetup:         doc != nil,
+		SecretKey:            secretKey,
+		Getenv:               importEnv(getenv),
 		// GET /metrics requires this bearer token; unset, it answers 403.
 		MetricsToken: getenv("LOGOS_METRICS_TOKEN"),
 	})

@@ -362,11 +362,12 @@ func seedDeployment(t *testing.T, db string, up *providertest.Server) {
 // and setup succeeds on exactly one of them.
 func TestPostgresReplicasStartTogether(t *testing.T) {
 	url := pgtest.NewDatabase(t)
-	args := []string{"--database-url", url}
 	var wg sync.WaitGroup
 	ds := make([]*daemon, 2)
 	for i := range ds {
 		wg.Add(1)
+		// Each replica has its own usage log.
+		args := []string{"--database-url", url, "--usage-log", filepath.Join(t.TempDir(), "usage-log")}
 		go func() {
 			defer wg.Done()
 			ds[i] = start(t, args, nil)
