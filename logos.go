@@ -12,6 +12,7 @@ import (
 	"github.com/logos-llm/logos/budget"
 	"github.com/logos-llm/logos/classify"
 	"github.com/logos-llm/logos/internal/secret"
+	"github.com/logos-llm/logos/internal/usagelog"
 	"github.com/logos-llm/logos/monitor"
 	"github.com/logos-llm/logos/pipeline"
 	"github.com/logos-llm/logos/providers"
@@ -19,7 +20,6 @@ import (
 	"github.com/logos-llm/logos/router"
 	"github.com/logos-llm/logos/scheduler"
 	"github.com/logos-llm/logos/store"
-	"github.com/logos-llm/logos/internal/usagelog"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )

@@ -28,9 +28,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/logos-llm/logos/internal/usagelog"
 	"github.com/logos-llm/logos/scheduler"
 	"github.com/logos-llm/logos/store"
-	"github.com/logos-llm/logos/internal/usagelog"
 )
 
 // KnownOperations are the operation label values kept as they are; any other
