@@ -1,7 +1,6 @@
 package usagelog
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -119,8 +118,8 @@ func (l *Log) readFiles(buf []store.UsageRecord, max int, until pos) ([]store.Us
 			}
 			used += int64(size)
 			if typ == typeRecord {
-				var r store.UsageRecord
-				if err := json.Unmarshal(payload, &r); err != nil {
+				r, err := decodeRecord(payload)
+				if err != nil {
 					return buf, false, fmt.Errorf("usagelog: decoding a record at %s offset %d: %w", segName(l.rpos.seg), l.rpos.off+used-int64(size), err)
 				}
 				buf = append(buf, r)

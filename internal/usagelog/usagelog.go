@@ -26,7 +26,6 @@ package usagelog
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -301,8 +300,8 @@ func (l *Log) recover() ([]store.UsageRecord, error) {
 				}
 			case typeMarker:
 				if _, ok := markers[id]; !ok {
-					var r store.UsageRecord
-					if err := json.Unmarshal(payload, &r); err != nil {
+					r, err := decodeRecord(payload)
+					if err != nil {
 						return err
 					}
 					markers[id] = r
@@ -376,15 +375,6 @@ func (l *Log) saveCommitted(p pos) error {
 	return err
 }
 
-// requestID reads the RequestID member of an encoded record.
-func requestID(payload []byte) (string, error) {
-	var r struct{ RequestID string }
-	if err := json.Unmarshal(payload, &r); err != nil {
-		return "", err
-	}
-	return r.RequestID, nil
-}
-
 // scanSegment calls fn for every valid entry of a segment and returns the
 // end of the last valid one. A torn or corrupt entry ends the scan.
 func scanSegment(path string, fn func(off int64, typ byte, payload []byte) error) (int64, error) {
@@ -428,15 +418,14 @@ func parseEntry(b []byte) (typ byte, payload []byte, n int, err error) {
 	return typ, b[headerSize : headerSize+int(size)], headerSize + int(size), nil
 }
 
-// appendEntry appends an encoded entry to b.
-func appendEntry(b []byte, typ byte, payload []byte) []byte {
-	var h [headerSize]byte
-	binary.LittleEndian.PutUint32(h[0:4], uint32(len(payload)))
-	h[8] = typ
-	crc := crc32.Update(crc32.Checksum(h[8:9], crcTable), crcTable, payload)
-	binary.LittleEndian.PutUint32(h[4:8], crc)
-	b = append(b, h[:]...)
-	return append(b, payload...)
+// appendEntry appends an entry holding rec to b, encoding it in place.
+func appendEntry(b []byte, typ byte, rec *store.UsageRecord) []byte {
+	start := len(b)
+	b = append(b, 0, 0, 0, 0, 0, 0, 0, 0, typ)
+	b = appendRecord(b, rec)
+	binary.LittleEndian.PutUint32(b[start:], uint32(len(b)-start-headerSize))
+	binary.LittleEndian.PutUint32(b[start+4:], crc32.Checksum(b[start+8:], crcTable))
+	return b
 }
 
 // startSegment creates segment seg and makes it the current one. It is
@@ -492,10 +481,6 @@ func marker(rec *store.UsageRecord) store.UsageRecord {
 // SyncInterval. It returns ErrFull when the log holds MaxBytes or more.
 func (l *Log) Started(rec *store.UsageRecord) error {
 	m := marker(rec)
-	payload, err := json.Marshal(&m)
-	if err != nil {
-		return fmt.Errorf("usagelog: encoding marker: %w", err)
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -505,7 +490,7 @@ func (l *Log) Started(rec *store.UsageRecord) error {
 		return ErrFull
 	}
 	start := len(l.buf)
-	l.buf = appendEntry(l.buf, typeMarker, payload)
+	l.buf = appendEntry(l.buf, typeMarker, &m)
 	l.seq += uint64(len(l.buf) - start)
 	l.open[rec.RequestID] = append([]byte(nil), l.buf[start:]...)
 	l.pending = append(l.pending, pendingEntry{start: start, end: len(l.buf)})
@@ -516,17 +501,13 @@ func (l *Log) Started(rec *store.UsageRecord) error {
 // operating system (not necessarily synced to disk). It is never refused for
 // size: the request it belongs to has been served.
 func (l *Log) Append(rec *store.UsageRecord) error {
-	payload, err := json.Marshal(rec)
-	if err != nil {
-		return fmt.Errorf("usagelog: encoding record: %w", err)
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
 		return ErrClosed
 	}
 	start := len(l.buf)
-	l.buf = appendEntry(l.buf, typeRecord, payload)
+	l.buf = appendEntry(l.buf, typeRecord, rec)
 	l.seq += uint64(len(l.buf) - start)
 	delete(l.open, rec.RequestID)
 	l.pending = append(l.pending, pendingEntry{rec: rec, start: start, end: len(l.buf)})
