@@ -533,7 +533,20 @@ func (l *Log) waitWritten(upto uint64) {
 // fails (a full or broken disk), the records are still handed to the reader
 // from memory, unprotected against a crash, and the error is logged.
 func (l *Log) writeLocked() {
-	if len(l.buf) == 0 || l.cur == nil {
+	if len(l.buf) == 0 {
+		return
+	}
+	if l.cur == nil {
+		// Closed while this was waiting: hand the records over from
+		// memory, as if the write had failed.
+		for _, e := range l.pending {
+			if e.rec != nil {
+				l.enqueue(queued{rec: e.rec, start: l.written, end: l.written})
+			}
+		}
+		l.wseq += uint64(len(l.buf))
+		l.buf, l.pending = l.buf[:0], nil
+		l.cond.Broadcast()
 		return
 	}
 	l.writing = true
@@ -686,6 +699,9 @@ type Stats struct {
 	BacklogBytes int64
 	// Segments is the number of segment files.
 	Segments int
+	// WriteErrors counts failed writes, whose records went to the
+	// database from memory only.
+	WriteErrors uint64
 }
 
 // Stats returns the log's size.
@@ -701,7 +717,7 @@ func (l *Log) Stats() Stats {
 			backlog += n - l.commit.off
 		}
 	}
-	return Stats{Bytes: l.total + int64(len(l.buf)), BacklogBytes: backlog, Segments: len(l.sizes)}
+	return Stats{Bytes: l.total + int64(len(l.buf)), BacklogBytes: backlog, Segments: len(l.sizes), WriteErrors: l.writeErrs}
 }
 
 // Ready reports whether the backlog is below the high-water mark.
