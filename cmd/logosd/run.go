@@ -44,6 +44,7 @@ type options struct {
 	usageLog        string // directory; "" when off
 	usageLogMax     uint64
 	usageLogSync    time.Duration
+	maxHeaderBytes  uint64
 	gcMinHeap       uint64 // 0: leave the collector alone
 }
 
@@ -73,6 +74,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.BoolVar(&o.prune, "prune", env("LOGOS_PRUNE", "") == "true", "delete catalogue objects the --config file does not mention (LOGOS_PRUNE=true)")
 	flush := env("LOGOS_USAGE_FLUSH_INTERVAL", "250ms")
 	fs.StringVar(&flush, "usage-flush-interval", flush, "longest a usage record waits to be written; longer means larger, cheaper batches (LOGOS_USAGE_FLUSH_INTERVAL)")
+	maxHeader := env("LOGOS_MAX_HEADER_BYTES", "64KiB")
+	fs.StringVar(&maxHeader, "max-header-bytes", maxHeader, "largest request line and headers; larger requests get 431 (LOGOS_MAX_HEADER_BYTES)")
 	gcMin := env("LOGOS_GC_MIN_HEAP", "64MiB")
 	fs.StringVar(&gcMin, "gc-min-heap", gcMin, "smallest heap the Go collector lets grow before collecting, e.g. 64MiB; 0: Go's default. Ignored when GOGC is set (LOGOS_GC_MIN_HEAP)")
 	timeout := env("LOGOS_SHUTDOWN_TIMEOUT", "30s")
@@ -90,6 +93,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	o.shutdownTimeout = d
 	if o.flushInterval, err = time.ParseDuration(flush); err != nil || o.flushInterval <= 0 || o.flushInterval > time.Minute {
 		return o, fmt.Errorf("invalid usage flush interval %q: want a duration above 0 and at most 1m", flush)
+	}
+	if o.maxHeaderBytes, err = parseBytes(maxHeader); err != nil || o.maxHeaderBytes < 1<<10 || o.maxHeaderBytes > 1<<30 {
+		return o, fmt.Errorf("invalid header limit %q: want a size from 1KiB to 1GiB", maxHeader)
 	}
 	if o.usageLogMax, err = parseBytes(logMax); err != nil || o.usageLogMax == 0 || o.usageLogMax > math.MaxInt64 {
 		return o, fmt.Errorf("invalid usage log size %q: want a size above 0 such as 1GiB", logMax)
@@ -301,8 +307,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	srv := &http.Server{
 		Handler:           router,
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// net/http answers 431 above it (it allows 4 KiB of slack).
+		MaxHeaderBytes: int(opts.maxHeaderBytes),
+		IdleTimeout:    120 * time.Second,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	// The debug address listens before the announcement below, so whoever
 	// waits for it (a script, a test) can use both addresses at once.

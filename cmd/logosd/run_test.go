@@ -177,7 +177,7 @@ func TestRunBootstrapsFromRootKey(t *testing.T) {
 }
 
 func TestRunRejectsBadOptions(t *testing.T) {
-	for _, args := range [][]string{{"--nope"}, {"--log-level", "loud"}, {"--shutdown-timeout", "-1s"}, {"--usage-flush-interval", "0s"}, {"--usage-flush-interval", "1h"}, {"--gc-min-heap", "64XB"}, {"--gc-min-heap", "-1"}, {"--gc-min-heap", "99999999TiB"}, {"extra"}} {
+	for _, args := range [][]string{{"--nope"}, {"--log-level", "loud"}, {"--shutdown-timeout", "-1s"}, {"--usage-flush-interval", "0s"}, {"--usage-flush-interval", "1h"}, {"--gc-min-heap", "64XB"}, {"--gc-min-heap", "-1"}, {"--gc-min-heap", "99999999TiB"}, {"--max-header-bytes", "10"}, {"--usage-log-max", "0"}, {"--usage-log-sync", "0s"}, {"extra"}} {
 		err := run(context.Background(), args, func(string) string { return "" }, io.Discard, io.Discard)
 		if err == nil {
 			t.Errorf("run(%v) succeeded", args)
@@ -472,5 +472,26 @@ func TestRunAppliesConfigAndReloadsOnSIGHUP(t *testing.T) {
 			t.Fatalf("SIGHUP did not apply the edited file: %d %s\n%s", s, b, d.stderr.String())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestHeaderLimit: request headers beyond --max-header-bytes (64 KiB by
+// default) get 431 before anything is forwarded; smaller ones pass.
+func TestHeaderLimit(t *testing.T) {
+	d := start(t, []string{"--sqlite-path", filepath.Join(t.TempDir(), "l.db")}, nil)
+	for _, c := range []struct {
+		size int
+		want int
+	}{{50 << 10, http.StatusOK}, {200 << 10, http.StatusRequestHeaderFieldsTooLarge}} {
+		req, _ := http.NewRequest("GET", d.url+"/healthz", nil)
+		req.Header.Set("X-Big", strings.Repeat("a", c.size))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("a %d-byte header: %d, want %d", c.size, resp.StatusCode, c.want)
+		}
 	}
 }
