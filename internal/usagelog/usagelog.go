@@ -58,7 +58,7 @@ type Config struct {
 	// that no record has carried along are written). Defaults to 100ms.
 	SyncInterval time.Duration
 	// SegmentBytes is the size at which a new segment file is started.
-	// Defaults to 4 MiB.
+	// Defaults to 4 MiB, or a 16th of MaxBytes when that is smaller.
 	SegmentBytes int64
 	// MaxBytes bounds the log's size on disk: above it, Started refuses new
 	// requests with ErrFull (records of requests already started are still
@@ -170,11 +170,13 @@ func Open(cfg Config) (*Log, error) {
 	if cfg.SyncInterval <= 0 {
 		cfg.SyncInterval = 100 * time.Millisecond
 	}
-	if cfg.SegmentBytes <= 0 {
-		cfg.SegmentBytes = 4 << 20
-	}
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = 1 << 30
+	}
+	if cfg.SegmentBytes <= 0 {
+		// Stored records in the current segment count towards MaxBytes
+		// until it is rotated: keep that a small part of it.
+		cfg.SegmentBytes = max(min(4<<20, cfg.MaxBytes/16), 4<<10)
 	}
 	if cfg.HighWaterBytes <= 0 {
 		cfg.HighWaterBytes = cfg.MaxBytes / 2
