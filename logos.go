@@ -317,6 +317,7 @@ func New(cfg Config) (*Router, error) {
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Pipeline:     p,
 		Started:      time.Now(),
+		Ready:        r.ready,
 		Metrics:      metricsHandler,
 		MetricsToken: cfg.MetricsToken,
 		OnChange: func(ctx context.Context) {
@@ -340,6 +341,26 @@ func New(cfg Config) (*Router, error) {
 		}
 	}()
 	return r, nil
+}
+
+// errUsageBacklog is the readiness error while the usage log is over its
+// high-water mark.
+var errUsageBacklog = errors.New("usage records are backing up: the database is not taking them")
+
+// ready is GET /readyz: without a usage log the store must answer; with one,
+// the log's backlog must be below its high-water mark (the store may be
+// down meanwhile: records wait in the log and requests are served).
+func (r *Router) ready(ctx context.Context) error {
+	if r.usageLog == nil {
+		if err := r.cfg.Store.Ping(ctx); err != nil {
+			return errors.New("store unreachable")
+		}
+		return nil
+	}
+	if !r.usageLog.Ready() {
+		return errUsageBacklog
+	}
+	return nil
 }
 
 // Reload replaces the catalogue snapshot with the store's current catalogue.
