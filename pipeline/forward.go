@@ -494,11 +494,49 @@ func (x *Exchange) relayWhole(w http.ResponseWriter, r *http.Request, req *Reque
 		return
 	}
 	dw := &deferredWriter{w: w, status: resp.StatusCode}
-	res, err := meter.Relay(dw, body, x.relayOptions(w, r, req, resp, injected))
+	// The answer's last byte is held back (and nothing flushed) until the
+	// usage record is handed over: with a usage log, a client that has the
+	// whole answer has its record on disk, even if Logos dies right after.
+	hw := &holdLastByte{w: dw}
+	res, err := meter.Relay(hw, body, x.relayOptions(w, r, req, resp, injected))
 	if !first.IsZero() {
 		res.FirstByteAt = first
 	}
 	x.relayed(w, r, req, resp, dw, &res, err)
+	x.End()
+	_ = hw.release()
+}
+
+// holdLastByte passes writes on but for the last byte written, which
+// release writes. It does not flush.
+type holdLastByte struct {
+	w    io.Writer
+	b    [1]byte
+	held bool
+}
+
+func (h *holdLastByte) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if err := h.release(); err != nil {
+		return 0, err
+	}
+	if n, err := h.w.Write(p[:len(p)-1]); err != nil {
+		return n, err
+	}
+	h.b[0], h.held = p[len(p)-1], true
+	return len(p), nil
+}
+
+// release writes the held byte, if any.
+func (h *holdLastByte) release() error {
+	if !h.held {
+		return nil
+	}
+	h.held = false
+	_, err := h.w.Write(h.b[:])
+	return err
 }
 
 // readWhole reads resp's body to its end and returns it as a reader, with
