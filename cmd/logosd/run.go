@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -76,7 +75,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&flush, "usage-flush-interval", flush, "longest a usage record waits to be written; longer means larger, cheaper batches (LOGOS_USAGE_FLUSH_INTERVAL)")
 	maxHeader := env("LOGOS_MAX_HEADER_BYTES", "64KiB")
 	fs.StringVar(&maxHeader, "max-header-bytes", maxHeader, "largest request line and headers; larger requests get 431 (LOGOS_MAX_HEADER_BYTES)")
-	gcMin := env("LOGOS_GC_MIN_HEAP", "64MiB")
+	gcMin := env("LOGOS_GC_MIN_HEAP", gcfloor.DefaultMinHeapText)
 	fs.StringVar(&gcMin, "gc-min-heap", gcMin, "smallest heap the Go collector lets grow before collecting, e.g. 64MiB; 0: Go's default. Ignored when GOGC is set (LOGOS_GC_MIN_HEAP)")
 	timeout := env("LOGOS_SHUTDOWN_TIMEOUT", "30s")
 	fs.StringVar(&timeout, "shutdown-timeout", timeout, "how long to drain requests and flush usage on SIGINT/SIGTERM (LOGOS_SHUTDOWN_TIMEOUT)")
@@ -94,10 +93,10 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	if o.flushInterval, err = time.ParseDuration(flush); err != nil || o.flushInterval <= 0 || o.flushInterval > time.Minute {
 		return o, fmt.Errorf("invalid usage flush interval %q: want a duration above 0 and at most 1m", flush)
 	}
-	if o.maxHeaderBytes, err = parseBytes(maxHeader); err != nil || o.maxHeaderBytes < 1<<10 || o.maxHeaderBytes > 1<<30 {
+	if o.maxHeaderBytes, err = gcfloor.ParseSize(maxHeader); err != nil || o.maxHeaderBytes < 1<<10 || o.maxHeaderBytes > 1<<30 {
 		return o, fmt.Errorf("invalid header limit %q: want a size from 1KiB to 1GiB", maxHeader)
 	}
-	if o.usageLogMax, err = parseBytes(logMax); err != nil || o.usageLogMax == 0 || o.usageLogMax > math.MaxInt64 {
+	if o.usageLogMax, err = gcfloor.ParseSize(logMax); err != nil || o.usageLogMax == 0 || o.usageLogMax > math.MaxInt64 {
 		return o, fmt.Errorf("invalid usage log size %q: want a size above 0 such as 1GiB", logMax)
 	}
 	if o.usageLogSync, err = time.ParseDuration(logSync); err != nil || o.usageLogSync <= 0 || o.usageLogSync > time.Minute {
@@ -112,35 +111,10 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	default:
 		o.usageLog = o.sqlitePath + ".usage-log"
 	}
-	if o.gcMinHeap, err = parseBytes(gcMin); err != nil {
+	if o.gcMinHeap, err = gcfloor.ParseSize(gcMin); err != nil {
 		return o, fmt.Errorf("invalid GC minimum heap %q: %w", gcMin, err)
 	}
 	return o, nil
-}
-
-// parseBytes parses a size such as 64MiB, 512KiB, 1GiB or a plain number of
-// bytes.
-func parseBytes(s string) (uint64, error) {
-	end := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != ' ' })
-	if end < 0 {
-		end = len(s)
-	}
-	num, unit := strings.TrimSpace(s[:end]), s[end:]
-	if num == "" {
-		return 0, errors.New("want a whole number with an optional unit (B, KiB, MiB, GiB or TiB)")
-	}
-	mult := map[string]uint64{"": 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}[unit]
-	if mult == 0 {
-		return 0, fmt.Errorf("unknown unit %q (want B, KiB, MiB, GiB or TiB)", unit)
-	}
-	n, err := strconv.ParseUint(num, 10, 64)
-	if err != nil {
-		return 0, errors.New("want a whole number with an optional unit")
-	}
-	if n > math.MaxUint64/mult {
-		return 0, errors.New("too large")
-	}
-	return n * mult, nil
 }
 
 // startGCFloor keeps the collector's heap goal at minHeap or above (see
