@@ -231,15 +231,16 @@ func TestKillDashNineLosesNoUsage(t *testing.T) {
 func killUnderLoad(t *testing.T, args []string, open func(t *testing.T) store.Store) {
 	key := "lg-root-" + strings.Repeat("k", 40)
 	env := "LOGOS_ROOT_KEY=" + key
-	up := providertest.NewOpenAI(t, providertest.Options{EventDelay: 200 * time.Millisecond})
+	up := providertest.NewOpenAI(t, providertest.Options{EventDelay: time.Second})
 	c := startChild(t, args, env)
 	st := open(t)
 	defer st.Close()
 	seedStore(t, st, up)
 	waitModel(t, c.url, key)
 
-	// Streams that are in flight when the process dies (20 events, 200 ms
-	// apart).
+	// Streams that are in flight when the process dies: the fixture's ten
+	// events a second apart last 9 s (at 200 ms apart they had ended by the
+	// kill now and then).
 	streamsStarted := make(chan struct{})
 	go func() {
 		defer close(streamsStarted)
