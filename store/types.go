@@ -96,12 +96,16 @@ const (
 	OutcomeTimeout   Outcome = "timeout"   // queue or upstream timeout
 	OutcomeCancelled Outcome = "cancelled" // the client went away
 	OutcomeRejected  Outcome = "rejected"  // refused by Logos before reaching a provider
+	// OutcomeInterrupted marks a request that was in flight when Logos
+	// stopped without finishing it (a crash, kill -9): its record is made on
+	// the next start from the usage log's "started" marker.
+	OutcomeInterrupted Outcome = "interrupted"
 )
 
 // Valid reports whether o is a known outcome.
 func (o Outcome) Valid() bool {
 	switch o {
-	case OutcomeSuccess, OutcomeError, OutcomeTimeout, OutcomeCancelled, OutcomeRejected:
+	case OutcomeSuccess, OutcomeError, OutcomeTimeout, OutcomeCancelled, OutcomeRejected, OutcomeInterrupted:
 		return true
 	}
 	return false
