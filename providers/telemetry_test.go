@@ -71,7 +71,7 @@ func TestReadRateLimitHeaders(t *testing.T) {
 		},
 		{
 			name: "429 without retry-after waits for the reset", status: 429,
-			h:    hdr("x-ratelimit-reset-tokens", "3s", "x-ratelimit-reset-requests", "6m0s"), seen: true,
+			h: hdr("x-ratelimit-reset-tokens", "3s", "x-ratelimit-reset-requests", "6m0s"), seen: true,
 			want: providers.RateLimit{LimitRequests: -1, LimitTokens: -1, RemainingRequests: -1, RemainingTokens: -1,
 				ResetRequests: now.Add(6 * time.Minute), ResetTokens: now.Add(3 * time.Second), RetryAfter: now.Add(3 * time.Second), UpdatedAt: now},
 		},
