@@ -47,6 +47,9 @@ func fullProvider(name string) store.Provider {
 		ParallelCapacity: 16,
 		KeepAliveSeconds: 300,
 		MaxLoadedModels:  3,
+		PollInterval:     2500 * time.Millisecond,
+		PollTimeout:      1500 * time.Millisecond,
+		SleepMode:        true,
 	}
 }
 
