@@ -279,6 +279,10 @@ func (x *Exchange) execute(w http.ResponseWriter, r *http.Request, req *Request,
 	}
 	defer resp.Body.Close()
 	x.setOverhead(w)
+	if obs := x.p.cfg.Upstream; obs != nil {
+		prov, _ := x.p.cfg.Providers.Lookup(string(dep.Provider.Kind))
+		obs.ObserveResponse(dep.ID, dep.Provider.ID, dep.Provider.Name, prov, resp.StatusCode, resp.Header)
+	}
 
 	if resp.StatusCode >= 400 {
 		x.relayError(w, req, resp)

@@ -61,6 +61,16 @@ type Config struct {
 	// Metrics records Prometheus metrics of every request. Defaults to nil
 	// (no metrics).
 	Metrics *monitor.Metrics
+	// Upstream is told of every upstream response, for the rate-limit
+	// state of deployments. Defaults to nil (nobody is told).
+	Upstream UpstreamObserver
+}
+
+// UpstreamObserver is told the status and headers of every upstream
+// response as soon as they arrive, before the body is relayed. It runs on
+// the request path and must be cheap (package live implements it).
+type UpstreamObserver interface {
+	ObserveResponse(deploymentID, providerID int64, providerName string, p providers.Provider, status int, h http.Header)
 }
 
 // Pipeline serves proxied requests. It is safe for concurrent use.

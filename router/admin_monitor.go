@@ -184,16 +184,19 @@ type vramPoint struct {
 	LoadedModels    json.RawMessage `json:"loaded_models"`
 }
 
-// vramStats answers {"day":"YYYY-MM-DD"} (the original's bucket_seconds is
-// ignored) with the successful snapshots of every Ollama provider taken on
-// that UTC day up to now, keeping the latest snapshot of each minute. The
+// vramStats answers {"day":"YYYY-MM-DD", "bucket_seconds"?} with the
+// successful snapshots of every Ollama provider taken on that UTC day up to
+// now, keeping the latest snapshot of each minute (of each hour when
+// bucket_seconds is 3600 or more). The downsampling is done by the database
+// when the store is a store.SnapshotStatsStore (both built-in stores are). The
 // capacity is the provider's TotalVRAMMB, or if unset the day's highest
 // observed usage (of all its successful snapshots, not only those kept).
 // Providers without data that day are left out; if none has any the answer
 // is 404.
 func (m monitorAPI) vramStats(a *adminRequest) (int, any, *oaierr.Error) {
 	var req struct {
-		Day string `json:"day"`
+		Day           string `json:"day"`
+		BucketSeconds int64  `json:"bucket_seconds"`
 	}
 	if e := a.decode(&req); e != nil {
 		return 0, nil, e
@@ -223,7 +226,11 @@ func (m monitorAPI) vramStats(a *adminRequest) (int, any, *oaierr.Error) {
 		if p.Kind != store.KindOllama {
 			continue
 		}
-		data, e := m.providerVRAM(a.ctx, p, start, end)
+		bucket := time.Minute
+		if req.BucketSeconds >= 3600 {
+			bucket = time.Hour
+		}
+		data, e := m.providerVRAM(a.ctx, p, start, end, bucket)
 		if e != nil {
 			return 0, nil, e
 		}
@@ -240,11 +247,21 @@ func (m monitorAPI) vramStats(a *adminRequest) (int, any, *oaierr.Error) {
 // providerVRAM returns p's points for [start, end): the latest successful
 // snapshot of each minute, oldest first. It reads the store one vramChunk at
 // a time.
-func (m monitorAPI) providerVRAM(ctx context.Context, p store.Provider, start, end time.Time) ([]vramPoint, *oaierr.Error) {
+func (m monitorAPI) providerVRAM(ctx context.Context, p store.Provider, start, end time.Time, bucket time.Duration) ([]vramPoint, *oaierr.Error) {
 	var (
-		kept    []store.ProviderSnapshot // one per minute
+		kept    []store.ProviderSnapshot // one per bucket
 		maxUsed int64
 	)
+	if ss, ok := m.cfg.Store.(store.SnapshotStatsStore); ok {
+		var err error
+		if kept, err = ss.LatestProviderSnapshots(ctx, p.ID, start, end, bucket); err != nil {
+			return nil, m.storeError(err, "provider snapshots", "")
+		}
+		if maxUsed, err = ss.MaxProviderVRAM(ctx, p.ID, start, end); err != nil {
+			return nil, m.storeError(err, "provider snapshots", "")
+		}
+		return vramPoints(p, kept, maxUsed), nil
+	}
 	for from := start; from.Before(end); from = from.Add(vramChunk) {
 		to := from.Add(vramChunk)
 		if to.After(end) {
@@ -261,13 +278,19 @@ func (m monitorAPI) providerVRAM(ctx context.Context, p store.Provider, start, e
 			maxUsed = max(maxUsed, s.VRAMUsedBytes)
 			// Snapshots come oldest first, so a later one of the same
 			// minute replaces the one kept.
-			if n := len(kept); n > 0 && sameMinute(kept[n-1].TakenAt, s.TakenAt) {
+			if n := len(kept); n > 0 && sameBucket(kept[n-1].TakenAt, s.TakenAt, bucket) {
 				kept[n-1] = s
 			} else {
 				kept = append(kept, s)
 			}
 		}
 	}
+	return vramPoints(p, kept, maxUsed), nil
+}
+
+// vramPoints renders the kept snapshots of p; the capacity is p's
+// TotalVRAMMB, else maxUsed.
+func vramPoints(p store.Provider, kept []store.ProviderSnapshot, maxUsed int64) []vramPoint {
 	capacity := p.TotalVRAMMB * bytesPerMB
 	if capacity <= 0 {
 		capacity = maxUsed
@@ -290,15 +313,63 @@ func (m monitorAPI) providerVRAM(ctx context.Context, p store.Provider, start, e
 			LoadedModels:    loaded,
 		}
 	}
-	return points, nil
+	return points
 }
 
-// sameMinute reports whether a and b fall in the same UTC minute.
-func sameMinute(a, b time.Time) bool {
-	return a.Truncate(time.Minute).Equal(b.Truncate(time.Minute))
+// sameBucket reports whether a and b fall in the same bucket (aligned to
+// the Unix epoch).
+func sameBucket(a, b time.Time, bucket time.Duration) bool {
+	return a.Truncate(bucket).Equal(b.Truncate(bucket))
 }
 
 // mb converts bytes to MiB rounded to two decimals.
 func mb(bytes int64) float64 {
 	return math.Round(float64(bytes)/bytesPerMB*100) / 100
+}
+
+// snapshotFigures fills the snapshot-based figures of a request_event_stats
+// answer built by eventStatsJSON: each time-series point's avgVram is the
+// VRAM in use (MiB) in its bucket, averaged per provider and summed over
+// providers, and queueDepth summarises the requests the upstreams reported
+// queued (vLLM's waiting requests), averaged and 95th percentile over the
+// buckets that have them. Logos' own queue is not sampled into the records;
+// scheduler_state shows it live. The figures stay 0 when the store cannot
+// summarise snapshots or none was taken.
+func (x statsAPI) snapshotFigures(ctx context.Context, out map[string]any, start, end time.Time, bucket int64) *oaierr.Error {
+	ss, ok := x.cfg.Store.(store.SnapshotStatsStore)
+	if !ok {
+		return nil
+	}
+	buckets, err := ss.SnapshotBuckets(ctx, start, end, bucket)
+	if err != nil {
+		return x.storeError(err, "provider snapshots", "")
+	}
+	stats, _ := out["stats"].(map[string]any)
+	series, _ := stats["timeSeries"].([]map[string]any)
+	byStart := make(map[int64]store.SnapshotBucket, len(buckets))
+	var waiting []float64
+	for _, b := range buckets {
+		byStart[b.Start.Unix()*1000] = b
+		if b.WaitingKnown {
+			waiting = append(waiting, b.Waiting)
+		}
+	}
+	for _, p := range series {
+		if ts, ok := p["timestamp"].(int64); ok {
+			if b, ok := byStart[ts]; ok {
+				p["avgVram"] = mb(int64(math.Round(b.VRAMUsedBytes)))
+			}
+		}
+	}
+	if len(waiting) > 0 && stats != nil {
+		var sum float64
+		for _, w := range waiting {
+			sum += w
+		}
+		slices.Sort(waiting)
+		p95 := waiting[int(math.Ceil(0.95*float64(len(waiting))))-1]
+		avgW := sum / float64(len(waiting))
+		stats["queueDepth"] = map[string]any{"avgEnqueueDepth": avgW, "avgScheduleDepth": avgW, "p95EnqueueDepth": p95, "p95ScheduleDepth": p95}
+	}
+	return nil
 }

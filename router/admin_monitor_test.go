@@ -338,3 +338,47 @@ func TestVRAMStatsErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestRequestEventStatsFromSnapshots(t *testing.T) {
+	e := newStatsEnv(t)
+	ctx := t.Context()
+	gpu, err := e.st.CreateProvider(ctx, store.Provider{Name: "gpu", Kind: store.KindOllama, BaseURL: "http://gpu:11434", Privacy: store.PrivacyLocal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vllm, err := e.st.CreateProvider(ctx, store.Provider{Name: "vllm", Kind: store.KindOpenAICompatible, BaseURL: "http://vllm:8000/v1", Privacy: store.PrivacyLocal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := func(p int64, at time.Time, vram int64, waiting int) {
+		t.Helper()
+		s := store.ProviderSnapshot{ProviderID: p, TakenAt: at, VRAMUsedBytes: vram, PollSuccess: true}
+		if waiting >= 0 {
+			s.QueueKnown, s.WaitingRequests = true, waiting
+		}
+		if _, err := e.st.InsertProviderSnapshot(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Bucket 0 (15 min): gpu averages 2 MiB, vLLM 1 MiB with 4 and 6
+	// waiting. Bucket 2: gpu 8 MiB, vLLM 10 waiting.
+	snap(gpu.ID, e.day.Add(time.Minute), 1*mib, -1)
+	snap(gpu.ID, e.day.Add(2*time.Minute), 3*mib, -1)
+	snap(vllm.ID, e.day.Add(3*time.Minute), 1*mib, 4)
+	snap(vllm.ID, e.day.Add(4*time.Minute), 1*mib, 6)
+	snap(gpu.ID, e.day.Add(31*time.Minute), 8*mib, -1)
+	snap(vllm.ID, e.day.Add(32*time.Minute), 0, 10)
+
+	body := map[string]any{"start_date": e.day.Format(time.RFC3339), "end_date": e.day.AddDate(0, 0, 1).Format(time.RFC3339)}
+	st := e.ok("request_event_stats", e.rootKey, body)["stats"].(map[string]any)
+	series := st["timeSeries"].([]any)
+	for i, want := range map[int]float64{0: 3, 1: 0, 2: 8, 95: 0} {
+		if got := series[i].(map[string]any)["avgVram"]; got != want {
+			t.Errorf("point %d avgVram = %v, want %v MiB", i, got, want)
+		}
+	}
+	want := map[string]any{"avgEnqueueDepth": 7.5, "avgScheduleDepth": 7.5, "p95EnqueueDepth": 10.0, "p95ScheduleDepth": 10.0}
+	if d := cmp.Diff(want, st["queueDepth"]); d != "" {
+		t.Errorf("queueDepth (-want +got):\n%s", d)
+	}
+}

@@ -40,6 +40,7 @@ type options struct {
 	debugListen     string
 	flushInterval   time.Duration
 	gcMinHeap       uint64 // 0: leave the collector alone
+	retention       time.Duration
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
@@ -65,6 +66,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&flush, "usage-flush-interval", flush, "longest a usage record waits to be written; longer means larger, cheaper batches (LOGOS_USAGE_FLUSH_INTERVAL)")
 	gcMin := env("LOGOS_GC_MIN_HEAP", gcfloor.DefaultMinHeapText)
 	fs.StringVar(&gcMin, "gc-min-heap", gcMin, "smallest heap the Go collector lets grow before collecting, e.g. 64MiB; 0: Go's default. Ignored when GOGC is set (LOGOS_GC_MIN_HEAP)")
+	retention := env("LOGOS_SNAPSHOT_RETENTION", "168h")
+	fs.StringVar(&retention, "snapshot-retention", retention, "how long provider snapshots (polls of providers' admin URLs) are kept; 0: forever (LOGOS_SNAPSHOT_RETENTION)")
 	timeout := env("LOGOS_SHUTDOWN_TIMEOUT", "30s")
 	fs.StringVar(&timeout, "shutdown-timeout", timeout, "how long to drain requests and flush usage on SIGINT/SIGTERM (LOGOS_SHUTDOWN_TIMEOUT)")
 	if err := fs.Parse(args); err != nil {
@@ -80,6 +83,12 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	o.shutdownTimeout = d
 	if o.flushInterval, err = time.ParseDuration(flush); err != nil || o.flushInterval <= 0 || o.flushInterval > time.Minute {
 		return o, fmt.Errorf("invalid usage flush interval %q: want a duration above 0 and at most 1m", flush)
+	}
+	if o.retention, err = time.ParseDuration(retention); err != nil || o.retention < 0 {
+		return o, fmt.Errorf("invalid snapshot retention %q: want a duration, 0 to keep snapshots forever", retention)
+	}
+	if o.retention == 0 {
+		o.retention = -1 // logos.Config: negative keeps them forever
 	}
 	if o.gcMinHeap, err = gcfloor.ParseSize(gcMin); err != nil {
 		return o, fmt.Errorf("invalid GC minimum heap %q: %w", gcMin, err)
@@ -179,7 +188,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		SecretKey:          secretKey,
 		Getenv:             importEnv(getenv),
 		// GET /metrics requires this bearer token; unset, it answers 403.
-		MetricsToken: getenv("LOGOS_METRICS_TOKEN"),
+		MetricsToken:      getenv("LOGOS_METRICS_TOKEN"),
+		SnapshotRetention: opts.retention,
 	})
 	if err != nil {
 		return err
