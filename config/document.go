@@ -81,6 +81,12 @@ type Provider struct {
 	ParallelCapacity int    `yaml:"parallel_capacity,omitempty" json:"parallel_capacity,omitempty"`
 	KeepAliveSeconds int    `yaml:"keep_alive_seconds,omitempty" json:"keep_alive_seconds,omitempty"`
 	MaxLoadedModels  int    `yaml:"max_loaded_models,omitempty" json:"max_loaded_models,omitempty"`
+	// PollIntervalMS and PollTimeoutMS set how often and how long Logos
+	// polls AdminURL (0 = 5000 each); SleepMode says the server supports
+	// sleeping (vLLM /is_sleeping is polled).
+	PollIntervalMS int64 `yaml:"poll_interval_ms,omitempty" json:"poll_interval_ms,omitempty"`
+	PollTimeoutMS  int64 `yaml:"poll_timeout_ms,omitempty" json:"poll_timeout_ms,omitempty"`
+	SleepMode      bool  `yaml:"sleep_mode,omitempty" json:"sleep_mode,omitempty"`
 }
 
 // Model describes a store.Model and its deployments. Name identifies it.

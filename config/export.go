@@ -95,6 +95,9 @@ func Export(ctx context.Context, s store.Store, opts ExportOptions) (*Document, 
 			ParallelCapacity: p.ParallelCapacity,
 			KeepAliveSeconds: p.KeepAliveSeconds,
 			MaxLoadedModels:  p.MaxLoadedModels,
+			PollIntervalMS:   p.PollInterval.Milliseconds(),
+			PollTimeoutMS:    p.PollTimeout.Milliseconds(),
+			SleepMode:        p.SleepMode,
 		})
 	}
 	modelName := map[int64]string{}

@@ -62,6 +62,8 @@ func Validate(d *Document) error {
 		notNegative(p, at+".parallel_capacity", int64(pr.ParallelCapacity))
 		notNegative(p, at+".keep_alive_seconds", int64(pr.KeepAliveSeconds))
 		notNegative(p, at+".max_loaded_models", int64(pr.MaxLoadedModels))
+		notNegative(p, at+".poll_interval_ms", pr.PollIntervalMS)
+		notNegative(p, at+".poll_timeout_ms", pr.PollTimeoutMS)
 	}
 
 	models := map[string]bool{}
