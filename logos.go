@@ -253,6 +253,7 @@ func New(cfg Config) (*Router, error) {
 		QueueTimeout: cfg.QueueTimeout,
 		Metrics:      metrics,
 		Upstream:     mon,
+		RateLimits:   mon,
 	})
 	if err != nil {
 		mon.Close()

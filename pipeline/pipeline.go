@@ -64,6 +64,17 @@ type Config struct {
 	// Upstream is told of every upstream response, for the rate-limit
 	// state of deployments. Defaults to nil (nobody is told).
 	Upstream UpstreamObserver
+	// RateLimits, when set, keeps a deployment whose upstream said it is
+	// rate limited (a 429 before its retry time, or nothing remaining
+	// before a reset) out of a request's candidates, as long as another
+	// candidate is not. Defaults to nil (every deployment is a candidate).
+	RateLimits RateLimitChecker
+}
+
+// RateLimitChecker reports whether an upstream asked, at now, not to be
+// called for a deployment. Unknown must be false. package live implements it.
+type RateLimitChecker interface {
+	RateLimited(deploymentID int64, now time.Time) bool
 }
 
 // UpstreamObserver is told the status and headers of every upstream
