@@ -355,6 +355,11 @@ func (m *Monitor) pollOnce(ctx context.Context, pc pollConfig, sp providers.Stat
 		err = fmt.Errorf("poll timed out after %v: %w", pc.timeout, err)
 	}
 	m.mu.Lock()
+	if ctx.Err() != nil {
+		// Stopped meanwhile: a restarted poller may own the state now.
+		m.mu.Unlock()
+		return
+	}
 	s, ok := m.states[pc.id]
 	if ok {
 		s.PolledAt, s.Polls = now, s.Polls+1

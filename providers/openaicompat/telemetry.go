@@ -173,19 +173,26 @@ func GetTelemetry(ctx context.Context, client *http.Client, pkg string, u *url.U
 		if errors.As(err, &ue) {
 			err = ue.Err // the URL may carry user information
 		}
-		return nil, errorf(t.Credential, "%s: GET %s: %v", pkg, u.Redacted(), err)
+		return nil, errorf(t.Credential, "%s: GET %s: %v", pkg, logURL(u), err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		return nil, fmt.Errorf("%s: GET %s: %w %d", pkg, u.Redacted(), ErrTelemetryStatus, resp.StatusCode)
+		return nil, fmt.Errorf("%s: GET %s: %w %d", pkg, logURL(u), ErrTelemetryStatus, resp.StatusCode)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxTelemetryBytes+1))
 	if err != nil {
-		return nil, errorf(t.Credential, "%s: GET %s: reading body: %v", pkg, u.Redacted(), err)
+		return nil, errorf(t.Credential, "%s: GET %s: reading body: %v", pkg, logURL(u), err)
 	}
 	if len(body) > MaxTelemetryBytes {
-		return nil, fmt.Errorf("%s: GET %s: answer larger than %d bytes", pkg, u.Redacted(), MaxTelemetryBytes)
+		return nil, fmt.Errorf("%s: GET %s: answer larger than %d bytes", pkg, logURL(u), MaxTelemetryBytes)
 	}
 	return body, nil
+}
+
+// logURL is u as errors may show it: scheme, host and path, without user
+// information or query (either may carry a secret).
+func logURL(u *url.URL) string {
+	c := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
+	return c.String()
 }

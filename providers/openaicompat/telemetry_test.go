@@ -118,3 +118,24 @@ func TestPollStateVLLM(t *testing.T) {
 		t.Errorf("against a 404: %v, want ErrTelemetryStatus", err)
 	}
 }
+
+func TestTelemetryErrorsHideSecrets(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	p := openaicompat.New()
+	tgt := providers.Target{Kind: providers.KindOpenAICompatible, BaseURL: srv.URL, Credential: "cred-123"}
+	admin := strings.Replace(srv.URL, "http://", "http://user:pw-456@", 1) + "/metrics?token=tok-789"
+	_, err := p.PollState(context.Background(), srv.Client(), tgt, providers.PollOptions{AdminURL: admin})
+	if err == nil {
+		t.Fatal("PollState against a 404 succeeded")
+	}
+	for _, secret := range []string{"cred-123", "pw-456", "tok-789"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("error %q shows %s", err, secret)
+		}
+	}
+	_, err = p.PollState(context.Background(), srv.Client(), tgt, providers.PollOptions{AdminURL: "http://user:pw-456@127.0.0.1:1/metrics?token=tok-789"})
+	if err == nil || strings.Contains(err.Error(), "pw-456") || strings.Contains(err.Error(), "tok-789") {
+		t.Errorf("transport error %v shows a secret", err)
+	}
+}
