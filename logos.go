@@ -289,6 +289,7 @@ func New(cfg Config) (*Router, error) {
 		Getenv:       cfg.Getenv,
 		DisableSetup: cfg.DisableSetup,
 		Scheduler:    state,
+		Live:         mon,
 		Store:        cfg.Store,
 		Logger:       cfg.Logger,
 		MaxBodyBytes: cfg.MaxBodyBytes,

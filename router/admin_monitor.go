@@ -7,9 +7,12 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/logos-llm/logos/internal/oaierr"
+	"github.com/logos-llm/logos/live"
+	"github.com/logos-llm/logos/providers"
 	"github.com/logos-llm/logos/scheduler"
 	"github.com/logos-llm/logos/store"
 )
@@ -71,12 +74,53 @@ func (m monitorAPI) schedulerStateGet(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, v)
 }
 
+// LiveState reports what the upstreams are doing (package live implements
+// it).
+type LiveState interface {
+	// ProviderStates returns the latest poll of every polled provider.
+	ProviderStates() []live.ProviderState
+	// RateLimit returns a deployment's rate-limit state; false if unknown.
+	RateLimit(deploymentID int64) (providers.RateLimit, bool)
+}
+
 // schedulerStateResponse is the body of scheduler_state.
 type schedulerStateResponse struct {
 	// QueueTotal is the number of distinct jobs waiting anywhere.
 	QueueTotal int `json:"queue_total"`
 	// Deployments is keyed by the deployment id in decimal.
 	Deployments map[string]deploymentStateJSON `json:"deployments"`
+	// Providers holds the polled providers' latest state, keyed by the
+	// provider id in decimal (with a LiveState only).
+	Providers map[string]providerStateJSON `json:"providers,omitempty"`
+}
+
+// providerStateJSON is one polled provider of scheduler_state. A figure
+// the provider did not report is null.
+type providerStateJSON struct {
+	Name           string             `json:"name"`
+	Kind           store.ProviderKind `json:"kind"`
+	PolledAt       any                `json:"polled_at"`
+	Error          string             `json:"error"`
+	Polls          int64              `json:"polls"`
+	Failures       int64              `json:"failures"`
+	LoadedModels   any                `json:"loaded_models"`
+	VRAMUsedBytes  any                `json:"vram_used_bytes"`
+	VRAMTotalBytes any                `json:"vram_total_bytes"`
+	Running        any                `json:"running_requests"`
+	Waiting        any                `json:"waiting_requests"`
+	KVCacheUsage   any                `json:"kv_cache_usage"`
+	Sleep          string             `json:"sleep"`
+}
+
+// rateLimitJSON is a deployment's rate-limit state; unknown figures are null.
+type rateLimitJSON struct {
+	RemainingRequests any  `json:"remaining_requests"`
+	RemainingTokens   any  `json:"remaining_tokens"`
+	ResetRequestsAt   any  `json:"reset_requests_at"`
+	ResetTokensAt     any  `json:"reset_tokens_at"`
+	RetryAfter        any  `json:"retry_after"`
+	UpdatedAt         any  `json:"updated_at"`
+	Limited           bool `json:"limited"`
 }
 
 // deploymentStateJSON is one deployment of scheduler_state. Names come from
@@ -96,6 +140,14 @@ type deploymentStateJSON struct {
 	QueueDepthBreakdown scheduler.QueueCounts `json:"queue_depth_breakdown"`
 	// WaitingRequestIDs are in the order the requests would get a slot.
 	WaitingRequestIDs []string `json:"waiting_request_ids"`
+	// Lane is the deployment's model state on its provider (with a
+	// LiveState only): "cloud", "warm" or "cold" (Ollama: loaded or not),
+	// "awake" or "sleeping" (vLLM), or "unknown" (not polled, or the last
+	// poll failed).
+	Lane string `json:"lane,omitempty"`
+	// RateLimit is the upstream's rate-limit state, when its responses
+	// carried one (with a LiveState only).
+	RateLimit *rateLimitJSON `json:"rate_limit,omitempty"`
 }
 
 // schedulerState answers the scheduler's queues, adapted from the original's
@@ -131,7 +183,108 @@ func (m monitorAPI) schedulerState(a *adminRequest) (int, any, *oaierr.Error) {
 		}
 		out.Deployments[strconv.FormatInt(ds.DeploymentID, 10)] = j
 	}
+	if m.cfg.Live != nil {
+		if e := m.addLiveState(a.ctx, &out, deps, models); e != nil {
+			return 0, nil, e
+		}
+	}
 	return http.StatusOK, out, nil
+}
+
+// addLiveState adds the providers' polled state, and each deployment's
+// lane and rate-limit state, to a scheduler_state answer.
+func (m monitorAPI) addLiveState(ctx context.Context, out *schedulerStateResponse, deps map[int64]store.Deployment, models map[int64]string) *oaierr.Error {
+	ps, err := m.cfg.Store.ListProviders(ctx)
+	if err != nil {
+		return m.storeError(err, "providers", "")
+	}
+	kinds := make(map[int64]store.ProviderKind, len(ps))
+	for _, p := range ps {
+		kinds[p.ID] = p.Kind
+	}
+	states := map[int64]live.ProviderState{}
+	out.Providers = map[string]providerStateJSON{}
+	for _, s := range m.cfg.Live.ProviderStates() {
+		states[s.ProviderID] = s
+		j := providerStateJSON{Name: s.Name, Kind: s.Kind, PolledAt: isoOrNil(s.PolledAt), Error: s.Err,
+			Polls: s.Polls, Failures: s.Failures, Sleep: s.Sleep.String()}
+		if s.TotalVRAMBytes > 0 {
+			j.VRAMTotalBytes = s.TotalVRAMBytes
+		}
+		if s.LoadedKnown {
+			j.LoadedModels, j.VRAMUsedBytes = s.Loaded, s.VRAMUsedBytes
+			if s.Loaded == nil {
+				j.LoadedModels = []providers.LoadedModel{}
+			}
+		}
+		if s.QueueKnown {
+			j.Running, j.Waiting = s.Running, s.Waiting
+		}
+		if s.KVCacheKnown {
+			j.KVCacheUsage = s.KVCacheUsage
+		}
+		out.Providers[strconv.FormatInt(s.ProviderID, 10)] = j
+	}
+	now := time.Now()
+	for key, j := range out.Deployments {
+		id, _ := strconv.ParseInt(key, 10, 64)
+		d, ok := deps[id]
+		if !ok {
+			continue
+		}
+		upstream := d.UpstreamModel
+		if upstream == "" {
+			upstream = models[d.ModelID]
+		}
+		st, polled := states[d.ProviderID]
+		j.Lane = laneState(kinds[d.ProviderID], upstream, st, polled)
+		if rl, ok := m.cfg.Live.RateLimit(id); ok {
+			j.RateLimit = &rateLimitJSON{
+				RemainingRequests: knownCount(rl.RemainingRequests), RemainingTokens: knownCount(rl.RemainingTokens),
+				ResetRequestsAt: isoOrNil(rl.ResetRequests), ResetTokensAt: isoOrNil(rl.ResetTokens),
+				RetryAfter: isoOrNil(rl.RetryAfter), UpdatedAt: isoOrNil(rl.UpdatedAt), Limited: rl.Exhausted(now),
+			}
+		}
+		out.Deployments[key] = j
+	}
+	return nil
+}
+
+// laneState names the state of model upstream on a provider of kind.
+func laneState(kind store.ProviderKind, upstream string, st live.ProviderState, polled bool) string {
+	switch {
+	case kind == store.KindOpenAI || kind == store.KindAzure:
+		return "cloud"
+	case !polled || st.Err != "" || st.PolledAt.IsZero():
+		return "unknown"
+	case st.LoadedKnown:
+		for _, lm := range st.Loaded {
+			if ollamaName(lm.Name) == ollamaName(upstream) || ollamaName(lm.Model) == ollamaName(upstream) {
+				return "warm"
+			}
+		}
+		return "cold"
+	case st.Sleep == providers.Asleep:
+		return "sleeping"
+	default:
+		return "awake"
+	}
+}
+
+// ollamaName normalises an Ollama model name: "llama3" is "llama3:latest".
+func ollamaName(n string) string {
+	if n != "" && !strings.Contains(n, ":") {
+		return n + ":latest"
+	}
+	return n
+}
+
+// knownCount returns n, or nil when it is unknown (negative).
+func knownCount(n int64) any {
+	if n < 0 {
+		return nil
+	}
+	return n
 }
 
 // catalogNames reads the deployments by id and the model and provider names

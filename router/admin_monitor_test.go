@@ -14,6 +14,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/logos-llm/logos/internal/apikey"
+	"github.com/logos-llm/logos/live"
+	"github.com/logos-llm/logos/providers"
 	"github.com/logos-llm/logos/scheduler"
 	"github.com/logos-llm/logos/store"
 	"github.com/logos-llm/logos/store/sqlite"
@@ -380,5 +382,85 @@ func TestRequestEventStatsFromSnapshots(t *testing.T) {
 	want := map[string]any{"avgEnqueueDepth": 7.5, "avgScheduleDepth": 7.5, "p95EnqueueDepth": 10.0, "p95ScheduleDepth": 10.0}
 	if d := cmp.Diff(want, st["queueDepth"]); d != "" {
 		t.Errorf("queueDepth (-want +got):\n%s", d)
+	}
+}
+
+// monFakeLive is a LiveState with fixed answers.
+type monFakeLive struct {
+	states []live.ProviderState
+	rl     map[int64]providers.RateLimit
+}
+
+func (f monFakeLive) ProviderStates() []live.ProviderState { return f.states }
+func (f monFakeLive) RateLimit(id int64) (providers.RateLimit, bool) {
+	rl, ok := f.rl[id]
+	return rl, ok
+}
+
+func TestSchedulerStateLive(t *testing.T) {
+	reporter := &monFakeState{}
+	e := newMonEnv(t, reporter)
+	gpu, cloud, llama, _, depLlama, depGPT := e.catalog()
+	vllm, err := e.st.CreateProvider(e.ctx, store.Provider{Name: "vllm", Kind: store.KindOpenAICompatible, BaseURL: "http://vllm:8000/v1", Privacy: store.PrivacyLocal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	depVLLM, err := e.st.CreateDeployment(e.ctx, store.Deployment{ModelID: llama, ProviderID: vllm.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gpu2, err := e.st.CreateProvider(e.ctx, store.Provider{Name: "gpu-2", Kind: store.KindOllama, BaseURL: "http://gpu-2:11434", Privacy: store.PrivacyLocal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	depCold, err := e.st.CreateDeployment(e.ctx, store.Deployment{ModelID: llama, ProviderID: gpu2.ID, UpstreamModel: "llama3:70b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	polled := time.Date(2026, 12, 5, 4, 0, 0, 0, time.UTC)
+	fake := monFakeLive{
+		states: []live.ProviderState{
+			{ProviderID: gpu, Name: "gpu-1", Kind: store.KindOllama, TotalVRAMBytes: 48 << 30, PolledAt: polled, Polls: 3,
+				State: providers.State{LoadedKnown: true, Loaded: []providers.LoadedModel{{Name: "llama:latest", SizeVRAM: 5 << 30}}, VRAMUsedBytes: 5 << 30}},
+			{ProviderID: gpu2.ID, Name: "gpu-2", Kind: store.KindOllama, PolledAt: polled, Polls: 1,
+				State: providers.State{LoadedKnown: true, Loaded: []providers.LoadedModel{}}},
+			{ProviderID: vllm.ID, Name: "vllm", Kind: store.KindOpenAICompatible, PolledAt: polled, Polls: 2,
+				State: providers.State{QueueKnown: true, Running: 1, Waiting: 4, Sleep: providers.Asleep}},
+		},
+		rl: map[int64]providers.RateLimit{depGPT: {LimitRequests: -1, LimitTokens: -1, RemainingRequests: 0, RemainingTokens: -1,
+			ResetRequests: time.Now().Add(time.Hour), UpdatedAt: polled}},
+	}
+	e.h = New(Config{Store: e.st, Scheduler: reporter, Live: fake})
+	reporter.st = scheduler.State{Deployments: []scheduler.DeploymentState{
+		{DeploymentID: depLlama}, {DeploymentID: depGPT}, {DeploymentID: depVLLM.ID}, {DeploymentID: depCold.ID},
+	}}
+	status, m := e.do(http.MethodGet, "scheduler_state", e.rootKey, nil)
+	if status != http.StatusOK {
+		t.Fatalf("status %d: %v", status, m)
+	}
+	deps := m["deployments"].(map[string]any)
+	for id, want := range map[int64]string{depLlama: "warm", depGPT: "cloud", depVLLM.ID: "sleeping", depCold.ID: "cold"} {
+		if got := deps[fmt.Sprint(id)].(map[string]any)["lane"]; got != want {
+			t.Errorf("deployment %d lane = %v, want %s", id, got, want)
+		}
+	}
+	rl := deps[fmt.Sprint(depGPT)].(map[string]any)["rate_limit"].(map[string]any)
+	if rl["limited"] != true || rl["remaining_requests"] != 0.0 || rl["remaining_tokens"] != nil {
+		t.Errorf("rate_limit = %v", rl)
+	}
+	if _, ok := deps[fmt.Sprint(depLlama)].(map[string]any)["rate_limit"]; ok {
+		t.Error("a deployment without rate-limit data shows one")
+	}
+	provs := m["providers"].(map[string]any)
+	g := provs[fmt.Sprint(gpu)].(map[string]any)
+	if g["vram_used_bytes"] != float64(5<<30) || g["vram_total_bytes"] != float64(48<<30) || g["running_requests"] != nil || g["sleep"] != "unknown" {
+		t.Errorf("gpu-1 = %v", g)
+	}
+	v := provs[fmt.Sprint(vllm.ID)].(map[string]any)
+	if v["waiting_requests"] != 4.0 || v["loaded_models"] != nil || v["sleep"] != "asleep" {
+		t.Errorf("vllm = %v", v)
+	}
+	if _, ok := provs[fmt.Sprint(cloud)]; ok {
+		t.Error("an unpolled provider is listed")
 	}
 }
