@@ -29,7 +29,7 @@ func (f monFakeState) State() scheduler.State { return f.st }
 // monEnv is a Handler serving the monitoring endpoints over a real SQLite
 // store, with the root (admin) key and a plain user's key.
 type monEnv struct {
-	t        *testing.T
+	t        testing.TB
 	ctx      context.Context
 	st       store.Store
 	h        *Handler
@@ -39,7 +39,7 @@ type monEnv struct {
 
 // newMonEnv opens a store, bootstraps it, adds the user alice with a key and
 // registers the monitoring routes with state (which may be nil).
-func newMonEnv(t *testing.T, state scheduler.StateReporter) *monEnv {
+func newMonEnv(t testing.TB, state scheduler.StateReporter) *monEnv {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "logos.db")})
@@ -463,4 +463,38 @@ func TestSchedulerStateLive(t *testing.T) {
 	if _, ok := provs[fmt.Sprint(cloud)]; ok {
 		t.Error("an unpolled provider is listed")
 	}
+}
+
+// BenchmarkVRAMStatsDay measures get_ollama_vram_stats over a full day of
+// 5-second snapshots of one provider (17,280 rows, the original's
+// out-of-memory case): the database keeps one per minute, so the answer
+// holds 1,440 points. It reports the answer's size.
+func BenchmarkVRAMStatsDay(b *testing.B) {
+	e := newMonEnv(b, nil)
+	p, err := e.st.CreateProvider(e.ctx, store.Provider{Name: "gpu", Kind: store.KindOllama, BaseURL: "http://gpu:11434", Privacy: store.PrivacyLocal, TotalVRAMMB: 81920})
+	if err != nil {
+		b.Fatal(err)
+	}
+	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -1)
+	loaded := json.RawMessage(`[{"name":"llama3:8b","size":5137025024,"size_vram":5137025024,"size_vram_mb":4899.05,"expires_at":"2030-01-01T00:00:00Z"}]`)
+	for i := range 17280 {
+		if _, err := e.st.InsertProviderSnapshot(e.ctx, store.ProviderSnapshot{ProviderID: p.ID, TakenAt: day.Add(time.Duration(i) * 5 * time.Second),
+			ModelsLoaded: 1, VRAMUsedBytes: 5137025024, LoadedModels: loaded, PollSuccess: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	body, _ := json.Marshal(map[string]any{"day": day.Format(time.DateOnly)})
+	var size int
+	b.ResetTimer()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "/logosdb/get_ollama_vram_stats", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+e.rootKey)
+		rec := httptest.NewRecorder()
+		e.h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+		size = rec.Body.Len()
+	}
+	b.ReportMetric(float64(size), "answer-bytes")
 }
