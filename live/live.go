@@ -37,6 +37,7 @@ const (
 	DefaultRetentionInterval = time.Hour
 	DefaultRetentionBatch    = 1000
 	DefaultLogEvery          = time.Minute
+	DefaultRateLimitTTL      = 5 * time.Minute
 )
 
 // SnapshotStore stores the result of every poll.
@@ -79,6 +80,10 @@ type Config struct {
 	// LogEvery is the least time between two logs of a failing provider's
 	// polls. Defaults to one minute.
 	LogEvery time.Duration
+	// RateLimitTTL is how long a deployment's rate-limit state is believed
+	// after the last response that carried one, unless it names a retry or
+	// reset time still ahead. Defaults to 5 minutes.
+	RateLimitTTL time.Duration
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
 }
@@ -165,6 +170,9 @@ func New(cfg Config) (*Monitor, error) {
 	}
 	if cfg.LogEvery <= 0 {
 		cfg.LogEvery = DefaultLogEvery
+	}
+	if cfg.RateLimitTTL <= 0 {
+		cfg.RateLimitTTL = DefaultRateLimitTTL
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

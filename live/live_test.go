@@ -347,3 +347,27 @@ func mustCounter(t *testing.T, g prometheus.Gatherer, name string) prometheus.Co
 	t.Fatalf("no metric %s", name)
 	return nil
 }
+
+func TestRateLimitStateExpires(t *testing.T) {
+	now := time.Date(2026, 12, 5, 4, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	m, err := live.New(live.Config{Providers: builtin.Registry(), Retention: -1, RateLimitTTL: time.Minute, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	oa, _ := builtin.Registry().Lookup(providers.KindOpenAI)
+	m.ObserveResponse(1, 1, "openai", oa, 200, http.Header{"X-Ratelimit-Remaining-Requests": {"7"}})
+	m.ObserveResponse(2, 1, "openai", oa, 200, http.Header{"X-Ratelimit-Remaining-Requests": {"0"}, "X-Ratelimit-Reset-Requests": {"10m"}})
+	now = now.Add(2 * time.Minute)
+	if rl, ok := m.RateLimit(1); ok {
+		t.Errorf("state of 2 minutes ago without a reset ahead = %+v; want unknown after the 1-minute TTL", rl)
+	}
+	if !m.RateLimited(2, now) {
+		t.Error("a reset still ahead keeps the state past the TTL")
+	}
+	now = now.Add(10 * time.Minute)
+	if _, ok := m.RateLimit(2); ok || m.RateLimited(2, now) {
+		t.Error("state past its reset and the TTL is still believed")
+	}
+}

@@ -126,7 +126,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		e.mu.Unlock()
 	}
 	c.m.rlMu.RUnlock()
+	now := c.m.cfg.Now()
 	for _, r := range rows {
+		if !c.m.fresh(&r.rl, now) {
+			continue // stale: unknown
+		}
 		dep := strconv.FormatInt(r.id, 10)
 		if r.rl.RemainingRequests >= 0 {
 			gauge(rlRequestsDesc, float64(r.rl.RemainingRequests), r.name, dep)

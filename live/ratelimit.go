@@ -40,7 +40,8 @@ func (m *Monitor) ObserveResponse(deploymentID, providerID int64, providerName s
 }
 
 // RateLimit returns a deployment's rate-limit state; false when no response
-// of it carried rate-limit data (unknown).
+// of it carried rate-limit data, or the last one is older than the
+// RateLimitTTL and names no retry or reset time still ahead (unknown).
 func (m *Monitor) RateLimit(deploymentID int64) (providers.RateLimit, bool) {
 	m.rlMu.RLock()
 	e := m.rl[deploymentID]
@@ -49,8 +50,17 @@ func (m *Monitor) RateLimit(deploymentID int64) (providers.RateLimit, bool) {
 		return providers.RateLimit{}, false
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.rl, true
+	rl := e.rl
+	e.mu.Unlock()
+	return rl, m.fresh(&rl, m.cfg.Now())
+}
+
+// fresh reports whether rl is still to be believed at now.
+func (m *Monitor) fresh(rl *providers.RateLimit, now time.Time) bool {
+	if now.Sub(rl.UpdatedAt) <= m.cfg.RateLimitTTL {
+		return true
+	}
+	return now.Before(rl.RetryAfter) || now.Before(rl.ResetRequests) || now.Before(rl.ResetTokens)
 }
 
 // RateLimited reports whether a deployment's upstream asked, at now, not to

@@ -237,7 +237,7 @@ func (m monitorAPI) addLiveState(ctx context.Context, out *schedulerStateRespons
 			upstream = models[d.ModelID]
 		}
 		st, polled := states[d.ProviderID]
-		j.Lane = laneState(kinds[d.ProviderID], upstream, st, polled)
+		j.Lane = laneState(kinds[d.ProviderID], upstream, st, polled, now)
 		if rl, ok := m.cfg.Live.RateLimit(id); ok {
 			j.RateLimit = &rateLimitJSON{
 				RemainingRequests: knownCount(rl.RemainingRequests), RemainingTokens: knownCount(rl.RemainingTokens),
@@ -251,7 +251,9 @@ func (m monitorAPI) addLiveState(ctx context.Context, out *schedulerStateRespons
 }
 
 // laneState names the state of model upstream on a provider of kind.
-func laneState(kind store.ProviderKind, upstream string, st live.ProviderState, polled bool) string {
+// An Ollama model whose expiry has passed is cold even if the last poll
+// still listed it.
+func laneState(kind store.ProviderKind, upstream string, st live.ProviderState, polled bool, now time.Time) string {
 	switch {
 	case kind == store.KindOpenAI || kind == store.KindAzure:
 		return "cloud"
@@ -259,7 +261,8 @@ func laneState(kind store.ProviderKind, upstream string, st live.ProviderState, 
 		return "unknown"
 	case st.LoadedKnown:
 		for _, lm := range st.Loaded {
-			if ollamaName(lm.Name) == ollamaName(upstream) || ollamaName(lm.Model) == ollamaName(upstream) {
+			expired := !lm.ExpiresAt.IsZero() && lm.ExpiresAt.Before(now)
+			if !expired && (ollamaName(lm.Name) == ollamaName(upstream) || ollamaName(lm.Model) == ollamaName(upstream)) {
 				return "warm"
 			}
 		}

@@ -423,7 +423,8 @@ func TestSchedulerStateLive(t *testing.T) {
 			{ProviderID: gpu, Name: "gpu-1", Kind: store.KindOllama, TotalVRAMBytes: 48 << 30, PolledAt: polled, Polls: 3,
 				State: providers.State{LoadedKnown: true, Loaded: []providers.LoadedModel{{Name: "llama:latest", SizeVRAM: 5 << 30}}, VRAMUsedBytes: 5 << 30}},
 			{ProviderID: gpu2.ID, Name: "gpu-2", Kind: store.KindOllama, PolledAt: polled, Polls: 1,
-				State: providers.State{LoadedKnown: true, Loaded: []providers.LoadedModel{}}},
+				// Listed, but its expiry has passed: cold.
+				State: providers.State{LoadedKnown: true, Loaded: []providers.LoadedModel{{Name: "llama3:70b", ExpiresAt: time.Now().Add(-time.Second)}}}},
 			{ProviderID: vllm.ID, Name: "vllm", Kind: store.KindOpenAICompatible, PolledAt: polled, Polls: 2,
 				State: providers.State{QueueKnown: true, Running: 1, Waiting: 4, Sleep: providers.Asleep}},
 		},
