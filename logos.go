@@ -14,6 +14,7 @@ import (
 	"github.com/logos-llm/logos/classify"
 	"github.com/logos-llm/logos/internal/secret"
 	"github.com/logos-llm/logos/internal/usagelog"
+	"github.com/logos-llm/logos/live"
 	"github.com/logos-llm/logos/monitor"
 	"github.com/logos-llm/logos/pipeline"
 	"github.com/logos-llm/logos/providers"
@@ -149,6 +150,10 @@ type Config struct {
 	// ("Authorization: Bearer <token>", compared in constant time). Defaults
 	// to "": /metrics answers 403, metrics are never served unauthenticated.
 	MetricsToken string
+	// SnapshotRetention is how long provider snapshots (one per poll of a
+	// provider's monitoring URL) are kept; older ones are deleted in
+	// batches every hour. Defaults to 7 days; negative keeps them forever.
+	SnapshotRetention time.Duration
 }
 
 func (c *Config) validate() error {
@@ -184,6 +189,7 @@ type Router struct {
 	box      *secret.Box        // nil without a SecretKey
 	limiter  *ratelimit.Limiter // nil when the store keeps no rate windows
 	budgets  *budget.Tracker    // nil when the store keeps no budgets
+	live     *live.Monitor      // polls providers, tracks rate limits
 	bgCancel context.CancelFunc // stops the budget tracker
 	bgDone   chan struct{}
 
@@ -288,6 +294,22 @@ func New(cfg Config) (*Router, error) {
 			return nil, fmt.Errorf("logos: %w", err)
 		}
 	}
+	client := cfg.HTTPClient
+	if client == nil {
+		client = http.DefaultClient // each poll is bounded by its provider's timeout
+	}
+	mon, err := live.New(live.Config{
+		Providers:  cfg.Providers,
+		Store:      cfg.Store,
+		Client:     client,
+		Logger:     cfg.Logger,
+		Registerer: cfg.Registerer,
+		Retention:  cfg.SnapshotRetention,
+	})
+	if err != nil {
+		_ = usage.Close(context.Background())
+		return nil, fmt.Errorf("logos: %w", err)
+	}
 	p, err := pipeline.New(pipeline.Config{
 		Budgets:      budgets,
 		Limiter:      limiter,
@@ -302,15 +324,19 @@ func New(cfg Config) (*Router, error) {
 		MaxQueueTimeout: cfg.MaxQueueTimeout,
 		WriteTimeout:    cfg.WriteTimeout,
 		TrustedProxies:  cfg.TrustedProxies,
+		Upstream:        mon,
+		RateLimits:      mon,
 	})
 	if err != nil {
+		mon.Close()
 		closeUsage()
 		return nil, fmt.Errorf("logos: %w", err)
 	}
-	r := &Router{cfg: cfg, log: cfg.Logger, usage: usage, usageLog: ulog, pipeline: p, limiter: limiter, budgets: budgets,
+	r := &Router{cfg: cfg, log: cfg.Logger, usage: usage, usageLog: ulog, pipeline: p, limiter: limiter, budgets: budgets, live: mon,
 		stop: make(chan struct{}), done: make(chan struct{}), bgDone: make(chan struct{})}
 	if len(cfg.SecretKey) > 0 {
 		if r.box, err = secret.NewBox(cfg.SecretKey); err != nil {
+			mon.Close()
 			closeUsage()
 			return nil, fmt.Errorf("%w: SecretKey: %v", ErrInvalidConfig, err)
 		}
@@ -318,6 +344,7 @@ func New(cfg Config) (*Router, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := r.Reload(ctx); err != nil {
+		mon.Close()
 		closeUsage()
 		return nil, err
 	}
@@ -334,6 +361,7 @@ func New(cfg Config) (*Router, error) {
 		Getenv:       cfg.Getenv,
 		DisableSetup: cfg.DisableSetup,
 		Scheduler:    state,
+		Live:         mon,
 		Store:        cfg.Store,
 		Logger:       cfg.Logger,
 		MaxBodyBytes: cfg.MaxBodyBytes,
@@ -403,6 +431,9 @@ func (r *Router) Reload(ctx context.Context) error {
 		r.lastSettingsErr = errs.Error()
 	}
 	r.pipeline.SetCatalog(cat)
+	// Pollers follow the catalogue: started, restarted or stopped as
+	// providers are added, changed or removed, here or on another replica.
+	r.live.Sync(c.Providers)
 	return nil
 }
 
@@ -500,6 +531,7 @@ func (r *Router) Close(ctx context.Context) error {
 		<-r.done
 		r.bgCancel()
 		<-r.bgDone
+		r.live.Close()
 		// Requests still running hand their records over as they end; wait
 		// for them (bounded by ctx) so none is refused by a closed writer.
 		_ = r.waitIdle(ctx) // past ctx, usage.Close reports what is unwritten

@@ -197,6 +197,7 @@ func (x *Exchange) admit(w http.ResponseWriter, r *http.Request, req *Request) (
 		return scheduler.Job{}, nil, false
 	}
 
+	deps = x.withoutRateLimited(deps)
 	job, e := x.job(r, req, deps)
 	if e != nil {
 		x.fail(w, req, e)
@@ -253,6 +254,41 @@ func (x *Exchange) usableDeployments(modelID int64, native bool) []*Deployment {
 			continue
 		}
 		out = append(out, d)
+	}
+	return out
+}
+
+// withoutRateLimited drops the deployments whose upstream is rate limited
+// (see Config.RateLimits), unless all are: then the scheduler chooses among
+// all of them, as it would without the information. It returns deps itself
+// when it drops none.
+func (x *Exchange) withoutRateLimited(deps []*Deployment) []*Deployment {
+	rl := x.p.cfg.RateLimits
+	if rl == nil || len(deps) < 2 {
+		return deps
+	}
+	now := x.p.cfg.Now()
+	first := -1
+	for i, d := range deps {
+		if rl.RateLimited(d.ID, now) {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		return deps
+	}
+	// Judged once per deployment, so a state changing meanwhile cannot
+	// leave the request without candidates.
+	out := make([]*Deployment, 0, len(deps)-1)
+	out = append(out, deps[:first]...)
+	for _, d := range deps[first+1:] {
+		if !rl.RateLimited(d.ID, now) {
+			out = append(out, d)
+		}
+	}
+	if len(out) == 0 {
+		return deps
 	}
 	return out
 }
@@ -328,6 +364,10 @@ func (x *Exchange) execute(w http.ResponseWriter, r *http.Request, req *Request,
 	}
 	defer resp.Body.Close()
 	x.setOverhead(w)
+	if obs := x.p.cfg.Upstream; obs != nil {
+		prov, _ := x.p.cfg.Providers.Lookup(string(dep.Provider.Kind))
+		obs.ObserveResponse(dep.ID, dep.Provider.ID, dep.Provider.Name, prov, resp.StatusCode, resp.Header)
+	}
 
 	if resp.StatusCode >= 400 {
 		x.relayError(w, req, resp)

@@ -91,6 +91,27 @@ type Config struct {
 	// believed for a record's client_ip. Defaults to none: client_ip is the
 	// peer's address.
 	TrustedProxies []netip.Prefix
+	// Upstream is told of every upstream response, for the rate-limit
+	// state of deployments. Defaults to nil (nobody is told).
+	Upstream UpstreamObserver
+	// RateLimits, when set, keeps a deployment whose upstream said it is
+	// rate limited (a 429 before its retry time, or nothing remaining
+	// before a reset) out of a request's candidates, as long as another
+	// candidate is not. Defaults to nil (every deployment is a candidate).
+	RateLimits RateLimitChecker
+}
+
+// RateLimitChecker reports whether an upstream asked, at now, not to be
+// called for a deployment. Unknown must be false. package live implements it.
+type RateLimitChecker interface {
+	RateLimited(deploymentID int64, now time.Time) bool
+}
+
+// UpstreamObserver is told the status and headers of every upstream
+// response as soon as they arrive, before the body is relayed. It runs on
+// the request path and must be cheap (package live implements it).
+type UpstreamObserver interface {
+	ObserveResponse(deploymentID, providerID int64, providerName string, p providers.Provider, status int, h http.Header)
 }
 
 // Pipeline serves proxied requests. It is safe for concurrent use.

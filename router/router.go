@@ -52,6 +52,10 @@ type Config struct {
 	// Scheduler reports queue state for /logosdb/scheduler_state. Optional;
 	// without it that endpoint answers 503.
 	Scheduler scheduler.StateReporter
+	// Live reports the providers' polled state and the deployments'
+	// rate-limit state for scheduler_state. Optional; without it those
+	// parts are left out.
+	Live LiveState
 	// Metrics serves the Prometheus exposition at GET /metrics (for example
 	// promhttp.HandlerFor). Optional; without it /metrics answers 404.
 	Metrics http.Handler

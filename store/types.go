@@ -203,8 +203,16 @@ type Provider struct {
 	// matching one segment) of operations Logos forwards to this provider
 	// besides the ones it knows (chat/completions, embeddings, ...).
 	ExtraOperations []string
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// PollInterval and PollTimeout are how often and how long Logos polls
+	// the provider's monitoring URL (AdminURL); zero means the default (5 s
+	// each). Stored with millisecond precision.
+	PollInterval time.Duration
+	PollTimeout  time.Duration
+	// SleepMode says the provider's server supports sleeping (vLLM's sleep
+	// mode: /is_sleeping is polled).
+	SleepMode bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // JoinOperations encodes operation patterns for storage, one per line.
@@ -402,8 +410,14 @@ type ProviderSnapshot struct {
 	ModelsLoaded  int
 	VRAMUsedBytes int64
 	LoadedModels  json.RawMessage // JSON array
-	PollSuccess   bool
-	ErrorMessage  string
+	// RunningRequests and WaitingRequests are the requests the server
+	// reported running and queued (vLLM), when QueueKnown (stored as NULL
+	// otherwise).
+	RunningRequests int
+	WaitingRequests int
+	QueueKnown      bool
+	PollSuccess     bool
+	ErrorMessage    string
 }
 
 // Catalog is a consistent snapshot of everything a request needs to be routed:

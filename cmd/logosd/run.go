@@ -54,6 +54,7 @@ type options struct {
 	writeTimeout    time.Duration
 	maxQueueTimeout time.Duration
 	trustedProxies  []netip.Prefix
+	retention       time.Duration
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
@@ -86,6 +87,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&maxHeader, "max-header-bytes", maxHeader, "largest request line and headers; larger requests get 431 (LOGOS_MAX_HEADER_BYTES)")
 	gcMin := env("LOGOS_GC_MIN_HEAP", gcfloor.DefaultMinHeapText)
 	fs.StringVar(&gcMin, "gc-min-heap", gcMin, "smallest heap the Go collector lets grow before collecting, e.g. 64MiB; 0: Go's default. Ignored when GOGC is set (LOGOS_GC_MIN_HEAP)")
+	retention := env("LOGOS_SNAPSHOT_RETENTION", "168h")
+	fs.StringVar(&retention, "snapshot-retention", retention, "how long provider snapshots (polls of providers' admin URLs) are kept; 0: forever (LOGOS_SNAPSHOT_RETENTION)")
 	timeout := env("LOGOS_SHUTDOWN_TIMEOUT", "30s")
 	fs.StringVar(&timeout, "shutdown-timeout", timeout, "how long to drain requests and flush usage on SIGINT/SIGTERM (LOGOS_SHUTDOWN_TIMEOUT)")
 	maxConns := env("LOGOS_MAX_CONNECTIONS", "10000")
@@ -151,6 +154,12 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		o.usageLog = "logos-usage-log"
 	default:
 		o.usageLog = o.sqlitePath + ".usage-log"
+	}
+	if o.retention, err = time.ParseDuration(retention); err != nil || o.retention < 0 {
+		return o, fmt.Errorf("invalid snapshot retention %q: want a duration, 0 to keep snapshots forever", retention)
+	}
+	if o.retention == 0 {
+		o.retention = -1 // logos.Config: negative keeps them forever
 	}
 	if o.gcMinHeap, err = gcfloor.ParseSize(gcMin); err != nil {
 		return o, fmt.Errorf("invalid GC minimum heap %q: %w", gcMin, err)
@@ -274,11 +283,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		SecretKey:            secretKey,
 		Getenv:               importEnv(getenv),
 		// GET /metrics requires this bearer token; unset, it answers 403.
-		MetricsToken:    getenv("LOGOS_METRICS_TOKEN"),
-		BodyReadTimeout: opts.bodyReadTimeout,
-		WriteTimeout:    opts.writeTimeout,
-		MaxQueueTimeout: opts.maxQueueTimeout,
-		TrustedProxies:  opts.trustedProxies,
+		MetricsToken:      getenv("LOGOS_METRICS_TOKEN"),
+		BodyReadTimeout:   opts.bodyReadTimeout,
+		WriteTimeout:      opts.writeTimeout,
+		MaxQueueTimeout:   opts.maxQueueTimeout,
+		TrustedProxies:    opts.trustedProxies,
+		SnapshotRetention: opts.retention,
 	})
 	if err != nil {
 		return err

@@ -178,7 +178,7 @@ func TestRunBootstrapsFromRootKey(t *testing.T) {
 }
 
 func TestRunRejectsBadOptions(t *testing.T) {
-	for _, args := range [][]string{{"--nope"}, {"--log-level", "loud"}, {"--shutdown-timeout", "-1s"}, {"--usage-flush-interval", "0s"}, {"--usage-flush-interval", "1h"}, {"--gc-min-heap", "64XB"}, {"--gc-min-heap", "-1"}, {"--gc-min-heap", "99999999TiB"}, {"--max-header-bytes", "10"}, {"--usage-log-max", "0"}, {"--usage-log-sync", "0s"}, {"extra"}} {
+	for _, args := range [][]string{{"--nope"}, {"--log-level", "loud"}, {"--shutdown-timeout", "-1s"}, {"--usage-flush-interval", "0s"}, {"--usage-flush-interval", "1h"}, {"--gc-min-heap", "64XB"}, {"--gc-min-heap", "-1"}, {"--gc-min-heap", "99999999TiB"}, {"--max-header-bytes", "10"}, {"--usage-log-max", "0"}, {"--usage-log-sync", "0s"}, {"--snapshot-retention", "-1h"}, {"--snapshot-retention", "a week"}, {"extra"}} {
 		err := run(context.Background(), args, func(string) string { return "" }, io.Discard, io.Discard)
 		if err == nil {
 			t.Errorf("run(%v) succeeded", args)
@@ -193,6 +193,26 @@ func TestRunRejectsBadOptions(t *testing.T) {
 		}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "24") {
 		t.Fatalf("a short LOGOS_ROOT_KEY was accepted: %v", err)
+	}
+}
+
+// TestSnapshotRetentionOption: seven days by default, set by the flag or
+// LOGOS_SNAPSHOT_RETENTION, and 0 (forever) becomes logos.Config's negative.
+func TestSnapshotRetentionOption(t *testing.T) {
+	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+	for _, c := range []struct {
+		args []string
+		env  map[string]string
+		want time.Duration
+	}{
+		{nil, nil, 7 * 24 * time.Hour},
+		{nil, map[string]string{"LOGOS_SNAPSHOT_RETENTION": "36h"}, 36 * time.Hour},
+		{[]string{"--snapshot-retention", "0"}, map[string]string{"LOGOS_SNAPSHOT_RETENTION": "36h"}, -1},
+	} {
+		o, err := parseOptions(c.args, env(c.env), io.Discard)
+		if err != nil || o.retention != c.want {
+			t.Errorf("parseOptions(%v, %v): retention %v, %v; want %v", c.args, c.env, o.retention, err, c.want)
+		}
 	}
 }
 
