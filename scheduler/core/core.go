@@ -120,10 +120,11 @@ type Lane struct {
 	// Since is when the lane entered State; LastUsed is the last dispatch or
 	// completion on it.
 	Since, LastUsed time.Time
-	// Expected transition costs and per-token step time, from the profile or
-	// from telemetry.
+	// Expected transition costs, from the profile or from telemetry.
 	WakeCost, SleepCost, LoadCost, UnloadCost time.Duration
-	StepTime                                  time.Duration
+	// StepTime and StepPerSeq model one engine iteration alone on its GPUs:
+	// StepTime + StepPerSeq·b for b running sequences (0 when unknown).
+	StepTime, StepPerSeq time.Duration
 }
 
 // Free reports whether the lane can take one more dispatch now.

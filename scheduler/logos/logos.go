@@ -1,0 +1,406 @@
+// Package logos is Logos's own scheduling policy on the decision core: swap
+// aware, priority aware and deadline aware.
+//
+// Decisions, on every event:
+//
+//   - Model choice. An explicit request waits for its model. A policy-routed
+//     request takes its top candidate unless that model is not resident and
+//     a near-equal candidate (weight within NearEqual of the span below the
+//     top) has an awake lane: a warm near-equal model beats waiting for the
+//     best one.
+//   - Batch limit under TPOT. A lane takes requests while the predicted
+//     iteration time (StepTime + StepPerSeq·b), scaled by the number of busy
+//     lanes sharing its GPUs, stays under TPOTTarget: the engine batches
+//     almost for free, so draining a queue at once beats a fixed slot cap.
+//   - When to switch the resident set. A waiting model that fits beside the
+//     resident ones is woken at once. One that needs room is brought up
+//     when the head of its queue has waited longer than its priority's
+//     patience (MaxWait), or at once when no one waits for the lanes it
+//     would evict. Victims are chosen to cost least: idle before busy,
+//     fewest waiters, least recently used. A lane woken less than MinTenure
+//     ago is not evicted while it has work.
+//   - How long to drain. Before a victim drains, its own queue is dispatched
+//     to it (within the batch limit): those requests ride along in the
+//     drain instead of waiting a whole rotation.
+package logos
+
+import (
+	"math"
+	"slices"
+	"time"
+
+	"github.com/logos-llm/logos/scheduler"
+	"github.com/logos-llm/logos/scheduler/core"
+)
+
+// Config tunes the policy. Zero fields take the defaults.
+type Config struct {
+	// TPOTTarget bounds the predicted per-token time of a lane's batch;
+	// default 80 ms.
+	TPOTTarget time.Duration
+	// MaxBatch caps a lane's batch whatever the prediction; default 64.
+	MaxBatch int
+	// MaxWait is the patience per priority before a switch is forced:
+	// defaults high 2 s, normal 6 s, low 12 s.
+	MaxWaitHigh, MaxWaitNormal, MaxWaitLow time.Duration
+	// MinTenure protects a freshly woken lane with work; default 4 s.
+	MinTenure time.Duration
+	// NearEqual is the share of the weight span within which a warm
+	// candidate replaces a cold top choice; default 0.5.
+	NearEqual float64
+}
+
+func (c *Config) defaults() {
+	if c.TPOTTarget <= 0 {
+		c.TPOTTarget = 80 * time.Millisecond
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 64
+	}
+	if c.MaxWaitHigh <= 0 {
+		c.MaxWaitHigh = 2 * time.Second
+	}
+	if c.MaxWaitNormal <= 0 {
+		c.MaxWaitNormal = 6 * time.Second
+	}
+	if c.MaxWaitLow <= 0 {
+		c.MaxWaitLow = 12 * time.Second
+	}
+	if c.MinTenure <= 0 {
+		c.MinTenure = 4 * time.Second
+	}
+	if c.NearEqual <= 0 {
+		c.NearEqual = 0.5
+	}
+}
+
+// Policy is the logos scheduler. It implements core.Policy; it is not safe
+// for concurrent use (the adapter and the simulator serialize calls).
+type Policy struct {
+	cfg    Config
+	queues map[string]*core.Queue
+	models []string
+	laneOf map[string][]int
+	where  map[*core.Request]string
+	acts   []core.Action
+	// target is the model a switch is making room for.
+	target string
+}
+
+var _ core.Policy = (*Policy)(nil)
+
+// New returns a logos policy.
+func New(cfg Config) *Policy {
+	cfg.defaults()
+	return &Policy{cfg: cfg, queues: map[string]*core.Queue{}, laneOf: map[string][]int{}, where: map[*core.Request]string{}}
+}
+
+func (p *Policy) queue(m string) *core.Queue {
+	q := p.queues[m]
+	if q == nil {
+		q = &core.Queue{}
+		p.queues[m] = q
+		p.models = append(p.models, m)
+	}
+	return q
+}
+
+func (p *Policy) index(view *core.View) {
+	if len(p.laneOf) == len(view.Lanes) && len(view.Lanes) > 0 {
+		return
+	}
+	clear(p.laneOf)
+	for i := range view.Lanes {
+		p.laneOf[view.Lanes[i].Model] = append(p.laneOf[view.Lanes[i].Model], i)
+	}
+}
+
+// Handle implements core.Policy.
+func (p *Policy) Handle(now time.Time, view *core.View, ev core.Event) []core.Action {
+	p.acts = p.acts[:0]
+	p.index(view)
+	switch ev.Kind {
+	case core.Arrival:
+		m := p.choose(view, ev.Req)
+		p.queue(m).Push(ev.Req)
+		p.where[ev.Req] = m
+	case core.Timeout, core.Cancel:
+		if m, ok := p.where[ev.Req]; ok {
+			p.queues[m].Remove(ev.Req)
+			delete(p.where, ev.Req)
+		}
+	}
+	p.dispatch(view)
+	p.plan(now, view)
+	for _, a := range p.acts {
+		if a.Kind == core.Dispatch {
+			view.Lanes[a.Lane].Running-- // undo the provisional counts
+		}
+	}
+	return p.acts
+}
+
+func awake(l *core.Lane) bool { return l.State == core.Awake && !l.Draining }
+
+func residentModel(view *core.View, lanes []int) bool {
+	for _, l := range lanes {
+		ln := &view.Lanes[l]
+		if awake(ln) || ln.State == core.Waking || ln.State == core.Loading {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Policy) choose(view *core.View, r *core.Request) string {
+	top := r.Candidates[0]
+	if len(r.Candidates) == 1 || residentModel(view, p.laneOf[top.Model]) {
+		return top.Model
+	}
+	hi, lo := math.Inf(-1), math.Inf(1)
+	for _, c := range r.Candidates {
+		hi, lo = max(hi, c.Weight), min(lo, c.Weight)
+	}
+	span := max(hi-lo, 0.2*max(math.Abs(hi), math.Abs(lo)), 1)
+	for _, c := range r.Candidates[1:] {
+		if (top.Weight-c.Weight)/span > p.cfg.NearEqual {
+			continue
+		}
+		for _, l := range p.laneOf[c.Model] {
+			if awake(&view.Lanes[l]) {
+				return c.Model
+			}
+		}
+	}
+	return top.Model
+}
+
+// batchLimit is how many requests lane l may run under the TPOT target.
+func (p *Policy) batchLimit(view *core.View, l int) int {
+	ln := &view.Lanes[l]
+	if ln.StepPerSeq <= 0 {
+		return p.cfg.MaxBatch
+	}
+	k := 1
+	for i := range view.Lanes {
+		if i != l && view.Lanes[i].Running > 0 && view.Shares(i, l) {
+			k++
+		}
+	}
+	budget := float64(p.cfg.TPOTTarget)/float64(k) - float64(ln.StepTime)
+	if budget <= 0 {
+		return 1
+	}
+	return max(1, min(p.cfg.MaxBatch, int(budget/float64(ln.StepPerSeq))))
+}
+
+func (p *Policy) dispatch(view *core.View) {
+	for _, m := range p.models {
+		q := p.queues[m]
+		for q.Len() > 0 {
+			best := -1
+			for _, l := range p.laneOf[m] {
+				ln := &view.Lanes[l]
+				if ln.Free() && ln.Running < p.batchLimit(view, l) && (best < 0 || ln.Running < view.Lanes[best].Running) {
+					best = l
+				}
+			}
+			if best < 0 {
+				break
+			}
+			r := q.Pop()
+			delete(p.where, r)
+			view.Lanes[best].Running++
+			p.acts = append(p.acts, core.DispatchTo(r, best))
+		}
+	}
+}
+
+func (p *Policy) patience(pr scheduler.Priority) time.Duration {
+	switch pr.Normalize() {
+	case scheduler.PriorityHigh:
+		return p.cfg.MaxWaitHigh
+	case scheduler.PriorityLow:
+		return p.cfg.MaxWaitLow
+	}
+	return p.cfg.MaxWaitNormal
+}
+
+// overdue is how far the most overdue waiter of q is past its patience
+// (negative when none is overdue).
+func (p *Policy) overdue(now time.Time, q *core.Queue) time.Duration {
+	best := time.Duration(math.MinInt64)
+	for _, pr := range []scheduler.Priority{scheduler.PriorityHigh, scheduler.PriorityNormal, scheduler.PriorityLow} {
+		if q.Count(pr) == 0 {
+			continue
+		}
+		// the oldest of a level is its head
+		var head *core.Request
+		for _, r := range []*core.Request{q.Peek()} {
+			if r != nil && r.Priority.Normalize() == pr {
+				head = r
+			}
+		}
+		if head == nil {
+			head = q.Oldest()
+		}
+		best = max(best, now.Sub(head.Arrival)-p.patience(head.Priority))
+	}
+	return best
+}
+
+// plan decides wakes and evictions.
+func (p *Policy) plan(now time.Time, view *core.View) {
+	// Finish a switch in progress: wake the target once it fits.
+	if p.target != "" {
+		if residentModel(view, p.laneOf[p.target]) {
+			p.target = ""
+		} else {
+			if l := p.upLane(view, p.target); l >= 0 && view.Fits(l) {
+				p.up(view, l)
+				p.target = ""
+			}
+			return
+		}
+	}
+	// Waiting models without a resident lane, most overdue first.
+	var want []string
+	for _, m := range p.models {
+		if p.queues[m].Len() > 0 && !residentModel(view, p.laneOf[m]) && p.upLane(view, m) >= 0 {
+			want = append(want, m)
+		}
+	}
+	if len(want) == 0 {
+		return
+	}
+	slices.SortStableFunc(want, func(a, b string) int {
+		return -cmpDur(p.overdue(now, p.queues[a]), p.overdue(now, p.queues[b]))
+	})
+	for _, m := range want {
+		l := p.upLane(view, m)
+		if view.Fits(l) {
+			p.up(view, l)
+			return // one wake per event: the view is stale after it
+		}
+	}
+	m := want[0]
+	l := p.upLane(view, m)
+	victims, ok := p.victims(now, view, l)
+	if !ok {
+		return
+	}
+	waitingVictims := false
+	for _, v := range victims {
+		if q := p.queues[view.Lanes[v].Model]; q != nil && q.Len() > 0 {
+			waitingVictims = true
+		}
+	}
+	if waitingVictims && p.overdue(now, p.queues[m]) < 0 {
+		return
+	}
+	// Let the victims' own waiters ride along in the drain.
+	for _, v := range victims {
+		vm := view.Lanes[v].Model
+		q := p.queues[vm]
+		for q != nil && q.Len() > 0 && view.Lanes[v].Free() && view.Lanes[v].Running < p.batchLimit(view, v) {
+			r := q.Pop()
+			delete(p.where, r)
+			view.Lanes[v].Running++
+			p.acts = append(p.acts, core.DispatchTo(r, v))
+		}
+	}
+	for _, v := range victims {
+		p.acts = append(p.acts, core.SleepLane(v))
+	}
+	p.target = m
+}
+
+func cmpDur(a, b time.Duration) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// upLane returns a lane of m that can be woken or loaded, sleeping first.
+func (p *Policy) upLane(view *core.View, m string) int {
+	best := -1
+	for _, l := range p.laneOf[m] {
+		switch view.Lanes[l].State {
+		case core.Sleeping:
+			return l
+		case core.Cold:
+			best = l
+		}
+	}
+	return best
+}
+
+func (p *Policy) up(view *core.View, l int) {
+	if view.Lanes[l].State == core.Sleeping {
+		p.acts = append(p.acts, core.WakeLane(l))
+	} else {
+		p.acts = append(p.acts, core.LoadLane(l))
+	}
+}
+
+// victims picks the cheapest set of awake lanes whose sleep makes room for
+// lane t, counting memory already being freed. ok is false when no such set
+// exists now (protected lanes).
+func (p *Policy) victims(now time.Time, view *core.View, t int) ([]int, bool) {
+	need := view.NeedMB(t)
+	deficit := 0
+	for _, g := range view.Lanes[t].GPUs {
+		deficit = max(deficit, view.GPUs[g].UsedMB+need-view.GPUs[g].TotalMB)
+	}
+	var cands []int
+	for i := range view.Lanes {
+		ln := &view.Lanes[i]
+		if i == t || !view.Shares(i, t) {
+			continue
+		}
+		switch {
+		case ln.State == core.GoingToSleep || ln.State == core.Unloading || (ln.State == core.Awake && ln.Draining):
+			deficit -= (ln.AwakeMB - ln.SleepMB) / len(ln.GPUs)
+		case awake(ln):
+			if now.Sub(ln.Since) < p.cfg.MinTenure && ln.Running > 0 {
+				continue
+			}
+			cands = append(cands, i)
+		}
+	}
+	if deficit <= 0 {
+		return nil, true
+	}
+	qlen := func(l int) int {
+		if q := p.queues[view.Lanes[l].Model]; q != nil {
+			return q.Len()
+		}
+		return 0
+	}
+	slices.SortStableFunc(cands, func(a, b int) int {
+		x, y := &view.Lanes[a], &view.Lanes[b]
+		if (x.Running == 0) != (y.Running == 0) {
+			if x.Running == 0 {
+				return -1
+			}
+			return 1
+		}
+		if qa, qb := qlen(a), qlen(b); qa != qb {
+			return qa - qb
+		}
+		return x.LastUsed.Compare(y.LastUsed)
+	})
+	var out []int
+	for _, v := range cands {
+		if deficit <= 0 {
+			break
+		}
+		out = append(out, v)
+		deficit -= (view.Lanes[v].AwakeMB - view.Lanes[v].SleepMB) / len(view.Lanes[v].GPUs)
+	}
+	return out, deficit <= 0
+}
