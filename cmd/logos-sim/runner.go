@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/logos-llm/logos/scheduler/baselines"
 	"github.com/logos-llm/logos/scheduler/core"
@@ -38,10 +39,13 @@ func newPolicy(name string, tr *sim.Trace) (core.Policy, bool, error) {
 	case "no-swap":
 		return baselines.NewFCFS(), true, nil
 	case "logos":
-		return logos.New(logos.Config{}), false, nil
+		return logos.New(logosConfig), false, nil
 	}
 	return nil, false, fmt.Errorf("%w %q (want one of %s)", errUnknownScheduler, name, strings.Join(schedulers, ", "))
 }
+
+// logosConfig is the logos policy's configuration (its tuning flags).
+var logosConfig logos.Config
 
 // spec is one run.
 type spec struct {
@@ -122,8 +126,19 @@ func cmdRun(args []string, stdout io.Writer) error {
 	classes := fs.String("classes", "", "classes JSON for policy-routed rows (default: built-in medium mapping)")
 	ratio := fs.Float64("completion-ratio", 0.65, "mean output/max_tokens")
 	plot := fs.String("plot", "", "write an SVG of TTFT over time per model and the resident set")
+	sleepS := fs.Float64("sleep-s", 0, "override every model's sleep time (seconds); 0 keeps the profile's")
+	phi := fs.Float64("colocation", -1, "override the colocation slowdown φ; negative keeps the profile's")
+	tune := fs.String("logos-tune", "", "logos tuning: maxwait high,normal,low seconds and tenure, e.g. 2,6,12,4")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *tune != "" {
+		var h, n, l, t float64
+		if _, err := fmt.Sscanf(*tune, "%g,%g,%g,%g", &h, &n, &l, &t); err != nil {
+			return fmt.Errorf("-logos-tune %q: %w", *tune, err)
+		}
+		logosConfig.MaxWaitHigh, logosConfig.MaxWaitNormal = dur(h), dur(n)
+		logosConfig.MaxWaitLow, logosConfig.MinTenure = dur(l), dur(t)
 	}
 	if *trace == "" || *name == "" {
 		return errors.New("run needs -trace and -scheduler")
@@ -131,6 +146,12 @@ func cmdRun(args []string, stdout io.Writer) error {
 	tr, p, err := loadInputs(*trace, *profile, *classes)
 	if err != nil {
 		return err
+	}
+	if *sleepS > 0 {
+		p = p.WithSleep(*sleepS)
+	}
+	if *phi >= 0 {
+		p = p.WithColocation(*phi)
 	}
 	var obs []sim.Observation
 	s := spec{trace: tr, profile: p, profName: *profile, scheduler: *name, seed: *seed, ratio: *ratio}
@@ -150,3 +171,5 @@ func cmdRun(args []string, stdout io.Writer) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(sum)
 }
+
+func dur(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

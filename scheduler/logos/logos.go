@@ -162,17 +162,30 @@ func (p *Policy) choose(view *core.View, r *core.Request) string {
 		hi, lo = max(hi, c.Weight), min(lo, c.Weight)
 	}
 	span := max(hi-lo, 0.2*max(math.Abs(hi), math.Abs(lo)), 1)
-	for _, c := range r.Candidates[1:] {
+	// Among the near-equal candidates prefer awake, then coming up, then
+	// one that fits without evicting anything; else the top.
+	best, rank := top.Model, 3
+	for _, c := range r.Candidates {
 		if (top.Weight-c.Weight)/span > p.cfg.NearEqual {
 			continue
 		}
 		for _, l := range p.laneOf[c.Model] {
-			if awake(&view.Lanes[l]) {
-				return c.Model
+			ln := &view.Lanes[l]
+			k := 3
+			switch {
+			case awake(ln):
+				k = 0
+			case ln.State == core.Waking || ln.State == core.Loading:
+				k = 1
+			case (ln.State == core.Sleeping || ln.State == core.Cold) && view.Fits(l):
+				k = 2
+			}
+			if k < rank {
+				best, rank = c.Model, k
 			}
 		}
 	}
-	return top.Model
+	return best
 }
 
 // batchLimit is how many requests lane l may run under the TPOT target.
@@ -289,14 +302,17 @@ func (p *Policy) plan(now time.Time, view *core.View) {
 	if !ok {
 		return
 	}
-	waitingVictims := false
-	for _, v := range victims {
-		if q := p.queues[view.Lanes[v].Model]; q != nil && q.Len() > 0 {
-			waitingVictims = true
+	if p.overdue(now, p.queues[m]) < 0 {
+		// Not overdue yet: switch early only if the victims are idle and
+		// nobody waits for them.
+		for _, v := range victims {
+			if view.Lanes[v].Running > 0 {
+				return
+			}
+			if q := p.queues[view.Lanes[v].Model]; q != nil && q.Len() > 0 {
+				return
+			}
 		}
-	}
-	if waitingVictims && p.overdue(now, p.queues[m]) < 0 {
-		return
 	}
 	// Let the victims' own waiters ride along in the drain.
 	for _, v := range victims {

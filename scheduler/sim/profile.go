@@ -212,3 +212,21 @@ func (p *Profile) Clone() *Profile {
 	q.Cloud = append([]CloudProfile(nil), p.Cloud...)
 	return &q
 }
+
+// WithSleep returns a copy whose every model sleeps (level 1) in s seconds.
+func (p *Profile) WithSleep(s float64) *Profile {
+	q := p.Clone()
+	for i := range q.Nodes {
+		for j := range q.Nodes[i].Models {
+			q.Nodes[i].Models[j].SleepS = s
+		}
+	}
+	return q
+}
+
+// WithColocation returns a copy with colocation slowdown φ.
+func (p *Profile) WithColocation(phi float64) *Profile {
+	q := p.Clone()
+	q.Colocation = phi
+	return q
+}
