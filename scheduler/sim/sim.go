@@ -398,6 +398,7 @@ func (s *sim) loop() {
 		s.res.Events++
 		switch e.kind {
 		case evArrival:
+			s.push(s.now+us(s.cfg.Timeout), evTimeout, e.a, 0, 0)
 			s.handle(core.Event{Kind: core.Arrival, Req: &s.reqs[e.a].Request})
 		case evTick:
 			if s.open > 0 {
