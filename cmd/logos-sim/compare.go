@@ -107,7 +107,11 @@ func cmdCompare(args []string, stdout io.Writer) error {
 	classes := fs.String("classes", "", "classes JSON for policy-routed rows")
 	grid := fs.Bool("grid", false, "run the sensitivity grid: sleep 1/3/10 s × completion ratio 0.5/0.65/0.9 × colocation 0.5/1.0")
 	out := fs.String("out", "", "write every run's JSON into this folder")
+	tune := fs.String("logos-tune", "", "logos tuning: maxwait high,normal,low seconds and tenure")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := parseTune(*tune); err != nil {
 		return err
 	}
 	if *traces == "" {

@@ -132,13 +132,8 @@ func cmdRun(args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *tune != "" {
-		var h, n, l, t float64
-		if _, err := fmt.Sscanf(*tune, "%g,%g,%g,%g", &h, &n, &l, &t); err != nil {
-			return fmt.Errorf("-logos-tune %q: %w", *tune, err)
-		}
-		logosConfig.MaxWaitHigh, logosConfig.MaxWaitNormal = dur(h), dur(n)
-		logosConfig.MaxWaitLow, logosConfig.MinTenure = dur(l), dur(t)
+	if err := parseTune(*tune); err != nil {
+		return err
 	}
 	if *trace == "" || *name == "" {
 		return errors.New("run needs -trace and -scheduler")
@@ -173,3 +168,19 @@ func cmdRun(args []string, stdout io.Writer) error {
 }
 
 func dur(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// parseTune sets logosConfig from -logos-tune "high,normal,low,tenure"
+// seconds; empty keeps the defaults.
+func parseTune(tune string) error {
+	if tune == "" {
+		return nil
+	}
+	var h, n, l, t, k, se float64
+	if _, err := fmt.Sscanf(tune, "%g,%g,%g,%g,%g,%g", &h, &n, &l, &t, &k, &se); err != nil {
+		return fmt.Errorf("-logos-tune %q: %w", tune, err)
+	}
+	logosConfig.Kappa, logosConfig.ServeEstimate = k, dur(se)
+	logosConfig.MaxWaitHigh, logosConfig.MaxWaitNormal = dur(h), dur(n)
+	logosConfig.MaxWaitLow, logosConfig.MinTenure = dur(l), dur(t)
+	return nil
+}

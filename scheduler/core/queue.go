@@ -79,3 +79,12 @@ func (q *Queue) Oldest() *Request {
 
 // Count returns the number queued at priority p's level.
 func (q *Queue) Count(p scheduler.Priority) int { return len(q.lv[level(p)]) }
+
+// Each calls f for every queued request, highest level first, in order.
+func (q *Queue) Each(f func(*Request)) {
+	for l := 2; l >= 0; l-- {
+		for _, r := range q.lv[l] {
+			f(r)
+		}
+	}
+}

@@ -14,9 +14,13 @@
 //     almost for free, so draining a queue at once beats a fixed slot cap.
 //   - When to switch the resident set. A waiting model that fits beside the
 //     resident ones is woken at once. One that needs room is brought up
-//     when the head of its queue has waited longer than its priority's
-//     patience (MaxWait), or at once when no one waits for the lanes it
-//     would evict. Victims are chosen to cost least: idle before busy,
+//     when a waiter has waited longer than its priority's patience
+//     (MaxWait, the deadline), or earlier when its queue's weighted waiting
+//     (high 3, normal 1, low 0.5 per second, counted to the end of the
+//     wake) outweighs Kappa times the waiting the switch imposes on the
+//     victims' users: their arrival rate over the last minute times the
+//     down time squared over two, plus their current waiters for the whole
+//     down time. Victims are chosen to cost least: idle before busy,
 //     fewest waiters, least recently used. A lane woken less than MinTenure
 //     ago is not evicted while it has work.
 //   - How long to drain. Before a victim drains, its own queue is dispatched
@@ -41,10 +45,16 @@ type Config struct {
 	// MaxBatch caps a lane's batch whatever the prediction; default 64.
 	MaxBatch int
 	// MaxWait is the patience per priority before a switch is forced:
-	// defaults high 2 s, normal 6 s, low 12 s.
+	// defaults high 15 s, normal 30 s, low 60 s.
 	MaxWaitHigh, MaxWaitNormal, MaxWaitLow time.Duration
 	// MinTenure protects a freshly woken lane with work; default 4 s.
 	MinTenure time.Duration
+	// Kappa scales the victims' expected cost a switch must outweigh;
+	// default 1.
+	Kappa float64
+	// ServeEstimate is the expected time a switched-in model serves before
+	// the set switches back; default 15 s.
+	ServeEstimate time.Duration
 	// NearEqual is the share of the weight span within which a warm
 	// candidate replaces a cold top choice; default 0.5.
 	NearEqual float64
@@ -58,16 +68,22 @@ func (c *Config) defaults() {
 		c.MaxBatch = 64
 	}
 	if c.MaxWaitHigh <= 0 {
-		c.MaxWaitHigh = 2 * time.Second
+		c.MaxWaitHigh = 15 * time.Second
 	}
 	if c.MaxWaitNormal <= 0 {
-		c.MaxWaitNormal = 6 * time.Second
+		c.MaxWaitNormal = 30 * time.Second
 	}
 	if c.MaxWaitLow <= 0 {
-		c.MaxWaitLow = 12 * time.Second
+		c.MaxWaitLow = 60 * time.Second
 	}
 	if c.MinTenure <= 0 {
 		c.MinTenure = 4 * time.Second
+	}
+	if c.Kappa <= 0 {
+		c.Kappa = 1
+	}
+	if c.ServeEstimate <= 0 {
+		c.ServeEstimate = 15 * time.Second
 	}
 	if c.NearEqual <= 0 {
 		c.NearEqual = 0.5
@@ -85,6 +101,73 @@ type Policy struct {
 	acts   []core.Action
 	// target is the model a switch is making room for.
 	target string
+	// recent holds each model's arrival times within RateWindow.
+	recent map[string][]time.Time
+}
+
+// RateWindow is the span over which arrival rates are estimated.
+const RateWindow = 60 * time.Second
+
+func (p *Policy) noteArrival(now time.Time, r *core.Request) {
+	for _, c := range r.Candidates[:1] {
+		xs := p.recent[c.Model]
+		i := 0
+		for i < len(xs) && now.Sub(xs[i]) > RateWindow {
+			i++
+		}
+		p.recent[c.Model] = append(xs[i:], now)
+	}
+}
+
+// rate is model m's arrivals per second over the last RateWindow.
+func (p *Policy) rate(now time.Time, m string) float64 {
+	n := 0
+	for _, t := range p.recent[m] {
+		if now.Sub(t) <= RateWindow {
+			n++
+		}
+	}
+	return float64(n) / RateWindow.Seconds()
+}
+
+func prioWeight(pr scheduler.Priority) float64 {
+	switch pr.Normalize() {
+	case scheduler.PriorityHigh:
+		return 3
+	case scheduler.PriorityLow:
+		return 0.5
+	}
+	return 1
+}
+
+// pressure is the weighted waiting time m's queue will have accumulated
+// by the time a switch to lane l completes.
+func (p *Policy) pressure(now time.Time, view *core.View, m string, l int) float64 {
+	sw := view.Lanes[l].WakeCost.Seconds()
+	total := 0.0
+	p.queues[m].Each(func(r *core.Request) {
+		total += prioWeight(r.Priority) * (now.Sub(r.Arrival).Seconds() + sw)
+	})
+	return total
+}
+
+// victimCost estimates the weighted waiting a switch imposes on the
+// victims' users: their expected arrivals while they are down, each
+// waiting half the down time, plus their current waiters for all of it.
+func (p *Policy) victimCost(now time.Time, view *core.View, victims []int, l int) float64 {
+	down := view.Lanes[l].WakeCost.Seconds() + view.Lanes[l].SleepCost.Seconds() + p.cfg.ServeEstimate.Seconds()
+	for _, v := range victims {
+		down += view.Lanes[v].SleepCost.Seconds() + view.Lanes[v].WakeCost.Seconds()
+	}
+	cost := 0.0
+	for _, v := range victims {
+		vm := view.Lanes[v].Model
+		cost += p.rate(now, vm) * down * down / 2
+		if q := p.queues[vm]; q != nil {
+			q.Each(func(r *core.Request) { cost += prioWeight(r.Priority) * down })
+		}
+	}
+	return cost
 }
 
 var _ core.Policy = (*Policy)(nil)
@@ -92,7 +175,7 @@ var _ core.Policy = (*Policy)(nil)
 // New returns a logos policy.
 func New(cfg Config) *Policy {
 	cfg.defaults()
-	return &Policy{cfg: cfg, queues: map[string]*core.Queue{}, laneOf: map[string][]int{}, where: map[*core.Request]string{}}
+	return &Policy{cfg: cfg, queues: map[string]*core.Queue{}, laneOf: map[string][]int{}, where: map[*core.Request]string{}, recent: map[string][]time.Time{}}
 }
 
 func (p *Policy) queue(m string) *core.Queue {
@@ -121,6 +204,7 @@ func (p *Policy) Handle(now time.Time, view *core.View, ev core.Event) []core.Ac
 	p.index(view)
 	switch ev.Kind {
 	case core.Arrival:
+		p.noteArrival(now, ev.Req)
 		m := p.choose(view, ev.Req)
 		p.queue(m).Push(ev.Req)
 		p.where[ev.Req] = m
@@ -302,17 +386,8 @@ func (p *Policy) plan(now time.Time, view *core.View) {
 	if !ok {
 		return
 	}
-	if p.overdue(now, p.queues[m]) < 0 {
-		// Not overdue yet: switch early only if the victims are idle and
-		// nobody waits for them.
-		for _, v := range victims {
-			if view.Lanes[v].Running > 0 {
-				return
-			}
-			if q := p.queues[view.Lanes[v].Model]; q != nil && q.Len() > 0 {
-				return
-			}
-		}
+	if p.overdue(now, p.queues[m]) < 0 && p.pressure(now, view, m, l) < p.cfg.Kappa*p.victimCost(now, view, victims, l) {
+		return
 	}
 	// Let the victims' own waiters ride along in the drain.
 	for _, v := range victims {
