@@ -64,6 +64,7 @@ func median(xs []float64) float64 { return sim.Percentile(slices.Clone(xs), 50) 
 
 // row is the medians over seeds of one (variant, trace, scheduler).
 type row struct {
+	ti                        int // trace index, as trace names may repeat
 	variant, trace, scheduler string
 	p50, p95, hi95, tpot95    float64
 	swaps, failed, errs       float64
@@ -139,7 +140,8 @@ func cmdCompare(args []string, stdout io.Writer) error {
 		}
 	}
 	var specs []spec
-	for _, tf := range strings.Split(*traces, ",") {
+	traceList := strings.Split(*traces, ",")
+	for _, tf := range traceList {
 		tr, p, err := loadInputs(tf, *profile, *classes)
 		if err != nil {
 			return err
@@ -173,7 +175,8 @@ func cmdCompare(args []string, stdout io.Writer) error {
 				return err
 			}
 			v := i / (len(scheds) * len(seedList)) % len(variants)
-			name := fmt.Sprintf("%s_%s_v%02d_seed%d.json", strings.TrimSuffix(s.Trace, ".csv"), s.Scheduler, v, s.Seed)
+			ti := i / (len(scheds) * len(seedList) * len(variants))
+			name := fmt.Sprintf("t%d_%s_%s_v%02d_seed%d.json", ti, strings.TrimSuffix(s.Trace, ".csv"), s.Scheduler, v, s.Seed)
 			if err := os.WriteFile(filepath.Join(*out, name), append(b, '\n'), 0o644); err != nil {
 				return err
 			}
@@ -183,17 +186,23 @@ func cmdCompare(args []string, stdout io.Writer) error {
 	k := len(seedList)
 	for i := 0; i < len(sums); i += k {
 		v := i / (len(scheds) * k) % len(variants)
-		rows = append(rows, aggregate(variants[v].name, sums[i:i+k]))
+		r := aggregate(variants[v].name, sums[i:i+k])
+		r.ti = i / (len(scheds) * k * len(variants))
+		rows = append(rows, r)
 	}
 	writeTable(stdout, rows, *grid, len(seedList))
 	return nil
 }
 
 func writeTable(w io.Writer, rows []row, grid bool, seeds int) {
-	base := map[[2]string]row{}
+	type key struct {
+		variant string
+		ti      int
+	}
+	base := map[key]row{}
 	for _, r := range rows {
 		if r.scheduler == "ettft" {
-			base[[2]string{r.variant, r.trace}] = r
+			base[key{r.variant, r.ti}] = r
 		}
 	}
 	ratio := func(a, b float64) string {
@@ -210,7 +219,7 @@ func writeTable(w io.Writer, rows []row, grid bool, seeds int) {
 	fmt.Fprintln(w, head)
 	fmt.Fprintln(w, strings.Repeat("|---", strings.Count(head, "|")-1)+"|")
 	for _, r := range rows {
-		b, ok := base[[2]string{r.variant, r.trace}]
+		b, ok := base[key{r.variant, r.ti}]
 		p50r, p95r := "–", "–"
 		if ok {
 			p50r, p95r = ratio(r.p50, b.p50), ratio(r.p95, b.p95)
