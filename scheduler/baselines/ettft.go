@@ -24,7 +24,6 @@ const (
 	plannerCycle          = 10 * time.Second
 	idleSleepL1           = 120 * time.Second
 	demandWakeFloor       = 0.5
-	demandLoadFloor       = 1.0
 	wakeCompetitiveRatio  = 1.5
 	drainCompetitiveRatio = 3.0
 	queueWeight           = 0.5
@@ -34,7 +33,6 @@ const (
 	latentDemand          = 0.5
 	laneMinTenure         = 5 * time.Second
 	coldWaiterTenure      = 15 * time.Second
-	drainTimeout          = 60 * time.Second
 )
 
 // ETTFT is a port of the original's ETTFT estimator
