@@ -18,7 +18,7 @@ import (
 )
 
 // schedulers lists the names -scheduler accepts.
-var schedulers = []string{"fcfs", "round-robin", "least-loaded", "ettft", "static", "no-swap", "logos"}
+var schedulers = []string{"fcfs", "round-robin", "least-loaded", "ettft", "static", "no-swap", "ollama", "logos"}
 
 // errUnknownScheduler means a -scheduler name is not in schedulers.
 var errUnknownScheduler = errors.New("unknown scheduler")
@@ -38,6 +38,8 @@ func newPolicy(name string, tr *sim.Trace) (core.Policy, bool, error) {
 		return baselines.NewStatic(), false, nil
 	case "no-swap":
 		return baselines.NewFCFS(), true, nil
+	case "ollama":
+		return baselines.NewOllama(), false, nil
 	case "logos":
 		return logos.New(logosConfig), false, nil
 	}

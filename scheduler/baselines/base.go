@@ -15,6 +15,8 @@
 //   - Static ("static"): the best fixed resident set, chosen once from the
 //     trace's first minute of demand; never swaps (a bound, not a
 //     competitor); requests for other models wait until they time out.
+//   - Ollama ("ollama"): bare Ollama's own scheduling, with Ollama physics;
+//     see Ollama.
 //   - ETTFT ("ettft"): a port of the original's ETTFT estimator, its
 //     correcting scheduler and a lite capacity planner; see ETTFT.
 //

@@ -78,6 +78,23 @@ func TestInvariantsAllSchedulers(t *testing.T) {
 	}
 }
 
+// The raw-Ollama emulation on Ollama physics serves everything with its
+// models loaded once.
+func TestOllamaEmulation(t *testing.T) {
+	p, err := sim.LoadProfile("ollama-2x16")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := genTrace(t, sim.GenConfig{N: 100, Seed: 4})
+	res, err := sim.Run(sim.Config{Profile: p, Trace: tr, Policy: baselines.NewOllama(), Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := sim.Summarize(res); s.Failed != 0 || s.SchedulerErrors != 0 || s.Loads != 3 {
+		t.Errorf("summary = %+v, want no failures or errors and 3 loads", s)
+	}
+}
+
 // Same inputs and seed give byte-identical JSON; another seed differs.
 func TestDeterministic(t *testing.T) {
 	p := profile(t)
