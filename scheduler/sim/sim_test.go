@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -383,6 +384,69 @@ func BenchmarkRun(b *testing.B) {
 	for b.Loop() {
 		if _, err := sim.Run(sim.Config{Profile: p, Trace: tr, Policy: logos.New(logos.Config{}), Seed: 1}); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// cloudAll sends every request to endpoint 0 and retries a 429 after the
+// next arrival or completion.
+type cloudAll struct{ retry []*core.Request }
+
+func (c *cloudAll) Handle(_ time.Time, _ *core.View, ev core.Event) []core.Action {
+	var acts []core.Action
+	switch ev.Kind {
+	case core.Arrival:
+		acts = append(acts, core.SendToCloud(ev.Req, 0))
+	case core.CloudRejected:
+		c.retry = append(c.retry, ev.Req)
+		return []core.Action{core.TimerAt(time.Time{}, 0)}
+	case core.Timeout:
+		for i, r := range c.retry {
+			if r == ev.Req {
+				c.retry = append(c.retry[:i], c.retry[i+1:]...)
+				break
+			}
+		}
+	}
+	if ev.Kind == core.Complete || ev.Kind == core.Tick {
+		for _, r := range c.retry {
+			acts = append(acts, core.SendToCloud(r, 0))
+		}
+		c.retry = c.retry[:0]
+	}
+	return acts
+}
+
+// A cloud endpoint with 6 requests per minute (1 per 10 s sub-window) never
+// admits more, answers the rest with 429 and serves them later.
+func TestCloudLimits(t *testing.T) {
+	p, err := sim.ParseProfile([]byte(strings.Replace(tinyProfile, `"cloud":[]`,
+		`"cloud":[{"name":"az","models":["a"],"rpm":6,"tpm":100000,"subwindow_s":10,"decode_tok_s":100}]`, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &sim.Trace{Name: "cloud", SHA256: "x"}
+	for i := range 12 {
+		tr.Rows = append(tr.Rows, row(fmt.Sprint("c", i), int64(i)*1000, "a", 10, 50))
+	}
+	res, err := sim.Run(sim.Config{Profile: p, Trace: tr, Policy: &cloudAll{}, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.CloudRejections == 0 {
+		t.Fatal("no 429s with 12 requests in 12 s against 1 per 10 s")
+	}
+	var starts []int64
+	for _, o := range res.Outcomes {
+		if o.Failed || !o.Cloud {
+			t.Fatalf("request %s not served by the cloud: %+v", o.Row.ID, o)
+		}
+		starts = append(starts, o.Dispatch)
+	}
+	slices.Sort(starts)
+	for i := 1; i < len(starts); i++ {
+		if starts[i]-starts[i-1] < 10_000_000 {
+			t.Fatalf("admissions %d and %d only %dµs apart, sub-window allows one per 10 s", i-1, i, starts[i]-starts[i-1])
 		}
 	}
 }
