@@ -38,6 +38,14 @@
 //     simplification); TTFT lognormal; decode at decode_tok_s.
 //   - A request not dispatched within its timeout (default 1,200 s) fails;
 //     failures enter latency percentiles at the time they failed.
+//   - Only the profile's models that the trace can use get lanes (a sleeping
+//     lane of an unused model would hold memory it never needs).
+//   - Sleep level 2 takes sleep2_s and leaves the same residual as level 1;
+//     waking from it costs wake_s (simplification).
+//
+// Not modelled yet: fault injection (load failures, cooldowns), the
+// normalised trace format (only the original's CSV is read), deadlines per
+// row, and cloud token charges corrected to actual tokens.
 package sim
 
 import (
