@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/logos-llm/logos/scheduler/baselines"
@@ -77,9 +81,11 @@ func execute(s spec) (sim.Summary, error) {
 	return sum, nil
 }
 
-// gitCommit reads vcs.revision from the build info; "unknown" when the
-// binary was built without VCS stamping (go run, tests).
-func gitCommit() string {
+// gitCommit reads vcs.revision from the build info; when the binary was
+// built without VCS stamping (go run, tests, GOFLAGS=-buildvcs=false) it
+// asks git for the commit of the working directory, and says "unknown" when
+// that fails. A modified tree is marked "-dirty". The result is computed once.
+var gitCommit = sync.OnceValue(func() string {
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		rev, dirty := "", false
 		for _, s := range bi.Settings {
@@ -97,8 +103,18 @@ func gitCommit() string {
 			return rev
 		}
 	}
-	return "unknown"
-}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	rev := strings.TrimSpace(string(out))
+	if st, err := exec.CommandContext(ctx, "git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
+		rev += "-dirty"
+	}
+	return rev
+})
 
 func loadInputs(trace, profile, classes string) (*sim.Trace, *sim.Profile, error) {
 	cl := sim.DefaultClasses()
