@@ -4,10 +4,13 @@
 // Decisions, on every event:
 //
 //   - Model choice. An explicit request waits for its model. A policy-routed
-//     request takes its top candidate unless that model is not resident and
+//     request takes its top candidate unless that model has no free lane and
 //     a near-equal candidate (weight within NearEqual of the span below the
-//     top) has an awake lane: a warm near-equal model beats waiting for the
-//     best one.
+//     top) has one, or is awake, coming up or fits without evictions: a warm
+//     near-equal model beats waiting for the best one. A lane with room and
+//     no waiters of its own later takes such a waiter from another model's
+//     queue (so in production, where every deployment is awake, a job runs
+//     on whichever near-equal candidate frees first, as with FCFS).
 //   - Batch limit under TPOT. A lane takes requests while the predicted
 //     iteration time (StepTime + StepPerSeq·b), scaled by the number of busy
 //     lanes sharing its GPUs, stays under TPOTTarget: the engine batches
@@ -238,7 +241,16 @@ func residentModel(view *core.View, lanes []int) bool {
 
 func (p *Policy) choose(view *core.View, r *core.Request) string {
 	top := r.Candidates[0]
-	if len(r.Candidates) == 1 || residentModel(view, p.laneOf[top.Model]) {
+	if len(r.Candidates) == 1 || p.freeLane(view, top.Model) >= 0 {
+		return top.Model
+	}
+	if residentModel(view, p.laneOf[top.Model]) {
+		// Top is up but full: a near-equal candidate with room now wins.
+		for _, c := range r.Candidates[1:] {
+			if p.nearEqual(r, c.Model) && p.freeLane(view, c.Model) >= 0 {
+				return c.Model
+			}
+		}
 		return top.Model
 	}
 	hi, lo := math.Inf(-1), math.Inf(1)
@@ -291,17 +303,22 @@ func (p *Policy) batchLimit(view *core.View, l int) int {
 	return max(1, min(p.cfg.MaxBatch, int(budget/float64(ln.StepPerSeq))))
 }
 
+func (p *Policy) freeLane(view *core.View, m string) int {
+	best := -1
+	for _, l := range p.laneOf[m] {
+		ln := &view.Lanes[l]
+		if ln.Free() && ln.Running < p.batchLimit(view, l) && (best < 0 || ln.Running < view.Lanes[best].Running) {
+			best = l
+		}
+	}
+	return best
+}
+
 func (p *Policy) dispatch(view *core.View) {
 	for _, m := range p.models {
 		q := p.queues[m]
 		for q.Len() > 0 {
-			best := -1
-			for _, l := range p.laneOf[m] {
-				ln := &view.Lanes[l]
-				if ln.Free() && ln.Running < p.batchLimit(view, l) && (best < 0 || ln.Running < view.Lanes[best].Running) {
-					best = l
-				}
-			}
+			best := p.freeLane(view, m)
 			if best < 0 {
 				break
 			}
@@ -311,6 +328,71 @@ func (p *Policy) dispatch(view *core.View) {
 			p.acts = append(p.acts, core.DispatchTo(r, best))
 		}
 	}
+	// A free lane with nothing of its own takes a waiter of another model
+	// that lists it as a near-equal candidate: the request runs now rather
+	// than waiting for its first choice.
+	for _, m := range p.models {
+		if p.queues[m].Len() > 0 {
+			continue
+		}
+		for {
+			l := p.freeLane(view, m)
+			if l < 0 {
+				break
+			}
+			r := p.steal(m)
+			if r == nil {
+				break
+			}
+			view.Lanes[l].Running++
+			p.acts = append(p.acts, core.DispatchTo(r, l))
+		}
+	}
+}
+
+// steal removes and returns the best waiter of another model's queue for
+// which m is a near-equal candidate: highest priority, then oldest.
+func (p *Policy) steal(m string) *core.Request {
+	var best *core.Request
+	for _, om := range p.models {
+		if om == m {
+			continue
+		}
+		var found *core.Request
+		p.queues[om].Each(func(r *core.Request) {
+			if found == nil && p.nearEqual(r, m) {
+				found = r
+			}
+		})
+		if found != nil && (best == nil || found.Priority.Normalize() > best.Priority.Normalize() ||
+			found.Priority.Normalize() == best.Priority.Normalize() && found.Arrival.Before(best.Arrival)) {
+			best = found
+		}
+	}
+	if best != nil {
+		p.queues[p.where[best]].Remove(best)
+		delete(p.where, best)
+	}
+	return best
+}
+
+// nearEqual reports whether m is one of r's candidates within NearEqual of
+// the span below its top weight.
+func (p *Policy) nearEqual(r *core.Request, m string) bool {
+	if len(r.Candidates) < 2 {
+		return false
+	}
+	hi, lo := math.Inf(-1), math.Inf(1)
+	for _, c := range r.Candidates {
+		hi, lo = max(hi, c.Weight), min(lo, c.Weight)
+	}
+	span := max(hi-lo, 0.2*max(math.Abs(hi), math.Abs(lo)), 1)
+	for _, c := range r.Candidates {
+		if c.Model == m {
+			return (r.Candidates[0].Weight-c.Weight)/span <= p.cfg.NearEqual
+		}
+	}
+	return false
 }
 
 func (p *Policy) patience(pr scheduler.Priority) time.Duration {
