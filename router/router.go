@@ -35,6 +35,9 @@ type Config struct {
 	// Pipeline serves the OpenAI-compatible API (/v1/..., /openai/...) and the
 	// Ollama-native API (/api/...). Optional; without it those paths answer 404.
 	Pipeline *pipeline.Pipeline
+	// Ready reports whether the instance should get traffic (GET /readyz).
+	// Defaults to pinging the Store.
+	Ready func(ctx context.Context) error
 	// Started is reported as the creation time of listed models that have none.
 	Started time.Time
 	// Sealer encrypts provider and deployment credentials before they are
@@ -49,6 +52,10 @@ type Config struct {
 	// Scheduler reports queue state for /logosdb/scheduler_state. Optional;
 	// without it that endpoint answers 503.
 	Scheduler scheduler.StateReporter
+	// Live reports the providers' polled state and the deployments'
+	// rate-limit state for scheduler_state. Optional; without it those
+	// parts are left out.
+	Live LiveState
 	// Metrics serves the Prometheus exposition at GET /metrics (for example
 	// promhttp.HandlerFor). Optional; without it /metrics answers 404.
 	Metrics http.Handler
@@ -158,7 +165,13 @@ func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := h.cfg.Store.Ping(ctx); err != nil {
+	if h.cfg.Ready != nil {
+		if err := h.cfg.Ready(ctx); err != nil {
+			h.log.Warn("readiness check failed", "err", err)
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+			return
+		}
+	} else if err := h.cfg.Store.Ping(ctx); err != nil {
 		h.log.Warn("readiness check failed", "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "store unreachable"})
 		return

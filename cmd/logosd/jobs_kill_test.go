@@ -22,7 +22,7 @@ import (
 const childEnv = "LOGOS_TEST_LOGOSD_CHILD"
 
 // TestLogosdChild is logosd when the test binary is started as a child by
-// startChild; otherwise it does nothing.
+// startJobsChild; otherwise it does nothing.
 func TestLogosdChild(t *testing.T) {
 	if os.Getenv(childEnv) != "1" {
 		t.Skip("runs only as a child process of TestJobsSurviveSIGKILL")
@@ -35,12 +35,12 @@ func TestLogosdChild(t *testing.T) {
 	os.Exit(0)
 }
 
-type child struct {
+type jobsChild struct {
 	cmd *exec.Cmd
 	url string
 }
 
-func startChild(t *testing.T, args []string, env ...string) *child {
+func startJobsChild(t *testing.T, args []string, env ...string) *jobsChild {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestLogosdChild$", "-test.v=false")
 	cmd.Env = append(os.Environ(), append(env, childEnv+"=1", childEnv+"_ARGS="+strings.Join(args, "\x1f"))...)
@@ -73,7 +73,7 @@ func startChild(t *testing.T, args []string, env ...string) *child {
 	}()
 	select {
 	case url := <-lines:
-		return &child{cmd: cmd, url: url}
+		return &jobsChild{cmd: cmd, url: url}
 	case <-time.After(60 * time.Second):
 		mu.Lock()
 		defer mu.Unlock()
@@ -99,7 +99,7 @@ func TestJobsSurviveSIGKILL(t *testing.T) {
 	args := []string{"--listen", "127.0.0.1:0", "--sqlite-path", db, "--job-workers", "3", "--job-lease", "1s", "--log-level", "error"}
 	env := []string{"LOGOS_ROOT_KEY=" + key}
 
-	c := startChild(t, args, env...)
+	c := startJobsChild(t, args, env...)
 	seedDeployment(t, db, up)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -137,7 +137,7 @@ func TestJobsSurviveSIGKILL(t *testing.T) {
 	_ = c.cmd.Wait()
 	sentBeforeKill := len(up.Requests())
 
-	c = startChild(t, args, env...)
+	c = startJobsChild(t, args, env...)
 	status := map[int64]string{}
 	deadline = time.Now().Add(60 * time.Second)
 	for {
