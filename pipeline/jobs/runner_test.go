@@ -233,7 +233,7 @@ func TestRunnerRecovers(t *testing.T) {
 			t.Fatal(err)
 		}
 		var runs sync.Map
-		newRunner(t, jobs.Config{Queue: s, Lease: 150 * time.Millisecond, Exec: func(ctx context.Context, j store.Job, reached jobs.Reached) jobs.Outcome {
+		newRunner(t, jobs.Config{Queue: s, Lease: time.Second, Exec: func(ctx context.Context, j store.Job, reached jobs.Reached) jobs.Outcome {
 			n, _ := runs.LoadOrStore(j.ID, new(atomic.Int32))
 			n.(*atomic.Int32).Add(1)
 			if err := reached(ctx, "req-new"); err != nil {
@@ -264,7 +264,7 @@ func TestRunnerCancel(t *testing.T) {
 		js := submit(t, s, pid, 2)
 		started := make(chan int64, 2)
 		var ctxErrs atomic.Int32
-		r := newRunner(t, jobs.Config{Queue: s, Lease: 150 * time.Millisecond, Exec: func(ctx context.Context, j store.Job, reached jobs.Reached) jobs.Outcome {
+		r := newRunner(t, jobs.Config{Queue: s, Lease: time.Second, Exec: func(ctx context.Context, j store.Job, reached jobs.Reached) jobs.Outcome {
 			if err := reached(ctx, "r"); err != nil {
 				return jobs.Outcome{StatusCode: 499}
 			}
