@@ -13,6 +13,7 @@ import (
 
 	"github.com/logos-llm/logos/internal/oaierr"
 	"github.com/logos-llm/logos/pipeline"
+	"github.com/logos-llm/logos/router/ui"
 	"github.com/logos-llm/logos/scheduler"
 	"github.com/logos-llm/logos/store"
 )
@@ -88,6 +89,9 @@ func (h *Handler) routes() {
 	h.adminStatsRoutes()
 	h.adminBudgetRoutes()
 	h.adminMonitorRoutes(h.cfg.Scheduler)
+	h.adminDashboardRoutes()
+	h.mux.Handle("GET "+ui.Prefix, ui.Handler())
+	h.mux.Handle("GET /ui", http.RedirectHandler(ui.Prefix, http.StatusMovedPermanently))
 	if h.cfg.Pipeline != nil {
 		h.proxyRoutes()
 	}
