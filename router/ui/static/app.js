@@ -192,7 +192,7 @@
   }
 
   async function overview(root, params) {
-    const days = Number(params.get("range") || "7");
+    const days = Number(params.get("range") || "1");
     let interval = params.get("bucket") || (days > 30 ? "day" : "hour");
     if (days > 30) interval = "day"; // hourly series stay within ~720 points
     const group = params.get("group") || "model";
@@ -213,6 +213,7 @@
       api("latency_stats", Object.assign({ target_buckets: Math.min(days * (interval === "day" ? 1 : 24), 720) }, base)),
     ]);
     const starts = bucketStarts(from, to, interval);
+    const dom = [starts[0], starts[starts.length - 1]];
     const gkey = group === "process" ? "process_id" : group;
 
     // Totals and cards.
@@ -229,7 +230,7 @@
     // Series per group, top 8 by requests.
     const groups = new Map();
     for (const b of grouped.buckets) {
-      const k = String(b[gkey] === "" || b[gkey] === 0 ? "(none)" : (group === "process" ? "process " + b[gkey] : b[gkey]));
+      const k = String(b[gkey] === "" || b[gkey] === 0 ? (group === "provider" ? "(no provider)" : "(none)") : (group === "process" ? "process " + b[gkey] : b[gkey]));
       if (!groups.has(k)) groups.set(k, { req: new Map(), tok: new Map(), cost: new Map(), n: 0 });
       const g = groups.get(k), t = Date.parse(b.start);
       g.n += b.requests;
@@ -243,19 +244,19 @@
     root.append(grid);
     const add = (title, id, note) => { const box = chartBox(id); grid.append(panel(title, box, note ? h("p", { class: "note" }, note) : null)); return box; };
     const unitLabel = interval === "day" ? "per day" : "per hour";
-    LogosChart.line(add(`Requests ${unitLabel} by ${group}`, "chart-requests"), { unit: "", series: series("req") });
-    LogosChart.line(add(`Tokens ${unitLabel} by ${group}`, "chart-tokens"), { unit: "tok", series: series("tok") });
+    LogosChart.line(add(`Requests ${unitLabel} by ${group}`, "chart-requests"), { unit: "", x: dom, series: series("req") });
+    LogosChart.line(add(`Tokens ${unitLabel} by ${group}`, "chart-tokens"), { unit: "tok", x: dom, series: series("tok") });
     LogosChart.line(add(`Cost ${unitLabel} by ${group}`, "chart-cost", Object.keys(costByCur).length > 1 ? `Shown in ${cur}; other currencies are left out.` : null),
-      { unit: "cur:" + (cur || "EUR"), series: series("cost") });
+      { unit: "cur:" + (cur || "EUR"), x: dom, series: series("cost") });
     const tot = new Map();
     for (const b of totals.buckets) { const t = Date.parse(b.start); const o = tot.get(t) || { r: 0, e: 0 }; o.r += b.requests; o.e += b.errors; tot.set(t, o); }
     LogosChart.line(add("Error rate", "chart-errors", "Requests that did not succeed, as a share of all requests in the bucket."),
-      { unit: "%", series: [{ name: "error rate", color: "#dc2626", points: starts.map((t) => { const o = tot.get(t); return [t, o && o.r ? 100 * o.e / o.r : null]; }) }] });
+      { unit: "%", x: dom, series: [{ name: "error rate", color: "#dc2626", points: starts.map((t) => { const o = tot.get(t); return [t, o && o.r ? 100 * o.e / o.r : null]; }) }] });
     const lp = (k) => lat.series.map((p) => [Date.parse(p.start), p[k]]);
     LogosChart.line(add("Time to first token", "chart-ttft", `p50 and p95 per ${lat.bucket_seconds / 60}-minute bucket, from receipt by Logos.`),
-      { unit: "ms", series: [{ name: "TTFT p50", points: lp("ttft_p50_ms"), color: "#2563eb" }, { name: "TTFT p95", points: lp("ttft_p95_ms"), color: "#2563eb", dashed: true }] });
+      { unit: "ms", x: dom, series: [{ name: "TTFT p50", points: lp("ttft_p50_ms"), color: "#2563eb" }, { name: "TTFT p95", points: lp("ttft_p95_ms"), color: "#2563eb", dashed: true }] });
     LogosChart.line(add("Latency", "chart-latency", "Receipt to completion, p50 and p95."),
-      { unit: "ms", series: [{ name: "latency p50", points: lp("latency_p50_ms"), color: "#7c3aed" }, { name: "latency p95", points: lp("latency_p95_ms"), color: "#7c3aed", dashed: true }] });
+      { unit: "ms", x: dom, series: [{ name: "latency p50", points: lp("latency_p50_ms"), color: "#7c3aed" }, { name: "latency p95", points: lp("latency_p95_ms"), color: "#7c3aed", dashed: true }] });
   }
 
   // ---- models & providers -------------------------------------------------
@@ -276,7 +277,9 @@
     ], ps.providers, { sortKey: "id", empty: "No providers" })));
 
     const depBox = h("div", {}), queueBox = chartBox("chart-queue");
-    root.append(panel("Deployments", depBox), panel("Queue depth", queueBox,
+    const grid = h("div", { class: "grid" });
+    root.append(panel("Deployments", depBox), grid);
+    grid.append(panel("Queue depth", queueBox,
       h("p", { class: "note" }, "Sampled from /logosdb/scheduler_state every 2 s while this page is open (the server keeps no queue history).")));
     const sample = async () => {
       let st;
@@ -296,7 +299,7 @@
       ], rows, { sortKey: "id", empty: "The scheduler has no deployments yet" }));
       state.queue.push([Date.now(), st.queue_total]);
       if (state.queue.length > 900) state.queue.shift();
-      LogosChart.line(queueBox, { unit: "", series: [{ name: "queued requests", points: state.queue.slice() }] });
+      LogosChart.line(queueBox, { unit: "", x: [Date.now() - 600e3, Date.now()], series: [{ name: "queued requests", points: state.queue.slice() }] });
       return true;
     };
     if (await sample()) state.timers.push(setInterval(sample, 2000));
@@ -304,7 +307,7 @@
     // VRAM per Ollama provider, today (UTC).
     const day = new Date().toISOString().slice(0, 10);
     const vram = h("div", { id: "vram" });
-    root.append(panel(`VRAM per Ollama provider (${day}, UTC)`, vram));
+    grid.append(panel(`VRAM per Ollama provider (${day}, UTC)`, vram));
     let data = null;
     try { data = await api("get_ollama_vram_stats", { day }); } catch (err) {
       if (err.status !== 404) { vram.append(errorBox(err)); return; }

@@ -9,7 +9,7 @@ const LogosChart = (() => {
   const NS = "http://www.w3.org/2000/svg";
   const PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2",
     "#db2777", "#65a30d", "#475569", "#ea580c", "#0d9488", "#9333ea"];
-  const W = 720, H = 260, M = { top: 14, right: 16, bottom: 30, left: 64 };
+  const W = 720, H = 260, M = { top: 14, right: 16, bottom: 30, left: 74 };
 
   function el(name, attrs, parent) {
     const e = document.createElementNS(NS, name);
@@ -31,7 +31,8 @@ const LogosChart = (() => {
     const mag = Math.pow(10, Math.floor(Math.log10(raw)));
     const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) || raw;
     const ticks = [];
-    for (let v = Math.floor(lo / step) * step; v <= hi + step * 1e-9; v += step) ticks.push(+v.toPrecision(12));
+    const end = Math.ceil(hi / step - 1e-9) * step;
+    for (let v = Math.floor(lo / step) * step; v <= end + step * 1e-9; v += step) ticks.push(+v.toPrecision(12));
     return ticks;
   }
 
@@ -44,7 +45,10 @@ const LogosChart = (() => {
       default:
         if (unit && unit.startsWith("cur:")) {
           const cur = unit.slice(4);
-          return (v) => (Math.abs(v) < 1 && v !== 0 ? v.toFixed(4) : v.toFixed(2)) + " " + cur;
+          return (v) => {
+            const a = Math.abs(v);
+            return (v === 0 ? "0" : v.toFixed(a >= 1 ? 2 : a >= 0.1 ? 3 : 4)) + " " + cur;
+          };
         }
         return (v) => compact(v) + (unit ? " " + unit : "");
     }
@@ -104,7 +108,8 @@ const LogosChart = (() => {
   }
 
   // line draws series of [time ms, value] points over time.
-  // opts: {title, unit, series: [{name, points, color?, dashed?}], empty?, stacked?}
+  // opts: {title, unit, series: [{name, points, color?, dashed?}], empty?,
+  // x?: [from ms, to ms]} (without x the range of the points).
   function line(container, opts) {
     const svg = frame(container, opts);
     const series = (opts.series || []).filter((s) => s.points && s.points.length);
@@ -117,6 +122,7 @@ const LogosChart = (() => {
       xlo = Math.min(xlo, x); xhi = Math.max(xhi, x); yhi = Math.max(yhi, y);
     }
     if (!count) { empty(svg, opts.empty); return svg; }
+    if (opts.x) { xlo = Math.min(xlo, opts.x[0]); xhi = Math.max(xhi, opts.x[1]); }
     if (xhi === xlo) { xlo -= 3600e3; xhi += 3600e3; }
     const yt = niceTicks(0, yhi || 1, 5);
     const ymax = yt[yt.length - 1];
@@ -145,9 +151,12 @@ const LogosChart = (() => {
       const attrs = { d, class: "series", stroke: s.color, "data-name": s.name };
       if (s.dashed) attrs["stroke-dasharray"] = "5,4";
       el("path", attrs, svg);
-      if (s.points.length <= 60) {
-        for (const [x, y] of s.points) if (y != null) el("circle", { cx: sx(x), cy: sy(y), r: 2.2, fill: s.color }, svg);
-      }
+      // Dots on short series, and on points without a neighbour to join.
+      s.points.forEach(([x, y], i) => {
+        if (y == null) return;
+        const alone = (i === 0 || s.points[i - 1][1] == null) && (i === s.points.length - 1 || s.points[i + 1][1] == null);
+        if (alone || s.points.length <= 60) el("circle", { cx: sx(x), cy: sy(y), r: alone ? 3 : 2.2, fill: s.color }, svg);
+      });
     });
     hover(svg, container, series, sx, xlo, xhi, pw, (t) => new Date(t).toLocaleString(), fmt);
     svg.setAttribute("data-points", String(count));
