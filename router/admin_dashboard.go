@@ -215,8 +215,8 @@ func (x statsAPI) listRequests(a *adminRequest) (int, any, *oaierr.Error) {
 // getRequest answers one usage record of the caller's scope:
 //
 //	{request_id} → {"request": {summary fields..., client_request_id, profile_id, model_id,
-//	   provider_id, deployment_id, forwarded_at, first_token_at, completed_at, priority,
-//	   classification, tokens:[{type,count,cost_micros}], request_payload, response_payload,
+//	   provider_id, deployment_id, policy_id, forwarded_at, first_token_at, completed_at, priority,
+//	   client_ip, classification, token_counts:[{type,count,cost_micros}], request_payload, response_payload,
 //	   request_headers, response_headers}}
 //
 // Payloads and headers are present only when the record stored them (log
@@ -262,7 +262,7 @@ func (x statsAPI) getRequest(a *adminRequest) (int, any, *oaierr.Error) {
 		"provider_id": r.ProviderID, "deployment_id": r.DeploymentID, "policy_id": r.PolicyID,
 		"forwarded_at": isoOrNil(r.ForwardedAt), "first_token_at": isoOrNil(r.FirstTokenAt),
 		"completed_at": isoOrNil(r.CompletedAt), "priority": r.Priority, "client_ip": r.ClientIP,
-		"classification": raw(r.Classification), "tokens": tokens,
+		"classification": raw(r.Classification), "token_counts": tokens,
 		"request_payload": raw(r.RequestPayload), "response_payload": raw(r.ResponsePayload),
 		"request_headers": raw(r.RequestHeaders), "response_headers": raw(r.ResponseHeaders),
 	} {

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/logos-llm/logos/internal/oaierr"
@@ -63,7 +64,9 @@ type Sealer interface {
 type Handler struct {
 	cfg Config
 	log *slog.Logger
-	mux *http.ServeMux
+	mux *routeMux
+	// openapi renders /openapi.json once.
+	openapi func() []byte
 }
 
 // New returns a Handler.
@@ -74,7 +77,7 @@ func New(cfg Config) *Handler {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 32 << 20
 	}
-	h := &Handler{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	h := &Handler{cfg: cfg, log: cfg.Logger, mux: &routeMux{ServeMux: http.NewServeMux()}, openapi: sync.OnceValue(renderOpenAPI)}
 	h.routes()
 	return h
 }
@@ -83,6 +86,7 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("GET /healthz", h.healthz)
 	h.mux.HandleFunc("GET /readyz", h.readyz)
 	h.mux.HandleFunc("GET /metrics", h.metrics)
+	h.mux.HandleFunc("GET /openapi.json", h.openAPI)
 	h.mux.HandleFunc("POST /logosdb/setup", h.setup)
 	h.adminIdentityRoutes()
 	h.adminCatalogRoutes()

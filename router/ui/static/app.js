@@ -375,7 +375,7 @@
       ["Error", r.error_message || "–"],
     ];
     root.append(panel("Record", h("table", { id: "record" }, h("tbody", {}, rows.map(([k, v]) => h("tr", {}, h("th", {}, k), h("td", {}, v)))))));
-    root.append(panel("Tokens", table([{ key: "type", label: "Type" }, { key: "count", label: "Count", num: true }, { key: "cost_micros", label: "Cost", num: true, fmt: (v) => fmtMoney(v, r.currency) }], r.tokens || [])));
+    root.append(panel("Tokens", table([{ key: "type", label: "Type" }, { key: "count", label: "Count", num: true }, { key: "cost_micros", label: "Cost", num: true, fmt: (v) => fmtMoney(v, r.currency) }], r.token_counts || [])));
     const pre = (v) => h("pre", {}, typeof v === "string" ? v : JSON.stringify(v, null, 2));
     if (r.request_payload == null && r.response_payload == null) {
       root.append(panel("Payloads", h("p", { class: "note", id: "no-payloads" }, "Payloads are stored only when the process's log level is FULL.")));
