@@ -229,7 +229,7 @@ func apiSchemas() map[string]any {
 	with(record, "token_counts", arrayOf(obj("type!:string", "count!:integer", "cost_micros!:integer")))
 	record["required"] = append(record["required"].([]string), "token_counts")
 	return map[string]any{
-		"Error": obj("error!:#ErrorBody"),
+		"Error":     obj("error!:#ErrorBody"),
 		"ErrorBody": obj("message!:string", "type!:string", "param!:string?", "code!:string?"),
 		"Model": obj("id!:integer", "name!:string", "weight_privacy!:string", "weight_latency!:integer", "weight_accuracy!:integer", "weight_cost!:integer",
 			"weight_quality!:integer", "tags!:string", "parallel!:integer", "description!:string", "context_window!:integer", "created_at!:date-time", "updated_at!:date-time"),
