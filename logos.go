@@ -110,6 +110,10 @@ type Config struct {
 	// ("Authorization: Bearer <token>", compared in constant time). Defaults
 	// to "": /metrics answers 403, metrics are never served unauthenticated.
 	MetricsToken string
+	// CORSOrigins are the origins browsers may call Logos from (see
+	// router.ParseCORSOrigins; "*" allows any). Defaults to none; the
+	// dashboard at /ui/ is same-origin and needs none.
+	CORSOrigins []string
 }
 
 func (c *Config) validate() error {
@@ -269,6 +273,7 @@ func New(cfg Config) (*Router, error) {
 		Started:      time.Now(),
 		Metrics:      metricsHandler,
 		MetricsToken: cfg.MetricsToken,
+		CORSOrigins:  cfg.CORSOrigins,
 		OnChange: func(ctx context.Context) {
 			if err := r.Reload(context.WithoutCancel(ctx)); err != nil {
 				r.log.Error("reloading the catalogue after a change failed", "err", err)

@@ -53,6 +53,11 @@ type Config struct {
 	// MetricsToken is the bearer token GET /metrics requires. Without one
 	// /metrics answers 403: metrics are never exposed unauthenticated.
 	MetricsToken string
+	// CORSOrigins are the origins browsers may call Logos from, as
+	// ParseCORSOrigins returns them; "*" allows any. Empty (the default)
+	// allows none: the dashboard at /ui/ is same-origin and needs none.
+	// Preflights from other origins get 403.
+	CORSOrigins []string
 }
 
 // Sealer encrypts a secret for storage.
@@ -65,6 +70,8 @@ type Handler struct {
 	cfg Config
 	log *slog.Logger
 	mux *routeMux
+	// cors is nil unless Config.CORSOrigins allows some origin.
+	cors *cors
 	// openapi renders /openapi.json once.
 	openapi func() []byte
 }
@@ -77,7 +84,7 @@ func New(cfg Config) *Handler {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 32 << 20
 	}
-	h := &Handler{cfg: cfg, log: cfg.Logger, mux: &routeMux{ServeMux: http.NewServeMux()}, openapi: sync.OnceValue(renderOpenAPI)}
+	h := &Handler{cfg: cfg, log: cfg.Logger, mux: &routeMux{ServeMux: http.NewServeMux()}, openapi: sync.OnceValue(renderOpenAPI), cors: newCORS(cfg.CORSOrigins)}
 	h.routes()
 	return h
 }
@@ -127,6 +134,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			oaierr.Write(w, oaierr.New(http.StatusInternalServerError, "Internal server error"))
 		}
 	}()
+	if h.cors != nil && h.cors.handle(w, r) {
+		return
+	}
 	h.mux.ServeHTTP(w, r)
 }
 

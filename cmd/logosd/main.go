@@ -3,6 +3,7 @@
 // Usage:
 //
 //	logosd [flags]
+//	logosd version
 //
 // Every flag can also be set through the environment variable named in its
 // help text; a flag given on the command line wins. Without --database-url the

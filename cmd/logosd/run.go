@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,6 +23,7 @@ import (
 	"github.com/logos-llm/logos/internal/gcfloor"
 	"github.com/logos-llm/logos/internal/secret"
 	"github.com/logos-llm/logos/providers/builtin"
+	"github.com/logos-llm/logos/router"
 	"github.com/logos-llm/logos/scheduler/fcfs"
 	"github.com/logos-llm/logos/store"
 	"github.com/logos-llm/logos/store/postgres"
@@ -42,6 +44,7 @@ type options struct {
 	debugListen     string
 	flushInterval   time.Duration
 	gcMinHeap       uint64 // 0: leave the collector alone
+	corsOrigins     []string
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
@@ -67,6 +70,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&flush, "usage-flush-interval", flush, "longest a usage record waits to be written; longer means larger, cheaper batches (LOGOS_USAGE_FLUSH_INTERVAL)")
 	gcMin := env("LOGOS_GC_MIN_HEAP", "64MiB")
 	fs.StringVar(&gcMin, "gc-min-heap", gcMin, "smallest heap the Go collector lets grow before collecting, e.g. 64MiB; 0: Go's default. Ignored when GOGC is set (LOGOS_GC_MIN_HEAP)")
+	cors := env("LOGOS_CORS_ORIGINS", "")
+	fs.StringVar(&cors, "cors-origins", cors, "comma-separated origins browsers may call Logos from, e.g. https://app.example.com; * allows any; empty: none (LOGOS_CORS_ORIGINS)")
 	timeout := env("LOGOS_SHUTDOWN_TIMEOUT", "30s")
 	fs.StringVar(&timeout, "shutdown-timeout", timeout, "how long to drain requests and flush usage on SIGINT/SIGTERM (LOGOS_SHUTDOWN_TIMEOUT)")
 	if err := fs.Parse(args); err != nil {
@@ -85,6 +90,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	}
 	if o.gcMinHeap, err = parseBytes(gcMin); err != nil {
 		return o, fmt.Errorf("invalid GC minimum heap %q: %w", gcMin, err)
+	}
+	if o.corsOrigins, err = router.ParseCORSOrigins(cors); err != nil {
+		return o, err
 	}
 	return o, nil
 }
@@ -139,6 +147,10 @@ func newLogger(level string, w io.Writer) (*slog.Logger, error) {
 // run is logosd: it opens the store, serves until ctx ends, then drains
 // in-flight requests and flushes usage before returning.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 1 && (args[0] == "version" || args[0] == "--version") {
+		fmt.Fprintln(stdout, versionLine(debug.ReadBuildInfo()))
+		return nil
+	}
 	opts, err := parseOptions(args, getenv, stderr)
 	if err != nil {
 		return err
@@ -207,6 +219,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Getenv:             importEnv(getenv),
 		// GET /metrics requires this bearer token; unset, it answers 403.
 		MetricsToken: getenv("LOGOS_METRICS_TOKEN"),
+		CORSOrigins:  opts.corsOrigins,
 	})
 	if err != nil {
 		return err
