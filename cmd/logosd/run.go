@@ -151,6 +151,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stdout, versionLine(debug.ReadBuildInfo()))
 		return nil
 	}
+	if len(args) > 0 && args[0] == "healthcheck" {
+		o, err := parseOptions(args[1:], getenv, stderr)
+		if err != nil {
+			return err
+		}
+		return healthcheck(ctx, o.listen, stdout)
+	}
 	opts, err := parseOptions(args, getenv, stderr)
 	if err != nil {
 		return err
