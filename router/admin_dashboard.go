@@ -438,7 +438,7 @@ func (x statsAPI) getPrices(a *adminRequest) (int, any, *oaierr.Error) {
 	}
 	var allowed map[int64]bool
 	if !a.caller.Admin {
-		if allowed, e = (catalogAPI{x.Handler}).callerModels(a.ctx, a.caller); e != nil {
+		if allowed, e = catalogAPI(x).callerModels(a.ctx, a.caller); e != nil {
 			return 0, nil, e
 		}
 	}

@@ -3,7 +3,6 @@ package router
 import (
 	"encoding/json"
 	"net/http"
-	"sort"
 	"strings"
 
 	"github.com/logos-llm/logos/internal/oaierr"
@@ -345,15 +344,4 @@ func renderOpenAPI() []byte {
 		return nil
 	}
 	return b
-}
-
-// documentedPatterns returns "METHOD path" of every documented operation,
-// sorted.
-func documentedPatterns() []string {
-	var out []string
-	for _, op := range apiOps() {
-		out = append(out, op.method+" "+op.path)
-	}
-	sort.Strings(out)
-	return out
 }
