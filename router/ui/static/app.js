@@ -422,7 +422,7 @@
       grid.append(panel(title, box));
       const cur = (data.buckets.find((x) => x.currency) || {}).currency || "EUR";
       const rows = data.buckets.filter((x) => x.currency === cur || !x.currency);
-      LogosChart.bars(box, { unit: "cur:" + cur, labels: rows.map((x) => (x[key] ? prefix + " " + x[key] : "(none)")), series: [{ name: "cost this month", values: rows.map((x) => x.cost_micros / 1e6) }], empty: "No spending this month" });
+      LogosChart.bars(box, { unit: "cur:" + cur, labels: rows.map((x) => (x[key] ? prefix + " " + x[key] : key === "user_id" ? "no user (services)" : "(none)")), series: [{ name: "cost this month", values: rows.map((x) => x.cost_micros / 1e6) }], empty: "No spending this month" });
     };
     spendChart("chart-spend-process", "Spend this month per process (key)", byProcess, "process_id", "process");
     spendChart("chart-spend-user", "Spend this month per user", byUser, "user_id", "user");

@@ -246,7 +246,8 @@ const LogosChart = (() => {
         });
         r.addEventListener("mouseleave", () => { tip.hidden = true; });
       });
-      const short = label.length > 14 ? label.slice(0, 13) + "…" : label;
+      const room = Math.max(4, Math.floor(group / 6.5));
+      const short = label.length > room ? label.slice(0, room - 1) + "…" : label;
       text(svg, M.left + i * group + group / 2, H - 10, short, { class: "tick", "text-anchor": "middle" });
     });
     el("line", { x1: M.left, x2: M.left + pw, y1: M.top + ph, y2: M.top + ph, class: "axis" }, svg);
