@@ -170,6 +170,10 @@ type Config struct {
 	// provider's monitoring URL) are kept; older ones are deleted in
 	// batches every hour. Defaults to 7 days; negative keeps them forever.
 	SnapshotRetention time.Duration
+	// CORSOrigins are the origins browsers may call Logos from (see
+	// router.ParseCORSOrigins; "*" allows any). Defaults to none; the
+	// dashboard at /ui/ is same-origin and needs none.
+	CORSOrigins []string
 }
 
 func (c *Config) validate() error {
@@ -396,6 +400,7 @@ func New(cfg Config) (*Router, error) {
 		Ready:           r.ready,
 		Metrics:         metricsHandler,
 		MetricsToken:    cfg.MetricsToken,
+		CORSOrigins:     cfg.CORSOrigins,
 		OnChange: func(ctx context.Context) {
 			if err := r.Reload(context.WithoutCancel(ctx)); err != nil {
 				r.log.Error("reloading the catalogue after a change failed", "err", err)

@@ -9,10 +9,12 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/logos-llm/logos/internal/oaierr"
 	"github.com/logos-llm/logos/pipeline"
+	"github.com/logos-llm/logos/router/ui"
 	"github.com/logos-llm/logos/scheduler"
 	"github.com/logos-llm/logos/store"
 )
@@ -67,6 +69,11 @@ type Config struct {
 	Jobs store.JobQueue
 	// JobRunner is told about submitted and cancelled jobs. Optional.
 	JobRunner JobRunner
+	// CORSOrigins are the origins browsers may call Logos from, as
+	// ParseCORSOrigins returns them; "*" allows any. Empty (the default)
+	// allows none: the dashboard at /ui/ is same-origin and needs none.
+	// Preflights from other origins get 403.
+	CORSOrigins []string
 }
 
 // Sealer encrypts a secret for storage.
@@ -78,7 +85,11 @@ type Sealer interface {
 type Handler struct {
 	cfg Config
 	log *slog.Logger
-	mux *http.ServeMux
+	mux *routeMux
+	// cors is nil unless Config.CORSOrigins allows some origin.
+	cors *cors
+	// openapi renders /openapi.json once.
+	openapi func() []byte
 }
 
 // New returns a Handler.
@@ -92,7 +103,7 @@ func New(cfg Config) *Handler {
 	if cfg.BodyReadTimeout == 0 {
 		cfg.BodyReadTimeout = 60 * time.Second
 	}
-	h := &Handler{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	h := &Handler{cfg: cfg, log: cfg.Logger, mux: &routeMux{ServeMux: http.NewServeMux()}, openapi: sync.OnceValue(renderOpenAPI), cors: newCORS(cfg.CORSOrigins)}
 	h.routes()
 	return h
 }
@@ -101,12 +112,16 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("GET /healthz", h.healthz)
 	h.mux.HandleFunc("GET /readyz", h.readyz)
 	h.mux.HandleFunc("GET /metrics", h.metrics)
+	h.mux.HandleFunc("GET /openapi.json", h.openAPI)
 	h.mux.HandleFunc("POST /logosdb/setup", h.setup)
 	h.adminIdentityRoutes()
 	h.adminCatalogRoutes()
 	h.adminStatsRoutes()
 	h.adminBudgetRoutes()
 	h.adminMonitorRoutes(h.cfg.Scheduler)
+	h.adminDashboardRoutes()
+	h.mux.Handle("GET "+ui.Prefix, ui.Handler())
+	h.mux.Handle("GET /ui", http.RedirectHandler(ui.Prefix, http.StatusMovedPermanently))
 	if h.cfg.Pipeline != nil {
 		h.proxyRoutes()
 		if h.cfg.Jobs != nil {
@@ -141,6 +156,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			oaierr.Write(w, oaierr.New(http.StatusInternalServerError, "Internal server error"))
 		}
 	}()
+	if h.cors != nil && h.cors.handle(w, r) {
+		return
+	}
 	h.mux.ServeHTTP(w, r)
 }
 

@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,6 +24,7 @@ import (
 	"github.com/logos-llm/logos/internal/gcfloor"
 	"github.com/logos-llm/logos/internal/secret"
 	"github.com/logos-llm/logos/providers/builtin"
+	"github.com/logos-llm/logos/router"
 	"github.com/logos-llm/logos/scheduler/fcfs"
 	"github.com/logos-llm/logos/store"
 	"github.com/logos-llm/logos/store/postgres"
@@ -58,6 +60,7 @@ type options struct {
 	maxQueueTimeout time.Duration
 	trustedProxies  []netip.Prefix
 	retention       time.Duration
+	corsOrigins     []string
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
@@ -92,6 +95,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&gcMin, "gc-min-heap", gcMin, "smallest heap the Go collector lets grow before collecting, e.g. 64MiB; 0: Go's default. Ignored when GOGC is set (LOGOS_GC_MIN_HEAP)")
 	retention := env("LOGOS_SNAPSHOT_RETENTION", "168h")
 	fs.StringVar(&retention, "snapshot-retention", retention, "how long provider snapshots (polls of providers' admin URLs) are kept; 0: forever (LOGOS_SNAPSHOT_RETENTION)")
+	cors := env("LOGOS_CORS_ORIGINS", "")
+	fs.StringVar(&cors, "cors-origins", cors, "comma-separated origins browsers may call Logos from, e.g. https://app.example.com; * allows any; empty: none (LOGOS_CORS_ORIGINS)")
 	timeout := env("LOGOS_SHUTDOWN_TIMEOUT", "30s")
 	fs.StringVar(&timeout, "shutdown-timeout", timeout, "how long to drain requests and flush usage on SIGINT/SIGTERM (LOGOS_SHUTDOWN_TIMEOUT)")
 	jobWorkers := env("LOGOS_JOB_WORKERS", "8")
@@ -182,6 +187,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	if o.gcMinHeap, err = gcfloor.ParseSize(gcMin); err != nil {
 		return o, fmt.Errorf("invalid GC minimum heap %q: %w", gcMin, err)
 	}
+	if o.corsOrigins, err = router.ParseCORSOrigins(cors); err != nil {
+		return o, err
+	}
 	return o, nil
 }
 
@@ -231,6 +239,17 @@ func newLogger(level string, w io.Writer) (*slog.Logger, error) {
 // run is logosd: it opens the store, serves until ctx ends, then drains
 // in-flight requests and flushes usage before returning.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 1 && (args[0] == "version" || args[0] == "--version") {
+		fmt.Fprintln(stdout, versionLine(debug.ReadBuildInfo()))
+		return nil
+	}
+	if len(args) > 0 && args[0] == "healthcheck" {
+		o, err := parseOptions(args[1:], getenv, stderr)
+		if err != nil {
+			return err
+		}
+		return healthcheck(ctx, o.listen, stdout)
+	}
 	opts, err := parseOptions(args, getenv, stderr)
 	if err != nil {
 		return err
@@ -310,6 +329,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		JobWorkers:        opts.jobWorkers,
 		JobLease:          opts.jobLease,
 		JobRetention:      opts.jobRetention,
+		CORSOrigins:       opts.corsOrigins,
 	})
 	if err != nil {
 		return err
