@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/logos-llm/logos/internal/oaierr"
-	"github.com/logos-llm/logos/live"
+	"github.com/logos-llm/logos/monitor/live"
 	"github.com/logos-llm/logos/providers"
 	"github.com/logos-llm/logos/scheduler"
 	"github.com/logos-llm/logos/store"

@@ -14,7 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/logos-llm/logos/internal/apikey"
-	"github.com/logos-llm/logos/live"
+	"github.com/logos-llm/logos/monitor/live"
 	"github.com/logos-llm/logos/providers"
 	"github.com/logos-llm/logos/scheduler"
 	"github.com/logos-llm/logos/store"

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logos-llm/logos/live"
+	"github.com/logos-llm/logos/monitor/live"
 	"github.com/logos-llm/logos/providers"
 	"github.com/logos-llm/logos/providers/builtin"
 	"github.com/logos-llm/logos/store"

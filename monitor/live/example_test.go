@@ -6,7 +6,7 @@ import (
 	"net/http/httptest"
 	"time"
 
-	"github.com/logos-llm/logos/live"
+	"github.com/logos-llm/logos/monitor/live"
 	"github.com/logos-llm/logos/providers/builtin"
 	"github.com/logos-llm/logos/store"
 )
