@@ -103,7 +103,9 @@ type Model struct {
 
 // Policy holds the thresholds a request must satisfy. The latency, accuracy,
 // cost and quality thresholds are in the rank space of the model weights;
-// 1024 means "the best of the allowed models", -1024 "the worst".
+// 1024 means "the best of the models still in the running", -1024 "the
+// worst" (for cost: of those that passed the privacy filters; for the soft
+// thresholds: of those that passed every filter).
 type Policy struct {
 	ID               int64
 	ThresholdPrivacy string // "" = the most permissive level

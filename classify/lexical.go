@@ -15,68 +15,56 @@ const (
 	termPrefix = 6
 )
 
-// posting is one document's precomputed BM25 weight for a term.
+// posting is one document's count of a term.
 type posting struct {
-	doc    int32
-	weight float32
+	doc int32
+	tf  float32
 }
 
-// lexIndex is an inverted BM25 index over model descriptions and tags.
-// Immutable once built.
+// lexIndex is an inverted index over model descriptions and tags. Immutable
+// once built. BM25's document frequencies and average length are computed at
+// query time over the candidates only, so models that the policy removed (or
+// the caller may not use) do not change the scores of the others.
 type lexIndex struct {
-	postings map[string][]posting
+	terms    map[string]int32 // term → index into postings
+	postings [][]posting
+	lens     []float64 // document lengths in terms
 }
 
 // newLexIndex indexes the description and tags of each model; document i is
 // models[i].
 func newLexIndex(models []Model) lexIndex {
-	n := len(models)
-	tfs := make([]map[string]int, n)
-	lens := make([]int, n)
-	df := map[string]int{}
-	total := 0
+	idx := lexIndex{terms: map[string]int32{}, lens: make([]float64, len(models))}
 	var buf []byte
 	for i, m := range models {
 		tf := map[string]int{}
 		add := func(text string) {
 			buf = forEachTerm(text, buf, func(term []byte) {
 				tf[string(term)]++
-				lens[i]++
+				idx.lens[i]++
 			})
 		}
 		add(m.Description)
 		add(m.Tags)
-		for t := range tf {
-			df[t]++
-		}
-		tfs[i] = tf
-		total += lens[i]
-	}
-	idx := lexIndex{postings: make(map[string][]posting, len(df))}
-	if n == 0 {
-		return idx
-	}
-	avg := float64(total) / float64(n)
-	if avg == 0 {
-		avg = 1
-	}
-	for i, tf := range tfs {
-		norm := bm25K1 * (1 - bm25B + bm25B*float64(lens[i])/avg)
 		for t, c := range tf {
-			idf := math.Log(1 + (float64(n)-float64(df[t])+0.5)/(float64(df[t])+0.5))
-			w := idf * float64(c) * (bm25K1 + 1) / (float64(c) + norm)
-			idx.postings[t] = append(idx.postings[t], posting{doc: int32(i), weight: float32(w)})
+			id, ok := idx.terms[t]
+			if !ok {
+				id = int32(len(idx.postings))
+				idx.terms[t] = id
+				idx.postings = append(idx.postings, nil)
+			}
+			idx.postings[id] = append(idx.postings[id], posting{doc: int32(i), tf: float32(c)})
 		}
 	}
 	return idx
 }
 
 // Lexical is the default similarity stage: Okapi BM25 of the user prompt
-// against each model's description and tags, divided by the best score among
-// the candidates so the best model scores 1 (all 0 when no term matches).
-// Terms are lower-cased ASCII words with a light suffix stemmer, truncated to
-// six bytes. It needs no
-// model weights and no network, and it allocates nothing per request.
+// against each candidate's description and tags (statistics over the
+// candidates), divided by the best candidate's score so the best scores 1
+// (all 0 when no term matches). Terms are lower-cased ASCII words with a
+// light suffix stemmer, truncated to six bytes. It needs no model weights and
+// no network, and it allocates nothing per request.
 type Lexical struct{}
 
 // Name returns "lexical".
@@ -85,23 +73,74 @@ func (Lexical) Name() string { return "lexical" }
 // Similarity scores the snapshot models idx against prompt into out.
 func (Lexical) Similarity(_ context.Context, s *Snapshot, prompt string, idx []int, out []float64) error {
 	sc := s.getScratch()
-	acc := sc.acc
+	defer s.putScratch(sc)
+	acc := sc.acc // per document: -1 = not a candidate, else the score so far
+	for i := range acc {
+		acc[i] = -1
+	}
+	total := 0.0
+	for _, j := range idx {
+		acc[j] = 0
+		total += s.lex.lens[j]
+	}
+	n := float64(len(idx))
+	avg := total / max(n, 1)
+	if avg == 0 {
+		avg = 1
+	}
+	// Count the prompt's indexed terms, then score each distinct term once,
+	// weighted by how often the prompt uses it.
+	if cap(sc.qtf) < len(s.lex.postings) {
+		sc.qtf = make([]float64, len(s.lex.postings))
+	}
+	qtf, touched := sc.qtf[:len(s.lex.postings)], sc.touched[:0]
 	sc.buf = forEachTerm(prompt, sc.buf, func(term []byte) {
-		for _, p := range s.lex.postings[string(term)] {
-			acc[p.doc] += float64(p.weight)
+		id, ok := s.lex.terms[string(term)]
+		if !ok {
+			return
 		}
+		if qtf[id] == 0 {
+			touched = append(touched, id)
+		}
+		qtf[id]++
 	})
+	sc.touched = touched
+	norm := sc.norm[:0]
+	for _, l := range s.lex.lens {
+		norm = append(norm, bm25K1*(1-bm25B+bm25B*l/avg))
+	}
+	sc.norm = norm
+	for _, id := range touched {
+		q := qtf[id]
+		qtf[id] = 0
+		ps := s.lex.postings[id]
+		df := 0.0
+		for _, p := range ps {
+			if acc[p.doc] >= 0 {
+				df++
+			}
+		}
+		if df == 0 {
+			continue
+		}
+		w := q * math.Log(1+(n-df+0.5)/(df+0.5)) * (bm25K1 + 1)
+		for _, p := range ps {
+			if acc[p.doc] >= 0 {
+				tf := float64(p.tf)
+				acc[p.doc] += w * tf / (tf + norm[p.doc])
+			}
+		}
+	}
 	best := 0.0
 	for i, j := range idx {
 		out[i] = acc[j]
 		best = max(best, acc[j])
 	}
-	for i := range idx {
-		if best > 0 {
+	if best > 0 {
+		for i := range idx {
 			out[i] /= best
 		}
 	}
-	s.putScratch(sc)
 	return nil
 }
 

@@ -171,78 +171,40 @@ func (p *Pipeline) Classify(ctx context.Context, r Request) ([]Candidate, error)
 		idx = append(idx, j)
 	}
 
-	// Sentinel thresholds: ±1024 mean the best/worst of the allowed models.
-	latency, accuracy, cost, quality := pol.Latency, pol.Accuracy, pol.Cost, pol.Quality
-	resolve := func(t int, w func(*Model) int) int {
-		if t < 1024 && t > -1024 {
-			return t
-		}
-		lo, hi := w(&r.Models[0]), w(&r.Models[0])
-		for i := range r.Models[1:] {
-			v := w(&r.Models[i+1])
-			lo, hi = min(lo, v), max(hi, v)
-		}
-		if t >= 1024 {
-			return hi
-		}
-		return lo
-	}
-	latency = resolve(latency, func(m *Model) int { return m.Latency })
-	accuracy = resolve(accuracy, func(m *Model) int { return m.Accuracy })
-	cost = resolve(cost, func(m *Model) int { return m.Cost })
-	quality = resolve(quality, func(m *Model) int { return m.Quality })
-
-	// Hard filters: privacy, provider privacy, cost. pass keeps positions in
-	// r.Models; passIdx the matching snapshot indices.
-	cands := make([]Candidate, 0, len(r.Models))
-	passIdx := sc.idx[n:n] // room for n more after idx
-	left := [3]int{}
+	// Hard filters: privacy (model, then providers), then cost. pos holds
+	// the positions in r.Models that pass, passIdx their snapshot indices.
+	pos := sc.pos[:0]
+	left := [2]int{}
 	for i := range r.Models {
 		m := &r.Models[i]
 		mr := privacyRank(m.Privacy)
 		if mr < 0 {
-			mr = 3 // unknown: as permissive as it gets, so only the most permissive policy allows it
+			mr = 3 // unknown: only the most permissive policy allows it
 		}
 		if mr > polRank {
 			continue
 		}
 		left[0]++
-		var provs []int64
-		if len(m.Providers) > 0 {
-			ok := 0
-			for _, pr := range m.Providers {
-				if providerPasses(pr, polRank) {
-					ok++
-				}
-			}
-			if ok == 0 {
-				continue
-			}
-			if ok < len(m.Providers) {
-				provs = make([]int64, 0, ok)
-				for _, pr := range m.Providers {
-					if providerPasses(pr, polRank) {
-						provs = append(provs, pr.ID)
-					}
-				}
-			}
-		}
-		left[1]++
-		if m.Cost < cost {
+		if len(m.Providers) > 0 && !slices.ContainsFunc(m.Providers, func(p Provider) bool { return providerPasses(p, polRank) }) {
 			continue
 		}
-		left[2]++
-		cands = append(cands, Candidate{
-			ModelID:   m.ID,
-			Priority:  pol.Priority,
-			Providers: provs,
-			Scores: Scores{Policy: sigmoid(m.Latency, latency) +
-				sigmoid(m.Accuracy, accuracy) +
-				sigmoid(m.Quality, quality)},
-		})
-		passIdx = append(passIdx, idx[i])
+		left[1]++
+		pos = append(pos, i)
 	}
-	if len(cands) == 0 {
+	// Sentinels: ±1024 mean the best/worst weight among the models still in
+	// the running — for cost those that passed the privacy filters, for the
+	// soft thresholds those that passed every filter — so that a model the
+	// policy removes never moves a threshold.
+	cost := resolveSentinel(pol.Cost, r.Models, pos, func(m *Model) int { return m.Cost })
+	kept := pos[:0]
+	for _, i := range pos {
+		if r.Models[i].Cost >= cost {
+			kept = append(kept, i)
+		}
+	}
+	pos = kept
+	sc.pos = pos
+	if len(pos) == 0 {
 		f := FilterCost
 		switch {
 		case left[0] == 0:
@@ -251,6 +213,33 @@ func (p *Pipeline) Classify(ctx context.Context, r Request) ([]Candidate, error)
 			f = FilterProviderPrivacy
 		}
 		return nil, &NoModelError{Filter: f, Models: len(r.Models)}
+	}
+	latency := resolveSentinel(pol.Latency, r.Models, pos, func(m *Model) int { return m.Latency })
+	accuracy := resolveSentinel(pol.Accuracy, r.Models, pos, func(m *Model) int { return m.Accuracy })
+	quality := resolveSentinel(pol.Quality, r.Models, pos, func(m *Model) int { return m.Quality })
+
+	cands := slices.Grow(sc.cands[:0], len(pos))[:len(pos)]
+	sc.cands = cands
+	passIdx := sc.idx[n : n+len(pos)] // room for n more after idx
+	for k, i := range pos {
+		m := &r.Models[i]
+		passIdx[k] = idx[i]
+		var provs []int64
+		if len(m.Providers) > 0 && !allProvidersPass(m.Providers, polRank) {
+			for _, pr := range m.Providers {
+				if providerPasses(pr, polRank) {
+					provs = append(provs, pr.ID)
+				}
+			}
+		}
+		cands[k] = Candidate{
+			ModelID:   m.ID,
+			Priority:  pol.Priority,
+			Providers: provs,
+			Scores: Scores{Policy: sigmoid(m.Latency, latency) +
+				sigmoid(m.Accuracy, accuracy) +
+				sigmoid(m.Quality, quality)},
+		}
 	}
 
 	// Tag stage: share of a model's tags found in the system prompt.
@@ -298,14 +287,59 @@ func (p *Pipeline) Classify(ctx context.Context, r Request) ([]Candidate, error)
 			cands[i].Scores.Similarity = sims[i]
 		}
 	}
+	// Sort small keys rather than the candidates, then copy out in order.
+	keys := sc.keys[:0]
 	for i := range cands {
 		cands[i].Similarity = source
 		cands[i].Weight = p.bal.Weight(cands[i].Scores)
+		keys = append(keys, sortKey{cands[i].Weight, cands[i].ModelID, i})
 	}
-	slices.SortStableFunc(cands, func(a, b Candidate) int {
-		return cmp.Or(cmp.Compare(b.Weight, a.Weight), cmp.Compare(a.ModelID, b.ModelID))
+	sc.keys = keys
+	slices.SortFunc(keys, func(a, b sortKey) int {
+		return cmp.Or(cmp.Compare(b.weight, a.weight), cmp.Compare(a.id, b.id))
 	})
-	return cands, nil
+	out := make([]Candidate, len(cands))
+	for i, k := range keys {
+		out[i] = cands[k.i]
+		cands[k.i] = Candidate{} // drop references held by the pooled scratch
+	}
+	return out, nil
+}
+
+type sortKey struct {
+	weight float64
+	id     int64
+	i      int
+}
+
+// resolveSentinel replaces a threshold of 1024 or more by the highest weight
+// of the models at pos, and one of -1024 or less by the lowest (0 without
+// models); other thresholds are returned as they are.
+func resolveSentinel(t int, ms []Model, pos []int, w func(*Model) int) int {
+	if t < 1024 && t > -1024 {
+		return t
+	}
+	if len(pos) == 0 {
+		return 0
+	}
+	lo, hi := w(&ms[pos[0]]), w(&ms[pos[0]])
+	for _, i := range pos[1:] {
+		v := w(&ms[i])
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	if t >= 1024 {
+		return hi
+	}
+	return lo
+}
+
+func allProvidersPass(ps []Provider, polRank int) bool {
+	for _, p := range ps {
+		if !providerPasses(p, polRank) {
+			return false
+		}
+	}
+	return true
 }
 
 func providerPasses(p Provider, polRank int) bool {

@@ -58,8 +58,16 @@ type scratch struct {
 	acc  []float64 // per snapshot model
 	buf  []byte
 	idx  []int
+	pos  []int
 	sims []float64
 	low  []byte
+	// candidates being built, and their sort keys
+	cands []Candidate
+	keys  []sortKey
+	// lexical stage
+	qtf     []float64 // per index term, zero between requests
+	touched []int32
+	norm    []float64
 }
 
 // getScratch returns working memory with acc zeroed for every snapshot model.
