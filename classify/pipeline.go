@@ -365,3 +365,44 @@ func appendLower(dst []byte, s string) []byte {
 	}
 	return dst
 }
+
+// CheckPolicy applies the policy stage's hard filters (privacy of the model
+// and of its providers, cost) to one model, as a guardrail on a request that
+// names its model. Sentinel cost thresholds resolve over allowed (the models
+// the caller may use) as in Classify. It returns nil when m passes and a
+// *NoModelError naming the filter otherwise, or an error wrapping
+// ErrInvalidPolicy.
+func CheckPolicy(p Policy, m Model, allowed []Model) error {
+	polRank := 3
+	if p.ThresholdPrivacy != "" {
+		if polRank = privacyRank(p.ThresholdPrivacy); polRank < 0 {
+			return fmt.Errorf("%w: unknown privacy level %q", ErrInvalidPolicy, p.ThresholdPrivacy)
+		}
+	}
+	privOK := func(m *Model) bool {
+		mr := privacyRank(m.Privacy)
+		if mr < 0 {
+			mr = 3
+		}
+		return mr <= polRank
+	}
+	provOK := func(m *Model) bool {
+		return len(m.Providers) == 0 || slices.ContainsFunc(m.Providers, func(pr Provider) bool { return providerPasses(pr, polRank) })
+	}
+	if !privOK(&m) {
+		return &NoModelError{Filter: FilterPrivacy, Models: 1}
+	}
+	if !provOK(&m) {
+		return &NoModelError{Filter: FilterProviderPrivacy, Models: 1}
+	}
+	var pos []int
+	for i := range allowed {
+		if privOK(&allowed[i]) && provOK(&allowed[i]) {
+			pos = append(pos, i)
+		}
+	}
+	if m.Cost < resolveSentinel(p.Cost, allowed, pos, func(m *Model) int { return m.Cost }) {
+		return &NoModelError{Filter: FilterCost, Models: 1}
+	}
+	return nil
+}

@@ -238,3 +238,32 @@ func TestBalancerDecider(t *testing.T) {
 		t.Errorf("Decider(tie) = %q", got)
 	}
 }
+
+func TestCheckPolicy(t *testing.T) {
+	ms := testModels()
+	for _, tt := range []struct {
+		p      Policy
+		m      int
+		filter string
+	}{
+		{DefaultPolicy(), 2, ""},
+		{Policy{ThresholdPrivacy: PrivacyLocal, Cost: -1024}, 2, FilterPrivacy},
+		{Policy{ThresholdPrivacy: PrivacyLocal, Cost: -1024}, 0, ""},
+		{Policy{ThresholdPrivacy: PrivacyCloudNotInEUByUSProvider, Cost: 1024}, 1, FilterCost},
+		{Policy{ThresholdPrivacy: PrivacyCloudNotInEUByUSProvider, Cost: 1024}, 0, ""},
+	} {
+		err := CheckPolicy(tt.p, ms[tt.m], ms)
+		var ne *NoModelError
+		switch {
+		case tt.filter == "" && err != nil:
+			t.Errorf("CheckPolicy(%+v, %s) = %v, want nil", tt.p, ms[tt.m].Name, err)
+		case tt.filter != "" && (!errors.As(err, &ne) || ne.Filter != tt.filter):
+			t.Errorf("CheckPolicy(%+v, %s) = %v, want filter %s", tt.p, ms[tt.m].Name, err, tt.filter)
+		}
+	}
+	ms[0].Providers = []Provider{{ID: 1, Privacy: PrivacyCloudInEUByEUProvider}}
+	var ne *NoModelError
+	if err := CheckPolicy(Policy{ThresholdPrivacy: PrivacyLocal}, ms[0], ms); !errors.As(err, &ne) || ne.Filter != FilterProviderPrivacy {
+		t.Errorf("provider privacy: %v", err)
+	}
+}

@@ -32,6 +32,8 @@ type Exchange struct {
 	rated []ratedKey
 	// spend is the request's hold on its budgets, settled with its cost.
 	spend budget.Reservation
+	// resource is set when Logos chose the model (resource mode).
+	resource *resourceInfo
 }
 
 type ratedKey struct {

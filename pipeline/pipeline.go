@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/logos-llm/logos/budget"
+	"github.com/logos-llm/logos/classify"
 	"github.com/logos-llm/logos/internal/oaierr"
 	"github.com/logos-llm/logos/monitor"
 	"github.com/logos-llm/logos/providers"
@@ -61,6 +62,11 @@ type Config struct {
 	// Metrics records Prometheus metrics of every request. Defaults to nil
 	// (no metrics).
 	Metrics *monitor.Metrics
+	// Classifier ranks models for requests that name none (resource mode).
+	// Defaults to nil: such requests get 400 classifier_unavailable. When it
+	// implements classify.CatalogueReceiver it is given every catalogue
+	// snapshot.
+	Classifier classify.Classifier
 }
 
 // Pipeline serves proxied requests. It is safe for concurrent use.
@@ -126,8 +132,14 @@ func NewTransport() *http.Transport {
 	return t
 }
 
-// SetCatalog swaps the catalogue snapshot atomically.
-func (p *Pipeline) SetCatalog(c *Catalog) { p.catalog.Store(c) }
+// SetCatalog swaps the catalogue snapshot atomically, and hands its models to
+// a classifier that prepares them.
+func (p *Pipeline) SetCatalog(c *Catalog) {
+	if cr, ok := p.cfg.Classifier.(classify.CatalogueReceiver); ok {
+		cr.SetModels(c.ClassifyModels())
+	}
+	p.catalog.Store(c)
+}
 
 // Catalog returns the current snapshot.
 func (p *Pipeline) Catalog() *Catalog { return p.catalog.Load() }
