@@ -172,3 +172,51 @@ func TestResourceModeEndToEnd(t *testing.T) {
 		}
 	})
 }
+
+// TestResourceModeNativeAndResponses: /api/chat and /v1/responses may leave
+// the model to Logos too; /api/chat then chooses among Ollama deployments only.
+func TestResourceModeNativeAndResponses(t *testing.T) {
+	e := newEnv(t)
+	ol := providertest.NewOllama(t, providertest.Options{})
+	e.deploy("llama3.2:3b", ol.Target(), nil)
+	oa := providertest.NewOpenAI(t, providertest.Options{})
+	e.deploy("gpt-4o", oa.Target(), nil)
+	ctx := t.Context()
+	for _, name := range []string{"llama3.2:3b", "gpt-4o"} {
+		m, err := e.store.GetModelByName(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Description = map[string]string{"llama3.2:3b": "small local chat model", "gpt-4o": "cloud model for long documents and analysis"}[name]
+		m.WeightQuality = map[string]int{"llama3.2:3b": -4, "gpt-4o": 4}[name]
+		if _, err := e.store.UpdateModel(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.reload()
+
+	s, h, b := e.do("POST", "/api/chat", `{"messages":[{"role":"user","content":"Hi"}]}`)
+	if s != 200 || h.Get("X-Logos-Model") != "llama3.2:3b" {
+		t.Fatalf("/api/chat without model: %d %q %s", s, h.Get("X-Logos-Model"), b)
+	}
+	if got, _ := ol.LastRequest(); !bytes.Contains(got.Body, []byte(`"model":"llama3.2:3b"`)) {
+		t.Fatalf("ollama upstream body %s", got.Body)
+	}
+	s, h, b = e.do("POST", "/api/chat", `{"model":"logos-v1","messages":[{"role":"user","content":"Hi"}]}`)
+	if s != 200 || h.Get("X-Logos-Model") != "llama3.2:3b" {
+		t.Fatalf("/api/chat with a model string: %d %q %s", s, h.Get("X-Logos-Model"), b)
+	}
+
+	s, h, b = e.do("POST", "/v1/responses", `{"instructions":"Be thorough.","input":"Analyse this long document."}`)
+	if s != 200 || h.Get("X-Logos-Model") != "gpt-4o" {
+		t.Fatalf("/v1/responses without model: %d %q %s", s, h.Get("X-Logos-Model"), b)
+	}
+	if got, _ := oa.LastRequest(); got.Path != "/v1/responses" || !bytes.Contains(got.Body, []byte(`"model":"gpt-4o"`)) {
+		t.Fatalf("responses upstream %s %s", got.Path, got.Body)
+	}
+	// Embeddings need a model name.
+	s, _, b = e.do("POST", "/v1/embeddings", `{"model":"logos-v1","input":"x"}`)
+	if s != 400 || !bytes.Contains(b, []byte("invalid_model_string")) {
+		t.Fatalf("embeddings with a model string: %d %s", s, b)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/logos-llm/logos/classify"
 	"github.com/logos-llm/logos/internal/oaierr"
@@ -212,7 +213,7 @@ func (x *Exchange) classify(ctx context.Context, w http.ResponseWriter, req *Req
 	return deps, weights, deps[0].Model.Name, true
 }
 
-func (x *Exchange) recordClassification(rp requestPolicy, cands []classify.Candidate, took interface{ Microseconds() int64 }) {
+func (x *Exchange) recordClassification(rp requestPolicy, cands []classify.Candidate, took time.Duration) {
 	var c classification
 	c.Policy.ID = rp.policy.ID
 	c.Policy.Privacy = rp.policy.ThresholdPrivacy
@@ -235,6 +236,11 @@ func (x *Exchange) recordClassification(rp requestPolicy, cands []classify.Candi
 	if err == nil {
 		x.rec.Classification = b
 	}
+	x.rec.ClassifiedBy = c.DecidedBy
+	if x.rec.ClassifiedBy == "" {
+		x.rec.ClassifiedBy = "classifier" // a classifier that does not say
+	}
+	x.rec.ClassificationTime = time.Duration(c.TookMicros) * time.Microsecond
 	x.resource = &resourceInfo{policyLabel: rp.label, decidedBy: c.DecidedBy, took: c.TookMicros}
 }
 
