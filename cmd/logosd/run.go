@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/logos-llm/logos"
+	"github.com/logos-llm/logos/classify"
 	"github.com/logos-llm/logos/config"
 	"github.com/logos-llm/logos/internal/gcfloor"
 	"github.com/logos-llm/logos/internal/secret"
@@ -42,6 +43,12 @@ type options struct {
 	debugListen     string
 	flushInterval   time.Duration
 	gcMinHeap       uint64 // 0: leave the collector alone
+	// The built-in classifier: balancer weights, and an optional
+	// OpenAI-compatible embeddings endpoint for the similarity stage.
+	classifierWeights classify.Balancer
+	embeddingsURL     string
+	embeddingsModel   string
+	embeddingsTimeout time.Duration
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
@@ -52,6 +59,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		return def
 	}
 	var o options
+	var err error
 	fs := flag.NewFlagSet("logosd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.listen, "listen", env("LOGOS_LISTEN", "127.0.0.1:8080"), "address to listen on (LOGOS_LISTEN)")
@@ -69,9 +77,32 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&gcMin, "gc-min-heap", gcMin, "smallest heap the Go collector lets grow before collecting, e.g. 64MiB; 0: Go's default. Ignored when GOGC is set (LOGOS_GC_MIN_HEAP)")
 	timeout := env("LOGOS_SHUTDOWN_TIMEOUT", "30s")
 	fs.StringVar(&timeout, "shutdown-timeout", timeout, "how long to drain requests and flush usage on SIGINT/SIGTERM (LOGOS_SHUTDOWN_TIMEOUT)")
+	weights := env("LOGOS_CLASSIFIER_WEIGHTS", "3.4,1.9,1.0")
+	fs.StringVar(&weights, "classifier-weights", weights, "weights of the classifier's policy, tag and similarity stages (LOGOS_CLASSIFIER_WEIGHTS)")
+	fs.StringVar(&o.embeddingsURL, "classifier-embeddings-url", env("LOGOS_CLASSIFIER_EMBEDDINGS_URL", ""), "OpenAI-compatible embeddings URL (e.g. http://localhost:11434/v1/embeddings) for the classifier's similarity stage; empty: lexical stage. Key from LOGOS_CLASSIFIER_EMBEDDINGS_KEY (LOGOS_CLASSIFIER_EMBEDDINGS_URL)")
+	fs.StringVar(&o.embeddingsModel, "classifier-embeddings-model", env("LOGOS_CLASSIFIER_EMBEDDINGS_MODEL", "nomic-embed-text"), "embeddings model name (LOGOS_CLASSIFIER_EMBEDDINGS_MODEL)")
+	embTimeout := env("LOGOS_CLASSIFIER_EMBEDDINGS_TIMEOUT", "250ms")
+	fs.StringVar(&embTimeout, "classifier-embeddings-timeout", embTimeout, "deadline of the embeddings similarity stage; past it the lexical stage answers (LOGOS_CLASSIFIER_EMBEDDINGS_TIMEOUT)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
+	if o.embeddingsTimeout, err = time.ParseDuration(embTimeout); err != nil || o.embeddingsTimeout <= 0 {
+		return o, fmt.Errorf("invalid classifier embeddings timeout %q", embTimeout)
+	}
+	var ws [3]float64
+	parts := strings.Split(weights, ",")
+	for i := range ws {
+		if len(parts) != 3 {
+			break
+		}
+		if ws[i], err = strconv.ParseFloat(strings.TrimSpace(parts[i]), 64); err != nil || ws[i] < 0 {
+			break
+		}
+	}
+	if len(parts) != 3 || err != nil || ws == [3]float64{} || ws[0] < 0 || ws[1] < 0 || ws[2] < 0 {
+		return o, fmt.Errorf("invalid classifier weights %q: want three non-negative numbers, policy,tag,similarity", weights)
+	}
+	o.classifierWeights = classify.Balancer{Policy: ws[0], Token: ws[1], Similarity: ws[2]}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
@@ -195,7 +226,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer sched.Close()
+	cc := classify.Config{Balancer: opts.classifierWeights, Logger: log}
+	if opts.embeddingsURL != "" {
+		emb, err := classify.NewEmbeddings(classify.EmbeddingsConfig{
+			Embedder: &classify.HTTPEmbedder{URL: opts.embeddingsURL, Model: opts.embeddingsModel, APIKey: getenv("LOGOS_CLASSIFIER_EMBEDDINGS_KEY")},
+			Logger:   log,
+		})
+		if err != nil {
+			return err
+		}
+		defer emb.Close()
+		cc.Similarity, cc.SimilarityTimeout = emb, opts.embeddingsTimeout
+		log.Info("classifier similarity stage: embeddings", "url", opts.embeddingsURL, "model", opts.embeddingsModel)
+	}
 	router, err := logos.New(logos.Config{
+		ClassifierConfig:   cc,
 		Store:              st,
 		Providers:          builtin.Registry(),
 		Scheduler:          sched,
