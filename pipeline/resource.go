@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -156,11 +157,11 @@ func (x *Exchange) classify(ctx context.Context, w http.ResponseWriter, req *Req
 	all := x.caller.Catalog.PermittedClassifyModels(x.caller.Profile.ID)
 	models := all
 	for i := range all {
-		if len(x.usableDeployments(all[i].ID, req.Native)) == 0 {
+		if !x.servable(all[i].ID, req.Native) {
 			// Some cannot be served here: classify only those that can.
 			models = nil
 			for j := range all {
-				if len(x.usableDeployments(all[j].ID, req.Native)) > 0 {
+				if x.servable(all[j].ID, req.Native) {
 					models = append(models, all[j])
 				}
 			}
@@ -269,10 +270,8 @@ func weigh(j *scheduler.Job, weights map[int64]float64) {
 	}
 }
 
-func round(f float64) float64 {
-	v, _ := strconv.ParseFloat(strconv.FormatFloat(f, 'f', 4, 64), 64)
-	return v
-}
+// round keeps four decimals, enough to compare candidates in a record.
+func round(f float64) float64 { return math.Round(f*1e4) / 1e4 }
 
 func capitalize(s string) string {
 	if s == "" {
@@ -287,6 +286,17 @@ func resourceOperation(req *Request) bool {
 	switch req.Operation {
 	case "chat/completions", "completions", "responses", "api/chat", "api/generate":
 		return true
+	}
+	return false
+}
+
+// servable reports whether a model has a deployment usableDeployments would
+// return, without building the list.
+func (x *Exchange) servable(modelID int64, native bool) bool {
+	for _, d := range x.caller.Catalog.Deployments(modelID) {
+		if _, ok := x.p.cfg.Providers.Lookup(string(d.Provider.Kind)); ok && (!native || d.Provider.Kind == store.KindOllama) {
+			return true
+		}
 	}
 	return false
 }
