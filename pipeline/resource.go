@@ -211,6 +211,9 @@ func (x *Exchange) classify(ctx context.Context, w http.ResponseWriter, req *Req
 		return nil, nil, "", false
 	}
 	x.recordClassification(rp, cands, took)
+	// The best model until the scheduler grants one (a request that times
+	// out in the queue is recorded under it).
+	x.rec.ModelID, x.rec.ModelName = deps[0].Model.ID, deps[0].Model.Name
 	return deps, weights, deps[0].Model.Name, true
 }
 
