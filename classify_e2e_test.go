@@ -2,14 +2,18 @@ package logos_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/logos-llm/logos"
 	"github.com/logos-llm/logos/providers/providertest"
+	"github.com/logos-llm/logos/scheduler"
 	"github.com/logos-llm/logos/store"
 )
 
@@ -218,5 +222,52 @@ func TestResourceModeNativeAndResponses(t *testing.T) {
 	s, _, b = e.do("POST", "/v1/embeddings", `{"model":"logos-v1","input":"x"}`)
 	if s != 400 || !bytes.Contains(b, []byte("invalid_model_string")) {
 		t.Fatalf("embeddings with a model string: %d %s", s, b)
+	}
+}
+
+// recordingScheduler remembers the jobs it is asked to run.
+type recordingScheduler struct {
+	inner scheduler.Scheduler
+	mu    sync.Mutex
+	jobs  []scheduler.Job
+}
+
+func (s *recordingScheduler) Acquire(ctx context.Context, j scheduler.Job) (*scheduler.Lease, error) {
+	s.mu.Lock()
+	s.jobs = append(s.jobs, j)
+	s.mu.Unlock()
+	return s.inner.Acquire(ctx, j)
+}
+
+// TestResourceModeCandidates: every deployment of every passing model goes to
+// the scheduler, best first, with the classification weight.
+func TestResourceModeCandidates(t *testing.T) {
+	var rec *recordingScheduler
+	e := newEnv(t, func(c *logos.Config) {
+		rec = &recordingScheduler{inner: c.Scheduler}
+		c.Scheduler = rec
+	})
+	a1 := providertest.NewOpenAI(t, providertest.Options{})
+	a2 := providertest.NewOpenAI(t, providertest.Options{})
+	b := providertest.NewOpenAI(t, providertest.Options{})
+	ma, _ := e.deploy("alpha", a1.Target(), nil)
+	e.deploy("alpha", a2.Target(), func(p *store.Provider, _ *store.Deployment) { p.Name = "alpha-second" })
+	mb, _ := e.deploy("beta", b.Target(), nil)
+	ma.Description, ma.WeightQuality = "python code fixes", 8
+	if _, err := e.store.UpdateModel(t.Context(), ma); err != nil {
+		t.Fatal(err)
+	}
+	e.reload()
+	if s, _, body := e.do("POST", "/v1/chat/completions", `{"messages":[{"role":"user","content":"fix my python code"}]}`); s != 200 {
+		t.Fatalf("%d %s", s, body)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	j := rec.jobs[len(rec.jobs)-1]
+	if len(j.Candidates) != 3 || j.Candidates[0].ModelID != ma.ID || j.Candidates[1].ModelID != ma.ID || j.Candidates[2].ModelID != mb.ID {
+		t.Fatalf("candidates %+v; want alpha's two deployments, then beta's", j.Candidates)
+	}
+	if j.Candidates[0].Weight != j.Candidates[1].Weight || !(j.Candidates[1].Weight > j.Candidates[2].Weight) || j.Candidates[2].Weight <= 0 {
+		t.Fatalf("weights %+v", j.Candidates)
 	}
 }
