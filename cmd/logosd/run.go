@@ -49,6 +49,7 @@ type options struct {
 	embeddingsURL     string
 	embeddingsModel   string
 	embeddingsTimeout time.Duration
+	acrossModels      bool
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
@@ -81,6 +82,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&weights, "classifier-weights", weights, "weights of the classifier's policy, tag and similarity stages (LOGOS_CLASSIFIER_WEIGHTS)")
 	fs.StringVar(&o.embeddingsURL, "classifier-embeddings-url", env("LOGOS_CLASSIFIER_EMBEDDINGS_URL", ""), "OpenAI-compatible embeddings URL (e.g. http://localhost:11434/v1/embeddings) for the classifier's similarity stage; empty: lexical stage. Key from LOGOS_CLASSIFIER_EMBEDDINGS_KEY (LOGOS_CLASSIFIER_EMBEDDINGS_URL)")
 	fs.StringVar(&o.embeddingsModel, "classifier-embeddings-model", env("LOGOS_CLASSIFIER_EMBEDDINGS_MODEL", "nomic-embed-text"), "embeddings model name (LOGOS_CLASSIFIER_EMBEDDINGS_MODEL)")
+	fs.BoolVar(&o.acrossModels, "scheduler-across-models", env("LOGOS_SCHEDULER_ACROSS_MODELS", "") == "true", "let a request Logos classified run on a second-best model that is free instead of waiting for the best (LOGOS_SCHEDULER_ACROSS_MODELS=true)")
 	embTimeout := env("LOGOS_CLASSIFIER_EMBEDDINGS_TIMEOUT", "250ms")
 	fs.StringVar(&embTimeout, "classifier-embeddings-timeout", embTimeout, "deadline of the embeddings similarity stage; past it the lexical stage answers (LOGOS_CLASSIFIER_EMBEDDINGS_TIMEOUT)")
 	if err := fs.Parse(args); err != nil {
@@ -221,7 +223,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	} else {
 		log.Warn("LOGOS_SECRET_KEY is not set: provider credentials are stored unencrypted")
 	}
-	sched, err := fcfs.New(fcfs.Config{Logger: log})
+	sched, err := fcfs.New(fcfs.Config{Logger: log, AcrossModels: opts.acrossModels})
 	if err != nil {
 		return err
 	}

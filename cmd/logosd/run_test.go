@@ -485,6 +485,9 @@ func TestParseClassifierOptions(t *testing.T) {
 	if err != nil || o.classifierWeights != (classify.Balancer{Policy: 1, Token: 1.9, Similarity: 1}) || o.embeddingsURL != "http://e/v1/embeddings" || o.embeddingsTimeout != time.Second {
 		t.Fatalf("set: %+v %v", o, err)
 	}
+	if o, err := parseOptions([]string{"--scheduler-across-models"}, env(nil), io.Discard); err != nil || !o.acrossModels {
+		t.Errorf("--scheduler-across-models: %v %v", o.acrossModels, err)
+	}
 	for _, bad := range []string{"1,2", "a,b,c", "-1,1,1", "0,0,0", "1,2,3,4"} {
 		if _, err := parseOptions([]string{"--classifier-weights", bad}, env(nil), io.Discard); err == nil {
 			t.Errorf("weights %q accepted", bad)
