@@ -52,6 +52,9 @@ type Config struct {
 	Logosd      string // logosd binary; empty builds ./cmd/logosd
 	LogosdFlags string // extra logosd arguments, separated by spaces
 	LogosdEnv   string // extra KEY=VALUE environment for logosd, separated by spaces
+	// ProxyGC is the bare proxy's GC setting: "same" (logosd's GC floor and
+	// LogosdEnv, the honest floor; the default) or "go" (Go's defaults).
+	ProxyGC     string
 	Command     string // for the report
 	StopTimeout time.Duration
 	ProgressLog io.Writer
@@ -102,6 +105,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&cfg.Logosd, "logosd", "", "logosd binary (default: go build ./cmd/logosd into a temporary directory)")
 	fs.StringVar(&cfg.LogosdFlags, "logosd-flags", "", "extra logosd arguments, separated by spaces (e.g. \"--debug-listen 127.0.0.1:6061\" to profile it)")
 	fs.StringVar(&cfg.LogosdEnv, "logosd-env", "", "extra KEY=VALUE environment for logosd, separated by spaces (e.g. \"GOMEMLIMIT=350MiB\")")
+	fs.StringVar(&cfg.ProxyGC, "proxy-gc", "same", "the bare proxy's GC setting: same (logosd's GC floor and -logosd-env, so the proxy is the honest floor) or go (Go's defaults)")
 	fs.StringVar(&out, "out", "bench-out", "directory for report.md and report.json")
 	fs.IntVar(&cfg.Rounds, "rounds", 3, "rounds; each runs every target once for -duration")
 	if err := fs.Parse(args); err != nil {
@@ -156,6 +160,9 @@ func (c *Config) validate() error {
 	}
 	if _, err := parseEnv(c.LogosdEnv); err != nil {
 		return fmt.Errorf("-logosd-env: %w", err)
+	}
+	if _, err := c.proxyGC(); err != nil {
+		return err
 	}
 	for _, t := range c.Targets {
 		if !slices.Contains(knownTargets, t) {
@@ -226,7 +233,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		case "direct":
 			t = &Target{Name: name, BaseURL: mockURL}
 		case "proxy":
-			if t, err = startProxy(mockURL, tmp); err != nil {
+			gc, _ := cfg.proxyGC() // checked by validate
+			rep.Settings.ProxyGC = gc.String()
+			if t, err = startProxy(mockURL, tmp, gc); err != nil {
 				return nil, err
 			}
 		case "logos-sqlite", "logos-postgres":

@@ -310,6 +310,9 @@ func TestSmokeDirectAndProxy(t *testing.T) {
 		if len(rep.Targets) != 2 || len(rep.Notes) != 1 || !strings.Contains(rep.Notes[0], "logos-postgres skipped") {
 			t.Fatalf("targets %+v notes %q", rep.Targets, rep.Notes)
 		}
+		if rep.Settings.ProxyGC != "same as logosd's (GC floor 64 MiB)" {
+			t.Errorf("proxy GC %q, want logosd's default floor", rep.Settings.ProxyGC)
+		}
 		for _, tr := range rep.Targets {
 			if tr.Requests < 10 || tr.Errors != 0 || tr.RPS <= 0 {
 				t.Errorf("%s: %d requests, %d errors (%s), %v req/s", tr.Name, tr.Requests, tr.Errors, tr.FirstError, tr.RPS)

@@ -33,6 +33,8 @@ type Settings struct {
 	ChunkIntervalMS float64 `json:"chunk_interval_ms"`
 	LatencyMS       float64 `json:"upstream_latency_ms"`
 	WarmupSeconds   float64 `json:"warmup_seconds,omitempty"`
+	// ProxyGC says how the bare proxy's collector was set.
+	ProxyGC string `json:"proxy_gc,omitempty"`
 }
 
 // TargetReport is what was measured on one target, over all rounds.
@@ -131,7 +133,11 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	if s.Stream {
 		kind = fmt.Sprintf("SSE, %d chunks %g ms apart", s.Chunks, s.ChunkIntervalMS)
 	}
-	fmt.Fprintf(&b, "- Upstream (mock): %s, %g ms before the first byte\n\n", kind, s.LatencyMS)
+	fmt.Fprintf(&b, "- Upstream (mock): %s, %g ms before the first byte\n", kind, s.LatencyMS)
+	if s.ProxyGC != "" {
+		fmt.Fprintf(&b, "- Bare proxy's GC: %s\n", s.ProxyGC)
+	}
+	b.WriteString("\n")
 
 	fmt.Fprintf(&b, "| target | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms |")
 	if s.Stream {

@@ -11,12 +11,15 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/logos-llm/logos/internal/gcfloor"
 )
 
 // serveProxyFlag is the hidden first argument that turns the harness into
-// the proxy target: logos-bench -serve-proxy UPSTREAM_URL.
+// the proxy target: logos-bench -serve-proxy UPSTREAM_URL [GC_MIN_HEAP_BYTES].
 const serveProxyFlag = "-serve-proxy"
 
 // newReverseProxy returns the plainest httputil.ReverseProxy to upstream:
@@ -38,8 +41,19 @@ func newReverseProxy(upstream *url.URL) *httputil.ReverseProxy {
 // serveProxy runs the proxy target on a loopback port until SIGTERM or
 // SIGINT, announcing "listening on http://ADDR" on stdout.
 func serveProxy(args []string, stdout io.Writer) error {
-	if len(args) != 1 {
-		return errors.New("usage: logos-bench -serve-proxy UPSTREAM_URL")
+	if len(args) < 1 || len(args) > 2 {
+		return errors.New("usage: logos-bench -serve-proxy UPSTREAM_URL [GC_MIN_HEAP_BYTES]")
+	}
+	if len(args) == 2 {
+		minHeap, err := strconv.ParseUint(args[1], 10, 64)
+		if err != nil {
+			return fmt.Errorf("bad GC minimum heap %q", args[1])
+		}
+		// The same floor logosd keeps (cmd/logosd startGCFloor): none when
+		// it is 0 or GOGC is set.
+		if minHeap > 0 && os.Getenv("GOGC") == "" {
+			defer gcfloor.Start(minHeap, 100).Stop()
+		}
 	}
 	u, err := url.Parse(args[0])
 	if err != nil || u.Scheme != "http" {

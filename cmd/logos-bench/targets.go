@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -226,13 +227,14 @@ func startChild(t *Target, cmd *exec.Cmd, logPath string) error {
 // startProxy runs the harness binary again as a bare httputil.ReverseProxy
 // in front of upstream, in its own process so its CPU and memory are
 // measured like logosd's.
-func startProxy(upstream, tmp string) (*Target, error) {
+func startProxy(upstream, tmp string, gc ProxyGC) (*Target, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	t := &Target{Name: "proxy"}
-	cmd := exec.Command(exe, serveProxyFlag, upstream)
+	cmd := exec.Command(exe, serveProxyFlag, upstream, strconv.FormatUint(gc.MinHeap, 10))
+	cmd.Env = append(os.Environ(), gc.Env...)
 	if err := startChild(t, cmd, filepath.Join(tmp, "proxy.log")); err != nil {
 		t.Close()
 		return nil, err

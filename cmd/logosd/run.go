@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -74,7 +72,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.BoolVar(&o.prune, "prune", env("LOGOS_PRUNE", "") == "true", "delete catalogue objects the --config file does not mention (LOGOS_PRUNE=true)")
 	flush := env("LOGOS_USAGE_FLUSH_INTERVAL", "250ms")
 	fs.StringVar(&flush, "usage-flush-interval", flush, "longest a usage record waits to be written; longer means larger, cheaper batches (LOGOS_USAGE_FLUSH_INTERVAL)")
-	gcMin := env("LOGOS_GC_MIN_HEAP", "64MiB")
+	gcMin := env("LOGOS_GC_MIN_HEAP", gcfloor.DefaultMinHeapText)
 	fs.StringVar(&gcMin, "gc-min-heap", gcMin, "smallest heap the Go collector lets grow before collecting, e.g. 64MiB; 0: Go's default. Ignored when GOGC is set (LOGOS_GC_MIN_HEAP)")
 	timeout := env("LOGOS_SHUTDOWN_TIMEOUT", "30s")
 	fs.StringVar(&timeout, "shutdown-timeout", timeout, "how long to drain requests and flush usage on SIGINT/SIGTERM (LOGOS_SHUTDOWN_TIMEOUT)")
@@ -116,35 +114,10 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	if o.flushInterval, err = time.ParseDuration(flush); err != nil || o.flushInterval <= 0 || o.flushInterval > time.Minute {
 		return o, fmt.Errorf("invalid usage flush interval %q: want a duration above 0 and at most 1m", flush)
 	}
-	if o.gcMinHeap, err = parseBytes(gcMin); err != nil {
+	if o.gcMinHeap, err = gcfloor.ParseSize(gcMin); err != nil {
 		return o, fmt.Errorf("invalid GC minimum heap %q: %w", gcMin, err)
 	}
 	return o, nil
-}
-
-// parseBytes parses a size such as 64MiB, 512KiB, 1GiB or a plain number of
-// bytes.
-func parseBytes(s string) (uint64, error) {
-	end := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != ' ' })
-	if end < 0 {
-		end = len(s)
-	}
-	num, unit := strings.TrimSpace(s[:end]), s[end:]
-	if num == "" {
-		return 0, errors.New("want a whole number with an optional unit (B, KiB, MiB, GiB or TiB)")
-	}
-	mult := map[string]uint64{"": 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}[unit]
-	if mult == 0 {
-		return 0, fmt.Errorf("unknown unit %q (want B, KiB, MiB, GiB or TiB)", unit)
-	}
-	n, err := strconv.ParseUint(num, 10, 64)
-	if err != nil {
-		return 0, errors.New("want a whole number with an optional unit")
-	}
-	if n > math.MaxUint64/mult {
-		return 0, errors.New("too large")
-	}
-	return n * mult, nil
 }
 
 // startGCFloor keeps the collector's heap goal at minHeap or above (see

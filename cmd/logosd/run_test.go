@@ -196,20 +196,6 @@ func TestRunRejectsBadOptions(t *testing.T) {
 	}
 }
 
-func TestParseBytes(t *testing.T) {
-	for in, want := range map[string]uint64{"0": 0, "4096": 4096, "512B": 512, "64KiB": 64 << 10, "64MiB": 64 << 20, "2 GiB": 2 << 30, "1TiB": 1 << 40} {
-		got, err := parseBytes(in)
-		if err != nil || got != want {
-			t.Errorf("parseBytes(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "MiB", "1.5MiB", "64MB", "64mib", "-1", "x"} {
-		if got, err := parseBytes(in); err == nil {
-			t.Errorf("parseBytes(%q) = %d, want an error", in, got)
-		}
-	}
-}
-
 // TestGCMinHeapOptions: the floor defaults to 64 MiB, LOGOS_GC_MIN_HEAP and
 // the flag set it, 0 turns it off, and a set GOGC takes precedence.
 func TestGCMinHeapOptions(t *testing.T) {

@@ -16,9 +16,14 @@
 package gcfloor
 
 import (
+	"errors"
+	"fmt"
+	"math"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -139,4 +144,33 @@ func PercentFor(live, minHeap uint64, base int) int {
 		p = min(p, (minHeap-live)*100/live+1) // where live × (1 + p/100) ≥ minHeap
 	}
 	return int(max(min(p, MaxPercent), uint64(base)))
+}
+
+// DefaultMinHeapText is logosd's default floor, as its --gc-min-heap flag
+// takes it.
+const DefaultMinHeapText = "64MiB"
+
+// ParseSize parses a size such as 64MiB, 512KiB, 1GiB or a plain number of
+// bytes, the form logosd's --gc-min-heap takes.
+func ParseSize(s string) (uint64, error) {
+	end := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != ' ' })
+	if end < 0 {
+		end = len(s)
+	}
+	num, unit := strings.TrimSpace(s[:end]), s[end:]
+	if num == "" {
+		return 0, errors.New("want a whole number with an optional unit (B, KiB, MiB, GiB or TiB)")
+	}
+	mult := map[string]uint64{"": 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}[unit]
+	if mult == 0 {
+		return 0, fmt.Errorf("unknown unit %q (want B, KiB, MiB, GiB or TiB)", unit)
+	}
+	n, err := strconv.ParseUint(num, 10, 64)
+	if err != nil {
+		return 0, errors.New("want a whole number with an optional unit")
+	}
+	if n > math.MaxUint64/mult {
+		return 0, errors.New("too large")
+	}
+	return n * mult, nil
 }

@@ -102,3 +102,17 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		runtime.GC()
 	}
 }
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]uint64{"0": 0, "4096": 4096, "512B": 512, "64KiB": 64 << 10, "64MiB": 64 << 20, "2 GiB": 2 << 30, "1TiB": 1 << 40} {
+		got, err := ParseSize(in)
+		if err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "MiB", "1.5MiB", "64MB", "64mib", "-1", "x"} {
+		if got, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) = %d, want an error", in, got)
+		}
+	}
+}
