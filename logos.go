@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -70,6 +71,23 @@ type Config struct {
 	// MaxBodyBytes bounds request bodies; larger ones get 413.
 	// Defaults to 32 MiB.
 	MaxBodyBytes int64
+	// BodyReadTimeout bounds how long a proxied request's body may take to
+	// arrive; a slower one gets 408. Defaults to 60s; negative disables it.
+	BodyReadTimeout time.Duration
+	// WriteTimeout bounds each write of a relayed answer to the client. The
+	// deadline is renewed before every write, so streams that the client
+	// reads run as long as they last, while a client that stops reading is
+	// cut off (freeing its deployment slot) after WriteTimeout. Defaults to
+	// 60s; negative disables it.
+	WriteTimeout time.Duration
+	// MaxQueueTimeout caps the queue wait a client may ask for with
+	// Logos-Queue-Timeout or timeout_s; longer requests are clamped to it.
+	// Defaults to 600s (never less than QueueTimeout).
+	MaxQueueTimeout time.Duration
+	// TrustedProxies are the networks of reverse proxies whose
+	// X-Forwarded-For header is believed for usage records' client_ip.
+	// Defaults to none: client_ip is always the connection's peer address.
+	TrustedProxies []netip.Prefix
 	// QueueTimeout is the default longest wait for a free deployment; clients
 	// may set their own with the Logos-Queue-Timeout header. Defaults to 300s.
 	QueueTimeout time.Duration
@@ -241,16 +259,19 @@ func New(cfg Config) (*Router, error) {
 		}
 	}
 	p, err := pipeline.New(pipeline.Config{
-		Budgets:      budgets,
-		Limiter:      limiter,
-		Providers:    cfg.Providers,
-		Scheduler:    cfg.Scheduler,
-		Usage:        usage,
-		Client:       cfg.HTTPClient,
-		Logger:       cfg.Logger,
-		QueueTimeout: cfg.QueueTimeout,
-		Metrics:      metrics,
-		Classifier:   cfg.Classifier,
+		Budgets:         budgets,
+		Limiter:         limiter,
+		Providers:       cfg.Providers,
+		Scheduler:       cfg.Scheduler,
+		Usage:           usage,
+		Client:          cfg.HTTPClient,
+		Logger:          cfg.Logger,
+		QueueTimeout:    cfg.QueueTimeout,
+		Metrics:         metrics,
+		Classifier:      cfg.Classifier,
+		MaxQueueTimeout: cfg.MaxQueueTimeout,
+		WriteTimeout:    cfg.WriteTimeout,
+		TrustedProxies:  cfg.TrustedProxies,
 	})
 	if err != nil {
 		_ = usage.Close(context.Background())
@@ -287,9 +308,11 @@ func New(cfg Config) (*Router, error) {
 		Logger:       cfg.Logger,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Pipeline:     p,
-		Started:      time.Now(),
-		Metrics:      metricsHandler,
-		MetricsToken: cfg.MetricsToken,
+
+		BodyReadTimeout: cfg.BodyReadTimeout,
+		Started:         time.Now(),
+		Metrics:         metricsHandler,
+		MetricsToken:    cfg.MetricsToken,
 		OnChange: func(ctx context.Context) {
 			if err := r.Reload(context.WithoutCancel(ctx)); err != nil {
 				r.log.Error("reloading the catalogue after a change failed", "err", err)

@@ -25,11 +25,25 @@ const (
 // with a concurrent writer (another replica applying the same file).
 const maxAttempts = 3
 
+// ImportEnvPrefix is the prefix of the only environment variables a document
+// imported through the admin API may reference ("${LOGOS_IMPORT_OPENAI_KEY}"):
+// an admin key must not be able to copy the server's environment (${HOME},
+// ${PGPASSWORD}, LOGOS_SECRET_KEY) into a credential and read it back. The
+// config file applied at start (logosd --config) may reference any variable.
+const ImportEnvPrefix = "LOGOS_IMPORT_"
+
 // ApplyOptions configure Apply.
 type ApplyOptions struct {
 	// Getenv resolves "${VAR}" references (process keys, credentials).
 	// Defaults to nil, which resolves nothing: every reference is missing.
 	Getenv func(string) string
+	// EnvPrefix, if set, limits "${VAR}" references to names that start with
+	// it; any other reference is an error naming the prefix, and Getenv is
+	// not called for it. Documents imported through the admin API use it
+	// (ImportEnvPrefix) so that an admin cannot read the server's
+	// environment (${HOME}, ${PGPASSWORD}) into a credential. Defaults to "":
+	// every name may be resolved, as for the config file at start.
+	EnvPrefix string
 	// Prune deletes what the document does not mention: prices, policies,
 	// permissions, deployments, profiles, processes, models and providers, in
 	// that order. Users and services are never deleted (the store cannot).
@@ -69,6 +83,9 @@ func (r Report) Changed() bool {
 // that does not exist yet, or a prune that would delete every process of
 // every admin user.
 //
+// Before writing, Apply marks the store as set up (store.IdentityStore's
+// MarkInitialized), so that POST /logosdb/setup refuses on it from then on.
+//
 // Objects are written in dependency order (users, services, processes,
 // profiles, providers, models, deployments, permissions, policies, prices).
 // The store has no transaction across these writes, so a failure can leave
@@ -89,9 +106,15 @@ func Apply(ctx context.Context, s store.Store, d *Document, opts ApplyOptions) (
 	if err := Validate(d); err != nil {
 		return Report{}, err
 	}
-	sec, err := resolveEnv(d, opts.Getenv)
+	sec, err := resolveEnv(d, opts.Getenv, opts.EnvPrefix)
 	if err != nil {
 		return Report{}, err
+	}
+	// A store configured from a document is set up: POST /logosdb/setup must
+	// not hand a root key to the first caller, also after a restart without
+	// the file or on another replica.
+	if err := s.MarkInitialized(ctx); err != nil {
+		return Report{}, fmt.Errorf("config: apply: marking the store as set up: %w", err)
 	}
 	var rep Report
 	for attempt := 1; ; attempt++ {
@@ -463,6 +486,7 @@ func (a *applier) applyProviders(ctx context.Context) error {
 			ParallelCapacity: pr.ParallelCapacity,
 			KeepAliveSeconds: pr.KeepAliveSeconds,
 			MaxLoadedModels:  pr.MaxLoadedModels,
+			ExtraOperations:  pr.ExtraOperations,
 		}
 		sp, exists := a.providers[pr.Name]
 		cred, credChanged, err := a.credential(sp.Credential, a.sec[at+".credential"])
@@ -479,6 +503,8 @@ func (a *applier) applyProviders(ctx context.Context) error {
 			a.created("provider %s", pr.Name)
 			continue
 		}
+		want.BaseURL = keepRedactedURL(sp.BaseURL, want.BaseURL)
+		want.AdminURL = keepRedactedURL(sp.AdminURL, want.AdminURL)
 		var diff changes
 		diff.str("kind", string(sp.Kind), string(want.Kind))
 		diff.str("base_url", sp.BaseURL, want.BaseURL)
@@ -492,6 +518,7 @@ func (a *applier) applyProviders(ctx context.Context) error {
 		diff.num("parallel_capacity", int64(sp.ParallelCapacity), int64(want.ParallelCapacity))
 		diff.num("keep_alive_seconds", int64(sp.KeepAliveSeconds), int64(want.KeepAliveSeconds))
 		diff.num("max_loaded_models", int64(sp.MaxLoadedModels), int64(want.MaxLoadedModels))
+		diff.str("extra_operations", strings.Join(sp.ExtraOperations, ", "), strings.Join(want.ExtraOperations, ", "))
 		if len(diff) == 0 {
 			continue
 		}
@@ -585,6 +612,7 @@ func (a *applier) applyDeployments(ctx context.Context) error {
 				a.created("deployment %s", name)
 				continue
 			}
+			want.Endpoint = keepRedactedURL(sd.Endpoint, want.Endpoint)
 			var diff changes
 			diff.str("upstream_model", sd.UpstreamModel, want.UpstreamModel)
 			diff.str("endpoint", sd.Endpoint, want.Endpoint)

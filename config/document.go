@@ -81,6 +81,9 @@ type Provider struct {
 	ParallelCapacity int    `yaml:"parallel_capacity,omitempty" json:"parallel_capacity,omitempty"`
 	KeepAliveSeconds int    `yaml:"keep_alive_seconds,omitempty" json:"keep_alive_seconds,omitempty"`
 	MaxLoadedModels  int    `yaml:"max_loaded_models,omitempty" json:"max_loaded_models,omitempty"`
+	// ExtraOperations are path patterns below /v1 ("batches", "files/*")
+	// forwarded to this provider besides the operations Logos knows.
+	ExtraOperations []string `yaml:"extra_operations,omitempty" json:"extra_operations,omitempty"`
 }
 
 // Model describes a store.Model and its deployments. Name identifies it.

@@ -32,8 +32,9 @@ type ExportOptions struct {
 // that stores built in different orders export equal documents.
 //
 // Keys are never exported: processes carry an empty Key, which Apply reads as
-// "leave the key alone". Non-empty credentials are Redacted unless
-// opts.IncludeSecrets is set.
+// "leave the key alone". Non-empty credentials are Redacted, and the user
+// information, query values and fragments of provider and deployment URLs are
+// hidden by RedactURL, unless opts.IncludeSecrets is set.
 func Export(ctx context.Context, s store.Store, opts ExportOptions) (*Document, error) {
 	users, err := s.ListUsers(ctx)
 	if err != nil {
@@ -63,6 +64,14 @@ func Export(ctx context.Context, s store.Store, opts ExportOptions) (*Document, 
 		return plain, nil
 	}
 
+	// url hides secrets in a URL (user information, query values) unless
+	// secrets are asked for.
+	url := func(u string) string {
+		if opts.IncludeSecrets {
+			return u
+		}
+		return RedactURL(u)
+	}
 	d := &Document{}
 	userName := map[int64]string{}
 	for _, u := range users {
@@ -84,17 +93,18 @@ func Export(ctx context.Context, s store.Store, opts ExportOptions) (*Document, 
 		d.Providers = append(d.Providers, Provider{
 			Name:             p.Name,
 			Kind:             p.Kind,
-			BaseURL:          p.BaseURL,
+			BaseURL:          url(p.BaseURL),
 			AuthHeader:       p.AuthHeader,
 			AuthFormat:       p.AuthFormat,
 			Credential:       cred,
 			APIVersion:       p.APIVersion,
 			Privacy:          p.Privacy,
-			AdminURL:         p.AdminURL,
+			AdminURL:         url(p.AdminURL),
 			TotalVRAMMB:      p.TotalVRAMMB,
 			ParallelCapacity: p.ParallelCapacity,
 			KeepAliveSeconds: p.KeepAliveSeconds,
 			MaxLoadedModels:  p.MaxLoadedModels,
+			ExtraOperations:  p.ExtraOperations,
 		})
 	}
 	modelName := map[int64]string{}
@@ -127,7 +137,7 @@ func Export(ctx context.Context, s store.Store, opts ExportOptions) (*Document, 
 		d.Models[i].Deployments = append(d.Models[i].Deployments, Deployment{
 			Provider:         providerName[dep.ProviderID],
 			UpstreamModel:    dep.UpstreamModel,
-			Endpoint:         dep.Endpoint,
+			Endpoint:         url(dep.Endpoint),
 			Credential:       cred,
 			APIVersion:       dep.APIVersion,
 			ParallelCapacity: dep.ParallelCapacity,

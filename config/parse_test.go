@@ -129,6 +129,19 @@ func TestValidate(t *testing.T) {
 			},
 		},
 		{
+			name: "extra operations",
+			yaml: `providers:
+  - name: a
+    kind: openai
+    base_url: https://a.example
+    extra_operations: [batches, "files/*", "../admin", ""]
+`,
+			want: []string{
+				`line 5: providers[0].extra_operations[2]: invalid operation pattern "../admin": empty, "." or ".." segment`,
+				`line 5: providers[0].extra_operations[3]: invalid operation pattern "": want a path below /v1 such as "batches" or "files/*"`,
+			},
+		},
+		{
 			name: "models and deployments",
 			yaml: `providers:
   - name: p
@@ -234,7 +247,7 @@ prices:
 modles: []
 `,
 			want: []string{
-				`line 4: providers[0].base_ur: unknown field "base_ur" (expected one of admin_url, api_version, auth_format, auth_header, base_url, credential, keep_alive_seconds, kind, max_loaded_models, name, parallel_capacity, privacy, total_vram_mb)`,
+				`line 4: providers[0].base_ur: unknown field "base_ur" (expected one of admin_url, api_version, auth_format, auth_header, base_url, credential, extra_operations, keep_alive_seconds, kind, max_loaded_models, name, parallel_capacity, privacy, total_vram_mb)`,
 				`line 6: modles: unknown field "modles" (expected one of models, policies, prices, processes, providers, services, users)`,
 			},
 		},

@@ -62,6 +62,11 @@ func Validate(d *Document) error {
 		notNegative(p, at+".parallel_capacity", int64(pr.ParallelCapacity))
 		notNegative(p, at+".keep_alive_seconds", int64(pr.KeepAliveSeconds))
 		notNegative(p, at+".max_loaded_models", int64(pr.MaxLoadedModels))
+		for j, op := range pr.ExtraOperations {
+			if err := store.CheckOperationPattern(op); err != nil {
+				p.add(fmt.Sprintf("%s.extra_operations[%d]", at, j), "%v", err)
+			}
+		}
 	}
 
 	models := map[string]bool{}
@@ -221,7 +226,7 @@ func Validate(d *Document) error {
 // it writes anything; `logosd --config --check` can call CheckEnv to check the
 // environment too.
 func CheckEnv(d *Document, getenv func(string) string) error {
-	_, err := resolveEnv(d, getenv)
+	_, err := resolveEnv(d, getenv, "")
 	return err
 }
 
@@ -231,8 +236,9 @@ type secrets map[string]string
 // resolveEnv resolves the "${VAR}" references of d: process keys (by the
 // path "processes[i].key") and provider and deployment credentials (by the
 // paths of their credential fields). Literal credentials are returned as
-// given. Missing variables and short keys are *Error values.
-func resolveEnv(d *Document, getenv func(string) string) (secrets, error) {
+// given. Missing variables, names without prefix (when set) and short keys
+// are *Error values.
+func resolveEnv(d *Document, getenv func(string) string, prefix string) (secrets, error) {
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
@@ -242,6 +248,10 @@ func resolveEnv(d *Document, getenv func(string) string) (secrets, error) {
 		m := envRefRE.FindStringSubmatch(value)
 		if m == nil {
 			out[path] = value
+			return
+		}
+		if !strings.HasPrefix(m[1], prefix) {
+			p.add(path, "environment variable %s may not be read here: only names starting with %s", m[1], prefix)
 			return
 		}
 		v := getenv(m[1])

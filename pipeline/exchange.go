@@ -1,10 +1,12 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/netip"
 	"sort"
 	"strings"
 	"sync"
@@ -63,7 +65,7 @@ func (p *Pipeline) Begin(c Caller, r *http.Request, ids RequestIDs, operation st
 		ProcessID:       c.Process.ID,
 		Operation:       operation,
 		ReceivedAt:      now,
-		ClientIP:        clientIP(r),
+		ClientIP:        clientIP(r, p.cfg.TrustedProxies),
 		LogLevel:        c.Process.LogLevel,
 		Priority:        c.Process.Priority,
 		Outcome:         store.OutcomeRejected,
@@ -82,11 +84,43 @@ func (x *Exchange) full() bool { return x.rec.LogLevel == store.LogFull }
 // Caller returns the authenticated caller.
 func (x *Exchange) Caller() Caller { return x.caller }
 
-// SetRequestBody keeps the client's body in the record at log level FULL.
+// SetRequestBody keeps the client's body in the record at log level FULL,
+// without the fields only Logos reads (see storedPayload).
 func (x *Exchange) SetRequestBody(body []byte) {
 	if x.full() && len(body) > 0 {
-		x.rec.RequestPayload = body
+		x.rec.RequestPayload = storedPayload(body)
 	}
+}
+
+// storedPayload returns body as a FULL record keeps it: a JSON object without
+// its Logos fields (logos_key, use_profile, timeout_s, logos_*, in any
+// letter case and however escaped, as Go's decoder would match them),
+// re-encoded only when one was removed. A body that is not a JSON object is
+// kept unless it mentions "logos" in any case: then it may hold a key that
+// cannot be cut out, and nothing is kept.
+func storedPayload(body []byte) []byte {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+		if bytes.Contains(bytes.ToLower(body), []byte("logos")) {
+			return nil
+		}
+		return body
+	}
+	removed := false
+	for k := range fields {
+		if isLogosField(strings.ToLower(k)) {
+			delete(fields, k)
+			removed = true
+		}
+	}
+	if !removed {
+		return body
+	}
+	out, err := marshalNoEscape(fields)
+	if err != nil {
+		return nil
+	}
+	return out
 }
 
 // Fail records that the request was refused or failed with e.
@@ -152,24 +186,50 @@ func (x *Exchange) price() {
 // Record returns a copy of the record as it stands (for tests and hooks).
 func (x *Exchange) Record() store.UsageRecord { return x.rec }
 
-func clientIP(r *http.Request) string {
-	if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-		first, _, _ := strings.Cut(xff, ",")
-		if ip := strings.TrimSpace(first); ip != "" {
-			return ip
-		}
-	}
+// clientIP returns the address a record names as the client's: the direct
+// peer's, or, when the peer is a trusted proxy, the last address in
+// X-Forwarded-For that is not itself a trusted proxy (the earlier ones are
+// whatever the client chose to send).
+func clientIP(r *http.Request, trusted []netip.Prefix) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	if len(trusted) == 0 || !isTrusted(host, trusted) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if hop == "" {
+			continue
+		}
+		if !isTrusted(hop, trusted) {
+			return hop
+		}
+		host = hop
 	}
 	return host
+}
+
+func isTrusted(addr string, trusted []netip.Prefix) bool {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, p := range trusted {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // sensitiveHeader reports whether a header may carry a credential.
 func sensitiveHeader(name string) bool {
 	n := strings.ToLower(name)
-	for _, s := range []string{"authorization", "cookie", "key", "secret", "token", "password"} {
+	for _, s := range []string{"auth", "cookie", "key", "secret", "token", "password", "credential"} {
 		if strings.Contains(n, s) {
 			return true
 		}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -59,15 +60,21 @@ type Request struct {
 
 // ParseBody checks that body is a JSON object and extracts the fields Logos
 // reads: model (a string) and stream (a boolean). Native requests stream unless
-// they say otherwise, as Ollama does.
+// they say otherwise, as Ollama does. Bodies an upstream could read differently
+// from Logos are refused with 400: a member that occurs twice, or one whose
+// name equals a member Logos reads or strips (model, stream, stream_options,
+// timeout_s, logos_…) when letter case is ignored but is not that member.
 func ParseBody(body []byte, native bool) (Request, *oaierr.Error) {
 	req := Request{Body: body, Stream: native}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return req, oaierr.New(http.StatusBadRequest, "Request body must be a JSON object").WithCode("invalid_json")
 	}
-	fields, ok := jsonobj.Members(body)
+	fields, dup, ok := jsonobj.Object(body)
 	if !ok {
 		return req, oaierr.New(http.StatusBadRequest, "Request body must be a JSON object").WithCode("invalid_json")
+	}
+	if e := checkMembers(fields, dup); e != nil {
+		return req, e
 	}
 	req.Fields = fields
 	if raw, ok := req.Fields["model"]; ok && string(raw) != "null" {
@@ -154,6 +161,11 @@ func (x *Exchange) admit(w http.ResponseWriter, r *http.Request, req *Request) (
 	ctx := r.Context()
 	x.rec.Stream = req.Stream
 	x.SetRequestBody(req.Body)
+	known := req.Native || knownOperation(req.Operation)
+	if !known && !x.caller.Catalog.anyProviderAllows(req.Operation) {
+		x.fail(w, req, unknownOperation(req))
+		return scheduler.Job{}, nil, false
+	}
 	if req.Model == "" && !resourceOperation(req) {
 		x.fail(w, req, oaierr.New(http.StatusBadRequest, "'model' is required").WithParam("model"))
 		return scheduler.Job{}, nil, false
@@ -170,7 +182,8 @@ func (x *Exchange) admit(w http.ResponseWriter, r *http.Request, req *Request) (
 	)
 	if req.Model == "" || classify.IsModelString(req.Model) {
 		// Resource mode: Logos chooses. A model string is never looked up
-		// as a model name, even if a model were so named.
+		// as a model name, even if a model were so named. Resource
+		// operations are all known ones.
 		if !resourceOperation(req) {
 			x.fail(w, req, oaierr.New(http.StatusBadRequest, "Logos chooses models only for chat and text generation ("+req.Operation+" needs a model name)").WithParam("model").WithCode(codeInvalidModelString))
 			return scheduler.Job{}, nil, false
@@ -191,6 +204,13 @@ func (x *Exchange) admit(w http.ResponseWriter, r *http.Request, req *Request) (
 			return scheduler.Job{}, nil, false
 		}
 		deps = x.usableDeployments(m.ID, req.Native)
+		if !known {
+			deps = slices.DeleteFunc(deps, func(d *Deployment) bool { return !allowsOperation(d.Provider, req.Operation) })
+			if len(deps) == 0 {
+				x.fail(w, req, unknownOperation(req))
+				return scheduler.Job{}, nil, false
+			}
+		}
 		if len(deps) == 0 {
 			msg := fmt.Sprintf("No deployment serves the model '%s'", m.Name)
 			if req.Native {
@@ -221,6 +241,12 @@ func (x *Exchange) admit(w http.ResponseWriter, r *http.Request, req *Request) (
 	return job, deps, true
 }
 
+// unknownOperation is the 404 for an operation no provider of the request
+// may serve.
+func unknownOperation(req *Request) *oaierr.Error {
+	return oaierr.New(http.StatusNotFound, "Unknown path /v1/"+req.Operation+": Logos forwards only the operations it knows, and those an admin enabled for a provider").WithCode("unknown_url")
+}
+
 // usableDeployments returns a model's deployments whose provider kind is
 // registered (and, for native requests, that speak Ollama).
 func (x *Exchange) usableDeployments(modelID int64, native bool) []*Deployment {
@@ -241,8 +267,10 @@ func (x *Exchange) usableDeployments(modelID int64, native bool) []*Deployment {
 func (x *Exchange) job(r *http.Request, req *Request, deps []*Deployment) (scheduler.Job, *oaierr.Error) {
 	j := scheduler.Job{RequestID: x.rec.RequestID, Timeout: x.p.cfg.QueueTimeout}
 	j.Priority = scheduler.PriorityFromInt(x.caller.Process.Priority)
+	// The header may only lower the key's priority, which an admin sets; a
+	// request asking for more keeps the key's.
 	if v := header(r.Header, "Logos-Priority", "logos_priority"); v != "" {
-		j.Priority = scheduler.ParsePriority(v)
+		j.Priority = min(j.Priority, scheduler.ParsePriority(v))
 	}
 	x.rec.Priority = int(j.Priority)
 	timeout := header(r.Header, "Logos-Queue-Timeout", "logos_queue_timeout")
@@ -253,9 +281,11 @@ func (x *Exchange) job(r *http.Request, req *Request, deps []*Deployment) (sched
 	}
 	if timeout != "" {
 		secs, err := strconv.ParseFloat(strings.Trim(timeout, `" `), 64)
-		if err != nil || secs < 0 || secs > 86400 {
-			return j, oaierr.New(http.StatusBadRequest, "The queue timeout must be a number of seconds between 0 and 86400").WithParam("timeout_s")
+		if err != nil || !(secs >= 0) {
+			return j, oaierr.New(http.StatusBadRequest, "The queue timeout must be a number of seconds, 0 or more").WithParam("timeout_s")
 		}
+		// Longer waits than the gateway allows are clamped to its maximum.
+		secs = min(secs, x.p.cfg.MaxQueueTimeout.Seconds())
 		j.Timeout = time.Duration(secs * float64(time.Second))
 		if j.Timeout <= 0 {
 			// 0 means "do not wait"; a scheduler reads a zero Timeout as its default.
@@ -365,11 +395,10 @@ func (x *Exchange) transportError(ctx context.Context, err error, dep *Deploymen
 	x.p.log.Warn("upstream request failed", "request_id", x.rec.RequestID, "provider", dep.Provider.Name, "err", detail)
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		e := oaierr.New(http.StatusGatewayTimeout, "The provider did not answer in time").WithCode("upstream_timeout")
-		x.rec.ErrorMessage = detail.Error()
-		return e
+		return oaierr.New(http.StatusGatewayTimeout, "The provider did not answer in time").WithCode("upstream_timeout")
 	}
-	return oaierr.New(http.StatusBadGateway, "Could not reach the provider: "+detail.Error()).WithCode("upstream_unreachable")
+	// The detail names the upstream's address; it stays in the log.
+	return oaierr.New(http.StatusBadGateway, "Could not reach the provider").WithCode("upstream_unreachable")
 }
 
 // relayError passes an upstream error on with its status, as an OpenAI-format
@@ -472,9 +501,10 @@ func contextLengthMessage(msg string) bool {
 // the stack during the first flush, net/http's deepest point (see Forward),
 // so the options are built and the outcome recorded in other functions.
 func (x *Exchange) relay(w http.ResponseWriter, r *http.Request, req *Request, resp *http.Response, injected bool) {
-	dw := &deferredWriter{w: w, status: resp.StatusCode}
+	dw := &deferredWriter{w: w, status: resp.StatusCode, timeout: x.p.cfg.WriteTimeout}
 	res, err := meter.Relay(dw, resp.Body, x.relayOptions(w, r, req, resp, injected))
 	x.relayed(w, r, req, resp, dw, &res, err)
+	dw.clearDeadline()
 }
 
 // relayOptions returns the metering options for resp and sets the client's
@@ -661,33 +691,69 @@ var hopHeaders = map[string]bool{
 	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true, "Proxy-Connection": true,
 }
 
-// forwardHeaders returns the client headers sent upstream: everything but
-// connection headers, credentials, Logos's own headers and what the transport
-// sets itself.
+// forwardedRequestHeaders are the client request headers sent upstream, by
+// canonical name, and forwardedHeaderPrefixes add the OpenAI SDKs' telemetry
+// headers. Every other header is dropped: credentials (the provider's own are
+// set by the provider), billing selectors such as OpenAI-Organization and
+// OpenAI-Project (the gateway's account decides those), X-Forwarded-*,
+// Forwarded, method overrides, cookies, Logos's own headers and any header
+// the client names in Connection. Content-Type and Content-Length are set by
+// Logos. README.md lists them; keep the two in step.
+var forwardedRequestHeaders = map[string]bool{
+	"Accept": true, "Accept-Language": true, "User-Agent": true, "Openai-Beta": true, "Idempotency-Key": true,
+}
+
+var forwardedHeaderPrefixes = []string{"X-Stainless-"}
+
+// forwardHeaders returns the client headers sent upstream: those on the
+// allowlist (forwardedRequestHeaders, forwardedHeaderPrefixes) that the
+// Connection header does not name.
 func forwardHeaders(h http.Header) http.Header {
-	out := make(http.Header, len(h))
+	out := make(http.Header, 4)
 	for k, vs := range h {
-		lk := strings.ToLower(k)
-		switch {
-		case hopHeaders[k], lk == "host", lk == "content-length", lk == "content-type", lk == "accept-encoding",
-			lk == "authorization", lk == "api-key", lk == "cookie", lk == "x-request-id",
-			lk == "use-profile", lk == "use_profile", lk == "policy",
-			strings.HasPrefix(lk, "logos-"), strings.HasPrefix(lk, "logos_"):
+		ck := http.CanonicalHeaderKey(k)
+		if !forwardedRequestHeaders[ck] && !hasAnyPrefix(ck, forwardedHeaderPrefixes) {
 			continue
 		}
-		out[k] = vs
+		if connectionNames(h, ck) {
+			continue
+		}
+		out[ck] = vs
 	}
 	return out
 }
 
+func hasAnyPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// connectionNames reports whether the Connection header of h names the
+// header name (canonical): such headers are for this hop only.
+func connectionNames(h http.Header, name string) bool {
+	for _, v := range h["Connection"] {
+		for _, f := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(f), name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // copyResponseHeaders copies upstream response headers to the client, except
-// connection headers and headers Logos has set itself (its request id and its
+// connection headers (and those Connection names), Set-Cookie, and headers Logos has set itself (its request id and its
 // own rate-limit headers win over the provider account's). The upstream's
 // request id is kept as X-Upstream-Request-Id.
 func copyResponseHeaders(dst, src http.Header, keepLength bool) {
 	for k, vs := range src {
 		switch {
-		case hopHeaders[k]:
+		case hopHeaders[k], k == "Set-Cookie", k == "Set-Cookie2", connectionNames(src, k):
+			// Cookies are the provider account's session, not the client's.
 		case len(dst.Values(k)) > 0 && !strings.EqualFold(k, "X-Request-Id"):
 		case k == "Content-Length" && !keepLength:
 		case strings.EqualFold(k, "X-Request-Id"):
@@ -716,11 +782,16 @@ func first(a, b string) string {
 
 // deferredWriter delays the response status until the first byte of the body,
 // so an upstream that fails before sending anything still gets a real error
-// status instead of a 200 with an empty body.
+// status instead of a 200 with an empty body. With a timeout it renews the
+// connection's write deadline before every write, so a client that stops
+// reading is cut off after timeout instead of holding its deployment slot.
 type deferredWriter struct {
-	w       http.ResponseWriter
-	status  int
-	started bool
+	w        http.ResponseWriter
+	status   int
+	started  bool
+	timeout  time.Duration
+	rc       *http.ResponseController
+	deadline bool // a write deadline was set
 }
 
 func (d *deferredWriter) start() {
@@ -728,10 +799,32 @@ func (d *deferredWriter) start() {
 	d.w.WriteHeader(d.status)
 }
 
+// renew moves the write deadline timeout ahead of now.
+func (d *deferredWriter) renew() {
+	if d.timeout <= 0 {
+		return
+	}
+	if d.rc == nil {
+		d.rc = http.NewResponseController(d.w)
+	}
+	if d.rc.SetWriteDeadline(time.Now().Add(d.timeout)) == nil {
+		d.deadline = true
+	}
+}
+
+// clearDeadline removes the write deadline, so the next request on a
+// keep-alive connection does not inherit it.
+func (d *deferredWriter) clearDeadline() {
+	if d.deadline {
+		_ = d.rc.SetWriteDeadline(time.Time{})
+	}
+}
+
 func (d *deferredWriter) Write(p []byte) (int, error) {
 	if !d.started {
 		d.start()
 	}
+	d.renew()
 	return d.w.Write(p)
 }
 

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -67,6 +68,21 @@ type Config struct {
 	// implements classify.CatalogueReceiver it is given every catalogue
 	// snapshot.
 	Classifier classify.Classifier
+	// MaxQueueTimeout caps the queue timeout a request may ask for with
+	// Logos-Queue-Timeout or timeout_s; longer ones are clamped to it.
+	// Defaults to 600s or QueueTimeout, whichever is longer; when set below
+	// QueueTimeout it lowers that too.
+	MaxQueueTimeout time.Duration
+	// WriteTimeout bounds each write of a relayed answer to the client; the
+	// deadline is renewed before every write, so a long stream to a client
+	// that reads is never cut, while a client that stops reading loses the
+	// connection (and frees its deployment slot) after WriteTimeout.
+	// Defaults to 60s; negative disables it.
+	WriteTimeout time.Duration
+	// TrustedProxies are the peer addresses whose X-Forwarded-For is
+	// believed for a record's client_ip. Defaults to none: client_ip is the
+	// peer's address.
+	TrustedProxies []netip.Prefix
 }
 
 // Pipeline serves proxied requests. It is safe for concurrent use.
@@ -94,6 +110,11 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Transport: NewTransport()}
 	}
+	// Redirects are never followed: the next hop would get the provider's
+	// credential headers. A 3xx reaches the client as it came.
+	c := *cfg.Client
+	c.CheckRedirect = noRedirect
+	cfg.Client = &c
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -103,6 +124,13 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.QueueTimeout <= 0 {
 		cfg.QueueTimeout = 300 * time.Second
 	}
+	if cfg.MaxQueueTimeout <= 0 {
+		cfg.MaxQueueTimeout = max(600*time.Second, cfg.QueueTimeout)
+	}
+	cfg.QueueTimeout = min(cfg.QueueTimeout, cfg.MaxQueueTimeout)
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 60 * time.Second
+	}
 	if cfg.CaptureLimit <= 0 {
 		cfg.CaptureLimit = 1 << 20
 	}
@@ -110,6 +138,8 @@ func New(cfg Config) (*Pipeline, error) {
 	p.catalog.Store(NewCatalog(store.Catalog{}, time.Time{}))
 	return p, nil
 }
+
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // NewTransport returns the upstream transport: pooled keep-alive connections,
 // a bounded dial, a small write buffer and no response timeout (cold model

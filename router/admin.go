@@ -13,8 +13,17 @@ import (
 	"github.com/logos-llm/logos/store"
 )
 
-// adminBodyLimit bounds admin request bodies (import carries whole tables).
-const adminBodyLimit = 64 << 20
+// Admin request body limits. The caller is authenticated from the headers
+// before any of the body is read; only import, called with an admin key in a
+// header, may send more than adminBodyLimit.
+const (
+	// adminBodyLimit bounds every admin request body, also one whose key is
+	// only in the body (logos_key).
+	adminBodyLimit = 1 << 20
+	// importBodyLimit bounds the body of import (whole tables) once the
+	// caller is known to be an admin from its headers.
+	importBodyLimit = 64 << 20
+)
 
 // principal is the caller of an admin endpoint.
 type principal struct {
@@ -46,26 +55,13 @@ type adminFunc func(a *adminRequest) (int, any, *oaierr.Error)
 // admin user may call it; writes reload the catalogue when they succeed.
 func (h *Handler) adminRoute(name string, needAdmin, writes bool, fn adminFunc) {
 	h.mux.HandleFunc("POST /logosdb/"+name, func(w http.ResponseWriter, r *http.Request) {
-		body, e := readBody(w, r, adminBodyLimit)
-		if e != nil {
-			oaierr.Write(w, e)
-			return
-		}
-		var keyField struct {
-			Key string `json:"logos_key"`
-		}
-		if len(body) > 0 && string(body) != "null" {
-			if !json.Valid(body) || body[firstNonSpace(body)] != '{' {
-				oaierr.Write(w, oaierr.New(http.StatusBadRequest, "Request body must be a JSON object").WithCode("invalid_json"))
-				return
+		limit := func(c principal) int64 {
+			if name == "import" && c.Admin {
+				return importBodyLimit
 			}
-			_ = json.Unmarshal(body, &keyField)
+			return adminBodyLimit
 		}
-		key := keyField.Key
-		if key == "" {
-			key = logosKey(r)
-		}
-		caller, e := h.principal(r.Context(), key)
+		caller, body, e := h.adminAuth(w, r, limit)
 		if e != nil {
 			oaierr.Write(w, e)
 			return
@@ -84,6 +80,51 @@ func (h *Handler) adminRoute(name string, needAdmin, writes bool, fn adminFunc) 
 		}
 		writeJSON(w, status, v)
 	})
+}
+
+// adminAuth authenticates an admin call and reads its body. A key in a header
+// (Authorization, logos-key, logos_key) is checked before any of the body is
+// read, so a caller without a valid key cannot make Logos read a large body;
+// limit gives the body limit for the header's caller (adminBodyLimit without
+// one). A body must be empty, null or a JSON object; its logos_key, if set,
+// wins over the header's key (the original's clients send both).
+func (h *Handler) adminAuth(w http.ResponseWriter, r *http.Request, limit func(principal) int64) (principal, []byte, *oaierr.Error) {
+	var (
+		caller principal
+		n      int64 = adminBodyLimit
+	)
+	headerKey := logosKey(r)
+	if headerKey != "" {
+		c, e := h.principal(r.Context(), headerKey)
+		if e != nil {
+			return principal{}, nil, e
+		}
+		caller, n = c, limit(c)
+	}
+	if r.ContentLength > n {
+		return principal{}, nil, bodyTooLarge(n)
+	}
+	body, e := readBody(w, r, n)
+	if e != nil {
+		return principal{}, nil, e
+	}
+	var keyField struct {
+		Key string `json:"logos_key"`
+	}
+	if len(body) > 0 && string(body) != "null" {
+		if !json.Valid(body) || body[firstNonSpace(body)] != '{' {
+			return principal{}, nil, oaierr.New(http.StatusBadRequest, "Request body must be a JSON object").WithCode("invalid_json")
+		}
+		_ = json.Unmarshal(body, &keyField)
+	}
+	if keyField.Key == "" && headerKey != "" {
+		return caller, body, nil
+	}
+	c, e := h.principal(r.Context(), keyField.Key)
+	if e != nil {
+		return principal{}, nil, e
+	}
+	return c, body, nil
 }
 
 func firstNonSpace(b []byte) int {

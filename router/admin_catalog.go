@@ -91,6 +91,7 @@ type catalogProvider struct {
 	ParallelCapacity int                `json:"parallel_capacity"`
 	KeepAliveSeconds int                `json:"keep_alive_seconds"`
 	MaxLoadedModels  int                `json:"max_loaded_models"`
+	ExtraOperations  []string           `json:"extra_operations"`
 	HasAPIKey        bool               `json:"has_api_key"`
 }
 
@@ -110,6 +111,7 @@ func newCatalogProvider(p store.Provider) catalogProvider {
 		ParallelCapacity: p.ParallelCapacity,
 		KeepAliveSeconds: p.KeepAliveSeconds,
 		MaxLoadedModels:  p.MaxLoadedModels,
+		ExtraOperations:  append([]string{}, p.ExtraOperations...),
 		HasAPIKey:        p.Credential != "",
 	}
 }
@@ -131,6 +133,9 @@ type providerFields struct {
 	ParallelCapacity *int    `json:"parallel_capacity"`
 	KeepAliveSeconds *int    `json:"keep_alive_seconds"`
 	MaxLoadedModels  *int    `json:"max_loaded_models"`
+	// ExtraOperations replaces the provider's list of operations allowed
+	// beyond the known ones; [] clears it.
+	ExtraOperations *[]string `json:"extra_operations"`
 }
 
 // applyProviderFields validates the present fields and sets them on p. An api_key is
@@ -173,6 +178,17 @@ func (x catalogAPI) applyProviderFields(f providerFields, p *store.Provider) *oa
 	}
 	if f.APIVersion != nil {
 		p.APIVersion = strings.TrimSpace(*f.APIVersion)
+	}
+	if f.ExtraOperations != nil {
+		ops := make([]string, 0, len(*f.ExtraOperations))
+		for _, op := range *f.ExtraOperations {
+			op = strings.TrimSpace(op)
+			if err := store.CheckOperationPattern(op); err != nil {
+				return invalid("extra_operations", "has an invalid entry: "+err.Error())
+			}
+			ops = append(ops, op)
+		}
+		p.ExtraOperations = ops
 	}
 	if f.Privacy != nil && strings.TrimSpace(*f.Privacy) != "" {
 		level, e := catalogPrivacy("privacy", *f.Privacy)
@@ -285,7 +301,7 @@ func (x catalogAPI) updateProvider(a *adminRequest) (int, any, *oaierr.Error) {
 
 // getProviders lists the providers the caller reaches: for an admin all of
 // them, for others those deploying a model one of the caller's profiles may
-// use.
+// use. For non-admins the URLs are shown with config.RedactURL.
 func (x catalogAPI) getProviders(a *adminRequest) (int, any, *oaierr.Error) {
 	if e := a.decode(&struct{}{}); e != nil {
 		return 0, nil, e
@@ -313,9 +329,16 @@ func (x catalogAPI) getProviders(a *adminRequest) (int, any, *oaierr.Error) {
 	}
 	out := make([]catalogProvider, 0, len(provs))
 	for _, p := range provs {
-		if reach == nil || reach[p.ID] {
-			out = append(out, newCatalogProvider(p))
+		if reach != nil && !reach[p.ID] {
+			continue
 		}
+		cp := newCatalogProvider(p)
+		if !a.caller.Admin {
+			// A URL may carry a secret (user information, ?token=) that
+			// only admins may see.
+			cp.BaseURL, cp.AdminURL = config.RedactURL(cp.BaseURL), config.RedactURL(cp.AdminURL)
+		}
+		out = append(out, cp)
 	}
 	return http.StatusOK, map[string]any{"providers": out}, nil
 }
@@ -1137,7 +1160,8 @@ func (x catalogAPI) export(a *adminRequest) (int, any, *oaierr.Error) {
 // importDocument applies a config document (json_data: the document as a
 // JSON object, or its JSON or YAML text) by name: it creates and updates, and
 // with prune: true also deletes what the document does not mention. It
-// answers what changed. "${VAR}" references are resolved with Config.Getenv;
+// answers what changed. "${VAR}" references are resolved with Config.Getenv,
+// only for names starting with config.ImportEnvPrefix;
 // "[REDACTED]" credentials keep the stored ones.
 func (x catalogAPI) importDocument(a *adminRequest) (int, any, *oaierr.Error) {
 	var req struct {
@@ -1164,7 +1188,7 @@ func (x catalogAPI) importDocument(a *adminRequest) (int, any, *oaierr.Error) {
 	if err != nil {
 		return 0, nil, catalogDocumentError(err)
 	}
-	opts := config.ApplyOptions{Getenv: x.cfg.Getenv, Prune: req.Prune}
+	opts := config.ApplyOptions{Getenv: x.cfg.Getenv, EnvPrefix: config.ImportEnvPrefix, Prune: req.Prune}
 	if x.cfg.Sealer != nil {
 		opts.Seal = x.cfg.Sealer.Seal
 		if o, ok := x.cfg.Sealer.(catalogOpener); ok {

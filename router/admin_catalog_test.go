@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/logos-llm/logos/config"
 	"github.com/logos-llm/logos/internal/apikey"
 	"github.com/logos-llm/logos/store"
 	"github.com/logos-llm/logos/store/sqlite"
@@ -95,8 +97,13 @@ func newCatFixture(t *testing.T, sealer Sealer) *catFixture {
 	f.userProfile = prof.ID
 
 	getenv := func(k string) string {
-		if k == "CAT_SECRET" {
+		switch k {
+		case "LOGOS_IMPORT_CAT_SECRET":
 			return "env-secret"
+		case "HOME":
+			return "/home/logos"
+		case "PGPASSWORD":
+			return "pg-secret"
 		}
 		return ""
 	}
@@ -497,7 +504,7 @@ func TestCatalogProviders(t *testing.T) {
 			AdminURL: "http://gpu.local:11434", TotalVRAMMB: 49152, ParallelCapacity: 4, KeepAliveSeconds: 600, MaxLoadedModels: 2},
 		{ID: cloud, Name: "cloud", Kind: store.KindOpenAICompatible, BaseURL: "https://api.example", Privacy: store.PrivacyLocal},
 	}
-	if d := cmp.Diff(wantList, list.Providers); d != "" {
+	if d := cmp.Diff(wantList, list.Providers, cmpopts.EquateEmpty()); d != "" {
 		t.Errorf("get_providers (-want +got):\n%s", d)
 	}
 	var keys map[string]any
@@ -951,7 +958,7 @@ providers:
   - name: local
     kind: ollama
     base_url: http://localhost:11434
-    credential: ${CAT_SECRET}
+    credential: ${LOGOS_IMPORT_CAT_SECRET}
 models:
   - name: llama3
     deployments:
@@ -1014,5 +1021,104 @@ models:
 		} else if param != wantParam {
 			t.Errorf("import %v: param %q, want %q", body, param, wantParam)
 		}
+	}
+}
+
+// TestCatalogImportEnvPrefix reproduces issue 25 item 14: an admin imported a
+// provider whose credential was ${PGPASSWORD} (or ${HOME}) and read the
+// server's environment back through an export with include_secrets. Only
+// variables named LOGOS_IMPORT_... are resolved through the admin API.
+func TestCatalogImportEnvPrefix(t *testing.T) {
+	f := newCatFixture(t, nil)
+	for _, name := range []string{"HOME", "PGPASSWORD", "LOGOS_SECRET_KEY", "LOGOS_IMPORT"} {
+		doc := map[string]any{"providers": []any{map[string]any{"name": "leak", "kind": "openai", "base_url": "http://x", "credential": "${" + name + "}"}}}
+		status, out := f.call("import", f.admin, map[string]any{"json_data": doc})
+		if status != http.StatusBadRequest {
+			t.Fatalf("import of ${%s}: %d %v", name, status, out)
+		}
+		catErr(t, status, out)
+		if msg := out["error"].(map[string]any)["message"].(string); !strings.Contains(msg, config.ImportEnvPrefix) {
+			t.Errorf("${%s}: the error does not name the prefix: %q", name, msg)
+		}
+		if p := catProviderNamed(t, f.st, "leak"); p.ID != 0 {
+			t.Fatalf("${%s}: the provider was created: %+v", name, p)
+		}
+	}
+	doc := map[string]any{"providers": []any{map[string]any{"name": "ok", "kind": "openai", "base_url": "http://x", "credential": "${LOGOS_IMPORT_CAT_SECRET}"}}}
+	f.ok("import", map[string]any{"json_data": doc})
+	if p := catProviderNamed(t, f.st, "ok"); p.Credential != "env-secret" {
+		t.Errorf("provider from ${LOGOS_IMPORT_CAT_SECRET}: %+v", p)
+	}
+}
+
+// catProviderNamed returns the stored provider called name, or the zero one.
+func catProviderNamed(t *testing.T, st store.Store, name string) store.Provider {
+	t.Helper()
+	ps, err := st.ListProviders(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		if p.Name == name {
+			return p
+		}
+	}
+	return store.Provider{}
+}
+
+// TestCatalogURLSecretsRedacted reproduces issue 25 item 5: a provider URL
+// with user information and a ?token= was shown whole to a user's key by
+// get_providers and kept by a redacted export. Non-admins and redacted
+// exports see REDACTED in their place; importing the redacted export keeps
+// the stored URL; admins and include_secrets see it whole.
+func TestCatalogURLSecretsRedacted(t *testing.T) {
+	f := newCatFixture(t, nil)
+	const (
+		secretURL = "https://svc:hunter2@llm.example/v1?token=tok-secret&region=eu"
+		adminURL  = "http://ops:pw-secret@gpu.local:11434/?key=adm-secret"
+	)
+	prov := f.id(f.ok("add_provider", map[string]any{"provider_name": "p", "base_url": secretURL, "provider_type": "openai", "admin_url": adminURL}), "provider-id")
+	model := f.id(f.ok("add_model", map[string]any{"name": "m"}), "model_id")
+	f.ok("connect_model_provider", map[string]any{"model_id": model, "provider_id": prov})
+	f.ok("connect_profile_model", map[string]any{"profile_id": f.userProfile, "model_id": model})
+
+	secrets := []string{"hunter2", "tok-secret", "pw-secret", "adm-secret", "svc:", "ops:"}
+	status, raw := f.raw("get_providers", f.user, nil)
+	if status != 200 || !bytes.Contains(raw, []byte(`"https://REDACTED@llm.example/v1?token=REDACTED\u0026region=REDACTED"`)) {
+		t.Fatalf("get_providers for a user: %d %s", status, raw)
+	}
+	for _, s := range secrets {
+		if bytes.Contains(raw, []byte(s)) {
+			t.Errorf("get_providers shows %q to a user: %s", s, raw)
+		}
+	}
+	if _, raw = f.raw("get_providers", f.admin, nil); !bytes.Contains(raw, []byte("tok-secret")) {
+		t.Errorf("get_providers for the admin hides the URL: %s", raw)
+	}
+
+	status, raw = f.raw("export", f.admin, map[string]any{})
+	if status != 200 {
+		t.Fatalf("export: %d %s", status, raw)
+	}
+	for _, s := range secrets {
+		if bytes.Contains(raw, []byte(s)) {
+			t.Errorf("a redacted export keeps %q: %s", s, raw)
+		}
+	}
+	var exported struct {
+		Result map[string]any `json:"result"`
+	}
+	if err := json.Unmarshal(raw, &exported); err != nil {
+		t.Fatal(err)
+	}
+	out := f.ok("import", map[string]any{"json_data": exported.Result})
+	if n := len(out["updated"].([]any)); n != 0 {
+		t.Errorf("re-importing the redacted export updated %v", out["updated"])
+	}
+	if p, _ := f.st.GetProvider(t.Context(), prov); p.BaseURL != secretURL || p.AdminURL != adminURL {
+		t.Errorf("URLs after re-import: %q %q", p.BaseURL, p.AdminURL)
+	}
+	if _, raw = f.raw("export", f.admin, map[string]any{"include_secrets": true}); !bytes.Contains(raw, []byte("tok-secret")) {
+		t.Errorf("export with include_secrets hides the URL: %s", raw)
 	}
 }

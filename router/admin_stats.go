@@ -18,8 +18,14 @@ import (
 const (
 	// defaultStatsRange is the range of a query without "from".
 	defaultStatsRange = 30 * 24 * time.Hour
-	// maxHourlyRange bounds hourly series (about 2,200 buckets per group).
-	maxHourlyRange = 92 * 24 * time.Hour
+	// maxStatsRangeDays bounds the range of every statistics query (usage_stats,
+	// request_event_stats, usage_csv).
+	maxStatsRangeDays = 400
+	maxStatsRange     = maxStatsRangeDays * 24 * time.Hour
+	// maxSeriesPoints bounds the points of one time series: request_event_stats'
+	// target_buckets and the buckets it fills, and usage_stats' hourly buckets
+	// (2,000 hours is about 83 days).
+	maxSeriesPoints = 2000
 	// latestRequests is how many records latest_requests returns.
 	latestRequests = 10
 	// defaultTargetBuckets is request_event_stats' default target_buckets.
@@ -111,7 +117,28 @@ func statsRange(from, to string) (time.Time, time.Time, *oaierr.Error) {
 	if t.Before(f) {
 		return time.Time{}, time.Time{}, invalid("to", "must not be before from")
 	}
+	if e := checkStatsRange("from", f, t); e != nil {
+		return time.Time{}, time.Time{}, e
+	}
 	return f, t, nil
+}
+
+// checkStatsRange refuses a range longer than maxStatsRangeDays; field names
+// the start field of the request.
+func checkStatsRange(field string, from, to time.Time) *oaierr.Error {
+	if to.Sub(from) > maxStatsRange {
+		return invalid(field, fmt.Sprintf("gives a range longer than the limit of %d days", maxStatsRangeDays))
+	}
+	return nil
+}
+
+// bucketCount returns how many buckets of width seconds, aligned to the Unix
+// epoch, [from, to) touches.
+func bucketCount(from, to time.Time, width int64) int64 {
+	if !to.After(from) {
+		return 0
+	}
+	return floorDiv(to.Add(-time.Nanosecond).Unix(), width) - floorDiv(from.Unix(), width) + 1
 }
 
 // usageStats answers usage totals or a time series.
@@ -154,8 +181,8 @@ func (x statsAPI) usageStats(a *adminRequest) (int, any, *oaierr.Error) {
 	if q.From, q.To, e = statsRange(req.From, req.To); e != nil {
 		return 0, nil, e
 	}
-	if q.Interval == store.IntervalHour && q.To.Sub(q.From) > maxHourlyRange {
-		return 0, nil, invalid("interval", "hour allows ranges of at most 92 days")
+	if q.Interval == store.IntervalHour && bucketCount(q.From, q.To, 3600) > maxSeriesPoints {
+		return 0, nil, invalid("interval", fmt.Sprintf("hour allows at most %d buckets (about %d days)", maxSeriesPoints, maxSeriesPoints/24))
 	}
 	if q.ProcessID, e = scope(a.caller, req.ProcessID); e != nil {
 		return 0, nil, e
@@ -309,15 +336,21 @@ func (x statsAPI) requestEventStats(a *adminRequest) (int, any, *oaierr.Error) {
 	if start.After(end) {
 		return 0, nil, invalid("start_date", "must not be after end_date")
 	}
+	if e := checkStatsRange("start_date", start, end); e != nil {
+		return 0, nil, e
+	}
 	target := req.TargetBuckets
 	if target <= 0 {
 		target = defaultTargetBuckets
+	}
+	if target > maxSeriesPoints {
+		return 0, nil, invalid("target_buckets", fmt.Sprintf("must be at most %d (the limit of points per series)", maxSeriesPoints))
 	}
 	pid, e := scope(a.caller, req.ProcessID)
 	if e != nil {
 		return 0, nil, e
 	}
-	bucket := eventBucketSeconds(end.Sub(start), target)
+	bucket := eventBucketSeconds(start, end, target)
 	st, err := ss.RequestStats(a.ctx, store.RequestStatsQuery{From: start, To: end, ProcessID: pid, BucketSeconds: bucket})
 	if err != nil {
 		return 0, nil, x.storeError(err, "request statistics", "")
@@ -325,12 +358,23 @@ func (x statsAPI) requestEventStats(a *adminRequest) (int, any, *oaierr.Error) {
 	return http.StatusOK, eventStatsJSON(st, start, end, bucket), nil
 }
 
-// eventBucketSeconds chooses the bucket width for a window.
-func eventBucketSeconds(window time.Duration, target int) int64 {
-	want := max(window.Seconds()/float64(target), 60)
+// eventBucketSeconds chooses the bucket width for [start, end): the size
+// nearest to the wanted one, or, if that gives more than maxSeriesPoints
+// buckets, the smallest size that does not. Within maxStatsRange the largest
+// size (a day) always does.
+func eventBucketSeconds(start, end time.Time, target int) int64 {
+	want := max(end.Sub(start).Seconds()/float64(target), 60)
 	best := eventBucketSizes[0]
 	for _, s := range eventBucketSizes {
 		if math.Abs(float64(s)-want) < math.Abs(float64(best)-want) {
+			best = s
+		}
+	}
+	for _, s := range eventBucketSizes {
+		if bucketCount(start, end, best) <= maxSeriesPoints {
+			break
+		}
+		if s > best {
 			best = s
 		}
 	}
@@ -423,14 +467,18 @@ func floorDiv(a, b int64) int64 {
 // name. Errors after the first row can only cut the stream short; they are
 // logged.
 func (x statsAPI) usageCSV(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Key       string `json:"logos_key"`
-		From      string `json:"from"`
-		To        string `json:"to"`
-		ProcessID int64  `json:"process_id"`
-	}
+	var (
+		req struct {
+			From      string `json:"from"`
+			To        string `json:"to"`
+			ProcessID int64  `json:"process_id"`
+		}
+		caller principal
+		e      *oaierr.Error
+	)
 	if r.Method == http.MethodPost {
-		body, e := readBody(w, r, adminBodyLimit)
+		var body []byte
+		caller, body, e = x.adminAuth(w, r, func(principal) int64 { return adminBodyLimit })
 		if e == nil {
 			e = decodeObject(body, &req)
 		}
@@ -449,16 +497,13 @@ func (x statsAPI) usageCSV(w http.ResponseWriter, r *http.Request) {
 			}
 			req.ProcessID = id
 		}
-	}
-	key := req.Key
-	if key == "" {
-		key = logosKey(r)
+		if caller, e = x.principal(r.Context(), logosKey(r)); e != nil {
+			oaierr.Write(w, e)
+			return
+		}
 	}
 	ctx := r.Context()
-	caller, e := x.principal(ctx, key)
-	if e == nil {
-		e = x.writeUsageCSV(ctx, w, caller, req.From, req.To, req.ProcessID)
-	}
+	e = x.writeUsageCSV(ctx, w, caller, req.From, req.To, req.ProcessID)
 	if e != nil {
 		oaierr.Write(w, e)
 	}

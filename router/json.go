@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 
 	"github.com/logos-llm/logos/internal/oaierr"
 )
@@ -28,11 +29,18 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *oai
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		return nil, oaierr.New(http.StatusRequestEntityTooLarge, fmt.Sprintf("Request body exceeds %d bytes", limit)).WithCode("request_too_large")
+		return nil, bodyTooLarge(limit)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, oaierr.New(http.StatusRequestTimeout, "The request body was not sent in time").WithCode("request_timeout")
 	case err != nil:
 		return nil, oaierr.New(http.StatusBadRequest, "Could not read the request body").WithCode("invalid_body")
 	}
 	return body, nil
+}
+
+// bodyTooLarge is the 413 for a body over limit bytes.
+func bodyTooLarge(limit int64) *oaierr.Error {
+	return oaierr.New(http.StatusRequestEntityTooLarge, fmt.Sprintf("Request body exceeds the limit of %d bytes", limit)).WithCode("request_too_large")
 }
 
 // decodeObject decodes an optional JSON object body into v. An empty body or

@@ -134,7 +134,7 @@ func (h *Handler) proxyRequest(w http.ResponseWriter, r *http.Request, x *pipeli
 			return fail(oaierr.New(http.StatusUnsupportedMediaType, "Content-Type must be application/json").WithCode("unsupported_media_type"))
 		}
 	}
-	body, e := readBody(w, r, h.cfg.MaxBodyBytes)
+	body, e := h.readProxyBody(w, r)
 	if e != nil {
 		return fail(e)
 	}
@@ -146,6 +146,28 @@ func (h *Handler) proxyRequest(w http.ResponseWriter, r *http.Request, x *pipeli
 	req.Operation, req.Native, req.Method = op, native, http.MethodPost
 	req.Header, req.Query = r.Header, r.URL.Query()
 	return &req, true
+}
+
+// readProxyBody reads a proxied request's body within BodyReadTimeout, so a
+// client trickling its body cannot hold the connection and its goroutine
+// without bound. The read deadline is lifted again once the body is in:
+// net/http's background read of a streaming request must not time out.
+func (h *Handler) readProxyBody(w http.ResponseWriter, r *http.Request) ([]byte, *oaierr.Error) {
+	if h.cfg.BodyReadTimeout <= 0 {
+		return readBody(w, r, h.cfg.MaxBodyBytes)
+	}
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(h.cfg.BodyReadTimeout)) != nil {
+		return readBody(w, r, h.cfg.MaxBodyBytes) // not a net/http connection (tests)
+	}
+	body, e := readBody(w, r, h.cfg.MaxBodyBytes)
+	if e != nil {
+		// The connection is not reused after a half-read body.
+		w.Header().Set("Connection", "close")
+		return nil, e
+	}
+	_ = rc.SetReadDeadline(time.Time{})
+	return body, nil
 }
 
 type modelObject struct {

@@ -25,6 +25,10 @@ type Config struct {
 	Logger *slog.Logger
 	// MaxBodyBytes bounds request bodies; larger ones get 413. Defaults to 32 MiB.
 	MaxBodyBytes int64
+	// BodyReadTimeout bounds the time a proxied request's body may take to
+	// arrive; a slower one gets 408 and its connection is closed. Defaults
+	// to 60s; negative disables it.
+	BodyReadTimeout time.Duration
 	// OnChange is called after a request changed keys or the catalogue, so the
 	// caller can refresh its snapshot. Optional.
 	OnChange func(ctx context.Context)
@@ -72,6 +76,9 @@ func New(cfg Config) *Handler {
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 32 << 20
+	}
+	if cfg.BodyReadTimeout == 0 {
+		cfg.BodyReadTimeout = 60 * time.Second
 	}
 	h := &Handler{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
 	h.routes()

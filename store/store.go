@@ -34,10 +34,17 @@ type KeyStore interface {
 // IdentityStore manages users, services, processes and profiles.
 type IdentityStore interface {
 	// Bootstrap creates the first admin user, its root process and root profile
-	// in one transaction. It succeeds exactly once per store; later calls (also
+	// in one transaction. It succeeds at most once per store, and only on a
+	// store that is not set up (see Initialized); later calls (also
 	// concurrent ones, also from other replicas) return ErrConflict.
 	Bootstrap(ctx context.Context, p BootstrapParams) (BootstrapResult, error)
-	// Initialized reports whether Bootstrap has run.
+	// MarkInitialized records, persistently and for every replica, that the
+	// store is set up without creating anything else: a config file supplies
+	// its admins and keys. Bootstrap fails with ErrConflict afterwards. It is
+	// idempotent and succeeds on a store that is set up already.
+	MarkInitialized(ctx context.Context) error
+	// Initialized reports whether the store is set up: Bootstrap or
+	// MarkInitialized has run, or it holds any user or process.
 	Initialized(ctx context.Context) (bool, error)
 
 	CreateUser(ctx context.Context, u User) (User, error)

@@ -2,6 +2,10 @@ package store
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
 	"time"
 )
 
@@ -191,8 +195,49 @@ type Provider struct {
 	ParallelCapacity int
 	KeepAliveSeconds int
 	MaxLoadedModels  int
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// ExtraOperations are path patterns (below /v1, path.Match syntax, "*"
+	// matching one segment) of operations Logos forwards to this provider
+	// besides the ones it knows (chat/completions, embeddings, ...).
+	ExtraOperations []string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// JoinOperations encodes operation patterns for storage, one per line.
+func JoinOperations(ops []string) string { return strings.Join(ops, "\n") }
+
+// ErrOperationPattern is returned by CheckOperationPattern.
+var ErrOperationPattern = errors.New("invalid operation pattern")
+
+// CheckOperationPattern checks an ExtraOperations entry: a relative path
+// below /v1 ("batches", "files/*"), a valid path.Match pattern, without
+// "." or ".." segments, empty segments or control characters.
+func CheckOperationPattern(p string) error {
+	if p == "" || strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") {
+		return fmt.Errorf("%w %q: want a path below /v1 such as \"batches\" or \"files/*\"", ErrOperationPattern, p)
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return fmt.Errorf("%w %q: empty, \".\" or \"..\" segment", ErrOperationPattern, p)
+		}
+	}
+	for _, r := range p {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("%w %q: control character", ErrOperationPattern, p)
+		}
+	}
+	if _, err := path.Match(p, ""); err != nil {
+		return fmt.Errorf("%w %q: %w", ErrOperationPattern, p, err)
+	}
+	return nil
+}
+
+// SplitOperations decodes what JoinOperations stored.
+func SplitOperations(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
 }
 
 // Model is a public model name with its classification weights.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
@@ -49,6 +50,13 @@ type options struct {
 	embeddingsModel   string
 	embeddingsTimeout time.Duration
 	acrossModels      bool
+
+	maxConnections  int // 0: unlimited
+	maxQueue        int // per deployment; 0: unlimited
+	bodyReadTimeout time.Duration
+	writeTimeout    time.Duration
+	maxQueueTimeout time.Duration
+	trustedProxies  []netip.Prefix
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
@@ -84,8 +92,39 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.BoolVar(&o.acrossModels, "scheduler-across-models", env("LOGOS_SCHEDULER_ACROSS_MODELS", "") == "true", "let a request Logos classified run on a second-best model that is free instead of waiting for the best (LOGOS_SCHEDULER_ACROSS_MODELS=true)")
 	embTimeout := env("LOGOS_CLASSIFIER_EMBEDDINGS_TIMEOUT", "250ms")
 	fs.StringVar(&embTimeout, "classifier-embeddings-timeout", embTimeout, "deadline of the embeddings similarity stage; past it the lexical stage answers (LOGOS_CLASSIFIER_EMBEDDINGS_TIMEOUT)")
+	maxConns := env("LOGOS_MAX_CONNECTIONS", "10000")
+	fs.StringVar(&maxConns, "max-connections", maxConns, "most client connections open at once; more wait in the kernel's backlog; 0: unlimited (LOGOS_MAX_CONNECTIONS)")
+	maxQueue := env("LOGOS_MAX_QUEUE", "1000")
+	fs.StringVar(&maxQueue, "max-queue", maxQueue, "most requests waiting for one deployment; more get 503 queue_full; 0: unlimited (LOGOS_MAX_QUEUE)")
+	bodyRead := env("LOGOS_BODY_READ_TIMEOUT", "60s")
+	fs.StringVar(&bodyRead, "body-read-timeout", bodyRead, "longest a proxied request's body may take to arrive; slower ones get 408 (LOGOS_BODY_READ_TIMEOUT)")
+	write := env("LOGOS_WRITE_TIMEOUT", "60s")
+	fs.StringVar(&write, "write-timeout", write, "longest one write of an answer to a client may block; renewed on every write, so streams that the client reads are not cut (LOGOS_WRITE_TIMEOUT)")
+	maxWait := env("LOGOS_MAX_QUEUE_TIMEOUT", "600s")
+	fs.StringVar(&maxWait, "max-queue-timeout", maxWait, "longest queue wait a client may ask for with Logos-Queue-Timeout or timeout_s; longer ones are clamped (LOGOS_MAX_QUEUE_TIMEOUT)")
+	proxies := env("LOGOS_TRUSTED_PROXIES", "")
+	fs.StringVar(&proxies, "trusted-proxies", proxies, "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed for client_ip; empty: none (LOGOS_TRUSTED_PROXIES)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	for _, d := range []struct {
+		name, v string
+		dst     *time.Duration
+	}{{"body read timeout", bodyRead, &o.bodyReadTimeout}, {"write timeout", write, &o.writeTimeout}, {"max queue timeout", maxWait, &o.maxQueueTimeout}} {
+		v, err := time.ParseDuration(d.v)
+		if err != nil || v <= 0 {
+			return o, fmt.Errorf("invalid %s %q: want a duration above 0", d.name, d.v)
+		}
+		*d.dst = v
+	}
+	if o.maxConnections, err = strconv.Atoi(maxConns); err != nil || o.maxConnections < 0 {
+		return o, fmt.Errorf("invalid max connections %q: want a whole number, 0 for unlimited", maxConns)
+	}
+	if o.maxQueue, err = strconv.Atoi(maxQueue); err != nil || o.maxQueue < 0 {
+		return o, fmt.Errorf("invalid max queue %q: want a whole number, 0 for unlimited", maxQueue)
+	}
+	if o.trustedProxies, err = parsePrefixes(proxies); err != nil {
+		return o, fmt.Errorf("invalid trusted proxies %q: %w", proxies, err)
 	}
 	if o.embeddingsTimeout, err = time.ParseDuration(embTimeout); err != nil || o.embeddingsTimeout <= 0 {
 		return o, fmt.Errorf("invalid classifier embeddings timeout %q", embTimeout)
@@ -119,6 +158,27 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		return o, fmt.Errorf("invalid GC minimum heap %q: %w", gcMin, err)
 	}
 	return o, nil
+}
+
+// parsePrefixes parses a comma-separated list of IP addresses and CIDRs.
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR", f)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 // startGCFloor keeps the collector's heap goal at minHeap or above (see
@@ -197,7 +257,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	} else {
 		log.Warn("LOGOS_SECRET_KEY is not set: provider credentials are stored unencrypted")
 	}
-	sched, err := fcfs.New(fcfs.Config{Logger: log, AcrossModels: opts.acrossModels})
+	sched, err := fcfs.New(fcfs.Config{Logger: log, MaxQueue: opts.maxQueue, AcrossModels: opts.acrossModels})
 	if err != nil {
 		return err
 	}
@@ -227,7 +287,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		SecretKey:          secretKey,
 		Getenv:             importEnv(getenv),
 		// GET /metrics requires this bearer token; unset, it answers 403.
-		MetricsToken: getenv("LOGOS_METRICS_TOKEN"),
+		MetricsToken:    getenv("LOGOS_METRICS_TOKEN"),
+		BodyReadTimeout: opts.bodyReadTimeout,
+		WriteTimeout:    opts.writeTimeout,
+		MaxQueueTimeout: opts.maxQueueTimeout,
+		TrustedProxies:  opts.trustedProxies,
 	})
 	if err != nil {
 		return err
@@ -292,6 +356,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		_ = router.Close(context.Background())
 		return fmt.Errorf("listen: %w", err)
+	}
+	if opts.maxConnections > 0 {
+		ln = newLimitListener(ln, opts.maxConnections)
 	}
 	srv := &http.Server{
 		Handler:           router,
@@ -408,11 +475,13 @@ func bootstrap(ctx context.Context, r *logos.Router, st store.Store, rootKey str
 }
 
 // importEnv is the environment that documents imported over the admin API may
-// reference: everything but logosd's own LOGOS_* settings, so an admin cannot
-// read the secret key or the database URL back through an export.
+// reference: only variables named config.ImportEnvPrefix + "...", so that an
+// admin cannot read the server's environment (the secret key, the database
+// URL, ${HOME}, ${PGPASSWORD}) back through a credential. The config file
+// given with --config may reference any variable.
 func importEnv(getenv func(string) string) func(string) string {
 	return func(name string) string {
-		if strings.HasPrefix(name, "LOGOS_") {
+		if !strings.HasPrefix(name, config.ImportEnvPrefix) {
 			return ""
 		}
 		return getenv(name)

@@ -480,3 +480,93 @@ func TestParseClassifierOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestImportEnvOnlyPrefixed: documents imported over the admin API read only
+// LOGOS_IMPORT_* variables, never HOME, PGPASSWORD or logosd's own settings.
+func TestImportEnvOnlyPrefixed(t *testing.T) {
+	env := map[string]string{"HOME": "/root", "PGPASSWORD": "pg", "LOGOS_SECRET_KEY": "k", "LOGOS_IMPORT_OPENAI": "sk"}
+	get := importEnv(func(k string) string { return env[k] })
+	for name, want := range map[string]string{"HOME": "", "PGPASSWORD": "", "LOGOS_SECRET_KEY": "", "LOGOS_IMPORT_OPENAI": "sk"} {
+		if got := get(name); got != want {
+			t.Errorf("%s: %q, want %q", name, got, want)
+		}
+	}
+}
+
+// exampleConfig copies examples/logos.yaml into a temporary directory.
+func exampleConfig(t *testing.T) string {
+	t.Helper()
+	src, err := os.ReadFile("../../examples/logos.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "logos.yaml")
+	if err := os.WriteFile(cfg, src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// TestSetupStaysClosedAfterConfig reproduces issue 25 item 4: started with
+// --config and restarted on the same database without it, logosd logged
+// "store is empty" and POST /logosdb/setup handed a root key to anyone.
+func TestSetupStaysClosedAfterConfig(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "l.db")
+	d := start(t, []string{"--sqlite-path", db, "--config", exampleConfig(t)}, exampleEnv)
+	d.stop(t)
+
+	d = start(t, []string{"--sqlite-path", db}, nil)
+	if status, key := setup(t, d.url); status != http.StatusConflict || key != "" {
+		t.Fatalf("setup after a restart without --config: %d key %q, want 409", status, key)
+	}
+	if logs := d.stderr.String(); strings.Contains(logs, "store is empty") {
+		t.Errorf("a configured store was called empty:\n%s", logs)
+	}
+	if s, b := call(t, "GET", d.url+"/v1/models", exampleEnv["LOGOS_CODE_REVIEW_KEY"], ""); s != 200 {
+		t.Errorf("the config's key after the restart: %d %s", s, b)
+	}
+}
+
+// TestPostgresSetupClosedOnReplicaWithoutConfig: a second replica started
+// without --config on the PostgreSQL database a first one configured from a
+// file must not offer setup.
+func TestPostgresSetupClosedOnReplicaWithoutConfig(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	start(t, []string{"--database-url", url, "--config", exampleConfig(t)}, exampleEnv)
+	d := start(t, []string{"--database-url", url}, nil)
+	if status, key := setup(t, d.url); status != http.StatusConflict || key != "" {
+		t.Fatalf("setup on a replica without --config: %d key %q, want 409", status, key)
+	}
+	if logs := d.stderr.String(); strings.Contains(logs, "store is empty") {
+		t.Errorf("a configured store was called empty:\n%s", logs)
+	}
+}
+
+// TestSecurityLimitOptions: the connection cap, queue bound, deadlines and
+// trusted proxies have defaults, come from LOGOS_* variables and flags, and
+// bad values are refused.
+func TestSecurityLimitOptions(t *testing.T) {
+	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+	o, err := parseOptions(nil, env(nil), io.Discard)
+	if err != nil || o.maxConnections != 10000 || o.maxQueue != 1000 || o.bodyReadTimeout != time.Minute ||
+		o.writeTimeout != time.Minute || o.maxQueueTimeout != 10*time.Minute || len(o.trustedProxies) != 0 {
+		t.Fatalf("defaults: %+v %v", o, err)
+	}
+	o, err = parseOptions([]string{"--max-connections", "5", "--write-timeout", "2m"}, env(map[string]string{
+		"LOGOS_MAX_QUEUE": "7", "LOGOS_BODY_READ_TIMEOUT": "5s", "LOGOS_MAX_QUEUE_TIMEOUT": "30s",
+		"LOGOS_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7,::1",
+	}), io.Discard)
+	if err != nil || o.maxConnections != 5 || o.maxQueue != 7 || o.bodyReadTimeout != 5*time.Second ||
+		o.writeTimeout != 2*time.Minute || o.maxQueueTimeout != 30*time.Second || len(o.trustedProxies) != 3 ||
+		o.trustedProxies[1].String() != "192.168.1.7/32" || o.trustedProxies[2].String() != "::1/128" {
+		t.Fatalf("set: %+v %v", o, err)
+	}
+	for _, args := range [][]string{
+		{"--max-connections", "-1"}, {"--max-queue", "x"}, {"--write-timeout", "0"},
+		{"--body-read-timeout", "soon"}, {"--trusted-proxies", "10.0.0.0/33"}, {"--trusted-proxies", "proxy.local"},
+	} {
+		if _, err := parseOptions(args, env(nil), io.Discard); err == nil {
+			t.Errorf("parseOptions(%v) accepted", args)
+		}
+	}
+}

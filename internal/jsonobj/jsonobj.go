@@ -19,13 +19,22 @@ import (
 // split on the request path, and encoding/json (reflection, a copy of every
 // value) cost more there than the rest of the usage tap together.
 func Members(raw []byte) (map[string]json.RawMessage, bool) {
+	m, _, ok := Object(raw)
+	return m, ok
+}
+
+// Object is Members that also returns dup, the first member name that occurs
+// more than once (after unescaping), or "" when every name is unique. Callers
+// that must not let two parsers read different values use it to refuse
+// ambiguous objects; finding duplicates costs nothing extra.
+func Object(raw []byte) (m map[string]json.RawMessage, dup string, ok bool) {
 	p := jsonParser{b: raw}
 	p.space()
 	if !p.peek('{') {
-		return nil, false
+		return nil, "", false
 	}
 	p.i++
-	m := make(map[string]json.RawMessage, 8)
+	m = make(map[string]json.RawMessage, 8)
 	p.space()
 	if p.peek('}') {
 		p.i++
@@ -34,19 +43,23 @@ func Members(raw []byte) (map[string]json.RawMessage, bool) {
 			p.space()
 			key, ok := p.key()
 			if !ok {
-				return nil, false
+				return nil, "", false
 			}
 			p.space()
 			if !p.peek(':') {
-				return nil, false
+				return nil, "", false
 			}
 			p.i++
 			p.space()
 			start := p.i
 			if !p.value(0) {
-				return nil, false
+				return nil, "", false
 			}
+			n := len(m)
 			m[key] = raw[start:p.i]
+			if len(m) == n && dup == "" {
+				dup = key
+			}
 			p.space()
 			if p.peek(',') {
 				p.i++
@@ -56,14 +69,14 @@ func Members(raw []byte) (map[string]json.RawMessage, bool) {
 				p.i++
 				break
 			}
-			return nil, false
+			return nil, "", false
 		}
 	}
 	p.space()
 	if p.i != len(raw) {
-		return nil, false
+		return nil, "", false
 	}
-	return m, true
+	return m, dup, true
 }
 
 // maxJSONDepth bounds the nesting jsonParser follows, as encoding/json does

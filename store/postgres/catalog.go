@@ -90,6 +90,7 @@ func (s *Store) CreateProvider(ctx context.Context, p store.Provider) (store.Pro
 		ParallelCapacity: c.conv("parallel capacity", p.ParallelCapacity),
 		KeepAliveSeconds: c.conv("keep-alive seconds", p.KeepAliveSeconds),
 		MaxLoadedModels:  c.conv("max loaded models", p.MaxLoadedModels),
+		ExtraOperations:  store.JoinOperations(p.ExtraOperations),
 	}
 	if err := c.check(op); err != nil {
 		return store.Provider{}, err
@@ -138,6 +139,7 @@ func (s *Store) UpdateProvider(ctx context.Context, p store.Provider) (store.Pro
 		ParallelCapacity: c.conv("parallel capacity", p.ParallelCapacity),
 		KeepAliveSeconds: c.conv("keep-alive seconds", p.KeepAliveSeconds),
 		MaxLoadedModels:  c.conv("max loaded models", p.MaxLoadedModels),
+		ExtraOperations:  store.JoinOperations(p.ExtraOperations),
 	}
 	if err := c.check(op); err != nil {
 		return store.Provider{}, err

@@ -139,6 +139,7 @@ func providerFromRow(r pgdb.Provider) store.Provider {
 		ParallelCapacity: int(r.ParallelCapacity),
 		KeepAliveSeconds: int(r.KeepAliveSeconds),
 		MaxLoadedModels:  int(r.MaxLoadedModels),
+		ExtraOperations:  store.SplitOperations(r.ExtraOperations),
 		CreatedAt:        fromTime(r.CreatedAt),
 		UpdatedAt:        fromTime(r.UpdatedAt),
 	}

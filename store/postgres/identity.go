@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -28,6 +29,9 @@ func (s *Store) Bootstrap(ctx context.Context, p store.BootstrapParams) (store.B
 	var res store.BootstrapResult
 	err := s.inTx(ctx, pgx.TxOptions{}, func(q *pgdb.Queries) error {
 		if err := q.InsertInstance(ctx); err != nil {
+			return err
+		}
+		if err := checkNoIdentities(ctx, q); err != nil {
 			return err
 		}
 		u, err := q.CreateUser(ctx, pgdb.CreateUserParams{
@@ -62,13 +66,50 @@ func (s *Store) Bootstrap(ctx context.Context, p store.BootstrapParams) (store.B
 	return res, nil
 }
 
-// Initialized reports whether Bootstrap has run.
+// checkNoIdentities returns store.ErrConflict if any user or process exists:
+// a store whose admins came from elsewhere (a config file, a store set up
+// before MarkInitialized existed) must not be bootstrapped.
+func checkNoIdentities(ctx context.Context, q *pgdb.Queries) error {
+	users, err := q.ListUsers(ctx)
+	if err != nil {
+		return err
+	}
+	procs, err := q.ListProcesses(ctx)
+	if err != nil {
+		return err
+	}
+	if len(users) > 0 || len(procs) > 0 {
+		return fmt.Errorf("the store holds %d users and %d processes: %w", len(users), len(procs), store.ErrConflict)
+	}
+	return nil
+}
+
+// MarkInitialized inserts the instance row unless it exists.
+func (s *Store) MarkInitialized(ctx context.Context) error {
+	err := s.q.InsertInstance(ctx)
+	if err = mapErr("mark initialized", err); err != nil && !errors.Is(err, store.ErrConflict) {
+		return err
+	}
+	return nil
+}
+
+// Initialized reports whether the instance row or any user or process
+// exists.
 func (s *Store) Initialized(ctx context.Context) (bool, error) {
 	ok, err := s.q.Initialized(ctx)
 	if err != nil {
 		return false, mapErr("initialized", err)
 	}
-	return ok, nil
+	if ok {
+		return true, nil
+	}
+	if err := checkNoIdentities(ctx, s.q); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return true, nil
+		}
+		return false, mapErr("initialized", err)
+	}
+	return false, nil
 }
 
 // CreateUser stores a user. An empty Role means RoleUser.

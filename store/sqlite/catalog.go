@@ -86,6 +86,7 @@ func (s *Store) CreateProvider(ctx context.Context, p store.Provider) (store.Pro
 		ParallelCapacity: int64(p.ParallelCapacity),
 		KeepAliveSeconds: int64(p.KeepAliveSeconds),
 		MaxLoadedModels:  int64(p.MaxLoadedModels),
+		ExtraOperations:  store.JoinOperations(p.ExtraOperations),
 		CreatedAt:        ts,
 		UpdatedAt:        ts,
 	})
@@ -130,6 +131,7 @@ func (s *Store) UpdateProvider(ctx context.Context, p store.Provider) (store.Pro
 		ParallelCapacity: int64(p.ParallelCapacity),
 		KeepAliveSeconds: int64(p.KeepAliveSeconds),
 		MaxLoadedModels:  int64(p.MaxLoadedModels),
+		ExtraOperations:  store.JoinOperations(p.ExtraOperations),
 		UpdatedAt:        formatTime(now()),
 	})
 	if err != nil {
@@ -469,6 +471,7 @@ func toProvider(d *decoder, r sqlitedb.Provider) store.Provider {
 		ParallelCapacity: int(r.ParallelCapacity),
 		KeepAliveSeconds: int(r.KeepAliveSeconds),
 		MaxLoadedModels:  int(r.MaxLoadedModels),
+		ExtraOperations:  store.SplitOperations(r.ExtraOperations),
 		CreatedAt:        d.time("providers.created_at", r.CreatedAt),
 		UpdatedAt:        d.time("providers.updated_at", r.UpdatedAt),
 	}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -25,6 +26,9 @@ func (s *Store) Bootstrap(ctx context.Context, p store.BootstrapParams) (store.B
 		q := s.w.WithTx(tx)
 		if err := q.InsertInstance(ctx, formatTime(ts)); err != nil {
 			return fmt.Errorf("mark instance: %w", err)
+		}
+		if err := checkNoIdentities(ctx, q); err != nil {
+			return err
 		}
 		u, err := q.CreateUser(ctx, sqlitedb.CreateUserParams{
 			Username:  p.AdminUsername,
@@ -70,13 +74,52 @@ func (s *Store) Bootstrap(ctx context.Context, p store.BootstrapParams) (store.B
 	return res, nil
 }
 
-// Initialized reports whether Bootstrap has run.
+// checkNoIdentities returns store.ErrConflict if any user or process exists:
+// a store whose admins came from elsewhere (a config file, a store set up
+// before MarkInitialized existed) must not be bootstrapped.
+func checkNoIdentities(ctx context.Context, q *sqlitedb.Queries) error {
+	users, err := q.ListUsers(ctx)
+	if err != nil {
+		return fmt.Errorf("list users: %w", err)
+	}
+	procs, err := q.ListProcesses(ctx)
+	if err != nil {
+		return fmt.Errorf("list processes: %w", err)
+	}
+	if len(users) > 0 || len(procs) > 0 {
+		return fmt.Errorf("the store holds %d users and %d processes: %w", len(users), len(procs), store.ErrConflict)
+	}
+	return nil
+}
+
+// MarkInitialized inserts the instance row unless it exists.
+func (s *Store) MarkInitialized(ctx context.Context) error {
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		return s.w.WithTx(tx).InsertInstance(ctx, formatTime(now()))
+	})
+	if err = wrap("mark initialized", err); err != nil && !errors.Is(err, store.ErrConflict) {
+		return err
+	}
+	return nil
+}
+
+// Initialized reports whether the instance row or any user or process
+// exists.
 func (s *Store) Initialized(ctx context.Context) (bool, error) {
 	n, err := s.r.CountInstances(ctx)
 	if err != nil {
 		return false, wrap("read instance", err)
 	}
-	return n > 0, nil
+	if n > 0 {
+		return true, nil
+	}
+	if err := checkNoIdentities(ctx, s.r); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return true, nil
+		}
+		return false, wrap("initialized", err)
+	}
+	return false, nil
 }
 
 // CreateUser stores u; a zero Role is stored as store.RoleUser.

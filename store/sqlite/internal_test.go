@@ -65,6 +65,9 @@ func TestConnectionSettings(t *testing.T) {
 func TestStoredTimeFormat(t *testing.T) {
 	ctx := t.Context()
 	s := openInternal(t)
+	if _, err := s.Bootstrap(ctx, store.BootstrapParams{AdminUsername: "a", ProcessName: "r", ProfileName: "d", KeyHash: []byte("k")}); err != nil {
+		t.Fatal(err)
+	}
 	u, err := s.CreateUser(ctx, store.User{Username: "u"})
 	if err != nil {
 		t.Fatal(err)
@@ -75,9 +78,6 @@ func TestStoredTimeFormat(t *testing.T) {
 	}
 	at := time.Date(2025, 1, 2, 3, 4, 5, 6_999, time.FixedZone("X", -7*3600))
 	if err := s.RevokeProcessKey(ctx, p.ID, at); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Bootstrap(ctx, store.BootstrapParams{AdminUsername: "a", ProcessName: "r", ProfileName: "d", KeyHash: []byte("k")}); err != nil {
 		t.Fatal(err)
 	}
 	var revoked, created, boot string

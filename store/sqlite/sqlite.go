@@ -13,8 +13,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -96,6 +98,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		log = slog.Default()
 	}
 
+	if err := createPrivate(cfg.Path, log); err != nil {
+		return nil, err
+	}
 	writer, err := sql.Open("sqlite", dsn(cfg.Path, true))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open writer: %w", err)
@@ -142,6 +147,32 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		r:      sqlitedb.New(reader),
 		log:    log,
 	}, nil
+}
+
+// fileMode is the mode of a database file Open creates. SQLite gives the
+// file's -wal and -shm files the database file's mode.
+const fileMode = 0o600
+
+// createPrivate creates the database file at path with fileMode (whatever the
+// process umask, which can only remove bits) if it does not exist, so that
+// the database and its WAL and shared-memory files are readable by the owner
+// only. An existing file's mode is left alone (an operator may have chosen
+// it); a warning is logged when group or others may read it.
+func createPrivate(path string, log *slog.Logger) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, fileMode)
+	switch {
+	case err == nil:
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("sqlite: create %s: %w", path, err)
+		}
+		return nil
+	case !errors.Is(err, fs.ErrExist):
+		return fmt.Errorf("sqlite: create %s: %w", path, err)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		log.Warn("sqlite: the database file may be read by other users; consider chmod 600", "path", path, "mode", fi.Mode().Perm().String())
+	}
+	return nil
 }
 
 // dsn returns the data source name of a writer or reader connection to path.

@@ -47,6 +47,7 @@ func fullProvider(name string) store.Provider {
 		ParallelCapacity: 16,
 		KeepAliveSeconds: 300,
 		MaxLoadedModels:  3,
+		ExtraOperations:  []string{"batches", "files/*"},
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 var identityTests = []test{
 	{"Bootstrap", testBootstrap},
 	{"BootstrapConcurrent", testBootstrapConcurrent},
+	{"MarkInitialized", testMarkInitialized},
+	{"BootstrapRefusedWithIdentities", testBootstrapRefusedWithIdentities},
 	{"Users", testUsers},
 	{"Services", testServices},
 	{"Processes", testProcesses},
@@ -82,6 +84,54 @@ func testBootstrap(t *testing.T, s store.Store) {
 	diff(t, "profiles after a failed second Bootstrap", []store.Profile{res.Profile}, must(s.ListProfiles(ctx, res.Process.ID))(t))
 	_, err = s.ProcessByKeyHash(ctx, keyHash("root-key-2"))
 	wantNotFound(t, "ProcessByKeyHash of the second bootstrap key", err)
+}
+
+// rootParams are bootstrap parameters for the tests that expect a refusal.
+var rootParams = store.BootstrapParams{
+	AdminUsername: "root", ProcessName: "root", ProfileName: "root",
+	KeyHash: keyHash("late-root-key"), KeyPrefix: "lg-root",
+}
+
+// testMarkInitialized: a store marked as set up (by a config file) refuses
+// Bootstrap, also when it holds no user at all; marking is idempotent.
+func testMarkInitialized(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	if err := s.MarkInitialized(ctx); err != nil {
+		t.Fatalf("MarkInitialized: %v", err)
+	}
+	if err := s.MarkInitialized(ctx); err != nil {
+		t.Fatalf("second MarkInitialized: %v", err)
+	}
+	if ok := must(s.Initialized(ctx))(t); !ok {
+		t.Error("Initialized() = false after MarkInitialized, want true")
+	}
+	_, err := s.Bootstrap(ctx, rootParams)
+	wantConflict(t, "Bootstrap after MarkInitialized", err)
+	diff(t, "users after a refused Bootstrap", []store.User(nil), must(s.ListUsers(ctx))(t))
+	_, err = s.ProcessByKeyHash(ctx, rootParams.KeyHash)
+	wantNotFound(t, "ProcessByKeyHash of the refused bootstrap key", err)
+}
+
+// testBootstrapRefusedWithIdentities: a store that holds a user, or only a
+// service's process, is set up even without the instance mark (a store
+// configured before the mark existed) and refuses Bootstrap.
+func testBootstrapRefusedWithIdentities(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	svc := must(s.CreateService(ctx, store.Service{Name: "svc"}))(t)
+	if ok := must(s.Initialized(ctx))(t); ok {
+		t.Fatal("Initialized() = true with only a service, want false")
+	}
+	must(s.CreateProcess(ctx, store.Process{Name: "svc-app", ServiceID: svc.ID, KeyHash: keyHash("svc-key"), KeyPrefix: "lg-svc"}))(t)
+	if ok := must(s.Initialized(ctx))(t); !ok {
+		t.Error("Initialized() = false with a process, want true")
+	}
+	_, err := s.Bootstrap(ctx, rootParams)
+	wantConflict(t, "Bootstrap with a process", err)
+	must(s.CreateUser(ctx, store.User{Username: "admin", Role: store.RoleAdmin}))(t)
+	_, err = s.Bootstrap(ctx, rootParams)
+	wantConflict(t, "Bootstrap with a user", err)
+	_, err = s.ProcessByKeyHash(ctx, rootParams.KeyHash)
+	wantNotFound(t, "ProcessByKeyHash of the refused bootstrap key", err)
 }
 
 func testBootstrapConcurrent(t *testing.T, s store.Store) {

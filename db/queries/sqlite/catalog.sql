@@ -2,10 +2,12 @@
 INSERT INTO providers (
     name, kind, base_url, auth_header, auth_format, credential, api_version, privacy,
     admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models,
+    extra_operations,
     created_at, updated_at
 ) VALUES (
     @name, @kind, @base_url, @auth_header, @auth_format, @credential, @api_version, @privacy,
     @admin_url, @total_vram_mb, @parallel_capacity, @keep_alive_seconds, @max_loaded_models,
+    @extra_operations,
     @created_at, @updated_at
 )
 RETURNING *;
@@ -22,7 +24,7 @@ SET name = @name, kind = @kind, base_url = @base_url, auth_header = @auth_header
     auth_format = @auth_format, credential = @credential, api_version = @api_version,
     privacy = @privacy, admin_url = @admin_url, total_vram_mb = @total_vram_mb,
     parallel_capacity = @parallel_capacity, keep_alive_seconds = @keep_alive_seconds,
-    max_loaded_models = @max_loaded_models, updated_at = @updated_at
+    max_loaded_models = @max_loaded_models, extra_operations = @extra_operations, updated_at = @updated_at
 WHERE id = @id
 RETURNING *;
 

@@ -209,12 +209,14 @@ func (q *Queries) CreatePrice(ctx context.Context, arg CreatePriceParams) (Price
 const createProvider = `-- name: CreateProvider :one
 INSERT INTO providers (
     name, kind, base_url, auth_header, auth_format, credential, api_version, privacy,
-    admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models
+    admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models,
+    extra_operations
 ) VALUES (
     $1, $2, $3, $4, $5, $6, $7, $8,
-    $9, $10, $11, $12, $13
+    $9, $10, $11, $12, $13,
+    $14
 )
-RETURNING id, name, kind, base_url, auth_header, auth_format, credential, api_version, privacy, admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models, created_at, updated_at
+RETURNING id, name, kind, base_url, auth_header, auth_format, credential, api_version, privacy, admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models, created_at, updated_at, extra_operations
 `
 
 type CreateProviderParams struct {
@@ -231,6 +233,7 @@ type CreateProviderParams struct {
 	ParallelCapacity int32
 	KeepAliveSeconds int32
 	MaxLoadedModels  int32
+	ExtraOperations  string
 }
 
 func (q *Queries) CreateProvider(ctx context.Context, arg CreateProviderParams) (Provider, error) {
@@ -248,6 +251,7 @@ func (q *Queries) CreateProvider(ctx context.Context, arg CreateProviderParams) 
 		arg.ParallelCapacity,
 		arg.KeepAliveSeconds,
 		arg.MaxLoadedModels,
+		arg.ExtraOperations,
 	)
 	var i Provider
 	err := row.Scan(
@@ -267,6 +271,7 @@ func (q *Queries) CreateProvider(ctx context.Context, arg CreateProviderParams) 
 		&i.MaxLoadedModels,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ExtraOperations,
 	)
 	return i, err
 }
@@ -429,7 +434,7 @@ func (q *Queries) GetPolicy(ctx context.Context, id int64) (Policy, error) {
 }
 
 const getProvider = `-- name: GetProvider :one
-SELECT id, name, kind, base_url, auth_header, auth_format, credential, api_version, privacy, admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models, created_at, updated_at FROM providers WHERE id = $1
+SELECT id, name, kind, base_url, auth_header, auth_format, credential, api_version, privacy, admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models, created_at, updated_at, extra_operations FROM providers WHERE id = $1
 `
 
 func (q *Queries) GetProvider(ctx context.Context, id int64) (Provider, error) {
@@ -452,6 +457,7 @@ func (q *Queries) GetProvider(ctx context.Context, id int64) (Provider, error) {
 		&i.MaxLoadedModels,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ExtraOperations,
 	)
 	return i, err
 }
@@ -726,7 +732,7 @@ func (q *Queries) ListPrices(ctx context.Context) ([]Price, error) {
 }
 
 const listProviders = `-- name: ListProviders :many
-SELECT id, name, kind, base_url, auth_header, auth_format, credential, api_version, privacy, admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models, created_at, updated_at FROM providers ORDER BY id
+SELECT id, name, kind, base_url, auth_header, auth_format, credential, api_version, privacy, admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models, created_at, updated_at, extra_operations FROM providers ORDER BY id
 `
 
 func (q *Queries) ListProviders(ctx context.Context) ([]Provider, error) {
@@ -755,6 +761,7 @@ func (q *Queries) ListProviders(ctx context.Context) ([]Provider, error) {
 			&i.MaxLoadedModels,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.ExtraOperations,
 		); err != nil {
 			return nil, err
 		}
@@ -975,9 +982,9 @@ SET name = $1, kind = $2, base_url = $3, auth_header = $4,
     auth_format = $5, credential = $6, api_version = $7,
     privacy = $8, admin_url = $9, total_vram_mb = $10,
     parallel_capacity = $11, keep_alive_seconds = $12,
-    max_loaded_models = $13, updated_at = now()
-WHERE id = $14
-RETURNING id, name, kind, base_url, auth_header, auth_format, credential, api_version, privacy, admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models, created_at, updated_at
+    max_loaded_models = $13, extra_operations = $14, updated_at = now()
+WHERE id = $15
+RETURNING id, name, kind, base_url, auth_header, auth_format, credential, api_version, privacy, admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models, created_at, updated_at, extra_operations
 `
 
 type UpdateProviderParams struct {
@@ -994,6 +1001,7 @@ type UpdateProviderParams struct {
 	ParallelCapacity int32
 	KeepAliveSeconds int32
 	MaxLoadedModels  int32
+	ExtraOperations  string
 	ID               int64
 }
 
@@ -1012,6 +1020,7 @@ func (q *Queries) UpdateProvider(ctx context.Context, arg UpdateProviderParams) 
 		arg.ParallelCapacity,
 		arg.KeepAliveSeconds,
 		arg.MaxLoadedModels,
+		arg.ExtraOperations,
 		arg.ID,
 	)
 	var i Provider
@@ -1032,6 +1041,7 @@ func (q *Queries) UpdateProvider(ctx context.Context, arg UpdateProviderParams) 
 		&i.MaxLoadedModels,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ExtraOperations,
 	)
 	return i, err
 }

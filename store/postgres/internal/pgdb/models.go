@@ -137,6 +137,7 @@ type Provider struct {
 	MaxLoadedModels  int32
 	CreatedAt        pgtype.Timestamptz
 	UpdatedAt        pgtype.Timestamptz
+	ExtraOperations  string
 }
 
 type ProviderSnapshot struct {

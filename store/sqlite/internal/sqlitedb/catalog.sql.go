@@ -225,13 +225,15 @@ const createProvider = `-- name: CreateProvider :one
 INSERT INTO providers (
     name, kind, base_url, auth_header, auth_format, credential, api_version, privacy,
     admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models,
+    extra_operations,
     created_at, updated_at
 ) VALUES (
     ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,
     ?9, ?10, ?11, ?12, ?13,
-    ?14, ?15
+    ?14,
+    ?15, ?16
 )
-RETURNING id, name, kind, base_url, auth_header, auth_format, credential, api_version, privacy, admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models, created_at, updated_at
+RETURNING id, name, kind, base_url, auth_header, auth_format, credential, api_version, privacy, admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models, created_at, updated_at, extra_operations
 `
 
 type CreateProviderParams struct {
@@ -248,6 +250,7 @@ type CreateProviderParams struct {
 	ParallelCapacity int64
 	KeepAliveSeconds int64
 	MaxLoadedModels  int64
+	ExtraOperations  string
 	CreatedAt        string
 	UpdatedAt        string
 }
@@ -267,6 +270,7 @@ func (q *Queries) CreateProvider(ctx context.Context, arg CreateProviderParams) 
 		arg.ParallelCapacity,
 		arg.KeepAliveSeconds,
 		arg.MaxLoadedModels,
+		arg.ExtraOperations,
 		arg.CreatedAt,
 		arg.UpdatedAt,
 	)
@@ -288,6 +292,7 @@ func (q *Queries) CreateProvider(ctx context.Context, arg CreateProviderParams) 
 		&i.MaxLoadedModels,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ExtraOperations,
 	)
 	return i, err
 }
@@ -461,7 +466,7 @@ func (q *Queries) GetPolicy(ctx context.Context, id int64) (Policy, error) {
 }
 
 const getProvider = `-- name: GetProvider :one
-SELECT id, name, kind, base_url, auth_header, auth_format, credential, api_version, privacy, admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models, created_at, updated_at FROM providers WHERE id = ?1
+SELECT id, name, kind, base_url, auth_header, auth_format, credential, api_version, privacy, admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models, created_at, updated_at, extra_operations FROM providers WHERE id = ?1
 `
 
 func (q *Queries) GetProvider(ctx context.Context, id int64) (Provider, error) {
@@ -484,6 +489,7 @@ func (q *Queries) GetProvider(ctx context.Context, id int64) (Provider, error) {
 		&i.MaxLoadedModels,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ExtraOperations,
 	)
 	return i, err
 }
@@ -765,7 +771,7 @@ func (q *Queries) ListPrices(ctx context.Context) ([]Price, error) {
 }
 
 const listProviders = `-- name: ListProviders :many
-SELECT id, name, kind, base_url, auth_header, auth_format, credential, api_version, privacy, admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models, created_at, updated_at FROM providers ORDER BY id
+SELECT id, name, kind, base_url, auth_header, auth_format, credential, api_version, privacy, admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models, created_at, updated_at, extra_operations FROM providers ORDER BY id
 `
 
 func (q *Queries) ListProviders(ctx context.Context) ([]Provider, error) {
@@ -794,6 +800,7 @@ func (q *Queries) ListProviders(ctx context.Context) ([]Provider, error) {
 			&i.MaxLoadedModels,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.ExtraOperations,
 		); err != nil {
 			return nil, err
 		}
@@ -1026,9 +1033,9 @@ SET name = ?1, kind = ?2, base_url = ?3, auth_header = ?4,
     auth_format = ?5, credential = ?6, api_version = ?7,
     privacy = ?8, admin_url = ?9, total_vram_mb = ?10,
     parallel_capacity = ?11, keep_alive_seconds = ?12,
-    max_loaded_models = ?13, updated_at = ?14
-WHERE id = ?15
-RETURNING id, name, kind, base_url, auth_header, auth_format, credential, api_version, privacy, admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models, created_at, updated_at
+    max_loaded_models = ?13, extra_operations = ?14, updated_at = ?15
+WHERE id = ?16
+RETURNING id, name, kind, base_url, auth_header, auth_format, credential, api_version, privacy, admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models, created_at, updated_at, extra_operations
 `
 
 type UpdateProviderParams struct {
@@ -1045,6 +1052,7 @@ type UpdateProviderParams struct {
 	ParallelCapacity int64
 	KeepAliveSeconds int64
 	MaxLoadedModels  int64
+	ExtraOperations  string
 	UpdatedAt        string
 	ID               int64
 }
@@ -1064,6 +1072,7 @@ func (q *Queries) UpdateProvider(ctx context.Context, arg UpdateProviderParams) 
 		arg.ParallelCapacity,
 		arg.KeepAliveSeconds,
 		arg.MaxLoadedModels,
+		arg.ExtraOperations,
 		arg.UpdatedAt,
 		arg.ID,
 	)
@@ -1085,6 +1094,7 @@ func (q *Queries) UpdateProvider(ctx context.Context, arg UpdateProviderParams) 
 		&i.MaxLoadedModels,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ExtraOperations,
 	)
 	return i, err
 }

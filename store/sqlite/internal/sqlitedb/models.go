@@ -137,6 +137,7 @@ type Provider struct {
 	MaxLoadedModels  int64
 	CreatedAt        string
 	UpdatedAt        string
+	ExtraOperations  string
 }
 
 type ProviderSnapshot struct {
