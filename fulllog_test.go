@@ -17,17 +17,22 @@ func TestFullLogKeepsNoLogosSecrets(t *testing.T) {
 	setFull(t, e)
 	up := providertest.NewOpenAI(t, providertest.Options{})
 	e.deploy("m", up.Target(), nil)
-	for _, body := range []string{
-		`{"model":"m","messages":[],"logos_key":"` + e.key + `","note":"kept"}`,
-		`{"model":"m","messages":[],"LOGOS_KEY":"` + e.key + `","note":"kept"}`,
-		`{"model":"m","messages":[],"\u006cogos_key":"` + e.key + `","note":"kept"}`,
-		`{"model":"m","messages":[],"logos_extra":"` + e.key + `","note":"kept"}`,
+	for _, c := range []struct {
+		body   string
+		status int
+	}{
+		{`{"model":"m","messages":[],"logos_key":"` + e.key + `","note":"kept"}`, 200},
+		// Refused as ambiguous (issue 25 item 1), and recorded without the key.
+		{`{"model":"m","messages":[],"LOGOS_KEY":"` + e.key + `","note":"kept"}`, 400},
+		{`{"model":"m","messages":[],"\u006cogos_key":"` + e.key + `","note":"kept"}`, 200},
+		{`{"model":"m","messages":[],"logos_extra":"` + e.key + `","note":"kept"}`, 200},
 	} {
+		body := c.body
 		s, _, b := e.do("POST", "/v1/chat/completions", body,
 			"X-Auth", "xauth-secret", "X-Session-Token", "tok-secret", "Proxy-Authorization", "Basic cHJveHk=",
 			"X-My-Password", "pw-secret", "X-Trace", "visible")
-		if s != 200 {
-			t.Fatalf("%s: %d %s", body, s, b)
+		if s != c.status {
+			t.Fatalf("%s: %d %s, want %d", body, s, b, c.status)
 		}
 		r := e.lastUsage()
 		stored := string(r.RequestHeaders) + string(r.RequestPayload)

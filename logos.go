@@ -13,7 +13,9 @@ import (
 	"github.com/logos-llm/logos/budget"
 	"github.com/logos-llm/logos/classify"
 	"github.com/logos-llm/logos/internal/secret"
+	"github.com/logos-llm/logos/internal/usagelog"
 	"github.com/logos-llm/logos/monitor"
+	"github.com/logos-llm/logos/monitor/live"
 	"github.com/logos-llm/logos/pipeline"
 	"github.com/logos-llm/logos/providers"
 	"github.com/logos-llm/logos/ratelimit"
@@ -124,7 +126,27 @@ type Config struct {
 	UsageBufferSize int
 	// UsageSpillPath names a file where usage records that could not be stored
 	// by Close are saved and replayed on the next start. Defaults to "" (none).
+	// With a UsageLogDir, Close leaves such records in the log instead; an
+	// existing spill file is still replayed.
 	UsageSpillPath string
+	// UsageLogDir is the directory of a local write-ahead log of usage
+	// records (see internal/usagelog): every record is written there before it
+	// is queued for the store, so that a crash of the process loses none, a
+	// restart records requests that were in flight as "interrupted", and a
+	// store outage fills the log instead of holding up requests. Defaults to
+	// "" (no log: records wait in memory, UsageBufferSize of them, and
+	// requests wait for the store beyond that).
+	UsageLogDir string
+	// UsageLogMaxBytes bounds the log on disk; above it new requests are
+	// refused with 503 until the store has caught up. Defaults to 1 GiB.
+	UsageLogMaxBytes int64
+	// UsageLogHighWaterBytes is the backlog above which GET /readyz answers
+	// 503. Defaults to half of UsageLogMaxBytes.
+	UsageLogHighWaterBytes int64
+	// UsageLogSyncInterval is how often the log is fsynced (it is written to
+	// the operating system at once, which survives the process). Defaults to
+	// 100ms.
+	UsageLogSyncInterval time.Duration
 	// Registerer receives the Router's Prometheus metrics (see package
 	// monitor). Defaults to nil: a private registry. GET /metrics serves the
 	// registry when it is also a prometheus.Gatherer (as *prometheus.Registry
@@ -135,6 +157,14 @@ type Config struct {
 	// ("Authorization: Bearer <token>", compared in constant time). Defaults
 	// to "": /metrics answers 403, metrics are never served unauthenticated.
 	MetricsToken string
+	// SnapshotRetention is how long provider snapshots (one per poll of a
+	// provider's monitoring URL) are kept; older ones are deleted in
+	// batches every hour. Defaults to 7 days; negative keeps them forever.
+	SnapshotRetention time.Duration
+	// CORSOrigins are the origins browsers may call Logos from (see
+	// router.ParseCORSOrigins; "*" allows any). Defaults to none; the
+	// dashboard at /ui/ is same-origin and needs none.
+	CORSOrigins []string
 }
 
 func (c *Config) validate() error {
@@ -164,11 +194,13 @@ type Router struct {
 	cfg      Config
 	log      *slog.Logger
 	usage    *store.UsageWriter
+	usageLog *usagelog.Log // nil without a UsageLogDir
 	pipeline *pipeline.Pipeline
 	handler  *router.Handler
 	box      *secret.Box        // nil without a SecretKey
 	limiter  *ratelimit.Limiter // nil when the store keeps no rate windows
 	budgets  *budget.Tracker    // nil when the store keeps no budgets
+	live     *live.Monitor      // polls providers, tracks rate limits
 	bgCancel context.CancelFunc // stops the budget tracker
 	bgDone   chan struct{}
 
@@ -203,16 +235,41 @@ func New(cfg Config) (*Router, error) {
 		}
 		cfg.Classifier = classify.New(cc)
 	}
-	usage, err := store.NewUsageWriter(store.UsageWriterConfig{
+	var ulog *usagelog.Log
+	wcfg := store.UsageWriterConfig{
 		Inserter:      cfg.Store,
 		BatchSize:     cfg.UsageBatchSize,
 		FlushInterval: cfg.UsageFlushInterval,
 		BufferSize:    cfg.UsageBufferSize,
 		SpillPath:     cfg.UsageSpillPath,
 		Logger:        cfg.Logger,
-	})
+	}
+	if cfg.UsageLogDir != "" {
+		l, err := usagelog.Open(usagelog.Config{
+			Dir:            cfg.UsageLogDir,
+			MaxBytes:       cfg.UsageLogMaxBytes,
+			HighWaterBytes: cfg.UsageLogHighWaterBytes,
+			SyncInterval:   cfg.UsageLogSyncInterval,
+			Logger:         cfg.Logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("logos: opening the usage log: %w", err)
+		}
+		ulog = l
+		wcfg.Log = l
+	}
+	usage, err := store.NewUsageWriter(wcfg)
 	if err != nil {
+		if ulog != nil {
+			_ = ulog.Close()
+		}
 		return nil, fmt.Errorf("logos: starting usage writer: %w", err)
+	}
+	closeUsage := func() {
+		_ = usage.Close(context.Background())
+		if ulog != nil {
+			_ = ulog.Close()
+		}
 	}
 	if cfg.Registerer == nil {
 		cfg.Registerer = prometheus.NewRegistry()
@@ -220,6 +277,9 @@ func New(cfg Config) (*Router, error) {
 	metrics, err := monitor.New(cfg.Registerer)
 	if err == nil {
 		err = metrics.WatchUsage(usage)
+	}
+	if err == nil && ulog != nil {
+		err = metrics.WatchUsageLog(ulog)
 	}
 	if err == nil {
 		if sr, ok := cfg.Scheduler.(scheduler.StateReporter); ok {
@@ -233,7 +293,7 @@ func New(cfg Config) (*Router, error) {
 		}, func() float64 { return float64(fc.Fallbacks()) }))
 	}
 	if err != nil {
-		_ = usage.Close(context.Background())
+		closeUsage()
 		return nil, fmt.Errorf("logos: registering metrics: %w", err)
 	}
 	var metricsHandler http.Handler
@@ -243,7 +303,7 @@ func New(cfg Config) (*Router, error) {
 	var limiter *ratelimit.Limiter
 	if rs, ok := cfg.Store.(store.RateLimitStore); ok {
 		if limiter, err = ratelimit.New(ratelimit.Config{Store: rs, Logger: cfg.Logger}); err != nil {
-			_ = usage.Close(context.Background())
+			closeUsage()
 			return nil, fmt.Errorf("logos: %w", err)
 		}
 	}
@@ -254,9 +314,25 @@ func New(cfg Config) (*Router, error) {
 			est = 10_000
 		}
 		if budgets, err = budget.New(budget.Config{Store: bs, Logger: cfg.Logger, DefaultEstimateMicros: est}); err != nil {
-			_ = usage.Close(context.Background())
+			closeUsage()
 			return nil, fmt.Errorf("logos: %w", err)
 		}
+	}
+	client := cfg.HTTPClient
+	if client == nil {
+		client = http.DefaultClient // each poll is bounded by its provider's timeout
+	}
+	mon, err := live.New(live.Config{
+		Providers:  cfg.Providers,
+		Store:      cfg.Store,
+		Client:     client,
+		Logger:     cfg.Logger,
+		Registerer: cfg.Registerer,
+		Retention:  cfg.SnapshotRetention,
+	})
+	if err != nil {
+		_ = usage.Close(context.Background())
+		return nil, fmt.Errorf("logos: %w", err)
 	}
 	p, err := pipeline.New(pipeline.Config{
 		Budgets:         budgets,
@@ -272,23 +348,28 @@ func New(cfg Config) (*Router, error) {
 		MaxQueueTimeout: cfg.MaxQueueTimeout,
 		WriteTimeout:    cfg.WriteTimeout,
 		TrustedProxies:  cfg.TrustedProxies,
+		Upstream:        mon,
+		RateLimits:      mon,
 	})
 	if err != nil {
-		_ = usage.Close(context.Background())
+		mon.Close()
+		closeUsage()
 		return nil, fmt.Errorf("logos: %w", err)
 	}
-	r := &Router{cfg: cfg, log: cfg.Logger, usage: usage, pipeline: p, limiter: limiter, budgets: budgets,
+	r := &Router{cfg: cfg, log: cfg.Logger, usage: usage, usageLog: ulog, pipeline: p, limiter: limiter, budgets: budgets, live: mon,
 		stop: make(chan struct{}), done: make(chan struct{}), bgDone: make(chan struct{})}
 	if len(cfg.SecretKey) > 0 {
 		if r.box, err = secret.NewBox(cfg.SecretKey); err != nil {
-			_ = usage.Close(context.Background())
+			mon.Close()
+			closeUsage()
 			return nil, fmt.Errorf("%w: SecretKey: %v", ErrInvalidConfig, err)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := r.Reload(ctx); err != nil {
-		_ = usage.Close(context.Background())
+		mon.Close()
+		closeUsage()
 		return nil, err
 	}
 	var state scheduler.StateReporter
@@ -304,6 +385,7 @@ func New(cfg Config) (*Router, error) {
 		Getenv:       cfg.Getenv,
 		DisableSetup: cfg.DisableSetup,
 		Scheduler:    state,
+		Live:         mon,
 		Store:        cfg.Store,
 		Logger:       cfg.Logger,
 		MaxBodyBytes: cfg.MaxBodyBytes,
@@ -311,8 +393,10 @@ func New(cfg Config) (*Router, error) {
 
 		BodyReadTimeout: cfg.BodyReadTimeout,
 		Started:         time.Now(),
+		Ready:           r.ready,
 		Metrics:         metricsHandler,
 		MetricsToken:    cfg.MetricsToken,
+		CORSOrigins:     cfg.CORSOrigins,
 		OnChange: func(ctx context.Context) {
 			if err := r.Reload(context.WithoutCancel(ctx)); err != nil {
 				r.log.Error("reloading the catalogue after a change failed", "err", err)
@@ -336,6 +420,26 @@ func New(cfg Config) (*Router, error) {
 	return r, nil
 }
 
+// errUsageBacklog is the readiness error while the usage log is over its
+// high-water mark.
+var errUsageBacklog = errors.New("usage records are backing up: the database is not taking them")
+
+// ready is GET /readyz: without a usage log the store must answer; with one,
+// the log's backlog must be below its high-water mark (the store may be
+// down meanwhile: records wait in the log and requests are served).
+func (r *Router) ready(ctx context.Context) error {
+	if r.usageLog == nil {
+		if err := r.cfg.Store.Ping(ctx); err != nil {
+			return errors.New("store unreachable")
+		}
+		return nil
+	}
+	if !r.usageLog.Ready() {
+		return errUsageBacklog
+	}
+	return nil
+}
+
 // Reload replaces the catalogue snapshot with the store's current catalogue.
 func (r *Router) Reload(ctx context.Context) error {
 	r.reloadMu.Lock()
@@ -352,6 +456,9 @@ func (r *Router) Reload(ctx context.Context) error {
 		r.lastSettingsErr = errs.Error()
 	}
 	r.pipeline.SetCatalog(cat)
+	// Pollers follow the catalogue: started, restarted or stopped as
+	// providers are added, changed or removed, here or on another replica.
+	r.live.Sync(c.Providers)
 	return nil
 }
 
@@ -449,10 +556,14 @@ func (r *Router) Close(ctx context.Context) error {
 		<-r.done
 		r.bgCancel()
 		<-r.bgDone
+		r.live.Close()
 		// Requests still running hand their records over as they end; wait
 		// for them (bounded by ctx) so none is refused by a closed writer.
 		_ = r.waitIdle(ctx) // past ctx, usage.Close reports what is unwritten
 		r.closeErr = r.usage.Close(ctx)
+		if r.usageLog != nil {
+			r.closeErr = errors.Join(r.closeErr, r.usageLog.Close())
+		}
 		if r.limiter != nil {
 			r.closeErr = errors.Join(r.closeErr, r.limiter.Close(ctx))
 		}

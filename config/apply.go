@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -487,6 +488,9 @@ func (a *applier) applyProviders(ctx context.Context) error {
 			KeepAliveSeconds: pr.KeepAliveSeconds,
 			MaxLoadedModels:  pr.MaxLoadedModels,
 			ExtraOperations:  pr.ExtraOperations,
+			PollInterval:     time.Duration(pr.PollIntervalMS) * time.Millisecond,
+			PollTimeout:      time.Duration(pr.PollTimeoutMS) * time.Millisecond,
+			SleepMode:        pr.SleepMode,
 		}
 		sp, exists := a.providers[pr.Name]
 		cred, credChanged, err := a.credential(sp.Credential, a.sec[at+".credential"])
@@ -519,6 +523,9 @@ func (a *applier) applyProviders(ctx context.Context) error {
 		diff.num("keep_alive_seconds", int64(sp.KeepAliveSeconds), int64(want.KeepAliveSeconds))
 		diff.num("max_loaded_models", int64(sp.MaxLoadedModels), int64(want.MaxLoadedModels))
 		diff.str("extra_operations", strings.Join(sp.ExtraOperations, ", "), strings.Join(want.ExtraOperations, ", "))
+		diff.num("poll_interval_ms", sp.PollInterval.Milliseconds(), want.PollInterval.Milliseconds())
+		diff.num("poll_timeout_ms", sp.PollTimeout.Milliseconds(), want.PollTimeout.Milliseconds())
+		diff.str("sleep_mode", strconv.FormatBool(sp.SleepMode), strconv.FormatBool(want.SleepMode))
 		if len(diff) == 0 {
 			continue
 		}

@@ -79,8 +79,13 @@ func TestApplyExample(t *testing.T) {
 			t.Errorf("azure provider = %+v", azure)
 		}
 		ollama := find(t, c.Providers, func(p store.Provider) bool { return p.Name == "ollama" })
-		if ollama.ParallelCapacity != 4 || ollama.TotalVRAMMB != 49152 || ollama.AdminURL != "http://127.0.0.1:11434" || ollama.Privacy != store.PrivacyLocal {
+		if ollama.ParallelCapacity != 4 || ollama.TotalVRAMMB != 49152 || ollama.AdminURL != "http://127.0.0.1:11434" || ollama.Privacy != store.PrivacyLocal ||
+			ollama.PollInterval != 5*time.Second || ollama.SleepMode {
 			t.Errorf("ollama provider = %+v", ollama)
+		}
+		vllm := find(t, c.Providers, func(p store.Provider) bool { return p.Name == "vllm-gpu-1" })
+		if vllm.AdminURL != "http://gpu-1:8000/metrics" || vllm.PollTimeout != 2*time.Second || !vllm.SleepMode || vllm.PollInterval != 0 {
+			t.Errorf("vllm provider = %+v", vllm)
 		}
 		mini := find(t, c.Models, func(m store.Model) bool { return m.Name == "gpt-4o-mini" })
 		dep := find(t, c.Deployments, func(d store.Deployment) bool { return d.ModelID == mini.ID })

@@ -84,6 +84,12 @@ type Provider struct {
 	// ExtraOperations are path patterns below /v1 ("batches", "files/*")
 	// forwarded to this provider besides the operations Logos knows.
 	ExtraOperations []string `yaml:"extra_operations,omitempty" json:"extra_operations,omitempty"`
+	// PollIntervalMS and PollTimeoutMS set how often and how long Logos
+	// polls AdminURL (0 = 5000 each); SleepMode says the server supports
+	// sleeping (vLLM /is_sleeping is polled).
+	PollIntervalMS int64 `yaml:"poll_interval_ms,omitempty" json:"poll_interval_ms,omitempty"`
+	PollTimeoutMS  int64 `yaml:"poll_timeout_ms,omitempty" json:"poll_timeout_ms,omitempty"`
+	SleepMode      bool  `yaml:"sleep_mode,omitempty" json:"sleep_mode,omitempty"`
 }
 
 // Model describes a store.Model and its deployments. Name identifies it.

@@ -105,6 +105,9 @@ func Export(ctx context.Context, s store.Store, opts ExportOptions) (*Document, 
 			KeepAliveSeconds: p.KeepAliveSeconds,
 			MaxLoadedModels:  p.MaxLoadedModels,
 			ExtraOperations:  p.ExtraOperations,
+			PollIntervalMS:   p.PollInterval.Milliseconds(),
+			PollTimeoutMS:    p.PollTimeout.Milliseconds(),
+			SleepMode:        p.SleepMode,
 		})
 	}
 	modelName := map[int64]string{}

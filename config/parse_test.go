@@ -247,7 +247,7 @@ prices:
 modles: []
 `,
 			want: []string{
-				`line 4: providers[0].base_ur: unknown field "base_ur" (expected one of admin_url, api_version, auth_format, auth_header, base_url, credential, extra_operations, keep_alive_seconds, kind, max_loaded_models, name, parallel_capacity, privacy, total_vram_mb)`,
+				`line 4: providers[0].base_ur: unknown field "base_ur" (expected one of admin_url, api_version, auth_format, auth_header, base_url, credential, extra_operations, keep_alive_seconds, kind, max_loaded_models, name, parallel_capacity, poll_interval_ms, poll_timeout_ms, privacy, sleep_mode, total_vram_mb)`,
 				`line 6: modles: unknown field "modles" (expected one of models, policies, prices, processes, providers, services, users)`,
 			},
 		},

@@ -67,6 +67,8 @@ func Validate(d *Document) error {
 				p.add(fmt.Sprintf("%s.extra_operations[%d]", at, j), "%v", err)
 			}
 		}
+		notNegative(p, at+".poll_interval_ms", pr.PollIntervalMS)
+		notNegative(p, at+".poll_timeout_ms", pr.PollTimeoutMS)
 	}
 
 	models := map[string]bool{}

@@ -28,6 +28,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/logos-llm/logos/internal/usagelog"
 	"github.com/logos-llm/logos/scheduler"
 	"github.com/logos-llm/logos/store"
 )
@@ -273,6 +274,41 @@ func (m *Metrics) WatchUsage(src UsageSource) error {
 		return nil
 	}
 	return m.reg.Register(NewUsageCollector(src))
+}
+
+// UsageLogSource is what the usage log collector reads at scrape time
+// (*usagelog.Log).
+type UsageLogSource interface {
+	Stats() usagelog.Stats
+}
+
+// WatchUsageLog registers logos_usage_log_bytes and
+// logos_usage_log_backlog_bytes, read from src at scrape time.
+func (m *Metrics) WatchUsageLog(src UsageLogSource) error {
+	if m == nil || src == nil {
+		return nil
+	}
+	return m.reg.Register(usageLogCollector{src})
+}
+
+var (
+	usageLogBytesDesc = prometheus.NewDesc("logos_usage_log_bytes",
+		"Size of the local usage log on disk.", nil, nil)
+	usageLogBacklogDesc = prometheus.NewDesc("logos_usage_log_backlog_bytes",
+		"Bytes of the local usage log not yet confirmed stored in the database: the backlog an outage leaves.", nil, nil)
+)
+
+type usageLogCollector struct{ src UsageLogSource }
+
+func (c usageLogCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- usageLogBytesDesc
+	ch <- usageLogBacklogDesc
+}
+
+func (c usageLogCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.src.Stats()
+	ch <- prometheus.MustNewConstMetric(usageLogBytesDesc, prometheus.GaugeValue, float64(s.Bytes))
+	ch <- prometheus.MustNewConstMetric(usageLogBacklogDesc, prometheus.GaugeValue, float64(s.BacklogBytes))
 }
 
 // WatchScheduler registers logos_queue_depth, read from s at scrape time.

@@ -222,12 +222,17 @@ func (x *Exchange) admit(w http.ResponseWriter, r *http.Request, req *Request) (
 		rateModel = m.Name
 	}
 
+	deps = x.withoutRateLimited(deps)
 	job, e := x.job(r, req, deps)
 	if e != nil {
 		x.fail(w, req, e)
 		return scheduler.Job{}, nil, false
 	}
 	weigh(&job, weights)
+	if e := x.started(); e != nil {
+		x.fail(w, req, e)
+		return scheduler.Job{}, nil, false
+	}
 	if e := x.admitBudget(ctx); e != nil {
 		x.fail(w, req, e)
 		return scheduler.Job{}, nil, false
@@ -247,6 +252,22 @@ func unknownOperation(req *Request) *oaierr.Error {
 	return oaierr.New(http.StatusNotFound, "Unknown path /v1/"+req.Operation+": Logos forwards only the operations it knows, and those an admin enabled for a provider").WithCode("unknown_url")
 }
 
+// started tells the usage sink, if it keeps a log, that the request is about
+// to be forwarded. It refuses the request when the sink cannot take note.
+func (x *Exchange) started() *oaierr.Error {
+	s, ok := x.p.cfg.Usage.(UsageStarter)
+	if !ok {
+		return nil
+	}
+	if err := s.Started(&x.rec); err != nil {
+		x.p.log.Warn("request refused: its usage cannot be recorded", "request_id", x.rec.RequestID, "err", err)
+		e := oaierr.New(http.StatusServiceUnavailable, "Logos cannot record usage right now (its usage log is full while the database is unavailable); try again later").WithCode("usage_log_full")
+		e.RetryAfter = 5
+		return e
+	}
+	return nil
+}
+
 // usableDeployments returns a model's deployments whose provider kind is
 // registered (and, for native requests, that speak Ollama).
 func (x *Exchange) usableDeployments(modelID int64, native bool) []*Deployment {
@@ -259,6 +280,41 @@ func (x *Exchange) usableDeployments(modelID int64, native bool) []*Deployment {
 			continue
 		}
 		out = append(out, d)
+	}
+	return out
+}
+
+// withoutRateLimited drops the deployments whose upstream is rate limited
+// (see Config.RateLimits), unless all are: then the scheduler chooses among
+// all of them, as it would without the information. It returns deps itself
+// when it drops none.
+func (x *Exchange) withoutRateLimited(deps []*Deployment) []*Deployment {
+	rl := x.p.cfg.RateLimits
+	if rl == nil || len(deps) < 2 {
+		return deps
+	}
+	now := x.p.cfg.Now()
+	first := -1
+	for i, d := range deps {
+		if rl.RateLimited(d.ID, now) {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		return deps
+	}
+	// Judged once per deployment, so a state changing meanwhile cannot
+	// leave the request without candidates.
+	out := make([]*Deployment, 0, len(deps)-1)
+	out = append(out, deps[:first]...)
+	for _, d := range deps[first+1:] {
+		if !rl.RateLimited(d.ID, now) {
+			out = append(out, d)
+		}
+	}
+	if len(out) == 0 {
+		return deps
 	}
 	return out
 }
@@ -334,6 +390,10 @@ func (x *Exchange) execute(w http.ResponseWriter, r *http.Request, req *Request,
 	}
 	defer resp.Body.Close()
 	x.setOverhead(w)
+	if obs := x.p.cfg.Upstream; obs != nil {
+		prov, _ := x.p.cfg.Providers.Lookup(string(dep.Provider.Kind))
+		obs.ObserveResponse(dep.ID, dep.Provider.ID, dep.Provider.Name, prov, resp.StatusCode, resp.Header)
+	}
 
 	if resp.StatusCode >= 400 {
 		x.relayError(w, req, resp)
@@ -501,10 +561,112 @@ func contextLengthMessage(msg string) bool {
 // the stack during the first flush, net/http's deepest point (see Forward),
 // so the options are built and the outcome recorded in other functions.
 func (x *Exchange) relay(w http.ResponseWriter, r *http.Request, req *Request, resp *http.Response, injected bool) {
+	if responseFormat(resp, req) == meter.FormatJSON {
+		x.relayWhole(w, r, req, resp, injected)
+		return
+	}
 	dw := &deferredWriter{w: w, status: resp.StatusCode, timeout: x.p.cfg.WriteTimeout}
 	res, err := meter.Relay(dw, resp.Body, x.relayOptions(w, r, req, resp, injected))
 	x.relayed(w, r, req, resp, dw, &res, err)
 	dw.clearDeadline()
+}
+
+// relayWhole relays a non-streaming answer: it reads the body completely
+// (up to MaxResponseBytes) before the status is sent, so that an upstream
+// breaking off mid-body becomes a 502 the client can retry, and the usage
+// is parsed from the complete body.
+func (x *Exchange) relayWhole(w http.ResponseWriter, r *http.Request, req *Request, resp *http.Response, injected bool) {
+	body, first, err := readWhole(resp, x.p.cfg.MaxResponseBytes, x.p.cfg.Now)
+	if err != nil {
+		x.rec.CompletedAt = x.p.cfg.Now()
+		x.rec.FirstTokenAt = first
+		if r.Context().Err() != nil {
+			x.fail(w, req, oaierr.New(statusClientClosed, "Client closed the request"))
+			return
+		}
+		x.p.log.Warn("upstream answer broke off", "request_id", x.rec.RequestID, "provider", x.rec.ProviderName, "err", err)
+		x.fail(w, req, oaierr.New(http.StatusBadGateway, "The provider's response broke off before it was complete: "+err.Error()).WithCode("upstream_error"))
+		return
+	}
+	dw := &deferredWriter{w: w, status: resp.StatusCode, timeout: x.p.cfg.WriteTimeout}
+	defer dw.clearDeadline()
+	// The answer's last byte is held back (and nothing flushed) until the
+	// usage record is handed over: with a usage log, a client that has the
+	// whole answer has its record on disk, even if Logos dies right after.
+	hw := &holdLastByte{w: dw}
+	res, err := meter.Relay(hw, body, x.relayOptions(w, r, req, resp, injected))
+	if !first.IsZero() {
+		res.FirstByteAt = first
+	}
+	x.relayed(w, r, req, resp, dw, &res, err)
+	x.End()
+	_ = hw.release()
+}
+
+// holdLastByte passes writes on but for the last byte written, which
+// release writes. It does not flush.
+type holdLastByte struct {
+	w    io.Writer
+	b    [1]byte
+	held bool
+}
+
+func (h *holdLastByte) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if err := h.release(); err != nil {
+		return 0, err
+	}
+	if n, err := h.w.Write(p[:len(p)-1]); err != nil {
+		return n, err
+	}
+	h.b[0], h.held = p[len(p)-1], true
+	return len(p), nil
+}
+
+// release writes the held byte, if any.
+func (h *holdLastByte) release() error {
+	if !h.held {
+		return nil
+	}
+	h.held = false
+	_, err := h.w.Write(h.b[:])
+	return err
+}
+
+// readWhole reads resp's body to its end and returns it as a reader, with
+// the time its first byte arrived. The buffer is sized from Content-Length
+// when there is one, and grows in steps otherwise. A body longer than limit
+// is not held: the reader then returns what was read followed by the rest
+// of the body as it arrives.
+func readWhole(resp *http.Response, limit int64, now func() time.Time) (io.Reader, time.Time, error) {
+	size := int64(4 << 10)
+	if resp.ContentLength >= 0 {
+		size = resp.ContentLength + 1 // room to see io.EOF without growing
+	}
+	buf := make([]byte, 0, min(size, limit))
+	var first time.Time
+	for {
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) >= limit {
+				return io.MultiReader(bytes.NewReader(buf), resp.Body), first, nil
+			}
+			buf = append(buf, 0)[:len(buf)]
+			buf = buf[:len(buf):min(cap(buf), int(limit))]
+		}
+		n, err := resp.Body.Read(buf[len(buf):cap(buf)])
+		if n > 0 && first.IsZero() {
+			first = now()
+		}
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return bytes.NewReader(buf), first, nil
+		}
+		if err != nil {
+			return nil, first, err
+		}
+	}
 }
 
 // relayOptions returns the metering options for resp and sets the client's

@@ -32,6 +32,14 @@ type UsageSink interface {
 	Write(ctx context.Context, rec store.UsageRecord) error
 }
 
+// UsageStarter is a UsageSink that also takes note of requests as they
+// start, so that a crash leaves a trace of them (store.UsageWriter with a
+// usage log). An error refuses the request: there would be nowhere to
+// record it.
+type UsageStarter interface {
+	Started(rec *store.UsageRecord) error
+}
+
 // Config configures a Pipeline.
 type Config struct {
 	// Providers maps provider kinds to implementations. Required.
@@ -51,6 +59,12 @@ type Config struct {
 	// Defaults to 300s; a request may lower or raise it with the
 	// Logos-Queue-Timeout header or the timeout_s body field.
 	QueueTimeout time.Duration
+	// MaxResponseBytes bounds how much of a non-streaming (JSON) answer is
+	// read before its status is sent, so that an upstream that breaks off
+	// mid-body becomes a 502 rather than a 200 with half a document. A
+	// longer answer is forwarded as it arrives, as streams are. Defaults to
+	// 32 MiB.
+	MaxResponseBytes int64
 	// CaptureLimit bounds the response bytes kept for FULL logging.
 	// Defaults to 1 MiB.
 	CaptureLimit int
@@ -83,6 +97,27 @@ type Config struct {
 	// believed for a record's client_ip. Defaults to none: client_ip is the
 	// peer's address.
 	TrustedProxies []netip.Prefix
+	// Upstream is told of every upstream response, for the rate-limit
+	// state of deployments. Defaults to nil (nobody is told).
+	Upstream UpstreamObserver
+	// RateLimits, when set, keeps a deployment whose upstream said it is
+	// rate limited (a 429 before its retry time, or nothing remaining
+	// before a reset) out of a request's candidates, as long as another
+	// candidate is not. Defaults to nil (every deployment is a candidate).
+	RateLimits RateLimitChecker
+}
+
+// RateLimitChecker reports whether an upstream asked, at now, not to be
+// called for a deployment. Unknown must be false. package live implements it.
+type RateLimitChecker interface {
+	RateLimited(deploymentID int64, now time.Time) bool
+}
+
+// UpstreamObserver is told the status and headers of every upstream
+// response as soon as they arrive, before the body is relayed. It runs on
+// the request path and must be cheap (package live implements it).
+type UpstreamObserver interface {
+	ObserveResponse(deploymentID, providerID int64, providerName string, p providers.Provider, status int, h http.Header)
 }
 
 // Pipeline serves proxied requests. It is safe for concurrent use.
@@ -130,6 +165,9 @@ func New(cfg Config) (*Pipeline, error) {
 	cfg.QueueTimeout = min(cfg.QueueTimeout, cfg.MaxQueueTimeout)
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = 60 * time.Second
+	}
+	if cfg.MaxResponseBytes <= 0 {
+		cfg.MaxResponseBytes = 32 << 20
 	}
 	if cfg.CaptureLimit <= 0 {
 		cfg.CaptureLimit = 1 << 20

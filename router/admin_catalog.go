@@ -92,6 +92,9 @@ type catalogProvider struct {
 	KeepAliveSeconds int                `json:"keep_alive_seconds"`
 	MaxLoadedModels  int                `json:"max_loaded_models"`
 	ExtraOperations  []string           `json:"extra_operations"`
+	PollIntervalMS   int64              `json:"poll_interval_ms"`
+	PollTimeoutMS    int64              `json:"poll_timeout_ms"`
+	SleepMode        bool               `json:"sleep_mode"`
 	HasAPIKey        bool               `json:"has_api_key"`
 }
 
@@ -112,6 +115,9 @@ func newCatalogProvider(p store.Provider) catalogProvider {
 		KeepAliveSeconds: p.KeepAliveSeconds,
 		MaxLoadedModels:  p.MaxLoadedModels,
 		ExtraOperations:  append([]string{}, p.ExtraOperations...),
+		PollIntervalMS:   p.PollInterval.Milliseconds(),
+		PollTimeoutMS:    p.PollTimeout.Milliseconds(),
+		SleepMode:        p.SleepMode,
 		HasAPIKey:        p.Credential != "",
 	}
 }
@@ -136,7 +142,15 @@ type providerFields struct {
 	// ExtraOperations replaces the provider's list of operations allowed
 	// beyond the known ones; [] clears it.
 	ExtraOperations *[]string `json:"extra_operations"`
+	// Monitoring: admin_url is polled every poll_interval_ms for at most
+	// poll_timeout_ms (0 = 5000 each); sleep_mode polls vLLM's /is_sleeping.
+	PollIntervalMS *int64 `json:"poll_interval_ms"`
+	PollTimeoutMS  *int64 `json:"poll_timeout_ms"`
+	SleepMode      *bool  `json:"sleep_mode"`
 }
+
+// maxPollMS bounds poll_interval_ms and poll_timeout_ms: one day.
+const maxPollMS = 24 * 60 * 60 * 1000
 
 // applyProviderFields validates the present fields and sets them on p. An api_key is
 // sealed; an empty one removes the credential. An empty privacy is ignored.
@@ -220,6 +234,25 @@ func (x catalogAPI) applyProviderFields(f providerFields, p *store.Provider) *oa
 			return invalid(n.field, "must not be negative")
 		}
 		*n.dst = *n.v
+	}
+	for _, n := range []struct {
+		field string
+		v     *int64
+		dst   *time.Duration
+	}{
+		{"poll_interval_ms", f.PollIntervalMS, &p.PollInterval},
+		{"poll_timeout_ms", f.PollTimeoutMS, &p.PollTimeout},
+	} {
+		if n.v == nil {
+			continue
+		}
+		if *n.v < 0 || *n.v > maxPollMS {
+			return invalid(n.field, "must be between 0 (the default, 5000) and 86400000 (one day)")
+		}
+		*n.dst = time.Duration(*n.v) * time.Millisecond
+	}
+	if f.SleepMode != nil {
+		p.SleepMode = *f.SleepMode
 	}
 	if f.TotalVRAMMB != nil {
 		if *f.TotalVRAMMB < 0 {

@@ -306,6 +306,9 @@ func TestCatalogMalformed(t *testing.T) {
 		{"update_provider", map[string]any{"provider_id": prov, "provider_name": "unconnected"}, 409, "provider_name"},
 		{"update_provider_sdi_config", map[string]any{"provider_id": prov, "base_url": ""}, 400, "base_url"},
 		{"update_provider_sdi_config", map[string]any{"provider_id": prov, "privacy": "EU"}, 400, "privacy"},
+		{"update_provider_sdi_config", map[string]any{"provider_id": prov, "poll_interval_ms": -1}, 400, "poll_interval_ms"},
+		{"update_provider_sdi_config", map[string]any{"provider_id": prov, "poll_timeout_ms": 86400001}, 400, "poll_timeout_ms"},
+		{"update_provider_sdi_config", map[string]any{"provider_id": prov, "sleep_mode": "yes"}, 400, "sleep_mode"},
 
 		{"get_providers", `{"x"}`, 400, ""},
 
@@ -461,7 +464,8 @@ func TestCatalogProviders(t *testing.T) {
 	// A partial update changes only the fields sent, through either name.
 	before := f.changes.Load()
 	out = f.ok("update_provider_sdi_config", map[string]any{"provider_id": webui, "admin_url": "http://gpu.local:11434", "total_vram_mb": 49152,
-		"parallel_capacity": 4, "keep_alive_seconds": 600, "max_loaded_models": 2})
+		"parallel_capacity": 4, "keep_alive_seconds": 600, "max_loaded_models": 2,
+		"poll_interval_ms": 2000, "poll_timeout_ms": 1500, "sleep_mode": true})
 	if out["result"] != "Updated Provider." {
 		t.Errorf("answer %v", out)
 	}
@@ -474,7 +478,8 @@ func TestCatalogProviders(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := store.Provider{ID: webui, Name: "webui", Kind: store.KindOpenAICompatible, BaseURL: "http://gpu.local:8080", Privacy: store.PrivacyLocal,
-		AdminURL: "http://gpu.local:11434", TotalVRAMMB: 49152, ParallelCapacity: 4, KeepAliveSeconds: 600, MaxLoadedModels: 2}
+		AdminURL: "http://gpu.local:11434", TotalVRAMMB: 49152, ParallelCapacity: 4, KeepAliveSeconds: 600, MaxLoadedModels: 2,
+		PollInterval: 2 * time.Second, PollTimeout: 1500 * time.Millisecond, SleepMode: true}
 	if d := cmp.Diff(want, got, cmpIgnoreTimes()); d != "" {
 		t.Errorf("webui after update (-want +got):\n%s", d)
 	}
@@ -501,7 +506,8 @@ func TestCatalogProviders(t *testing.T) {
 		{ID: azure, Name: "azure-eu", Kind: store.KindAzure, BaseURL: "https://eu.example.azure.com", AuthName: "api-key", AuthFormat: "{}",
 			APIVersion: "2024-10-21", Privacy: store.PrivacyCloudInEUByEUProvider, HasAPIKey: true},
 		{ID: webui, Name: "webui", Kind: store.KindOpenAICompatible, BaseURL: "http://gpu.local:8080", Privacy: store.PrivacyLocal,
-			AdminURL: "http://gpu.local:11434", TotalVRAMMB: 49152, ParallelCapacity: 4, KeepAliveSeconds: 600, MaxLoadedModels: 2},
+			AdminURL: "http://gpu.local:11434", TotalVRAMMB: 49152, ParallelCapacity: 4, KeepAliveSeconds: 600, MaxLoadedModels: 2,
+			PollIntervalMS: 2000, PollTimeoutMS: 1500, SleepMode: true},
 		{ID: cloud, Name: "cloud", Kind: store.KindOpenAICompatible, BaseURL: "https://api.example", Privacy: store.PrivacyLocal},
 	}
 	if d := cmp.Diff(wantList, list.Providers, cmpopts.EquateEmpty()); d != "" {

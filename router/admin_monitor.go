@@ -7,9 +7,12 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/logos-llm/logos/internal/oaierr"
+	"github.com/logos-llm/logos/monitor/live"
+	"github.com/logos-llm/logos/providers"
 	"github.com/logos-llm/logos/scheduler"
 	"github.com/logos-llm/logos/store"
 )
@@ -71,12 +74,53 @@ func (m monitorAPI) schedulerStateGet(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, v)
 }
 
+// LiveState reports what the upstreams are doing (package live implements
+// it).
+type LiveState interface {
+	// ProviderStates returns the latest poll of every polled provider.
+	ProviderStates() []live.ProviderState
+	// RateLimit returns a deployment's rate-limit state; false if unknown.
+	RateLimit(deploymentID int64) (providers.RateLimit, bool)
+}
+
 // schedulerStateResponse is the body of scheduler_state.
 type schedulerStateResponse struct {
 	// QueueTotal is the number of distinct jobs waiting anywhere.
 	QueueTotal int `json:"queue_total"`
 	// Deployments is keyed by the deployment id in decimal.
 	Deployments map[string]deploymentStateJSON `json:"deployments"`
+	// Providers holds the polled providers' latest state, keyed by the
+	// provider id in decimal (with a LiveState only).
+	Providers map[string]providerStateJSON `json:"providers,omitempty"`
+}
+
+// providerStateJSON is one polled provider of scheduler_state. A figure
+// the provider did not report is null.
+type providerStateJSON struct {
+	Name           string             `json:"name"`
+	Kind           store.ProviderKind `json:"kind"`
+	PolledAt       any                `json:"polled_at"`
+	Error          string             `json:"error"`
+	Polls          int64              `json:"polls"`
+	Failures       int64              `json:"failures"`
+	LoadedModels   any                `json:"loaded_models"`
+	VRAMUsedBytes  any                `json:"vram_used_bytes"`
+	VRAMTotalBytes any                `json:"vram_total_bytes"`
+	Running        any                `json:"running_requests"`
+	Waiting        any                `json:"waiting_requests"`
+	KVCacheUsage   any                `json:"kv_cache_usage"`
+	Sleep          string             `json:"sleep"`
+}
+
+// rateLimitJSON is a deployment's rate-limit state; unknown figures are null.
+type rateLimitJSON struct {
+	RemainingRequests any  `json:"remaining_requests"`
+	RemainingTokens   any  `json:"remaining_tokens"`
+	ResetRequestsAt   any  `json:"reset_requests_at"`
+	ResetTokensAt     any  `json:"reset_tokens_at"`
+	RetryAfter        any  `json:"retry_after"`
+	UpdatedAt         any  `json:"updated_at"`
+	Limited           bool `json:"limited"`
 }
 
 // deploymentStateJSON is one deployment of scheduler_state. Names come from
@@ -96,6 +140,14 @@ type deploymentStateJSON struct {
 	QueueDepthBreakdown scheduler.QueueCounts `json:"queue_depth_breakdown"`
 	// WaitingRequestIDs are in the order the requests would get a slot.
 	WaitingRequestIDs []string `json:"waiting_request_ids"`
+	// Lane is the deployment's model state on its provider (with a
+	// LiveState only): "cloud", "warm" or "cold" (Ollama: loaded or not),
+	// "awake" or "sleeping" (vLLM), or "unknown" (not polled, or the last
+	// poll failed).
+	Lane string `json:"lane,omitempty"`
+	// RateLimit is the upstream's rate-limit state, when its responses
+	// carried one (with a LiveState only).
+	RateLimit *rateLimitJSON `json:"rate_limit,omitempty"`
 }
 
 // schedulerState answers the scheduler's queues, adapted from the original's
@@ -131,7 +183,111 @@ func (m monitorAPI) schedulerState(a *adminRequest) (int, any, *oaierr.Error) {
 		}
 		out.Deployments[strconv.FormatInt(ds.DeploymentID, 10)] = j
 	}
+	if m.cfg.Live != nil {
+		if e := m.addLiveState(a.ctx, &out, deps, models); e != nil {
+			return 0, nil, e
+		}
+	}
 	return http.StatusOK, out, nil
+}
+
+// addLiveState adds the providers' polled state, and each deployment's
+// lane and rate-limit state, to a scheduler_state answer.
+func (m monitorAPI) addLiveState(ctx context.Context, out *schedulerStateResponse, deps map[int64]store.Deployment, models map[int64]string) *oaierr.Error {
+	ps, err := m.cfg.Store.ListProviders(ctx)
+	if err != nil {
+		return m.storeError(err, "providers", "")
+	}
+	kinds := make(map[int64]store.ProviderKind, len(ps))
+	for _, p := range ps {
+		kinds[p.ID] = p.Kind
+	}
+	states := map[int64]live.ProviderState{}
+	out.Providers = map[string]providerStateJSON{}
+	for _, s := range m.cfg.Live.ProviderStates() {
+		states[s.ProviderID] = s
+		j := providerStateJSON{Name: s.Name, Kind: s.Kind, PolledAt: isoOrNil(s.PolledAt), Error: s.Err,
+			Polls: s.Polls, Failures: s.Failures, Sleep: s.Sleep.String()}
+		if s.TotalVRAMBytes > 0 {
+			j.VRAMTotalBytes = s.TotalVRAMBytes
+		}
+		if s.LoadedKnown {
+			j.LoadedModels, j.VRAMUsedBytes = s.Loaded, s.VRAMUsedBytes
+			if s.Loaded == nil {
+				j.LoadedModels = []providers.LoadedModel{}
+			}
+		}
+		if s.QueueKnown {
+			j.Running, j.Waiting = s.Running, s.Waiting
+		}
+		if s.KVCacheKnown {
+			j.KVCacheUsage = s.KVCacheUsage
+		}
+		out.Providers[strconv.FormatInt(s.ProviderID, 10)] = j
+	}
+	now := time.Now()
+	for key, j := range out.Deployments {
+		id, _ := strconv.ParseInt(key, 10, 64)
+		d, ok := deps[id]
+		if !ok {
+			continue
+		}
+		upstream := d.UpstreamModel
+		if upstream == "" {
+			upstream = models[d.ModelID]
+		}
+		st, polled := states[d.ProviderID]
+		j.Lane = laneState(kinds[d.ProviderID], upstream, st, polled, now)
+		if rl, ok := m.cfg.Live.RateLimit(id); ok {
+			j.RateLimit = &rateLimitJSON{
+				RemainingRequests: knownCount(rl.RemainingRequests), RemainingTokens: knownCount(rl.RemainingTokens),
+				ResetRequestsAt: isoOrNil(rl.ResetRequests), ResetTokensAt: isoOrNil(rl.ResetTokens),
+				RetryAfter: isoOrNil(rl.RetryAfter), UpdatedAt: isoOrNil(rl.UpdatedAt), Limited: rl.Exhausted(now),
+			}
+		}
+		out.Deployments[key] = j
+	}
+	return nil
+}
+
+// laneState names the state of model upstream on a provider of kind.
+// An Ollama model whose expiry has passed is cold even if the last poll
+// still listed it.
+func laneState(kind store.ProviderKind, upstream string, st live.ProviderState, polled bool, now time.Time) string {
+	switch {
+	case kind == store.KindOpenAI || kind == store.KindAzure:
+		return "cloud"
+	case !polled || st.Err != "" || st.PolledAt.IsZero():
+		return "unknown"
+	case st.LoadedKnown:
+		for _, lm := range st.Loaded {
+			expired := !lm.ExpiresAt.IsZero() && lm.ExpiresAt.Before(now)
+			if !expired && (ollamaName(lm.Name) == ollamaName(upstream) || ollamaName(lm.Model) == ollamaName(upstream)) {
+				return "warm"
+			}
+		}
+		return "cold"
+	case st.Sleep == providers.Asleep:
+		return "sleeping"
+	default:
+		return "awake"
+	}
+}
+
+// ollamaName normalises an Ollama model name: "llama3" is "llama3:latest".
+func ollamaName(n string) string {
+	if n != "" && !strings.Contains(n, ":") {
+		return n + ":latest"
+	}
+	return n
+}
+
+// knownCount returns n, or nil when it is unknown (negative).
+func knownCount(n int64) any {
+	if n < 0 {
+		return nil
+	}
+	return n
 }
 
 // catalogNames reads the deployments by id and the model and provider names
@@ -184,16 +340,19 @@ type vramPoint struct {
 	LoadedModels    json.RawMessage `json:"loaded_models"`
 }
 
-// vramStats answers {"day":"YYYY-MM-DD"} (the original's bucket_seconds is
-// ignored) with the successful snapshots of every Ollama provider taken on
-// that UTC day up to now, keeping the latest snapshot of each minute. The
+// vramStats answers {"day":"YYYY-MM-DD", "bucket_seconds"?} with the
+// successful snapshots of every Ollama provider taken on that UTC day up to
+// now, keeping the latest snapshot of each minute (of each hour when
+// bucket_seconds is 3600 or more). The downsampling is done by the database
+// when the store is a store.SnapshotStatsStore (both built-in stores are). The
 // capacity is the provider's TotalVRAMMB, or if unset the day's highest
 // observed usage (of all its successful snapshots, not only those kept).
 // Providers without data that day are left out; if none has any the answer
 // is 404.
 func (m monitorAPI) vramStats(a *adminRequest) (int, any, *oaierr.Error) {
 	var req struct {
-		Day string `json:"day"`
+		Day           string `json:"day"`
+		BucketSeconds int64  `json:"bucket_seconds"`
 	}
 	if e := a.decode(&req); e != nil {
 		return 0, nil, e
@@ -223,7 +382,11 @@ func (m monitorAPI) vramStats(a *adminRequest) (int, any, *oaierr.Error) {
 		if p.Kind != store.KindOllama {
 			continue
 		}
-		data, e := m.providerVRAM(a.ctx, p, start, end)
+		bucket := time.Minute
+		if req.BucketSeconds >= 3600 {
+			bucket = time.Hour
+		}
+		data, e := m.providerVRAM(a.ctx, p, start, end, bucket)
 		if e != nil {
 			return 0, nil, e
 		}
@@ -240,11 +403,21 @@ func (m monitorAPI) vramStats(a *adminRequest) (int, any, *oaierr.Error) {
 // providerVRAM returns p's points for [start, end): the latest successful
 // snapshot of each minute, oldest first. It reads the store one vramChunk at
 // a time.
-func (m monitorAPI) providerVRAM(ctx context.Context, p store.Provider, start, end time.Time) ([]vramPoint, *oaierr.Error) {
+func (m monitorAPI) providerVRAM(ctx context.Context, p store.Provider, start, end time.Time, bucket time.Duration) ([]vramPoint, *oaierr.Error) {
 	var (
-		kept    []store.ProviderSnapshot // one per minute
+		kept    []store.ProviderSnapshot // one per bucket
 		maxUsed int64
 	)
+	if ss, ok := m.cfg.Store.(store.SnapshotStatsStore); ok {
+		var err error
+		if kept, err = ss.LatestProviderSnapshots(ctx, p.ID, start, end, bucket); err != nil {
+			return nil, m.storeError(err, "provider snapshots", "")
+		}
+		if maxUsed, err = ss.MaxProviderVRAM(ctx, p.ID, start, end); err != nil {
+			return nil, m.storeError(err, "provider snapshots", "")
+		}
+		return vramPoints(p, kept, maxUsed), nil
+	}
 	for from := start; from.Before(end); from = from.Add(vramChunk) {
 		to := from.Add(vramChunk)
 		if to.After(end) {
@@ -261,13 +434,19 @@ func (m monitorAPI) providerVRAM(ctx context.Context, p store.Provider, start, e
 			maxUsed = max(maxUsed, s.VRAMUsedBytes)
 			// Snapshots come oldest first, so a later one of the same
 			// minute replaces the one kept.
-			if n := len(kept); n > 0 && sameMinute(kept[n-1].TakenAt, s.TakenAt) {
+			if n := len(kept); n > 0 && sameBucket(kept[n-1].TakenAt, s.TakenAt, bucket) {
 				kept[n-1] = s
 			} else {
 				kept = append(kept, s)
 			}
 		}
 	}
+	return vramPoints(p, kept, maxUsed), nil
+}
+
+// vramPoints renders the kept snapshots of p; the capacity is p's
+// TotalVRAMMB, else maxUsed.
+func vramPoints(p store.Provider, kept []store.ProviderSnapshot, maxUsed int64) []vramPoint {
 	capacity := p.TotalVRAMMB * bytesPerMB
 	if capacity <= 0 {
 		capacity = maxUsed
@@ -290,15 +469,63 @@ func (m monitorAPI) providerVRAM(ctx context.Context, p store.Provider, start, e
 			LoadedModels:    loaded,
 		}
 	}
-	return points, nil
+	return points
 }
 
-// sameMinute reports whether a and b fall in the same UTC minute.
-func sameMinute(a, b time.Time) bool {
-	return a.Truncate(time.Minute).Equal(b.Truncate(time.Minute))
+// sameBucket reports whether a and b fall in the same bucket (aligned to
+// the Unix epoch).
+func sameBucket(a, b time.Time, bucket time.Duration) bool {
+	return a.Truncate(bucket).Equal(b.Truncate(bucket))
 }
 
 // mb converts bytes to MiB rounded to two decimals.
 func mb(bytes int64) float64 {
 	return math.Round(float64(bytes)/bytesPerMB*100) / 100
+}
+
+// snapshotFigures fills the snapshot-based figures of a request_event_stats
+// answer built by eventStatsJSON: each time-series point's avgVram is the
+// VRAM in use (MiB) in its bucket, averaged per provider and summed over
+// providers, and queueDepth summarises the requests the upstreams reported
+// queued (vLLM's waiting requests), averaged and 95th percentile over the
+// buckets that have them. Logos' own queue is not sampled into the records;
+// scheduler_state shows it live. The figures stay 0 when the store cannot
+// summarise snapshots or none was taken.
+func (x statsAPI) snapshotFigures(ctx context.Context, out map[string]any, start, end time.Time, bucket int64) *oaierr.Error {
+	ss, ok := x.cfg.Store.(store.SnapshotStatsStore)
+	if !ok {
+		return nil
+	}
+	buckets, err := ss.SnapshotBuckets(ctx, start, end, bucket)
+	if err != nil {
+		return x.storeError(err, "provider snapshots", "")
+	}
+	stats, _ := out["stats"].(map[string]any)
+	series, _ := stats["timeSeries"].([]map[string]any)
+	byStart := make(map[int64]store.SnapshotBucket, len(buckets))
+	var waiting []float64
+	for _, b := range buckets {
+		byStart[b.Start.Unix()*1000] = b
+		if b.WaitingKnown {
+			waiting = append(waiting, b.Waiting)
+		}
+	}
+	for _, p := range series {
+		if ts, ok := p["timestamp"].(int64); ok {
+			if b, ok := byStart[ts]; ok {
+				p["avgVram"] = mb(int64(math.Round(b.VRAMUsedBytes)))
+			}
+		}
+	}
+	if len(waiting) > 0 && stats != nil {
+		var sum float64
+		for _, w := range waiting {
+			sum += w
+		}
+		slices.Sort(waiting)
+		p95 := waiting[int(math.Ceil(0.95*float64(len(waiting))))-1]
+		avgW := sum / float64(len(waiting))
+		stats["queueDepth"] = map[string]any{"avgEnqueueDepth": avgW, "avgScheduleDepth": avgW, "p95EnqueueDepth": p95, "p95ScheduleDepth": p95}
+	}
+	return nil
 }

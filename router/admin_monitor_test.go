@@ -14,6 +14,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/logos-llm/logos/internal/apikey"
+	"github.com/logos-llm/logos/monitor/live"
+	"github.com/logos-llm/logos/providers"
 	"github.com/logos-llm/logos/scheduler"
 	"github.com/logos-llm/logos/store"
 	"github.com/logos-llm/logos/store/sqlite"
@@ -27,7 +29,7 @@ func (f monFakeState) State() scheduler.State { return f.st }
 // monEnv is a Handler serving the monitoring endpoints over a real SQLite
 // store, with the root (admin) key and a plain user's key.
 type monEnv struct {
-	t        *testing.T
+	t        testing.TB
 	ctx      context.Context
 	st       store.Store
 	h        *Handler
@@ -37,7 +39,7 @@ type monEnv struct {
 
 // newMonEnv opens a store, bootstraps it, adds the user alice with a key and
 // registers the monitoring routes with state (which may be nil).
-func newMonEnv(t *testing.T, state scheduler.StateReporter) *monEnv {
+func newMonEnv(t testing.TB, state scheduler.StateReporter) *monEnv {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "logos.db")})
@@ -337,4 +339,163 @@ func TestVRAMStatsErrors(t *testing.T) {
 			t.Errorf("%s: param %v, want %q", tc.what, obj["param"], tc.param)
 		}
 	}
+}
+
+func TestRequestEventStatsFromSnapshots(t *testing.T) {
+	e := newStatsEnv(t)
+	ctx := t.Context()
+	gpu, err := e.st.CreateProvider(ctx, store.Provider{Name: "gpu", Kind: store.KindOllama, BaseURL: "http://gpu:11434", Privacy: store.PrivacyLocal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vllm, err := e.st.CreateProvider(ctx, store.Provider{Name: "vllm", Kind: store.KindOpenAICompatible, BaseURL: "http://vllm:8000/v1", Privacy: store.PrivacyLocal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := func(p int64, at time.Time, vram int64, waiting int) {
+		t.Helper()
+		s := store.ProviderSnapshot{ProviderID: p, TakenAt: at, VRAMUsedBytes: vram, PollSuccess: true}
+		if waiting >= 0 {
+			s.QueueKnown, s.WaitingRequests = true, waiting
+		}
+		if _, err := e.st.InsertProviderSnapshot(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Bucket 0 (15 min): gpu averages 2 MiB, vLLM 1 MiB with 4 and 6
+	// waiting. Bucket 2: gpu 8 MiB, vLLM 10 waiting.
+	snap(gpu.ID, e.day.Add(time.Minute), 1*mib, -1)
+	snap(gpu.ID, e.day.Add(2*time.Minute), 3*mib, -1)
+	snap(vllm.ID, e.day.Add(3*time.Minute), 1*mib, 4)
+	snap(vllm.ID, e.day.Add(4*time.Minute), 1*mib, 6)
+	snap(gpu.ID, e.day.Add(31*time.Minute), 8*mib, -1)
+	snap(vllm.ID, e.day.Add(32*time.Minute), 0, 10)
+
+	body := map[string]any{"start_date": e.day.Format(time.RFC3339), "end_date": e.day.AddDate(0, 0, 1).Format(time.RFC3339)}
+	st := e.ok("request_event_stats", e.rootKey, body)["stats"].(map[string]any)
+	series := st["timeSeries"].([]any)
+	for i, want := range map[int]float64{0: 3, 1: 0, 2: 8, 95: 0} {
+		if got := series[i].(map[string]any)["avgVram"]; got != want {
+			t.Errorf("point %d avgVram = %v, want %v MiB", i, got, want)
+		}
+	}
+	want := map[string]any{"avgEnqueueDepth": 7.5, "avgScheduleDepth": 7.5, "p95EnqueueDepth": 10.0, "p95ScheduleDepth": 10.0}
+	if d := cmp.Diff(want, st["queueDepth"]); d != "" {
+		t.Errorf("queueDepth (-want +got):\n%s", d)
+	}
+}
+
+// monFakeLive is a LiveState with fixed answers.
+type monFakeLive struct {
+	states []live.ProviderState
+	rl     map[int64]providers.RateLimit
+}
+
+func (f monFakeLive) ProviderStates() []live.ProviderState { return f.states }
+func (f monFakeLive) RateLimit(id int64) (providers.RateLimit, bool) {
+	rl, ok := f.rl[id]
+	return rl, ok
+}
+
+func TestSchedulerStateLive(t *testing.T) {
+	reporter := &monFakeState{}
+	e := newMonEnv(t, reporter)
+	gpu, cloud, llama, _, depLlama, depGPT := e.catalog()
+	vllm, err := e.st.CreateProvider(e.ctx, store.Provider{Name: "vllm", Kind: store.KindOpenAICompatible, BaseURL: "http://vllm:8000/v1", Privacy: store.PrivacyLocal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	depVLLM, err := e.st.CreateDeployment(e.ctx, store.Deployment{ModelID: llama, ProviderID: vllm.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gpu2, err := e.st.CreateProvider(e.ctx, store.Provider{Name: "gpu-2", Kind: store.KindOllama, BaseURL: "http://gpu-2:11434", Privacy: store.PrivacyLocal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	depCold, err := e.st.CreateDeployment(e.ctx, store.Deployment{ModelID: llama, ProviderID: gpu2.ID, UpstreamModel: "llama3:70b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	polled := time.Date(2026, 12, 5, 4, 0, 0, 0, time.UTC)
+	fake := monFakeLive{
+		states: []live.ProviderState{
+			{ProviderID: gpu, Name: "gpu-1", Kind: store.KindOllama, TotalVRAMBytes: 48 << 30, PolledAt: polled, Polls: 3,
+				State: providers.State{LoadedKnown: true, Loaded: []providers.LoadedModel{{Name: "llama:latest", SizeVRAM: 5 << 30}}, VRAMUsedBytes: 5 << 30}},
+			{ProviderID: gpu2.ID, Name: "gpu-2", Kind: store.KindOllama, PolledAt: polled, Polls: 1,
+				// Listed, but its expiry has passed: cold.
+				State: providers.State{LoadedKnown: true, Loaded: []providers.LoadedModel{{Name: "llama3:70b", ExpiresAt: time.Now().Add(-time.Second)}}}},
+			{ProviderID: vllm.ID, Name: "vllm", Kind: store.KindOpenAICompatible, PolledAt: polled, Polls: 2,
+				State: providers.State{QueueKnown: true, Running: 1, Waiting: 4, Sleep: providers.Asleep}},
+		},
+		rl: map[int64]providers.RateLimit{depGPT: {LimitRequests: -1, LimitTokens: -1, RemainingRequests: 0, RemainingTokens: -1,
+			ResetRequests: time.Now().Add(time.Hour), UpdatedAt: polled}},
+	}
+	e.h = New(Config{Store: e.st, Scheduler: reporter, Live: fake})
+	reporter.st = scheduler.State{Deployments: []scheduler.DeploymentState{
+		{DeploymentID: depLlama}, {DeploymentID: depGPT}, {DeploymentID: depVLLM.ID}, {DeploymentID: depCold.ID},
+	}}
+	status, m := e.do(http.MethodGet, "scheduler_state", e.rootKey, nil)
+	if status != http.StatusOK {
+		t.Fatalf("status %d: %v", status, m)
+	}
+	deps := m["deployments"].(map[string]any)
+	for id, want := range map[int64]string{depLlama: "warm", depGPT: "cloud", depVLLM.ID: "sleeping", depCold.ID: "cold"} {
+		if got := deps[fmt.Sprint(id)].(map[string]any)["lane"]; got != want {
+			t.Errorf("deployment %d lane = %v, want %s", id, got, want)
+		}
+	}
+	rl := deps[fmt.Sprint(depGPT)].(map[string]any)["rate_limit"].(map[string]any)
+	if rl["limited"] != true || rl["remaining_requests"] != 0.0 || rl["remaining_tokens"] != nil {
+		t.Errorf("rate_limit = %v", rl)
+	}
+	if _, ok := deps[fmt.Sprint(depLlama)].(map[string]any)["rate_limit"]; ok {
+		t.Error("a deployment without rate-limit data shows one")
+	}
+	provs := m["providers"].(map[string]any)
+	g := provs[fmt.Sprint(gpu)].(map[string]any)
+	if g["vram_used_bytes"] != float64(5<<30) || g["vram_total_bytes"] != float64(48<<30) || g["running_requests"] != nil || g["sleep"] != "unknown" {
+		t.Errorf("gpu-1 = %v", g)
+	}
+	v := provs[fmt.Sprint(vllm.ID)].(map[string]any)
+	if v["waiting_requests"] != 4.0 || v["loaded_models"] != nil || v["sleep"] != "asleep" {
+		t.Errorf("vllm = %v", v)
+	}
+	if _, ok := provs[fmt.Sprint(cloud)]; ok {
+		t.Error("an unpolled provider is listed")
+	}
+}
+
+// BenchmarkVRAMStatsDay measures get_ollama_vram_stats over a full day of
+// 5-second snapshots of one provider (17,280 rows, the original's
+// out-of-memory case): the database keeps one per minute, so the answer
+// holds 1,440 points. It reports the answer's size.
+func BenchmarkVRAMStatsDay(b *testing.B) {
+	e := newMonEnv(b, nil)
+	p, err := e.st.CreateProvider(e.ctx, store.Provider{Name: "gpu", Kind: store.KindOllama, BaseURL: "http://gpu:11434", Privacy: store.PrivacyLocal, TotalVRAMMB: 81920})
+	if err != nil {
+		b.Fatal(err)
+	}
+	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -1)
+	loaded := json.RawMessage(`[{"name":"llama3:8b","size":5137025024,"size_vram":5137025024,"size_vram_mb":4899.05,"expires_at":"2030-01-01T00:00:00Z"}]`)
+	for i := range 17280 {
+		if _, err := e.st.InsertProviderSnapshot(e.ctx, store.ProviderSnapshot{ProviderID: p.ID, TakenAt: day.Add(time.Duration(i) * 5 * time.Second),
+			ModelsLoaded: 1, VRAMUsedBytes: 5137025024, LoadedModels: loaded, PollSuccess: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	body, _ := json.Marshal(map[string]any{"day": day.Format(time.DateOnly)})
+	var size int
+	b.ResetTimer()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "/logosdb/get_ollama_vram_stats", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+e.rootKey)
+		rec := httptest.NewRecorder()
+		e.h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+		size = rec.Body.Len()
+	}
+	b.ReportMetric(float64(size), "answer-bytes")
 }

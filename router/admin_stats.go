@@ -303,8 +303,8 @@ func isoOrNil(t time.Time) any {
 // The window is [end − 30 days, end) unless start_date is given, end
 // defaulting to now; the bucket width is the entry of eventBucketSizes nearest
 // to max(window/target_buckets, 60 s). The event time is the receive time.
-// "unknown" counts cancelled and rejected requests. The queue depth figures
-// and avgVram are 0: records do not carry them.
+// "unknown" counts cancelled and rejected requests. avgVram (MiB) and the
+// queue depths come from the provider snapshots (see snapshotFigures).
 func (x statsAPI) requestEventStats(a *adminRequest) (int, any, *oaierr.Error) {
 	var req struct {
 		StartDate     string `json:"start_date"`
@@ -355,7 +355,11 @@ func (x statsAPI) requestEventStats(a *adminRequest) (int, any, *oaierr.Error) {
 	if err != nil {
 		return 0, nil, x.storeError(err, "request statistics", "")
 	}
-	return http.StatusOK, eventStatsJSON(st, start, end, bucket), nil
+	out := eventStatsJSON(st, start, end, bucket)
+	if e := x.snapshotFigures(a.ctx, out, start, end, bucket); e != nil {
+		return 0, nil, e
+	}
+	return http.StatusOK, out, nil
 }
 
 // eventBucketSeconds chooses the bucket width for [start, end): the size

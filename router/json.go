@@ -22,10 +22,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
+// bodyGrowStep is the most a body buffer grows by at once when the body's
+// length is not announced.
+const bodyGrowStep = 1 << 20
+
 // readBody reads a request body of at most limit bytes. It returns an
-// OpenAI-format error for a body that is too large or cannot be read.
+// OpenAI-format error for a body that is too large or cannot be read. A
+// Content-Length over the limit is refused before a byte is read; the
+// buffer is sized from Content-Length, or grows in steps of at most 1 MiB.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *oaierr.Error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if r.ContentLength > limit {
+		return nil, bodyTooLarge(limit)
+	}
+	size := int64(512)
+	if r.ContentLength >= 0 {
+		size = r.ContentLength + 1 // room to see io.EOF without growing
+	}
+	body, err := readAll(http.MaxBytesReader(w, r.Body, limit), min(size, limit+1))
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
@@ -41,6 +54,27 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *oai
 // bodyTooLarge is the 413 for a body over limit bytes.
 func bodyTooLarge(limit int64) *oaierr.Error {
 	return oaierr.New(http.StatusRequestEntityTooLarge, fmt.Sprintf("Request body exceeds the limit of %d bytes", limit)).WithCode("request_too_large")
+}
+
+// readAll is io.ReadAll with a first buffer of size bytes that then grows
+// by at most bodyGrowStep at a time.
+func readAll(r io.Reader, size int64) ([]byte, error) {
+	buf := make([]byte, 0, max(size, 1))
+	for {
+		if len(buf) == cap(buf) {
+			grown := make([]byte, len(buf), len(buf)+min(max(len(buf), 512), bodyGrowStep))
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 // decodeObject decodes an optional JSON object body into v. An empty body or

@@ -110,7 +110,7 @@ func TestNewRequestIDLayout(t *testing.T) {
 func TestRequestIDHeaders(t *testing.T) {
 	var gotID, gotClient string
 	h := New(Config{})
-	h.mux = http.NewServeMux()
+	h.mux = &routeMux{ServeMux: http.NewServeMux()}
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		gotID, gotClient = RequestIDFrom(r.Context()), ClientRequestIDFrom(r.Context())
 	})

@@ -9,10 +9,12 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/logos-llm/logos/internal/oaierr"
 	"github.com/logos-llm/logos/pipeline"
+	"github.com/logos-llm/logos/router/ui"
 	"github.com/logos-llm/logos/scheduler"
 	"github.com/logos-llm/logos/store"
 )
@@ -35,6 +37,9 @@ type Config struct {
 	// Pipeline serves the OpenAI-compatible API (/v1/..., /openai/...) and the
 	// Ollama-native API (/api/...). Optional; without it those paths answer 404.
 	Pipeline *pipeline.Pipeline
+	// Ready reports whether the instance should get traffic (GET /readyz).
+	// Defaults to pinging the Store.
+	Ready func(ctx context.Context) error
 	// Started is reported as the creation time of listed models that have none.
 	Started time.Time
 	// Sealer encrypts provider and deployment credentials before they are
@@ -49,12 +54,21 @@ type Config struct {
 	// Scheduler reports queue state for /logosdb/scheduler_state. Optional;
 	// without it that endpoint answers 503.
 	Scheduler scheduler.StateReporter
+	// Live reports the providers' polled state and the deployments'
+	// rate-limit state for scheduler_state. Optional; without it those
+	// parts are left out.
+	Live LiveState
 	// Metrics serves the Prometheus exposition at GET /metrics (for example
 	// promhttp.HandlerFor). Optional; without it /metrics answers 404.
 	Metrics http.Handler
 	// MetricsToken is the bearer token GET /metrics requires. Without one
 	// /metrics answers 403: metrics are never exposed unauthenticated.
 	MetricsToken string
+	// CORSOrigins are the origins browsers may call Logos from, as
+	// ParseCORSOrigins returns them; "*" allows any. Empty (the default)
+	// allows none: the dashboard at /ui/ is same-origin and needs none.
+	// Preflights from other origins get 403.
+	CORSOrigins []string
 }
 
 // Sealer encrypts a secret for storage.
@@ -66,7 +80,11 @@ type Sealer interface {
 type Handler struct {
 	cfg Config
 	log *slog.Logger
-	mux *http.ServeMux
+	mux *routeMux
+	// cors is nil unless Config.CORSOrigins allows some origin.
+	cors *cors
+	// openapi renders /openapi.json once.
+	openapi func() []byte
 }
 
 // New returns a Handler.
@@ -80,7 +98,7 @@ func New(cfg Config) *Handler {
 	if cfg.BodyReadTimeout == 0 {
 		cfg.BodyReadTimeout = 60 * time.Second
 	}
-	h := &Handler{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	h := &Handler{cfg: cfg, log: cfg.Logger, mux: &routeMux{ServeMux: http.NewServeMux()}, openapi: sync.OnceValue(renderOpenAPI), cors: newCORS(cfg.CORSOrigins)}
 	h.routes()
 	return h
 }
@@ -89,12 +107,16 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("GET /healthz", h.healthz)
 	h.mux.HandleFunc("GET /readyz", h.readyz)
 	h.mux.HandleFunc("GET /metrics", h.metrics)
+	h.mux.HandleFunc("GET /openapi.json", h.openAPI)
 	h.mux.HandleFunc("POST /logosdb/setup", h.setup)
 	h.adminIdentityRoutes()
 	h.adminCatalogRoutes()
 	h.adminStatsRoutes()
 	h.adminBudgetRoutes()
 	h.adminMonitorRoutes(h.cfg.Scheduler)
+	h.adminDashboardRoutes()
+	h.mux.Handle("GET "+ui.Prefix, ui.Handler())
+	h.mux.Handle("GET /ui", http.RedirectHandler(ui.Prefix, http.StatusMovedPermanently))
 	if h.cfg.Pipeline != nil {
 		h.proxyRoutes()
 	}
@@ -126,6 +148,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			oaierr.Write(w, oaierr.New(http.StatusInternalServerError, "Internal server error"))
 		}
 	}()
+	if h.cors != nil && h.cors.handle(w, r) {
+		return
+	}
 	h.mux.ServeHTTP(w, r)
 }
 
@@ -150,7 +175,13 @@ func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := h.cfg.Store.Ping(ctx); err != nil {
+	if h.cfg.Ready != nil {
+		if err := h.cfg.Ready(ctx); err != nil {
+			h.log.Warn("readiness check failed", "err", err)
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+			return
+		}
+	} else if err := h.cfg.Store.Ping(ctx); err != nil {
 		h.log.Warn("readiness check failed", "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "store unreachable"})
 		return

@@ -158,6 +158,39 @@ type EventStore interface {
 	ListProviderSnapshots(ctx context.Context, providerID int64, from, to time.Time) ([]ProviderSnapshot, error)
 }
 
+// SnapshotStatsStore maintains and summarises provider snapshots in the
+// database. It is not part of [Store]: callers find it with a type
+// assertion (both store/sqlite and store/postgres implement it).
+type SnapshotStatsStore interface {
+	// DeleteProviderSnapshotsBefore deletes at most limit snapshots taken
+	// before t, oldest first, and returns how many it deleted.
+	DeleteProviderSnapshotsBefore(ctx context.Context, t time.Time, limit int) (int64, error)
+	// LatestProviderSnapshots returns a provider's latest successful
+	// snapshot of each bucket of the given width (aligned to the Unix
+	// epoch; whole seconds, at least one) taken in [from, to), oldest
+	// first. The downsampling is done by the database.
+	LatestProviderSnapshots(ctx context.Context, providerID int64, from, to time.Time, bucket time.Duration) ([]ProviderSnapshot, error)
+	// MaxProviderVRAM returns the highest VRAMUsedBytes of a provider's
+	// successful snapshots taken in [from, to), 0 if none.
+	MaxProviderVRAM(ctx context.Context, providerID int64, from, to time.Time) (int64, error)
+	// SnapshotBuckets summarises the successful snapshots of all providers
+	// taken in [from, to) per bucket of bucketSeconds (aligned to the Unix
+	// epoch); buckets without snapshots are left out.
+	SnapshotBuckets(ctx context.Context, from, to time.Time, bucketSeconds int64) ([]SnapshotBucket, error)
+}
+
+// SnapshotBucket is the provider snapshots of one time bucket: each figure
+// is averaged per provider over the bucket, then summed over providers.
+type SnapshotBucket struct {
+	Start time.Time
+	// VRAMUsedBytes is the VRAM in use.
+	VRAMUsedBytes float64
+	// Waiting is the requests queued in the upstreams, when WaitingKnown
+	// (some provider reported its queue in the bucket).
+	Waiting      float64
+	WaitingKnown bool
+}
+
 // Store is everything Logos persists. Implementations are safe for concurrent use.
 type Store interface {
 	KeyStore

@@ -96,12 +96,16 @@ const (
 	OutcomeTimeout   Outcome = "timeout"   // queue or upstream timeout
 	OutcomeCancelled Outcome = "cancelled" // the client went away
 	OutcomeRejected  Outcome = "rejected"  // refused by Logos before reaching a provider
+	// OutcomeInterrupted marks a request that was in flight when Logos
+	// stopped without finishing it (a crash, kill -9): its record is made on
+	// the next start from the usage log's "started" marker.
+	OutcomeInterrupted Outcome = "interrupted"
 )
 
 // Valid reports whether o is a known outcome.
 func (o Outcome) Valid() bool {
 	switch o {
-	case OutcomeSuccess, OutcomeError, OutcomeTimeout, OutcomeCancelled, OutcomeRejected:
+	case OutcomeSuccess, OutcomeError, OutcomeTimeout, OutcomeCancelled, OutcomeRejected, OutcomeInterrupted:
 		return true
 	}
 	return false
@@ -199,8 +203,16 @@ type Provider struct {
 	// matching one segment) of operations Logos forwards to this provider
 	// besides the ones it knows (chat/completions, embeddings, ...).
 	ExtraOperations []string
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// PollInterval and PollTimeout are how often and how long Logos polls
+	// the provider's monitoring URL (AdminURL); zero means the default (5 s
+	// each). Stored with millisecond precision.
+	PollInterval time.Duration
+	PollTimeout  time.Duration
+	// SleepMode says the provider's server supports sleeping (vLLM's sleep
+	// mode: /is_sleeping is polled).
+	SleepMode bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // JoinOperations encodes operation patterns for storage, one per line.
@@ -405,8 +417,14 @@ type ProviderSnapshot struct {
 	ModelsLoaded  int
 	VRAMUsedBytes int64
 	LoadedModels  json.RawMessage // JSON array
-	PollSuccess   bool
-	ErrorMessage  string
+	// RunningRequests and WaitingRequests are the requests the server
+	// reported running and queued (vLLM), when QueueKnown (stored as NULL
+	// otherwise).
+	RunningRequests int
+	WaitingRequests int
+	QueueKnown      bool
+	PollSuccess     bool
+	ErrorMessage    string
 }
 
 // Catalog is a consistent snapshot of everything a request needs to be routed:

@@ -52,10 +52,37 @@ type UsageWriterConfig struct {
 	// with the same SpillPath stores them first and then removes the file.
 	// Defaults to "" (no spill file: Close reports the unwritten records).
 	SpillPath string
+	// Log, when set, is a local write-ahead log (see internal/usagelog) that
+	// every record is appended to before Write returns, and that the writer
+	// takes its batches from: a record survives a crash of the process, and
+	// while the database is down or slow records pile up in the log instead
+	// of in memory, so Write never waits for the database. BufferSize does
+	// not apply then, and Close leaves unstored records in the log for the
+	// next start instead of spilling them. The caller opens and closes it
+	// (after Close).
+	Log UsageLog
 	// InsertTimeout bounds one insert attempt. Defaults to 30s.
 	InsertTimeout time.Duration
 	// Logger receives failures. Defaults to slog.Default().
 	Logger *slog.Logger
+}
+
+// UsageLog is a crash-safe local queue of usage records, such as
+// *usagelog.Log.
+type UsageLog interface {
+	// Started records that a request began, so that a crash before its
+	// record is appended still leaves a trace of it. It may refuse (when
+	// the log is full) with an error.
+	Started(rec *UsageRecord) error
+	// Append makes rec survive a crash of the process and queues it.
+	Append(rec *UsageRecord) error
+	// Read appends to buf up to max records after the ones returned
+	// before, oldest first.
+	Read(buf []UsageRecord, max int) ([]UsageRecord, error)
+	// Commit confirms that every record returned by Read is stored.
+	Commit() error
+	// Recovered returns how many records the log held when opened.
+	Recovered() int
 }
 
 // UsageWriterStats counts what a UsageWriter did.
@@ -151,8 +178,23 @@ func NewUsageWriter(cfg UsageWriterConfig) (*UsageWriter, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Log != nil {
+		w.ch = nil
+		w.recovered.Add(uint64(cfg.Log.Recovered()))
+		go w.runLog(recovered)
+		return w, nil
+	}
 	go w.run(recovered)
 	return w, nil
+}
+
+// Started tells the log, if there is one, that the request of rec began.
+// Without a log it does nothing.
+func (w *UsageWriter) Started(rec *UsageRecord) error {
+	if w.cfg.Log == nil {
+		return nil
+	}
+	return w.cfg.Log.Started(rec)
 }
 
 // Write hands a record over. It returns when the record is buffered, blocking
@@ -164,6 +206,17 @@ func (w *UsageWriter) Write(ctx context.Context, rec UsageRecord) error {
 	if w.closed {
 		w.dropped.Add(1)
 		return ErrWriterClosed
+	}
+	if w.cfg.Log != nil {
+		if err := w.cfg.Log.Append(&rec); err != nil {
+			w.dropped.Add(1)
+			return fmt.Errorf("store: usage record %s not logged: %w", rec.RequestID, err)
+		}
+		w.accepted.Add(1)
+		if w.Pending() >= w.cfg.MinBatch {
+			w.signalFull()
+		}
+		return nil
 	}
 	r := &rec
 	select {
@@ -306,6 +359,82 @@ func (w *UsageWriter) run(recovered []UsageRecord) {
 	}
 }
 
+// runLog is run with a Log: batches come from the log, and a stored batch
+// is committed to it.
+func (w *UsageWriter) runLog(spilled []UsageRecord) {
+	defer close(w.doneC)
+	for len(spilled) > 0 {
+		n := min(len(spilled), w.cfg.BatchSize)
+		if !w.store(spilled[:n], w.stopC) {
+			w.finishLog()
+			return
+		}
+		spilled = spilled[n:]
+	}
+	if w.cfg.SpillPath != "" {
+		if err := os.Remove(w.cfg.SpillPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+			w.log.Error("usage writer: removing replayed spill file", "path", w.cfg.SpillPath, "err", err)
+		}
+	}
+	ticker := time.NewTicker(w.cfg.FlushInterval)
+	defer ticker.Stop()
+	batch := make([]UsageRecord, 0, w.cfg.BatchSize)
+	for {
+		select {
+		case <-ticker.C:
+		case <-w.fullC:
+		case <-w.flushC:
+		case <-w.stopC:
+			w.finishLog()
+			return
+		}
+		if !w.drainLog(&batch, w.stopC) {
+			w.finishLog()
+			return
+		}
+	}
+}
+
+// drainLog stores batches from the log until it has no more. It reports
+// false when abort ended it.
+func (w *UsageWriter) drainLog(batch *[]UsageRecord, abort <-chan struct{}) bool {
+	for {
+		b, err := w.cfg.Log.Read((*batch)[:0], w.cfg.BatchSize)
+		*batch = b
+		if err != nil {
+			w.log.Error("usage writer: reading the usage log failed", "err", err)
+		}
+		if len(b) == 0 {
+			return true
+		}
+		if !w.store(b, abort) {
+			return false
+		}
+		if err := w.cfg.Log.Commit(); err != nil {
+			w.log.Error("usage writer: committing the usage log failed", "err", err)
+		}
+		if len(b) < w.cfg.BatchSize || err != nil {
+			return true
+		}
+	}
+}
+
+// finishLog runs on Close with a log: it stores what the log holds until
+// Close's context ends; the rest stays in the log for the next start.
+func (w *UsageWriter) finishLog() {
+	ctx := w.closeCtx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	batch := make([]UsageRecord, 0, w.cfg.BatchSize)
+	if w.drainLog(&batch, ctx.Done()) {
+		return
+	}
+	if n := w.Pending(); n > 0 {
+		w.log.Warn("usage writer: records left in the usage log, they are stored on next start", "records", n)
+	}
+}
+
 // fill appends buffered records to batch without waiting, up to BatchSize.
 func (w *UsageWriter) fill(batch []UsageRecord) []UsageRecord {
 	for len(batch) < w.cfg.BatchSize {
@@ -325,6 +454,15 @@ func (w *UsageWriter) store(batch []UsageRecord, abort <-chan struct{}) bool {
 	backoff := w.cfg.RetryMin
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), w.cfg.InsertTimeout)
+		// An attempt against a hanging database ends when abort does, so
+		// Close keeps to its deadline.
+		go func() {
+			select {
+			case <-abort:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
 		n, err := w.cfg.Inserter.InsertUsage(ctx, batch)
 		cancel()
 		if err == nil {

@@ -291,7 +291,9 @@ func startLogos(ctx context.Context, name string, o LogosOptions) (t *Target, er
 			return t, err
 		}
 		t.cleanups = append(t.cleanups, drop)
-		args = append(args, "--database-url", dbURL)
+		// The usage log of each target lies in its own directory, never
+		// replayed into another target's database.
+		args = append(args, "--database-url", dbURL, "--usage-log", filepath.Join(o.TmpDir, name+".usage-log"))
 		t.counter = func(ctx context.Context) (int64, error) {
 			st, err := postgres.Open(ctx, postgres.Config{URL: dbURL, SkipMigrations: true})
 			if err != nil {

@@ -3,6 +3,12 @@
 // Usage:
 //
 //	logosd [flags]
+//	logosd version
+//	logosd healthcheck [--listen addr]
+//
+// version prints the version and commit from the binary's build information.
+// healthcheck asks the logosd listening on --listen (LOGOS_LISTEN) for GET
+// /readyz and exits non-zero unless it is ready: the container health check.
 //
 // Every flag can also be set through the environment variable named in its
 // help text; a flag given on the command line wins. Without --database-url the

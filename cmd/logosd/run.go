@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,6 +25,7 @@ import (
 	"github.com/logos-llm/logos/internal/gcfloor"
 	"github.com/logos-llm/logos/internal/secret"
 	"github.com/logos-llm/logos/providers/builtin"
+	"github.com/logos-llm/logos/router"
 	"github.com/logos-llm/logos/scheduler/fcfs"
 	"github.com/logos-llm/logos/store"
 	"github.com/logos-llm/logos/store/postgres"
@@ -42,6 +45,10 @@ type options struct {
 	prune           bool
 	debugListen     string
 	flushInterval   time.Duration
+	usageLog        string // directory; "" when off
+	usageLogMax     uint64
+	usageLogSync    time.Duration
+	maxHeaderBytes  uint64
 	gcMinHeap       uint64 // 0: leave the collector alone
 	// The built-in classifier: balancer weights, and an optional
 	// OpenAI-compatible embeddings endpoint for the similarity stage.
@@ -57,6 +64,8 @@ type options struct {
 	writeTimeout    time.Duration
 	maxQueueTimeout time.Duration
 	trustedProxies  []netip.Prefix
+	retention       time.Duration
+	corsOrigins     []string
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
@@ -75,14 +84,25 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.sqlitePath, "sqlite-path", env("LOGOS_SQLITE_PATH", "logos.db"), "SQLite database file, used without --database-url (LOGOS_SQLITE_PATH)")
 	fs.StringVar(&o.configPath, "config", env("LOGOS_CONFIG", ""), "declarative config file (LOGOS_CONFIG)")
 	fs.StringVar(&o.logLevel, "log-level", env("LOGOS_LOG_LEVEL", "info"), "debug, info, warn or error (LOGOS_LOG_LEVEL)")
-	fs.StringVar(&o.spillPath, "usage-spill", env("LOGOS_USAGE_SPILL", ""), "file for usage records the database did not take at shutdown, replayed on start (LOGOS_USAGE_SPILL)")
+	fs.StringVar(&o.spillPath, "usage-spill", env("LOGOS_USAGE_SPILL", ""), "file for usage records the database did not take at shutdown, replayed on start; superseded by --usage-log, with which it is only replayed (LOGOS_USAGE_SPILL)")
+	fs.StringVar(&o.usageLog, "usage-log", env("LOGOS_USAGE_LOG", ""), "directory of the local usage log that keeps usage records safe from crashes and database outages; default: <sqlite-path>.usage-log with SQLite, logos-usage-log with PostgreSQL; \"off\" disables it (LOGOS_USAGE_LOG)")
+	logMax := env("LOGOS_USAGE_LOG_MAX", "1GiB")
+	fs.StringVar(&logMax, "usage-log-max", logMax, "largest size of the usage log; above it new requests get 503 until the database catches up (LOGOS_USAGE_LOG_MAX)")
+	logSync := env("LOGOS_USAGE_LOG_SYNC", "100ms")
+	fs.StringVar(&logSync, "usage-log-sync", logSync, "how often the usage log is fsynced; records reach the operating system at once (LOGOS_USAGE_LOG_SYNC)")
 	fs.StringVar(&o.debugListen, "debug-listen", env("LOGOS_DEBUG_LISTEN", ""), "address for Go profiling (/debug/pprof/); empty: off. Keep it on loopback (LOGOS_DEBUG_LISTEN)")
 	fs.BoolVar(&o.check, "check", false, "validate the --config file, print its problems with their lines, and exit")
 	fs.BoolVar(&o.prune, "prune", env("LOGOS_PRUNE", "") == "true", "delete catalogue objects the --config file does not mention (LOGOS_PRUNE=true)")
 	flush := env("LOGOS_USAGE_FLUSH_INTERVAL", "250ms")
 	fs.StringVar(&flush, "usage-flush-interval", flush, "longest a usage record waits to be written; longer means larger, cheaper batches (LOGOS_USAGE_FLUSH_INTERVAL)")
+	maxHeader := env("LOGOS_MAX_HEADER_BYTES", "64KiB")
+	fs.StringVar(&maxHeader, "max-header-bytes", maxHeader, "largest request line and headers; larger requests get 431 (LOGOS_MAX_HEADER_BYTES)")
 	gcMin := env("LOGOS_GC_MIN_HEAP", gcfloor.DefaultMinHeapText)
 	fs.StringVar(&gcMin, "gc-min-heap", gcMin, "smallest heap the Go collector lets grow before collecting, e.g. 64MiB; 0: Go's default. Ignored when GOGC is set (LOGOS_GC_MIN_HEAP)")
+	retention := env("LOGOS_SNAPSHOT_RETENTION", "168h")
+	fs.StringVar(&retention, "snapshot-retention", retention, "how long provider snapshots (polls of providers' admin URLs) are kept; 0: forever (LOGOS_SNAPSHOT_RETENTION)")
+	cors := env("LOGOS_CORS_ORIGINS", "")
+	fs.StringVar(&cors, "cors-origins", cors, "comma-separated origins browsers may call Logos from, e.g. https://app.example.com; * allows any; empty: none (LOGOS_CORS_ORIGINS)")
 	timeout := env("LOGOS_SHUTDOWN_TIMEOUT", "30s")
 	fs.StringVar(&timeout, "shutdown-timeout", timeout, "how long to drain requests and flush usage on SIGINT/SIGTERM (LOGOS_SHUTDOWN_TIMEOUT)")
 	weights := env("LOGOS_CLASSIFIER_WEIGHTS", "3.4,1.9,1.0")
@@ -154,8 +174,35 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	if o.flushInterval, err = time.ParseDuration(flush); err != nil || o.flushInterval <= 0 || o.flushInterval > time.Minute {
 		return o, fmt.Errorf("invalid usage flush interval %q: want a duration above 0 and at most 1m", flush)
 	}
+	if o.maxHeaderBytes, err = gcfloor.ParseSize(maxHeader); err != nil || o.maxHeaderBytes < 1<<10 || o.maxHeaderBytes > 1<<30 {
+		return o, fmt.Errorf("invalid header limit %q: want a size from 1KiB to 1GiB", maxHeader)
+	}
+	if o.usageLogMax, err = gcfloor.ParseSize(logMax); err != nil || o.usageLogMax == 0 || o.usageLogMax > math.MaxInt64 {
+		return o, fmt.Errorf("invalid usage log size %q: want a size above 0 such as 1GiB", logMax)
+	}
+	if o.usageLogSync, err = time.ParseDuration(logSync); err != nil || o.usageLogSync <= 0 || o.usageLogSync > time.Minute {
+		return o, fmt.Errorf("invalid usage log sync interval %q: want a duration above 0 and at most 1m", logSync)
+	}
+	switch {
+	case o.usageLog == "off":
+		o.usageLog = ""
+	case o.usageLog != "":
+	case o.databaseURL != "":
+		o.usageLog = "logos-usage-log"
+	default:
+		o.usageLog = o.sqlitePath + ".usage-log"
+	}
+	if o.retention, err = time.ParseDuration(retention); err != nil || o.retention < 0 {
+		return o, fmt.Errorf("invalid snapshot retention %q: want a duration, 0 to keep snapshots forever", retention)
+	}
+	if o.retention == 0 {
+		o.retention = -1 // logos.Config: negative keeps them forever
+	}
 	if o.gcMinHeap, err = gcfloor.ParseSize(gcMin); err != nil {
 		return o, fmt.Errorf("invalid GC minimum heap %q: %w", gcMin, err)
+	}
+	if o.corsOrigins, err = router.ParseCORSOrigins(cors); err != nil {
+		return o, err
 	}
 	return o, nil
 }
@@ -206,6 +253,17 @@ func newLogger(level string, w io.Writer) (*slog.Logger, error) {
 // run is logosd: it opens the store, serves until ctx ends, then drains
 // in-flight requests and flushes usage before returning.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 1 && (args[0] == "version" || args[0] == "--version") {
+		fmt.Fprintln(stdout, versionLine(debug.ReadBuildInfo()))
+		return nil
+	}
+	if len(args) > 0 && args[0] == "healthcheck" {
+		o, err := parseOptions(args[1:], getenv, stderr)
+		if err != nil {
+			return err
+		}
+		return healthcheck(ctx, o.listen, stdout)
+	}
 	opts, err := parseOptions(args, getenv, stderr)
 	if err != nil {
 		return err
@@ -276,22 +334,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		log.Info("classifier similarity stage: embeddings", "url", opts.embeddingsURL, "model", opts.embeddingsModel)
 	}
 	router, err := logos.New(logos.Config{
-		ClassifierConfig:   cc,
-		Store:              st,
-		Providers:          builtin.Registry(),
-		Scheduler:          sched,
-		Logger:             log,
-		UsageSpillPath:     opts.spillPath,
-		UsageFlushInterval: opts.flushInterval,
-		DisableSetup:       doc != nil,
-		SecretKey:          secretKey,
-		Getenv:             importEnv(getenv),
+		ClassifierConfig:     cc,
+		Store:                st,
+		Providers:            builtin.Registry(),
+		Scheduler:            sched,
+		Logger:               log,
+		UsageSpillPath:       opts.spillPath,
+		UsageFlushInterval:   opts.flushInterval,
+		UsageLogDir:          opts.usageLog,
+		UsageLogMaxBytes:     int64(opts.usageLogMax),
+		UsageLogSyncInterval: opts.usageLogSync,
+		DisableSetup:         doc != nil,
+		SecretKey:            secretKey,
+		Getenv:               importEnv(getenv),
 		// GET /metrics requires this bearer token; unset, it answers 403.
-		MetricsToken:    getenv("LOGOS_METRICS_TOKEN"),
-		BodyReadTimeout: opts.bodyReadTimeout,
-		WriteTimeout:    opts.writeTimeout,
-		MaxQueueTimeout: opts.maxQueueTimeout,
-		TrustedProxies:  opts.trustedProxies,
+		MetricsToken:      getenv("LOGOS_METRICS_TOKEN"),
+		BodyReadTimeout:   opts.bodyReadTimeout,
+		WriteTimeout:      opts.writeTimeout,
+		MaxQueueTimeout:   opts.maxQueueTimeout,
+		TrustedProxies:    opts.trustedProxies,
+		SnapshotRetention: opts.retention,
+		CORSOrigins:       opts.corsOrigins,
 	})
 	if err != nil {
 		return err
@@ -363,8 +426,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	srv := &http.Server{
 		Handler:           router,
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// net/http answers 431 above it (it allows 4 KiB of slack).
+		MaxHeaderBytes: int(opts.maxHeaderBytes),
+		IdleTimeout:    120 * time.Second,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	// The debug address listens before the announcement below, so whoever
 	// waits for it (a script, a test) can use both addresses at once.

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -178,7 +179,7 @@ func TestRunBootstrapsFromRootKey(t *testing.T) {
 }
 
 func TestRunRejectsBadOptions(t *testing.T) {
-	for _, args := range [][]string{{"--nope"}, {"--log-level", "loud"}, {"--shutdown-timeout", "-1s"}, {"--usage-flush-interval", "0s"}, {"--usage-flush-interval", "1h"}, {"--gc-min-heap", "64XB"}, {"--gc-min-heap", "-1"}, {"--gc-min-heap", "99999999TiB"}, {"extra"}} {
+	for _, args := range [][]string{{"--nope"}, {"--log-level", "loud"}, {"--shutdown-timeout", "-1s"}, {"--usage-flush-interval", "0s"}, {"--usage-flush-interval", "1h"}, {"--gc-min-heap", "64XB"}, {"--gc-min-heap", "-1"}, {"--gc-min-heap", "99999999TiB"}, {"--max-header-bytes", "10"}, {"--usage-log-max", "0"}, {"--usage-log-sync", "0s"}, {"--snapshot-retention", "-1h"}, {"--snapshot-retention", "a week"}, {"extra"}} {
 		err := run(context.Background(), args, func(string) string { return "" }, io.Discard, io.Discard)
 		if err == nil {
 			t.Errorf("run(%v) succeeded", args)
@@ -193,6 +194,26 @@ func TestRunRejectsBadOptions(t *testing.T) {
 		}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "24") {
 		t.Fatalf("a short LOGOS_ROOT_KEY was accepted: %v", err)
+	}
+}
+
+// TestSnapshotRetentionOption: seven days by default, set by the flag or
+// LOGOS_SNAPSHOT_RETENTION, and 0 (forever) becomes logos.Config's negative.
+func TestSnapshotRetentionOption(t *testing.T) {
+	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+	for _, c := range []struct {
+		args []string
+		env  map[string]string
+		want time.Duration
+	}{
+		{nil, nil, 7 * 24 * time.Hour},
+		{nil, map[string]string{"LOGOS_SNAPSHOT_RETENTION": "36h"}, 36 * time.Hour},
+		{[]string{"--snapshot-retention", "0"}, map[string]string{"LOGOS_SNAPSHOT_RETENTION": "36h"}, -1},
+	} {
+		o, err := parseOptions(c.args, env(c.env), io.Discard)
+		if err != nil || o.retention != c.want {
+			t.Errorf("parseOptions(%v, %v): retention %v, %v; want %v", c.args, c.env, o.retention, err, c.want)
+		}
 	}
 }
 
@@ -223,6 +244,9 @@ func TestGCMinHeapOptions(t *testing.T) {
 		f.Stop()
 		t.Error("the GC floor started although GOGC is set")
 	}
+	// The kill -9 and outage tests before this one leave much garbage; the
+	// floor reads the heap the last collection left live.
+	runtime.GC()
 	f := startGCFloor(64<<20, env(nil), log)
 	if f == nil {
 		t.Fatal("the GC floor did not start")
@@ -349,11 +373,12 @@ func seedDeployment(t *testing.T, db string, up *providertest.Server) {
 // and setup succeeds on exactly one of them.
 func TestPostgresReplicasStartTogether(t *testing.T) {
 	url := pgtest.NewDatabase(t)
-	args := []string{"--database-url", url}
 	var wg sync.WaitGroup
 	ds := make([]*daemon, 2)
 	for i := range ds {
 		wg.Add(1)
+		// Each replica has its own usage log.
+		args := []string{"--database-url", url, "--usage-log", filepath.Join(t.TempDir(), "usage-log")}
 		go func() {
 			defer wg.Done()
 			ds[i] = start(t, args, nil)
@@ -532,8 +557,9 @@ func TestSetupStaysClosedAfterConfig(t *testing.T) {
 // file must not offer setup.
 func TestPostgresSetupClosedOnReplicaWithoutConfig(t *testing.T) {
 	url := pgtest.NewDatabase(t)
-	start(t, []string{"--database-url", url, "--config", exampleConfig(t)}, exampleEnv)
-	d := start(t, []string{"--database-url", url}, nil)
+	// Each replica keeps its own usage log.
+	start(t, []string{"--database-url", url, "--config", exampleConfig(t), "--usage-log", filepath.Join(t.TempDir(), "log1")}, exampleEnv)
+	d := start(t, []string{"--database-url", url, "--usage-log", filepath.Join(t.TempDir(), "log2")}, nil)
 	if status, key := setup(t, d.url); status != http.StatusConflict || key != "" {
 		t.Fatalf("setup on a replica without --config: %d key %q, want 409", status, key)
 	}
@@ -567,6 +593,27 @@ func TestSecurityLimitOptions(t *testing.T) {
 	} {
 		if _, err := parseOptions(args, env(nil), io.Discard); err == nil {
 			t.Errorf("parseOptions(%v) accepted", args)
+		}
+	}
+}
+
+// TestHeaderLimit: request headers beyond --max-header-bytes (64 KiB by
+// default) get 431 before anything is forwarded; smaller ones pass.
+func TestHeaderLimit(t *testing.T) {
+	d := start(t, []string{"--sqlite-path", filepath.Join(t.TempDir(), "l.db")}, nil)
+	for _, c := range []struct {
+		size int
+		want int
+	}{{50 << 10, http.StatusOK}, {200 << 10, http.StatusRequestHeaderFieldsTooLarge}} {
+		req, _ := http.NewRequest("GET", d.url+"/healthz", nil)
+		req.Header.Set("X-Big", strings.Repeat("a", c.size))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("a %d-byte header: %d, want %d", c.size, resp.StatusCode, c.want)
 		}
 	}
 }

@@ -50,6 +50,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/logos-llm/logos/providers"
 	"github.com/logos-llm/logos/providers/openaicompat"
@@ -206,4 +207,12 @@ func setQuery(u *url.URL, name, value string) {
 	q := u.Query()
 	q.Set(name, value)
 	u.RawQuery = q.Encode()
+}
+
+var _ providers.RateLimitReader = (*Provider)(nil)
+
+// ReadRateLimit reads Azure OpenAI's x-ratelimit-* headers and a 429's
+// Retry-After-Ms or Retry-After; see providers.ReadRateLimitHeaders.
+func (*Provider) ReadRateLimit(status int, h http.Header, now time.Time, rl *providers.RateLimit) bool {
+	return providers.ReadRateLimitHeaders(status, h, now, rl)
 }

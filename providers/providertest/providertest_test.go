@@ -479,16 +479,6 @@ func (f *firstWrite) Write(p []byte) (int, error) {
 }
 
 func TestCancellationIsObserved(t *testing.T) {
-	if raceEnabled {
-		// Under the race detector, http.DefaultClient talking directly to
-		// this server occasionally (about 2 in 100 runs) keeps the
-		// connection open after the request's context is cancelled and its
-		// body closed, so the server never sees the client leave. It passes
-		// 300 of 300 runs without -race, and the proxy-level disconnect
-		// tests (TestPitfall09..., TestClientsKilledMidStream) pass under
-		// -race. Tracked in the closing note for a closer look.
-		t.Skip("flaky only under the race detector; runs without -race")
-	}
 	var hooked atomic.Int32
 	// The server observes a departed client by its cancelled context or by
 	// the next failed write, whichever comes first; the stream keeps writing

@@ -112,6 +112,13 @@ func newServer(tb testing.TB, kind string, opts Options, route func(s *Server, w
 		stop := context.AfterFunc(r.Context(), func() { s.observeCancel(r) })
 		defer stop()
 		route(s, w, r, body)
+		// A cancelled context closes its Done channel before it starts the
+		// AfterFunc above, so a handler that returned on seeing Done can get
+		// to stop() first and keep the AfterFunc from ever running (the
+		// flaky TestCancellationIsObserved under -race). Observe it here.
+		if r.Context().Err() != nil {
+			s.observeCancel(r)
+		}
 	}))
 	tb.Cleanup(func() {
 		s.CloseClientConnections()

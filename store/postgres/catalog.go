@@ -91,6 +91,9 @@ func (s *Store) CreateProvider(ctx context.Context, p store.Provider) (store.Pro
 		KeepAliveSeconds: c.conv("keep-alive seconds", p.KeepAliveSeconds),
 		MaxLoadedModels:  c.conv("max loaded models", p.MaxLoadedModels),
 		ExtraOperations:  store.JoinOperations(p.ExtraOperations),
+		PollIntervalMs:   c.conv("poll interval", int(p.PollInterval.Milliseconds())),
+		PollTimeoutMs:    c.conv("poll timeout", int(p.PollTimeout.Milliseconds())),
+		SleepMode:        p.SleepMode,
 	}
 	if err := c.check(op); err != nil {
 		return store.Provider{}, err
@@ -140,6 +143,9 @@ func (s *Store) UpdateProvider(ctx context.Context, p store.Provider) (store.Pro
 		KeepAliveSeconds: c.conv("keep-alive seconds", p.KeepAliveSeconds),
 		MaxLoadedModels:  c.conv("max loaded models", p.MaxLoadedModels),
 		ExtraOperations:  store.JoinOperations(p.ExtraOperations),
+		PollIntervalMs:   c.conv("poll interval", int(p.PollInterval.Milliseconds())),
+		PollTimeoutMs:    c.conv("poll timeout", int(p.PollTimeout.Milliseconds())),
+		SleepMode:        p.SleepMode,
 	}
 	if err := c.check(op); err != nil {
 		return store.Provider{}, err

@@ -140,6 +140,9 @@ func providerFromRow(r pgdb.Provider) store.Provider {
 		KeepAliveSeconds: int(r.KeepAliveSeconds),
 		MaxLoadedModels:  int(r.MaxLoadedModels),
 		ExtraOperations:  store.SplitOperations(r.ExtraOperations),
+		PollInterval:     time.Duration(r.PollIntervalMs) * time.Millisecond,
+		PollTimeout:      time.Duration(r.PollTimeoutMs) * time.Millisecond,
+		SleepMode:        r.SleepMode,
 		CreatedAt:        fromTime(r.CreatedAt),
 		UpdatedAt:        fromTime(r.UpdatedAt),
 	}
@@ -281,6 +284,10 @@ func snapshotFromRow(r pgdb.ProviderSnapshot) store.ProviderSnapshot {
 		LoadedModels:  jsonOut(r.LoadedModels),
 		PollSuccess:   r.PollSuccess,
 		ErrorMessage:  r.ErrorMessage,
+		// Both are written together; either being NULL means unknown.
+		QueueKnown:      r.RunningRequests.Valid && r.WaitingRequests.Valid,
+		RunningRequests: int(r.RunningRequests.Int32),
+		WaitingRequests: int(r.WaitingRequests.Int32),
 	}
 }
 

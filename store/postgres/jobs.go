@@ -3,8 +3,10 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/logos-llm/logos/store"
 	"github.com/logos-llm/logos/store/postgres/internal/pgdb"
 )
@@ -93,6 +95,10 @@ func (s *Store) InsertProviderSnapshot(ctx context.Context, ps store.ProviderSna
 		PollSuccess:   ps.PollSuccess,
 		ErrorMessage:  cleanText(ps.ErrorMessage),
 	}
+	if ps.QueueKnown {
+		params.RunningRequests = pgtype.Int4{Int32: c.conv("running requests", ps.RunningRequests), Valid: true}
+		params.WaitingRequests = pgtype.Int4{Int32: c.conv("waiting requests", ps.WaitingRequests), Valid: true}
+	}
 	if err := c.check(op); err != nil {
 		return store.ProviderSnapshot{}, err
 	}
@@ -115,4 +121,73 @@ func (s *Store) ListProviderSnapshots(ctx context.Context, providerID int64, fro
 		return nil, mapErr(fmt.Sprintf("list snapshots of provider %d", providerID), err)
 	}
 	return convertAll(rows, snapshotFromRow), nil
+}
+
+// DeleteProviderSnapshotsBefore deletes at most limit snapshots taken before
+// t, oldest first, and returns how many it deleted.
+func (s *Store) DeleteProviderSnapshotsBefore(ctx context.Context, t time.Time, limit int) (int64, error) {
+	op := "delete old provider snapshots"
+	if limit <= 0 || limit > math.MaxInt32 {
+		return 0, fmt.Errorf("%s: %w: limit %d", op, store.ErrInvalid, limit)
+	}
+	n, err := s.q.DeleteProviderSnapshotsBefore(ctx, pgdb.DeleteProviderSnapshotsBeforeParams{TakenBefore: nullTime(t), MaxRows: int32(limit)})
+	if err != nil {
+		return 0, mapErr(op, err)
+	}
+	return n, nil
+}
+
+// LatestProviderSnapshots returns a provider's latest successful snapshot
+// of each bucket taken in [from, to), oldest first.
+func (s *Store) LatestProviderSnapshots(ctx context.Context, providerID int64, from, to time.Time, bucket time.Duration) ([]store.ProviderSnapshot, error) {
+	op := fmt.Sprintf("downsample snapshots of provider %d", providerID)
+	secs, err := bucketSeconds(bucket)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	rows, err := s.q.ListProviderSnapshotsLatest(ctx, pgdb.ListProviderSnapshotsLatestParams{
+		BucketSeconds: secs, ProviderID: providerID, TakenFrom: nullTime(from), TakenTo: nullTime(to),
+	})
+	if err != nil {
+		return nil, mapErr(op, err)
+	}
+	// DISTINCT ON orders by bucket, which is also time order.
+	return convertAll(rows, snapshotFromRow), nil
+}
+
+// MaxProviderVRAM returns the highest VRAM use of a provider's successful
+// snapshots taken in [from, to), 0 if none.
+func (s *Store) MaxProviderVRAM(ctx context.Context, providerID int64, from, to time.Time) (int64, error) {
+	v, err := s.q.MaxProviderSnapshotVRAM(ctx, pgdb.MaxProviderSnapshotVRAMParams{ProviderID: providerID, TakenFrom: nullTime(from), TakenTo: nullTime(to)})
+	if err != nil {
+		return 0, mapErr(fmt.Sprintf("highest VRAM of provider %d", providerID), err)
+	}
+	return v, nil
+}
+
+// SnapshotBuckets summarises the successful snapshots of all providers per
+// time bucket.
+func (s *Store) SnapshotBuckets(ctx context.Context, from, to time.Time, bucketSeconds int64) ([]store.SnapshotBucket, error) {
+	op := "summarise provider snapshots"
+	if bucketSeconds <= 0 {
+		return nil, fmt.Errorf("%s: %w: bucket width %d s", op, store.ErrInvalid, bucketSeconds)
+	}
+	rows, err := s.q.ProviderSnapshotBuckets(ctx, pgdb.ProviderSnapshotBucketsParams{BucketSeconds: bucketSeconds, TakenFrom: nullTime(from), TakenTo: nullTime(to)})
+	if err != nil {
+		return nil, mapErr(op, err)
+	}
+	out := make([]store.SnapshotBucket, len(rows))
+	for i, r := range rows {
+		out[i] = store.SnapshotBucket{Start: time.Unix(r.Bucket, 0).UTC(), VRAMUsedBytes: r.VramBytes,
+			Waiting: max(r.Waiting, 0), WaitingKnown: r.Waiting >= 0}
+	}
+	return out, nil
+}
+
+// bucketSeconds checks a downsampling width: whole seconds, at least one.
+func bucketSeconds(d time.Duration) (int64, error) {
+	if d < time.Second || d%time.Second != 0 {
+		return 0, fmt.Errorf("%w: bucket width %v must be whole seconds", store.ErrInvalid, d)
+	}
+	return int64(d / time.Second), nil
 }

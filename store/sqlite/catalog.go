@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/logos-llm/logos/store"
 	"github.com/logos-llm/logos/store/sqlite/internal/sqlitedb"
@@ -87,6 +88,9 @@ func (s *Store) CreateProvider(ctx context.Context, p store.Provider) (store.Pro
 		KeepAliveSeconds: int64(p.KeepAliveSeconds),
 		MaxLoadedModels:  int64(p.MaxLoadedModels),
 		ExtraOperations:  store.JoinOperations(p.ExtraOperations),
+		PollIntervalMs:   p.PollInterval.Milliseconds(),
+		PollTimeoutMs:    p.PollTimeout.Milliseconds(),
+		SleepMode:        boolInt(p.SleepMode),
 		CreatedAt:        ts,
 		UpdatedAt:        ts,
 	})
@@ -132,6 +136,9 @@ func (s *Store) UpdateProvider(ctx context.Context, p store.Provider) (store.Pro
 		KeepAliveSeconds: int64(p.KeepAliveSeconds),
 		MaxLoadedModels:  int64(p.MaxLoadedModels),
 		ExtraOperations:  store.JoinOperations(p.ExtraOperations),
+		PollIntervalMs:   p.PollInterval.Milliseconds(),
+		PollTimeoutMs:    p.PollTimeout.Milliseconds(),
+		SleepMode:        boolInt(p.SleepMode),
 		UpdatedAt:        formatTime(now()),
 	})
 	if err != nil {
@@ -472,6 +479,9 @@ func toProvider(d *decoder, r sqlitedb.Provider) store.Provider {
 		KeepAliveSeconds: int(r.KeepAliveSeconds),
 		MaxLoadedModels:  int(r.MaxLoadedModels),
 		ExtraOperations:  store.SplitOperations(r.ExtraOperations),
+		PollInterval:     time.Duration(r.PollIntervalMs) * time.Millisecond,
+		PollTimeout:      time.Duration(r.PollTimeoutMs) * time.Millisecond,
+		SleepMode:        r.SleepMode != 0,
 		CreatedAt:        d.time("providers.created_at", r.CreatedAt),
 		UpdatedAt:        d.time("providers.updated_at", r.UpdatedAt),
 	}

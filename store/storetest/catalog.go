@@ -48,6 +48,9 @@ func fullProvider(name string) store.Provider {
 		KeepAliveSeconds: 300,
 		MaxLoadedModels:  3,
 		ExtraOperations:  []string{"batches", "files/*"},
+		PollInterval:     2500 * time.Millisecond,
+		PollTimeout:      1500 * time.Millisecond,
+		SleepMode:        true,
 	}
 }
 

@@ -21,6 +21,10 @@ var jobTests = []test{
 
 var eventTests = []test{
 	{"ProviderSnapshots", testProviderSnapshots},
+	{"SnapshotQueue", testSnapshotQueue},
+	{"SnapshotRetention", testSnapshotRetention},
+	{"SnapshotDownsampling", testSnapshotDownsampling},
+	{"SnapshotBuckets", testSnapshotBuckets},
 }
 
 var lifecycleTests = []test{

@@ -2,11 +2,11 @@
 INSERT INTO providers (
     name, kind, base_url, auth_header, auth_format, credential, api_version, privacy,
     admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models,
-    extra_operations
+    extra_operations, poll_interval_ms, poll_timeout_ms, sleep_mode
 ) VALUES (
     @name, @kind, @base_url, @auth_header, @auth_format, @credential, @api_version, @privacy,
     @admin_url, @total_vram_mb, @parallel_capacity, @keep_alive_seconds, @max_loaded_models,
-    @extra_operations
+    @extra_operations, @poll_interval_ms, @poll_timeout_ms, @sleep_mode
 )
 RETURNING *;
 
@@ -22,7 +22,8 @@ SET name = @name, kind = @kind, base_url = @base_url, auth_header = @auth_header
     auth_format = @auth_format, credential = @credential, api_version = @api_version,
     privacy = @privacy, admin_url = @admin_url, total_vram_mb = @total_vram_mb,
     parallel_capacity = @parallel_capacity, keep_alive_seconds = @keep_alive_seconds,
-    max_loaded_models = @max_loaded_models, extra_operations = @extra_operations, updated_at = now()
+    max_loaded_models = @max_loaded_models, extra_operations = @extra_operations, poll_interval_ms = @poll_interval_ms,
+    poll_timeout_ms = @poll_timeout_ms, sleep_mode = @sleep_mode, updated_at = now()
 WHERE id = @id
 RETURNING *;
 

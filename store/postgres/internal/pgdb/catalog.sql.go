@@ -210,13 +210,13 @@ const createProvider = `-- name: CreateProvider :one
 INSERT INTO providers (
     name, kind, base_url, auth_header, auth_format, credential, api_version, privacy,
     admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models,
-    extra_operations
+    extra_operations, poll_interval_ms, poll_timeout_ms, sleep_mode
 ) VALUES (
     $1, $2, $3, $4, $5, $6, $7, $8,
     $9, $10, $11, $12, $13,
-    $14
+    $14, $15, $16, $17
 )
-RETURNING id, name, kind, base_url, auth_header, auth_format, credential, api_version, privacy, admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models, created_at, updated_at, extra_operations
+RETURNING id, name, kind, base_url, auth_header, auth_format, credential, api_version, privacy, admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models, created_at, updated_at, extra_operations, poll_interval_ms, poll_timeout_ms, sleep_mode
 `
 
 type CreateProviderParams struct {
@@ -234,6 +234,9 @@ type CreateProviderParams struct {
 	KeepAliveSeconds int32
 	MaxLoadedModels  int32
 	ExtraOperations  string
+	PollIntervalMs   int32
+	PollTimeoutMs    int32
+	SleepMode        bool
 }
 
 func (q *Queries) CreateProvider(ctx context.Context, arg CreateProviderParams) (Provider, error) {
@@ -252,6 +255,9 @@ func (q *Queries) CreateProvider(ctx context.Context, arg CreateProviderParams) 
 		arg.KeepAliveSeconds,
 		arg.MaxLoadedModels,
 		arg.ExtraOperations,
+		arg.PollIntervalMs,
+		arg.PollTimeoutMs,
+		arg.SleepMode,
 	)
 	var i Provider
 	err := row.Scan(
@@ -272,6 +278,9 @@ func (q *Queries) CreateProvider(ctx context.Context, arg CreateProviderParams) 
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.ExtraOperations,
+		&i.PollIntervalMs,
+		&i.PollTimeoutMs,
+		&i.SleepMode,
 	)
 	return i, err
 }
@@ -434,7 +443,7 @@ func (q *Queries) GetPolicy(ctx context.Context, id int64) (Policy, error) {
 }
 
 const getProvider = `-- name: GetProvider :one
-SELECT id, name, kind, base_url, auth_header, auth_format, credential, api_version, privacy, admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models, created_at, updated_at, extra_operations FROM providers WHERE id = $1
+SELECT id, name, kind, base_url, auth_header, auth_format, credential, api_version, privacy, admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models, created_at, updated_at, extra_operations, poll_interval_ms, poll_timeout_ms, sleep_mode FROM providers WHERE id = $1
 `
 
 func (q *Queries) GetProvider(ctx context.Context, id int64) (Provider, error) {
@@ -458,6 +467,9 @@ func (q *Queries) GetProvider(ctx context.Context, id int64) (Provider, error) {
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.ExtraOperations,
+		&i.PollIntervalMs,
+		&i.PollTimeoutMs,
+		&i.SleepMode,
 	)
 	return i, err
 }
@@ -732,7 +744,7 @@ func (q *Queries) ListPrices(ctx context.Context) ([]Price, error) {
 }
 
 const listProviders = `-- name: ListProviders :many
-SELECT id, name, kind, base_url, auth_header, auth_format, credential, api_version, privacy, admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models, created_at, updated_at, extra_operations FROM providers ORDER BY id
+SELECT id, name, kind, base_url, auth_header, auth_format, credential, api_version, privacy, admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models, created_at, updated_at, extra_operations, poll_interval_ms, poll_timeout_ms, sleep_mode FROM providers ORDER BY id
 `
 
 func (q *Queries) ListProviders(ctx context.Context) ([]Provider, error) {
@@ -762,6 +774,9 @@ func (q *Queries) ListProviders(ctx context.Context) ([]Provider, error) {
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.ExtraOperations,
+			&i.PollIntervalMs,
+			&i.PollTimeoutMs,
+			&i.SleepMode,
 		); err != nil {
 			return nil, err
 		}
@@ -982,9 +997,10 @@ SET name = $1, kind = $2, base_url = $3, auth_header = $4,
     auth_format = $5, credential = $6, api_version = $7,
     privacy = $8, admin_url = $9, total_vram_mb = $10,
     parallel_capacity = $11, keep_alive_seconds = $12,
-    max_loaded_models = $13, extra_operations = $14, updated_at = now()
-WHERE id = $15
-RETURNING id, name, kind, base_url, auth_header, auth_format, credential, api_version, privacy, admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models, created_at, updated_at, extra_operations
+    max_loaded_models = $13, extra_operations = $14, poll_interval_ms = $15,
+    poll_timeout_ms = $16, sleep_mode = $17, updated_at = now()
+WHERE id = $18
+RETURNING id, name, kind, base_url, auth_header, auth_format, credential, api_version, privacy, admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models, created_at, updated_at, extra_operations, poll_interval_ms, poll_timeout_ms, sleep_mode
 `
 
 type UpdateProviderParams struct {
@@ -1002,6 +1018,9 @@ type UpdateProviderParams struct {
 	KeepAliveSeconds int32
 	MaxLoadedModels  int32
 	ExtraOperations  string
+	PollIntervalMs   int32
+	PollTimeoutMs    int32
+	SleepMode        bool
 	ID               int64
 }
 
@@ -1021,6 +1040,9 @@ func (q *Queries) UpdateProvider(ctx context.Context, arg UpdateProviderParams) 
 		arg.KeepAliveSeconds,
 		arg.MaxLoadedModels,
 		arg.ExtraOperations,
+		arg.PollIntervalMs,
+		arg.PollTimeoutMs,
+		arg.SleepMode,
 		arg.ID,
 	)
 	var i Provider
@@ -1042,6 +1064,9 @@ func (q *Queries) UpdateProvider(ctx context.Context, arg UpdateProviderParams) 
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.ExtraOperations,
+		&i.PollIntervalMs,
+		&i.PollTimeoutMs,
+		&i.SleepMode,
 	)
 	return i, err
 }

@@ -53,6 +53,31 @@ func (q *Queries) CreateJob(ctx context.Context, arg CreateJobParams) (Job, erro
 	return i, err
 }
 
+const deleteProviderSnapshotsBefore = `-- name: DeleteProviderSnapshotsBefore :execrows
+DELETE FROM provider_snapshots
+WHERE id IN (
+    SELECT old.id FROM provider_snapshots old
+    WHERE old.taken_at < $1
+    ORDER BY old.taken_at
+    LIMIT $2
+)
+`
+
+type DeleteProviderSnapshotsBeforeParams struct {
+	TakenBefore pgtype.Timestamptz
+	MaxRows     int32
+}
+
+// DeleteProviderSnapshotsBefore deletes at most @max_rows snapshots taken
+// before @taken_before, oldest first (the retention deletes in batches).
+func (q *Queries) DeleteProviderSnapshotsBefore(ctx context.Context, arg DeleteProviderSnapshotsBeforeParams) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteProviderSnapshotsBefore, arg.TakenBefore, arg.MaxRows)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const getJob = `-- name: GetJob :one
 SELECT id, status, process_id, profile_id, request_payload, result_payload, status_code, error_message, created_at, updated_at FROM jobs WHERE id = $1
 `
@@ -77,22 +102,26 @@ func (q *Queries) GetJob(ctx context.Context, id int64) (Job, error) {
 
 const insertProviderSnapshot = `-- name: InsertProviderSnapshot :one
 INSERT INTO provider_snapshots (
-    provider_id, taken_at, models_loaded, vram_used_bytes, loaded_models, poll_success, error_message
+    provider_id, taken_at, models_loaded, vram_used_bytes, loaded_models, poll_success, error_message,
+    running_requests, waiting_requests
 ) VALUES (
     $1, COALESCE($2::timestamptz, now()), $3, $4,
-    COALESCE($5::jsonb, '[]'::jsonb), $6, $7
+    COALESCE($5::jsonb, '[]'::jsonb), $6, $7,
+    $8, $9
 )
-RETURNING id, provider_id, taken_at, models_loaded, vram_used_bytes, loaded_models, poll_success, error_message
+RETURNING id, provider_id, taken_at, models_loaded, vram_used_bytes, loaded_models, poll_success, error_message, running_requests, waiting_requests
 `
 
 type InsertProviderSnapshotParams struct {
-	ProviderID    int64
-	TakenAt       pgtype.Timestamptz
-	ModelsLoaded  int32
-	VramUsedBytes int64
-	LoadedModels  []byte
-	PollSuccess   bool
-	ErrorMessage  string
+	ProviderID      int64
+	TakenAt         pgtype.Timestamptz
+	ModelsLoaded    int32
+	VramUsedBytes   int64
+	LoadedModels    []byte
+	PollSuccess     bool
+	ErrorMessage    string
+	RunningRequests pgtype.Int4
+	WaitingRequests pgtype.Int4
 }
 
 func (q *Queries) InsertProviderSnapshot(ctx context.Context, arg InsertProviderSnapshotParams) (ProviderSnapshot, error) {
@@ -104,6 +133,8 @@ func (q *Queries) InsertProviderSnapshot(ctx context.Context, arg InsertProvider
 		arg.LoadedModels,
 		arg.PollSuccess,
 		arg.ErrorMessage,
+		arg.RunningRequests,
+		arg.WaitingRequests,
 	)
 	var i ProviderSnapshot
 	err := row.Scan(
@@ -115,6 +146,8 @@ func (q *Queries) InsertProviderSnapshot(ctx context.Context, arg InsertProvider
 		&i.LoadedModels,
 		&i.PollSuccess,
 		&i.ErrorMessage,
+		&i.RunningRequests,
+		&i.WaitingRequests,
 	)
 	return i, err
 }
@@ -155,7 +188,7 @@ func (q *Queries) ListJobsByStatus(ctx context.Context, status string) ([]Job, e
 }
 
 const listProviderSnapshots = `-- name: ListProviderSnapshots :many
-SELECT id, provider_id, taken_at, models_loaded, vram_used_bytes, loaded_models, poll_success, error_message FROM provider_snapshots
+SELECT id, provider_id, taken_at, models_loaded, vram_used_bytes, loaded_models, poll_success, error_message, running_requests, waiting_requests FROM provider_snapshots
 WHERE provider_id = $1
   AND ($2::timestamptz IS NULL OR taken_at >= $2::timestamptz)
   AND ($3::timestamptz IS NULL OR taken_at < $3::timestamptz)
@@ -188,7 +221,137 @@ func (q *Queries) ListProviderSnapshots(ctx context.Context, arg ListProviderSna
 			&i.LoadedModels,
 			&i.PollSuccess,
 			&i.ErrorMessage,
+			&i.RunningRequests,
+			&i.WaitingRequests,
 		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listProviderSnapshotsLatest = `-- name: ListProviderSnapshotsLatest :many
+SELECT DISTINCT ON (floor(EXTRACT(EPOCH FROM taken_at) / $1::bigint))
+    id, provider_id, taken_at, models_loaded, vram_used_bytes, loaded_models, poll_success,
+    error_message, running_requests, waiting_requests
+FROM provider_snapshots
+WHERE provider_id = $2 AND poll_success
+  AND taken_at >= $3 AND taken_at < $4
+ORDER BY floor(EXTRACT(EPOCH FROM taken_at) / $1::bigint), taken_at DESC, id DESC
+`
+
+type ListProviderSnapshotsLatestParams struct {
+	BucketSeconds int64
+	ProviderID    int64
+	TakenFrom     pgtype.Timestamptz
+	TakenTo       pgtype.Timestamptz
+}
+
+// ListProviderSnapshotsLatest returns a provider's latest successful
+// snapshot of each bucket of @bucket_seconds (aligned to the Unix epoch)
+// taken in [taken_from, taken_to), oldest first.
+func (q *Queries) ListProviderSnapshotsLatest(ctx context.Context, arg ListProviderSnapshotsLatestParams) ([]ProviderSnapshot, error) {
+	rows, err := q.db.Query(ctx, listProviderSnapshotsLatest,
+		arg.BucketSeconds,
+		arg.ProviderID,
+		arg.TakenFrom,
+		arg.TakenTo,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ProviderSnapshot
+	for rows.Next() {
+		var i ProviderSnapshot
+		if err := rows.Scan(
+			&i.ID,
+			&i.ProviderID,
+			&i.TakenAt,
+			&i.ModelsLoaded,
+			&i.VramUsedBytes,
+			&i.LoadedModels,
+			&i.PollSuccess,
+			&i.ErrorMessage,
+			&i.RunningRequests,
+			&i.WaitingRequests,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const maxProviderSnapshotVRAM = `-- name: MaxProviderSnapshotVRAM :one
+SELECT COALESCE(max(vram_used_bytes), 0)::bigint AS max_vram
+FROM provider_snapshots
+WHERE provider_id = $1 AND poll_success
+  AND taken_at >= $2 AND taken_at < $3
+`
+
+type MaxProviderSnapshotVRAMParams struct {
+	ProviderID int64
+	TakenFrom  pgtype.Timestamptz
+	TakenTo    pgtype.Timestamptz
+}
+
+// MaxProviderSnapshotVRAM returns the highest VRAM use of a provider's
+// successful snapshots taken in [taken_from, taken_to), 0 if none.
+func (q *Queries) MaxProviderSnapshotVRAM(ctx context.Context, arg MaxProviderSnapshotVRAMParams) (int64, error) {
+	row := q.db.QueryRow(ctx, maxProviderSnapshotVRAM, arg.ProviderID, arg.TakenFrom, arg.TakenTo)
+	var max_vram int64
+	err := row.Scan(&max_vram)
+	return max_vram, err
+}
+
+const providerSnapshotBuckets = `-- name: ProviderSnapshotBuckets :many
+SELECT bucket::bigint AS bucket, sum(vram)::float8 AS vram_bytes, COALESCE(sum(waiting), -1)::float8 AS waiting
+FROM (
+    SELECT floor(EXTRACT(EPOCH FROM taken_at) / $1::bigint)::bigint * $1::bigint AS bucket,
+        provider_id, avg(vram_used_bytes) AS vram, avg(waiting_requests) AS waiting
+    FROM provider_snapshots
+    WHERE poll_success AND taken_at >= $2 AND taken_at < $3
+    GROUP BY 1, 2
+) per_provider
+GROUP BY bucket
+ORDER BY bucket
+`
+
+type ProviderSnapshotBucketsParams struct {
+	BucketSeconds int64
+	TakenFrom     pgtype.Timestamptz
+	TakenTo       pgtype.Timestamptz
+}
+
+type ProviderSnapshotBucketsRow struct {
+	Bucket    int64
+	VramBytes float64
+	Waiting   float64
+}
+
+// ProviderSnapshotBuckets summarises the successful snapshots of every
+// provider per bucket of @bucket_seconds (aligned to the Unix epoch, as Unix
+// seconds): the VRAM in use and the upstream queue, each averaged per
+// provider and summed over providers. waiting is -1 when no provider
+// reported its queue in the bucket.
+func (q *Queries) ProviderSnapshotBuckets(ctx context.Context, arg ProviderSnapshotBucketsParams) ([]ProviderSnapshotBucketsRow, error) {
+	rows, err := q.db.Query(ctx, providerSnapshotBuckets, arg.BucketSeconds, arg.TakenFrom, arg.TakenTo)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ProviderSnapshotBucketsRow
+	for rows.Next() {
+		var i ProviderSnapshotBucketsRow
+		if err := rows.Scan(&i.Bucket, &i.VramBytes, &i.Waiting); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

@@ -138,17 +138,22 @@ type Provider struct {
 	CreatedAt        pgtype.Timestamptz
 	UpdatedAt        pgtype.Timestamptz
 	ExtraOperations  string
+	PollIntervalMs   int32
+	PollTimeoutMs    int32
+	SleepMode        bool
 }
 
 type ProviderSnapshot struct {
-	ID            int64
-	ProviderID    int64
-	TakenAt       pgtype.Timestamptz
-	ModelsLoaded  int32
-	VramUsedBytes int64
-	LoadedModels  []byte
-	PollSuccess   bool
-	ErrorMessage  string
+	ID              int64
+	ProviderID      int64
+	TakenAt         pgtype.Timestamptz
+	ModelsLoaded    int32
+	VramUsedBytes   int64
+	LoadedModels    []byte
+	PollSuccess     bool
+	ErrorMessage    string
+	RunningRequests pgtype.Int4
+	WaitingRequests pgtype.Int4
 }
 
 type RateWindow struct {

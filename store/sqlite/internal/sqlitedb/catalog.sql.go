@@ -226,14 +226,16 @@ INSERT INTO providers (
     name, kind, base_url, auth_header, auth_format, credential, api_version, privacy,
     admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models,
     extra_operations,
+    poll_interval_ms, poll_timeout_ms, sleep_mode,
     created_at, updated_at
 ) VALUES (
     ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,
     ?9, ?10, ?11, ?12, ?13,
     ?14,
-    ?15, ?16
+    ?15, ?16, ?17,
+    ?18, ?19
 )
-RETURNING id, name, kind, base_url, auth_header, auth_format, credential, api_version, privacy, admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models, created_at, updated_at, extra_operations
+RETURNING id, name, kind, base_url, auth_header, auth_format, credential, api_version, privacy, admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models, created_at, updated_at, extra_operations, poll_interval_ms, poll_timeout_ms, sleep_mode
 `
 
 type CreateProviderParams struct {
@@ -251,6 +253,9 @@ type CreateProviderParams struct {
 	KeepAliveSeconds int64
 	MaxLoadedModels  int64
 	ExtraOperations  string
+	PollIntervalMs   int64
+	PollTimeoutMs    int64
+	SleepMode        int64
 	CreatedAt        string
 	UpdatedAt        string
 }
@@ -271,6 +276,9 @@ func (q *Queries) CreateProvider(ctx context.Context, arg CreateProviderParams) 
 		arg.KeepAliveSeconds,
 		arg.MaxLoadedModels,
 		arg.ExtraOperations,
+		arg.PollIntervalMs,
+		arg.PollTimeoutMs,
+		arg.SleepMode,
 		arg.CreatedAt,
 		arg.UpdatedAt,
 	)
@@ -293,6 +301,9 @@ func (q *Queries) CreateProvider(ctx context.Context, arg CreateProviderParams) 
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.ExtraOperations,
+		&i.PollIntervalMs,
+		&i.PollTimeoutMs,
+		&i.SleepMode,
 	)
 	return i, err
 }
@@ -466,7 +477,7 @@ func (q *Queries) GetPolicy(ctx context.Context, id int64) (Policy, error) {
 }
 
 const getProvider = `-- name: GetProvider :one
-SELECT id, name, kind, base_url, auth_header, auth_format, credential, api_version, privacy, admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models, created_at, updated_at, extra_operations FROM providers WHERE id = ?1
+SELECT id, name, kind, base_url, auth_header, auth_format, credential, api_version, privacy, admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models, created_at, updated_at, extra_operations, poll_interval_ms, poll_timeout_ms, sleep_mode FROM providers WHERE id = ?1
 `
 
 func (q *Queries) GetProvider(ctx context.Context, id int64) (Provider, error) {
@@ -490,6 +501,9 @@ func (q *Queries) GetProvider(ctx context.Context, id int64) (Provider, error) {
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.ExtraOperations,
+		&i.PollIntervalMs,
+		&i.PollTimeoutMs,
+		&i.SleepMode,
 	)
 	return i, err
 }
@@ -771,7 +785,7 @@ func (q *Queries) ListPrices(ctx context.Context) ([]Price, error) {
 }
 
 const listProviders = `-- name: ListProviders :many
-SELECT id, name, kind, base_url, auth_header, auth_format, credential, api_version, privacy, admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models, created_at, updated_at, extra_operations FROM providers ORDER BY id
+SELECT id, name, kind, base_url, auth_header, auth_format, credential, api_version, privacy, admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models, created_at, updated_at, extra_operations, poll_interval_ms, poll_timeout_ms, sleep_mode FROM providers ORDER BY id
 `
 
 func (q *Queries) ListProviders(ctx context.Context) ([]Provider, error) {
@@ -801,6 +815,9 @@ func (q *Queries) ListProviders(ctx context.Context) ([]Provider, error) {
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.ExtraOperations,
+			&i.PollIntervalMs,
+			&i.PollTimeoutMs,
+			&i.SleepMode,
 		); err != nil {
 			return nil, err
 		}
@@ -1033,9 +1050,10 @@ SET name = ?1, kind = ?2, base_url = ?3, auth_header = ?4,
     auth_format = ?5, credential = ?6, api_version = ?7,
     privacy = ?8, admin_url = ?9, total_vram_mb = ?10,
     parallel_capacity = ?11, keep_alive_seconds = ?12,
-    max_loaded_models = ?13, extra_operations = ?14, updated_at = ?15
-WHERE id = ?16
-RETURNING id, name, kind, base_url, auth_header, auth_format, credential, api_version, privacy, admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models, created_at, updated_at, extra_operations
+    max_loaded_models = ?13, extra_operations = ?14, poll_interval_ms = ?15,
+    poll_timeout_ms = ?16, sleep_mode = ?17, updated_at = ?18
+WHERE id = ?19
+RETURNING id, name, kind, base_url, auth_header, auth_format, credential, api_version, privacy, admin_url, total_vram_mb, parallel_capacity, keep_alive_seconds, max_loaded_models, created_at, updated_at, extra_operations, poll_interval_ms, poll_timeout_ms, sleep_mode
 `
 
 type UpdateProviderParams struct {
@@ -1053,6 +1071,9 @@ type UpdateProviderParams struct {
 	KeepAliveSeconds int64
 	MaxLoadedModels  int64
 	ExtraOperations  string
+	PollIntervalMs   int64
+	PollTimeoutMs    int64
+	SleepMode        int64
 	UpdatedAt        string
 	ID               int64
 }
@@ -1073,6 +1094,9 @@ func (q *Queries) UpdateProvider(ctx context.Context, arg UpdateProviderParams) 
 		arg.KeepAliveSeconds,
 		arg.MaxLoadedModels,
 		arg.ExtraOperations,
+		arg.PollIntervalMs,
+		arg.PollTimeoutMs,
+		arg.SleepMode,
 		arg.UpdatedAt,
 		arg.ID,
 	)
@@ -1095,6 +1119,9 @@ func (q *Queries) UpdateProvider(ctx context.Context, arg UpdateProviderParams) 
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.ExtraOperations,
+		&i.PollIntervalMs,
+		&i.PollTimeoutMs,
+		&i.SleepMode,
 	)
 	return i, err
 }

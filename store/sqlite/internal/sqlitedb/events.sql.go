@@ -7,22 +7,52 @@ package sqlitedb
 
 import (
 	"context"
+	"database/sql"
 )
 
+const deleteProviderSnapshotsBefore = `-- name: DeleteProviderSnapshotsBefore :execrows
+
+DELETE FROM provider_snapshots
+WHERE id IN (
+    SELECT old.id FROM provider_snapshots old
+    WHERE old.taken_at < ?1
+    ORDER BY old.taken_at
+    LIMIT ?2
+)
+`
+
+type DeleteProviderSnapshotsBeforeParams struct {
+	TakenBefore string
+	MaxRows     int64
+}
+
+// See db/queries/postgres/jobs.sql for the following queries.
+func (q *Queries) DeleteProviderSnapshotsBefore(ctx context.Context, arg DeleteProviderSnapshotsBeforeParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, deleteProviderSnapshotsBefore, arg.TakenBefore, arg.MaxRows)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
 const insertProviderSnapshot = `-- name: InsertProviderSnapshot :one
-INSERT INTO provider_snapshots (provider_id, taken_at, models_loaded, vram_used_bytes, loaded_models, poll_success, error_message)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-RETURNING id, provider_id, taken_at, models_loaded, vram_used_bytes, loaded_models, poll_success, error_message
+INSERT INTO provider_snapshots (provider_id, taken_at, models_loaded, vram_used_bytes, loaded_models, poll_success, error_message,
+    running_requests, waiting_requests)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
+    ?8, ?9)
+RETURNING id, provider_id, taken_at, models_loaded, vram_used_bytes, loaded_models, poll_success, error_message, running_requests, waiting_requests
 `
 
 type InsertProviderSnapshotParams struct {
-	ProviderID    int64
-	TakenAt       string
-	ModelsLoaded  int64
-	VramUsedBytes int64
-	LoadedModels  string
-	PollSuccess   int64
-	ErrorMessage  string
+	ProviderID      int64
+	TakenAt         string
+	ModelsLoaded    int64
+	VramUsedBytes   int64
+	LoadedModels    string
+	PollSuccess     int64
+	ErrorMessage    string
+	RunningRequests sql.NullInt64
+	WaitingRequests sql.NullInt64
 }
 
 func (q *Queries) InsertProviderSnapshot(ctx context.Context, arg InsertProviderSnapshotParams) (ProviderSnapshot, error) {
@@ -34,6 +64,8 @@ func (q *Queries) InsertProviderSnapshot(ctx context.Context, arg InsertProvider
 		arg.LoadedModels,
 		arg.PollSuccess,
 		arg.ErrorMessage,
+		arg.RunningRequests,
+		arg.WaitingRequests,
 	)
 	var i ProviderSnapshot
 	err := row.Scan(
@@ -45,12 +77,14 @@ func (q *Queries) InsertProviderSnapshot(ctx context.Context, arg InsertProvider
 		&i.LoadedModels,
 		&i.PollSuccess,
 		&i.ErrorMessage,
+		&i.RunningRequests,
+		&i.WaitingRequests,
 	)
 	return i, err
 }
 
 const listProviderSnapshots = `-- name: ListProviderSnapshots :many
-SELECT id, provider_id, taken_at, models_loaded, vram_used_bytes, loaded_models, poll_success, error_message FROM provider_snapshots
+SELECT id, provider_id, taken_at, models_loaded, vram_used_bytes, loaded_models, poll_success, error_message, running_requests, waiting_requests FROM provider_snapshots
 WHERE provider_id = ?1 AND taken_at >= ?2 AND taken_at < ?3
 ORDER BY taken_at, id
 `
@@ -79,7 +113,154 @@ func (q *Queries) ListProviderSnapshots(ctx context.Context, arg ListProviderSna
 			&i.LoadedModels,
 			&i.PollSuccess,
 			&i.ErrorMessage,
+			&i.RunningRequests,
+			&i.WaitingRequests,
 		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listProviderSnapshotsLatest = `-- name: ListProviderSnapshotsLatest :many
+SELECT
+    CAST(max(taken_at) AS TEXT) AS taken_at,
+    id, provider_id, models_loaded, vram_used_bytes, loaded_models, poll_success,
+    error_message, running_requests, waiting_requests,
+    CAST(strftime('%s', substr(taken_at, 1, 19)) AS INTEGER) / CAST(?1 AS INTEGER) AS bucket
+FROM provider_snapshots
+WHERE provider_id = ?2 AND poll_success
+  AND taken_at >= ?3 AND taken_at < ?4
+GROUP BY bucket
+ORDER BY 1
+`
+
+type ListProviderSnapshotsLatestParams struct {
+	BucketSeconds int64
+	ProviderID    int64
+	TakenFrom     string
+	TakenTo       string
+}
+
+type ListProviderSnapshotsLatestRow struct {
+	TakenAt         string
+	ID              int64
+	ProviderID      int64
+	ModelsLoaded    int64
+	VramUsedBytes   int64
+	LoadedModels    string
+	PollSuccess     int64
+	ErrorMessage    string
+	RunningRequests sql.NullInt64
+	WaitingRequests sql.NullInt64
+	Bucket          int64
+}
+
+// ListProviderSnapshotsLatest relies on SQLite's bare columns: with a
+// single max() aggregate, the other columns come from the row holding the
+// maximum (the latest snapshot of the bucket).
+func (q *Queries) ListProviderSnapshotsLatest(ctx context.Context, arg ListProviderSnapshotsLatestParams) ([]ListProviderSnapshotsLatestRow, error) {
+	rows, err := q.db.QueryContext(ctx, listProviderSnapshotsLatest,
+		arg.BucketSeconds,
+		arg.ProviderID,
+		arg.TakenFrom,
+		arg.TakenTo,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListProviderSnapshotsLatestRow
+	for rows.Next() {
+		var i ListProviderSnapshotsLatestRow
+		if err := rows.Scan(
+			&i.TakenAt,
+			&i.ID,
+			&i.ProviderID,
+			&i.ModelsLoaded,
+			&i.VramUsedBytes,
+			&i.LoadedModels,
+			&i.PollSuccess,
+			&i.ErrorMessage,
+			&i.RunningRequests,
+			&i.WaitingRequests,
+			&i.Bucket,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const maxProviderSnapshotVRAM = `-- name: MaxProviderSnapshotVRAM :one
+SELECT CAST(coalesce(max(vram_used_bytes), 0) AS INTEGER) AS max_vram
+FROM provider_snapshots
+WHERE provider_id = ?1 AND poll_success
+  AND taken_at >= ?2 AND taken_at < ?3
+`
+
+type MaxProviderSnapshotVRAMParams struct {
+	ProviderID int64
+	TakenFrom  string
+	TakenTo    string
+}
+
+func (q *Queries) MaxProviderSnapshotVRAM(ctx context.Context, arg MaxProviderSnapshotVRAMParams) (int64, error) {
+	row := q.db.QueryRowContext(ctx, maxProviderSnapshotVRAM, arg.ProviderID, arg.TakenFrom, arg.TakenTo)
+	var max_vram int64
+	err := row.Scan(&max_vram)
+	return max_vram, err
+}
+
+const providerSnapshotBuckets = `-- name: ProviderSnapshotBuckets :many
+SELECT CAST(bucket AS INTEGER) AS bucket, CAST(sum(vram) AS REAL) AS vram_bytes, CAST(coalesce(sum(waiting), -1) AS REAL) AS waiting
+FROM (
+    SELECT CAST(strftime('%s', substr(taken_at, 1, 19)) AS INTEGER) / CAST(?1 AS INTEGER) * CAST(?1 AS INTEGER) AS bucket,
+        provider_id, avg(vram_used_bytes) AS vram, avg(waiting_requests) AS waiting
+    FROM provider_snapshots
+    WHERE poll_success AND taken_at >= ?2 AND taken_at < ?3
+    GROUP BY 1, 2
+) per_provider
+GROUP BY bucket
+ORDER BY bucket
+`
+
+type ProviderSnapshotBucketsParams struct {
+	BucketSeconds int64
+	TakenFrom     string
+	TakenTo       string
+}
+
+type ProviderSnapshotBucketsRow struct {
+	Bucket    int64
+	VramBytes float64
+	Waiting   float64
+}
+
+func (q *Queries) ProviderSnapshotBuckets(ctx context.Context, arg ProviderSnapshotBucketsParams) ([]ProviderSnapshotBucketsRow, error) {
+	rows, err := q.db.QueryContext(ctx, providerSnapshotBuckets, arg.BucketSeconds, arg.TakenFrom, arg.TakenTo)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ProviderSnapshotBucketsRow
+	for rows.Next() {
+		var i ProviderSnapshotBucketsRow
+		if err := rows.Scan(&i.Bucket, &i.VramBytes, &i.Waiting); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

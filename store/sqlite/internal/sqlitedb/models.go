@@ -138,17 +138,22 @@ type Provider struct {
 	CreatedAt        string
 	UpdatedAt        string
 	ExtraOperations  string
+	PollIntervalMs   int64
+	PollTimeoutMs    int64
+	SleepMode        int64
 }
 
 type ProviderSnapshot struct {
-	ID            int64
-	ProviderID    int64
-	TakenAt       string
-	ModelsLoaded  int64
-	VramUsedBytes int64
-	LoadedModels  string
-	PollSuccess   int64
-	ErrorMessage  string
+	ID              int64
+	ProviderID      int64
+	TakenAt         string
+	ModelsLoaded    int64
+	VramUsedBytes   int64
+	LoadedModels    string
+	PollSuccess     int64
+	ErrorMessage    string
+	RunningRequests sql.NullInt64
+	WaitingRequests sql.NullInt64
 }
 
 type RateWindow struct {

@@ -1,0 +1,91 @@
+package logos
+
+import (
+	"testing"
+	"time"
+
+	"github.com/logos-llm/logos/scheduler"
+	"github.com/logos-llm/logos/scheduler/core"
+)
+
+func view() *core.View {
+	return &core.View{
+		GPUs: []core.GPU{{TotalMB: 16000}},
+		Lanes: []core.Lane{
+			{ID: 0, Model: "top", GPUs: []int{0}, State: core.Sleeping, AwakeMB: 12000, SleepMB: 1000, WakeCost: 2 * time.Second, SleepCost: 5 * time.Second},
+			{ID: 1, Model: "near", GPUs: []int{0}, State: core.Awake, AwakeMB: 6000, SleepMB: 1000, StepTime: 20 * time.Millisecond, StepPerSeq: time.Millisecond, WakeCost: 2 * time.Second, SleepCost: 5 * time.Second},
+			{ID: 2, Model: "far", GPUs: []int{0}, State: core.Awake, AwakeMB: 3000, SleepMB: 1000},
+		},
+	}
+}
+
+func TestBatchLimitUnderTPOT(t *testing.T) {
+	p := New(Config{TPOTTarget: 80 * time.Millisecond})
+	v := view()
+	// alone: (80 − 20) / 1 = 60 sequences
+	if got := p.batchLimit(v, 1); got != 60 {
+		t.Errorf("batchLimit alone = %d, want 60", got)
+	}
+	// another busy lane on the GPU halves the budget: 40/1 − 20 = 20
+	v.Lanes[2].Running = 1
+	if got := p.batchLimit(v, 1); got != 20 {
+		t.Errorf("batchLimit shared = %d, want 20", got)
+	}
+	if got := p.batchLimit(v, 2); got != 64 {
+		t.Errorf("batchLimit without a step model = %d, want MaxBatch 64", got)
+	}
+}
+
+func TestNearEqualWarmCandidate(t *testing.T) {
+	p := New(Config{})
+	v := view()
+	p.index(v)
+	r := &core.Request{Candidates: []core.Candidate{{Model: "top", Weight: 10}, {Model: "near", Weight: 7}, {Model: "far", Weight: 4}}}
+	if got := p.choose(v, r); got != "near" {
+		t.Errorf("choose = %s, want the warm near-equal candidate", got)
+	}
+	r.Candidates[1].Weight = 4.5 // now (10−4.5)/6 > 0.5: not near-equal
+	r.Candidates[2].Weight = 4
+	if got := p.choose(v, r); got != "top" {
+		t.Errorf("choose = %s, want top", got)
+	}
+	v.Lanes[0].State = core.Awake
+	if got := p.choose(v, r); got != "top" {
+		t.Errorf("choose with top awake = %s", got)
+	}
+}
+
+// A high-priority request for a model that needs room forces a switch once
+// it is overdue, and its lane is woken when the victims are down.
+func TestSwitchOnDeadline(t *testing.T) {
+	p := New(Config{MaxWaitHigh: 5 * time.Second, Kappa: 1000})
+	v := view()
+	v.Lanes[2].State = core.Sleeping
+	v.GPUs[0].UsedMB = 6000 + 1000 + 1000
+	v.Lanes[1].Running = 1
+	t0 := time.Unix(0, 0)
+	r := &core.Request{ID: "r", Priority: scheduler.PriorityHigh, Arrival: t0, Candidates: []core.Candidate{{Model: "top", Weight: 1}}}
+	// "near" keeps getting traffic, so the cost rule alone never switches.
+	for i := range 20 {
+		p.noteArrival(t0, &core.Request{Candidates: []core.Candidate{{Model: "near"}}, Arrival: t0.Add(time.Duration(i) * time.Second)})
+	}
+	if acts := p.Handle(t0, v, core.Event{Kind: core.Arrival, Req: r}); len(acts) != 0 {
+		t.Fatalf("switched before the deadline: %+v", acts)
+	}
+	acts := p.Handle(t0.Add(6*time.Second), v, core.Event{Kind: core.Tick, Lane: -1})
+	if len(acts) != 1 || acts[0].Kind != core.Sleep || acts[0].Lane != 1 {
+		t.Fatalf("after the deadline got %+v, want one Sleep of lane 1", acts)
+	}
+	// The executor drains and sleeps lane 1; then top fits and is woken.
+	v.Lanes[1].State, v.Lanes[1].Running = core.Sleeping, 0
+	v.GPUs[0].UsedMB = 3000
+	acts = p.Handle(t0.Add(12*time.Second), v, core.Event{Kind: core.TransitionDone, Lane: 1})
+	if len(acts) != 1 || acts[0].Kind != core.Wake || acts[0].Lane != 0 {
+		t.Fatalf("after the victim slept got %+v, want Wake of lane 0", acts)
+	}
+	v.Lanes[0].State = core.Awake
+	acts = p.Handle(t0.Add(14*time.Second), v, core.Event{Kind: core.TransitionDone, Lane: 0})
+	if len(acts) != 1 || acts[0].Kind != core.Dispatch || acts[0].Req != r {
+		t.Fatalf("after the wake got %+v, want the request dispatched", acts)
+	}
+}
