@@ -60,9 +60,16 @@ type Config struct {
 	// the standard one (first come, first served by priority, honouring each
 	// deployment's parallel capacity).
 	Scheduler Scheduler
-	// Classifier ranks models for requests that state a policy instead of a
-	// model. Defaults to nil (such requests are refused).
+	// Classifier ranks models for requests that name none: no model, a
+	// logos-v model string, or a policy header (see package classify and the
+	// README). It is given every catalogue snapshot when it implements
+	// classify.CatalogueReceiver. Defaults to the built-in classify.Pipeline
+	// configured by ClassifierConfig.
 	Classifier Classifier
+	// ClassifierConfig configures the built-in classifier when Classifier is
+	// nil: the balancer's weights and the similarity stage (lexical by
+	// default; classify.NewEmbeddings for an embeddings endpoint).
+	ClassifierConfig classify.Config
 	// Logger receives operational logs. Defaults to slog.Default().
 	Logger *slog.Logger
 	// MaxBodyBytes bounds request bodies; larger ones get 413.
@@ -238,6 +245,13 @@ func New(cfg Config) (*Router, error) {
 	if cfg.Providers == nil {
 		cfg.Providers = providers.Registry{}
 	}
+	if cfg.Classifier == nil {
+		cc := cfg.ClassifierConfig
+		if cc.Logger == nil {
+			cc.Logger = cfg.Logger
+		}
+		cfg.Classifier = classify.New(cc)
+	}
 	var ulog *usagelog.Log
 	wcfg := store.UsageWriterConfig{
 		Inserter:      cfg.Store,
@@ -289,6 +303,12 @@ func New(cfg Config) (*Router, error) {
 			err = metrics.WatchScheduler(sr)
 		}
 	}
+	if fc, ok := cfg.Classifier.(interface{ Fallbacks() uint64 }); ok && err == nil {
+		err = cfg.Registerer.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "logos_classifier_similarity_fallbacks_total",
+			Help: "Classifications in which the lexical stage answered because the configured similarity stage failed or missed its deadline.",
+		}, func() float64 { return float64(fc.Fallbacks()) }))
+	}
 	if err != nil {
 		closeUsage()
 		return nil, fmt.Errorf("logos: registering metrics: %w", err)
@@ -332,16 +352,16 @@ func New(cfg Config) (*Router, error) {
 		return nil, fmt.Errorf("logos: %w", err)
 	}
 	p, err := pipeline.New(pipeline.Config{
-		Budgets:      budgets,
-		Limiter:      limiter,
-		Providers:    cfg.Providers,
-		Scheduler:    cfg.Scheduler,
-		Usage:        usage,
-		Client:       cfg.HTTPClient,
-		Logger:       cfg.Logger,
-		QueueTimeout: cfg.QueueTimeout,
-		Metrics:      metrics,
-
+		Budgets:         budgets,
+		Limiter:         limiter,
+		Providers:       cfg.Providers,
+		Scheduler:       cfg.Scheduler,
+		Usage:           usage,
+		Client:          cfg.HTTPClient,
+		Logger:          cfg.Logger,
+		QueueTimeout:    cfg.QueueTimeout,
+		Metrics:         metrics,
+		Classifier:      cfg.Classifier,
 		MaxQueueTimeout: cfg.MaxQueueTimeout,
 		WriteTimeout:    cfg.WriteTimeout,
 		TrustedProxies:  cfg.TrustedProxies,

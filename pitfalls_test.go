@@ -325,15 +325,31 @@ func TestPitfall14CredentialPrecedence(t *testing.T) {
 // §12.18: a logos-v model string is a policy, never looked up as a model name.
 func TestPitfall18ModelStringDetectedFirst(t *testing.T) {
 	e := newEnv(t)
-	up := providertest.NewOpenAI(t, providertest.Options{})
-	e.deploy("logos-v1", up.Target(), nil) // a model deliberately named like a policy
-	s, _, b := e.do("POST", "/v1/chat/completions", `{"model":"logos-v1__policy_privacy=CLOUD_IN_EU_BY_US_PROVIDER","messages":[]}`)
-	_, _, code := errorBody(t, b)
-	if s != 400 || code != "classifier_unavailable" {
-		t.Fatalf("status %d code %v, want 400 classifier_unavailable", s, code)
+	named := providertest.NewOpenAI(t, providertest.Options{})
+	e.deploy("logos-v1__policy_privacy=LOCAL", named.Target(), func(p *store.Provider, _ *store.Deployment) {
+		p.Privacy = store.PrivacyCloudNotInEUByUSProvider // fails the policy below
+	})
+	m, err := e.store.GetModelByName(context.Background(), "logos-v1__policy_privacy=LOCAL")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if len(up.Requests()) != 0 {
+	m.WeightPrivacy = store.PrivacyCloudNotInEUByUSProvider
+	if _, err := e.store.UpdateModel(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	local := providertest.NewOpenAI(t, providertest.Options{})
+	e.deploy("local", local.Target(), nil)
+	s, h, b := e.do("POST", "/v1/chat/completions", `{"model":"logos-v1__policy_privacy=LOCAL","messages":[]}`)
+	if s != 200 || h.Get("X-Logos-Model") != "local" {
+		t.Fatalf("status %d model %q: %s", s, h.Get("X-Logos-Model"), b)
+	}
+	if len(named.Requests()) != 0 {
 		t.Fatal("a policy string was routed as a model name")
+	}
+	// Privacy levels other than LOCAL parse too (the original split them apart).
+	s, _, b = e.do("POST", "/v1/chat/completions", `{"model":"logos-v1__policy_privacy=CLOUD_IN_EU_BY_US_PROVIDER","messages":[]}`)
+	if s != 200 {
+		t.Fatalf("status %d: %s", s, b)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/logos-llm/logos/billing"
+	"github.com/logos-llm/logos/classify"
 	"github.com/logos-llm/logos/internal/apikey"
 	"github.com/logos-llm/logos/ratelimit"
 	"github.com/logos-llm/logos/store"
@@ -45,6 +46,8 @@ type Catalog struct {
 	providers       map[int64]*store.Provider
 	deployments     map[int64][]*Deployment // by model, ordered by provider id
 	policies        map[int64]*store.Policy
+	classifyAll     []classify.Model           // every model, ordered by id
+	classifyByProf  map[int64][]classify.Model // profile → permitted models, ordered by id
 	prices          *billing.PriceBook
 	limits          map[int64]processLimits
 	settingsErrors  []error
@@ -138,7 +141,50 @@ func NewCatalog(c store.Catalog, loadedAt time.Time) *Catalog {
 		p := &c.Policies[i]
 		cat.policies[p.ID] = p
 	}
+	cat.buildClassifyModels()
 	return cat
+}
+
+// buildClassifyModels prepares the models as the classifier sees them, once
+// per snapshot, so a classified request allocates none.
+func (c *Catalog) buildClassifyModels() {
+	byID := make(map[int64]classify.Model, len(c.models))
+	ids := make([]int64, 0, len(c.models))
+	for id, m := range c.models {
+		cm := classify.Model{
+			ID: m.ID, Name: m.Name, Privacy: string(m.WeightPrivacy),
+			Latency: m.WeightLatency, Accuracy: m.WeightAccuracy, Cost: m.WeightCost, Quality: m.WeightQuality,
+			Tags: m.Tags, Description: m.Description, Parallel: m.Parallel,
+		}
+		for _, d := range c.deployments[id] {
+			cm.Providers = append(cm.Providers, classify.Provider{ID: d.ProviderID, Privacy: string(d.Provider.Privacy)})
+		}
+		byID[id] = cm
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		c.classifyAll = append(c.classifyAll, byID[id])
+	}
+	c.classifyByProf = make(map[int64][]classify.Model, len(c.permittedModels))
+	for prof, ms := range c.permittedModels {
+		out := make([]classify.Model, len(ms))
+		for i, m := range ms {
+			out[i] = byID[m.ID]
+		}
+		c.classifyByProf[prof] = out
+	}
+}
+
+// ClassifyModels returns every model as a classifier sees it, ordered by id.
+// The slice is shared; callers must not modify it.
+func (c *Catalog) ClassifyModels() []classify.Model { return c.classifyAll }
+
+// PermittedClassifyModels returns the models a profile may use as a
+// classifier sees them, ordered by id. The slice is shared; callers must not
+// modify it.
+func (c *Catalog) PermittedClassifyModels(profileID int64) []classify.Model {
+	return c.classifyByProf[profileID]
 }
 
 // ProcessByKey returns the process whose key is key, comparing hashes in

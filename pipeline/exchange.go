@@ -36,6 +36,8 @@ type Exchange struct {
 	spend budget.Reservation
 	// checkOnly makes admit stop before budgets and rate limits (Check).
 	checkOnly bool
+	// resource is set when Logos chose the model (resource mode).
+	resource *resourceInfo
 }
 
 type ratedKey struct {

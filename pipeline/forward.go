@@ -18,6 +18,7 @@ import (
 
 	"github.com/logos-llm/logos/billing"
 	"github.com/logos-llm/logos/budget"
+	"github.com/logos-llm/logos/classify"
 	"github.com/logos-llm/logos/internal/jsonobj"
 	"github.com/logos-llm/logos/internal/oaierr"
 	"github.com/logos-llm/logos/meter"
@@ -29,7 +30,7 @@ import (
 
 // ModelStringPrefix starts a policy model string ("logos-v1__policy_...")
 // that asks Logos to choose the model.
-const ModelStringPrefix = "logos-v"
+const ModelStringPrefix = classify.ModelStringPrefix
 
 // Error codes Logos itself uses.
 const (
@@ -149,6 +150,7 @@ func (x *Exchange) schedule(w http.ResponseWriter, r *http.Request, req *Request
 		return nil, nil, false
 	}
 	x.rec.DeploymentID, x.rec.ProviderID, x.rec.ProviderName = dep.ID, dep.Provider.ID, dep.Provider.Name
+	x.chosen(w, dep)
 	return lease, dep, true
 }
 
@@ -164,37 +166,60 @@ func (x *Exchange) admit(w http.ResponseWriter, r *http.Request, req *Request) (
 		x.fail(w, req, unknownOperation(req))
 		return scheduler.Job{}, nil, false
 	}
-	if req.Model == "" {
+	if req.Model == "" && !resourceOperation(req) {
 		x.fail(w, req, oaierr.New(http.StatusBadRequest, "'model' is required").WithParam("model"))
 		return scheduler.Job{}, nil, false
 	}
-	if strings.HasPrefix(req.Model, ModelStringPrefix) {
-		// A policy string, never a model name (even if a model were so named).
-		x.fail(w, req, oaierr.New(http.StatusBadRequest, "Policy-based model selection ('"+ModelStringPrefix+"…' model strings) needs a classifier, and this gateway has none configured; name a model instead").WithParam("model").WithCode("classifier_unavailable"))
+	rp, e := x.resolvePolicy(r, req)
+	if e != nil {
+		x.fail(w, req, e)
 		return scheduler.Job{}, nil, false
 	}
-	m, ok := x.caller.Model(req.Model)
-	if !ok {
-		x.fail(w, req, oaierr.New(http.StatusNotFound, fmt.Sprintf("The model '%s' does not exist or you do not have access to it", req.Model)).WithParam("model").WithCode(codeModel))
-		return scheduler.Job{}, nil, false
-	}
-	x.rec.ModelID, x.rec.ModelName = m.ID, m.Name
-
-	deps := x.usableDeployments(m.ID, req.Native)
-	if !known {
-		deps = slices.DeleteFunc(deps, func(d *Deployment) bool { return !allowsOperation(d.Provider, req.Operation) })
-		if len(deps) == 0 {
-			x.fail(w, req, unknownOperation(req))
+	var (
+		deps      []*Deployment
+		weights   map[int64]float64
+		rateModel string
+	)
+	if req.Model == "" || classify.IsModelString(req.Model) {
+		// Resource mode: Logos chooses. A model string is never looked up
+		// as a model name, even if a model were so named. Resource
+		// operations are all known ones.
+		if !resourceOperation(req) {
+			x.fail(w, req, oaierr.New(http.StatusBadRequest, "Logos chooses models only for chat and text generation ("+req.Operation+" needs a model name)").WithParam("model").WithCode(codeInvalidModelString))
 			return scheduler.Job{}, nil, false
 		}
-	}
-	if len(deps) == 0 {
-		msg := fmt.Sprintf("No deployment serves the model '%s'", m.Name)
-		if req.Native {
-			msg = fmt.Sprintf("The model '%s' is not served by an Ollama provider; use the OpenAI-compatible /v1 API", m.Name)
+		var ok bool
+		if deps, weights, rateModel, ok = x.classify(ctx, w, req, rp); !ok {
+			return scheduler.Job{}, nil, false
 		}
-		x.fail(w, req, oaierr.New(http.StatusServiceUnavailable, msg).WithParam("model").WithCode("model_not_deployed"))
-		return scheduler.Job{}, nil, false
+	} else {
+		m, ok := x.caller.Model(req.Model)
+		if !ok {
+			x.fail(w, req, oaierr.New(http.StatusNotFound, fmt.Sprintf("The model '%s' does not exist or you do not have access to it", req.Model)).WithParam("model").WithCode(codeModel))
+			return scheduler.Job{}, nil, false
+		}
+		x.rec.ModelID, x.rec.ModelName = m.ID, m.Name
+		if e := x.guardrail(rp, m); e != nil {
+			x.fail(w, req, e)
+			return scheduler.Job{}, nil, false
+		}
+		deps = x.usableDeployments(m.ID, req.Native)
+		if !known {
+			deps = slices.DeleteFunc(deps, func(d *Deployment) bool { return !allowsOperation(d.Provider, req.Operation) })
+			if len(deps) == 0 {
+				x.fail(w, req, unknownOperation(req))
+				return scheduler.Job{}, nil, false
+			}
+		}
+		if len(deps) == 0 {
+			msg := fmt.Sprintf("No deployment serves the model '%s'", m.Name)
+			if req.Native {
+				msg = fmt.Sprintf("The model '%s' is not served by an Ollama provider; use the OpenAI-compatible /v1 API", m.Name)
+			}
+			x.fail(w, req, oaierr.New(http.StatusServiceUnavailable, msg).WithParam("model").WithCode("model_not_deployed"))
+			return scheduler.Job{}, nil, false
+		}
+		rateModel = m.Name
 	}
 
 	deps = x.withoutRateLimited(deps)
@@ -203,6 +228,7 @@ func (x *Exchange) admit(w http.ResponseWriter, r *http.Request, req *Request) (
 		x.fail(w, req, e)
 		return scheduler.Job{}, nil, false
 	}
+	weigh(&job, weights)
 	if x.checkOnly {
 		// Check: the request would be scheduled; nothing is held for it.
 		return job, deps, true
@@ -217,7 +243,7 @@ func (x *Exchange) admit(w http.ResponseWriter, r *http.Request, req *Request) (
 	}
 	// After every check that can refuse the request, so a refused request
 	// never uses up a rate-limit permit.
-	if e := x.admitRate(ctx, w, m.Name); e != nil {
+	if e := x.admitRate(ctx, w, rateModel); e != nil {
 		x.fail(w, req, e)
 		return scheduler.Job{}, nil, false
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/logos-llm/logos/budget"
+	"github.com/logos-llm/logos/classify"
 	"github.com/logos-llm/logos/internal/oaierr"
 	"github.com/logos-llm/logos/monitor"
 	"github.com/logos-llm/logos/providers"
@@ -76,6 +77,11 @@ type Config struct {
 	// Metrics records Prometheus metrics of every request. Defaults to nil
 	// (no metrics).
 	Metrics *monitor.Metrics
+	// Classifier ranks models for requests that name none (resource mode).
+	// Defaults to nil: such requests get 400 classifier_unavailable. When it
+	// implements classify.CatalogueReceiver it is given every catalogue
+	// snapshot.
+	Classifier classify.Classifier
 	// MaxQueueTimeout caps the queue timeout a request may ask for with
 	// Logos-Queue-Timeout or timeout_s; longer ones are clamped to it.
 	// Defaults to 600s or QueueTimeout, whichever is longer; when set below
@@ -194,8 +200,14 @@ func NewTransport() *http.Transport {
 	return t
 }
 
-// SetCatalog swaps the catalogue snapshot atomically.
-func (p *Pipeline) SetCatalog(c *Catalog) { p.catalog.Store(c) }
+// SetCatalog swaps the catalogue snapshot atomically, and hands its models to
+// a classifier that prepares them.
+func (p *Pipeline) SetCatalog(c *Catalog) {
+	if cr, ok := p.cfg.Classifier.(classify.CatalogueReceiver); ok {
+		cr.SetModels(c.ClassifyModels())
+	}
+	p.catalog.Store(c)
+}
 
 // Catalog returns the current snapshot.
 func (p *Pipeline) Catalog() *Catalog { return p.catalog.Load() }

@@ -13,9 +13,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/logos-llm/logos/classify/ranking"
 	"github.com/logos-llm/logos/config"
 	"github.com/logos-llm/logos/internal/oaierr"
-	"github.com/logos-llm/logos/ranking"
 	"github.com/logos-llm/logos/store"
 )
 

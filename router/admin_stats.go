@@ -276,6 +276,9 @@ func (x statsAPI) latestRequests(a *adminRequest) (int, any, *oaierr.Error) {
 			"queue_seconds":           queue,
 			"total_seconds":           total,
 			"initial_priority":        r.Priority,
+			"policy_id":               idOrNil(r.PolicyID),
+			"classified_by":           r.ClassifiedBy,
+			"classification_us":       r.ClassificationTime.Microseconds(),
 			"priority_when_scheduled": r.Priority,
 			"queue_depth_at_enqueue":  0,
 			"error_message":           r.ErrorMessage,
@@ -541,4 +544,12 @@ func (x statsAPI) writeUsageCSV(ctx context.Context, w http.ResponseWriter, call
 		x.log.Error("usage csv: export cut short", "process_id", f.ProcessID, "err", err)
 	}
 	return nil
+}
+
+// idOrNil returns id, or nil for 0 (no id).
+func idOrNil(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
 }

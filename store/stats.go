@@ -314,7 +314,7 @@ func (s RequestStats) Totals() RequestCounts {
 func UsageCSVHeader(tokenTypes []string) []string {
 	h := []string{"request_id", "received_at", "completed_at", "process_id", "profile_id",
 		"model", "provider", "operation", "stream", "status_code", "outcome", "cold_start",
-		"queue_wait_ms", "cost_micros", "currency"}
+		"queue_wait_ms", "cost_micros", "currency", "policy_id", "classified_by", "classification_us"}
 	return append(h, tokenTypes...)
 }
 
@@ -332,7 +332,7 @@ func WriteUsageCSV(ctx context.Context, w io.Writer, s UsageStatsStore, f UsageF
 	for i, t := range tokenTypes {
 		col[t] = i
 	}
-	const fixed = 15
+	const fixed = 18
 	row := make([]string, fixed+len(tokenTypes))
 	n := 0
 	err := s.ScanUsage(ctx, f, func(r UsageRecord) error {
@@ -340,7 +340,8 @@ func WriteUsageCSV(ctx context.Context, w io.Writer, s UsageStatsStore, f UsageF
 			r.RequestID, csvTime(r.ReceivedAt), csvTime(r.CompletedAt), csvID(r.ProcessID), csvID(r.ProfileID),
 			csvSafe(r.ModelName), csvSafe(r.ProviderName), csvSafe(r.Operation), strconv.FormatBool(r.Stream),
 			strconv.Itoa(r.StatusCode), string(r.Outcome), strconv.FormatBool(r.ColdStart),
-			strconv.FormatInt(r.QueueWait.Milliseconds(), 10), strconv.FormatInt(r.CostMicros, 10), r.Currency)
+			strconv.FormatInt(r.QueueWait.Milliseconds(), 10), strconv.FormatInt(r.CostMicros, 10), r.Currency,
+			csvID(r.PolicyID), r.ClassifiedBy, strconv.FormatInt(r.ClassificationTime.Microseconds(), 10))
 		for range tokenTypes {
 			row = append(row, "0")
 		}

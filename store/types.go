@@ -382,8 +382,15 @@ type UsageRecord struct {
 	QueueWait    time.Duration
 	ColdStart    bool
 	LogLevel     LogLevel
-	// Classification summarises how the model was chosen (JSON, may be nil).
+	// Classification summarises how the model was chosen (JSON, may be nil):
+	// the policy, the candidates with their per-stage scores, the deciding
+	// stage and the time taken.
 	Classification json.RawMessage
+	// ClassifiedBy is the stage that chose the model of a classified request
+	// ("filter", "policy", "token", "similarity", "tie"); empty when the
+	// request named its model. ClassificationTime is how long classifying took.
+	ClassifiedBy       string
+	ClassificationTime time.Duration
 	// Payloads and redacted headers, recorded only at LogFull. They are stored
 	// as JSON: invalid JSON is kept as a JSON string, NUL characters are removed
 	// and invalid UTF-8 is replaced, so they never make an insert fail.

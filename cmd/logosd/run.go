@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/logos-llm/logos"
+	"github.com/logos-llm/logos/classify"
 	"github.com/logos-llm/logos/config"
 	"github.com/logos-llm/logos/internal/gcfloor"
 	"github.com/logos-llm/logos/internal/secret"
@@ -52,6 +53,13 @@ type options struct {
 	jobWorkers      int
 	jobLease        time.Duration
 	jobRetention    time.Duration
+	// The built-in classifier: balancer weights, and an optional
+	// OpenAI-compatible embeddings endpoint for the similarity stage.
+	classifierWeights classify.Balancer
+	embeddingsURL     string
+	embeddingsModel   string
+	embeddingsTimeout time.Duration
+	acrossModels      bool
 
 	maxConnections  int // 0: unlimited
 	maxQueue        int // per deployment; 0: unlimited
@@ -71,6 +79,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		return def
 	}
 	var o options
+	var err error
 	fs := flag.NewFlagSet("logosd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.listen, "listen", env("LOGOS_LISTEN", "127.0.0.1:8080"), "address to listen on (LOGOS_LISTEN)")
@@ -105,6 +114,13 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&jobLease, "job-lease", jobLease, "how long a replica's claim on a running job lasts unrenewed: a dead replica's jobs are taken over after it (LOGOS_JOB_LEASE)")
 	jobRetention := env("LOGOS_JOB_RETENTION", "168h")
 	fs.StringVar(&jobRetention, "job-retention", jobRetention, "how long finished jobs and their results are kept (LOGOS_JOB_RETENTION)")
+	weights := env("LOGOS_CLASSIFIER_WEIGHTS", "3.4,1.9,1.0")
+	fs.StringVar(&weights, "classifier-weights", weights, "weights of the classifier's policy, tag and similarity stages (LOGOS_CLASSIFIER_WEIGHTS)")
+	fs.StringVar(&o.embeddingsURL, "classifier-embeddings-url", env("LOGOS_CLASSIFIER_EMBEDDINGS_URL", ""), "OpenAI-compatible embeddings URL (e.g. http://localhost:11434/v1/embeddings) for the classifier's similarity stage; empty: lexical stage. Key from LOGOS_CLASSIFIER_EMBEDDINGS_KEY (LOGOS_CLASSIFIER_EMBEDDINGS_URL)")
+	fs.StringVar(&o.embeddingsModel, "classifier-embeddings-model", env("LOGOS_CLASSIFIER_EMBEDDINGS_MODEL", "nomic-embed-text"), "embeddings model name (LOGOS_CLASSIFIER_EMBEDDINGS_MODEL)")
+	fs.BoolVar(&o.acrossModels, "scheduler-across-models", env("LOGOS_SCHEDULER_ACROSS_MODELS", "") == "true", "let a request Logos classified run on a second-best model that is free instead of waiting for the best (LOGOS_SCHEDULER_ACROSS_MODELS=true)")
+	embTimeout := env("LOGOS_CLASSIFIER_EMBEDDINGS_TIMEOUT", "250ms")
+	fs.StringVar(&embTimeout, "classifier-embeddings-timeout", embTimeout, "deadline of the embeddings similarity stage; past it the lexical stage answers (LOGOS_CLASSIFIER_EMBEDDINGS_TIMEOUT)")
 	maxConns := env("LOGOS_MAX_CONNECTIONS", "10000")
 	fs.StringVar(&maxConns, "max-connections", maxConns, "most client connections open at once; more wait in the kernel's backlog; 0: unlimited (LOGOS_MAX_CONNECTIONS)")
 	maxQueue := env("LOGOS_MAX_QUEUE", "1000")
@@ -130,7 +146,6 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		}
 		*d.dst = v
 	}
-	var err error
 	if o.maxConnections, err = strconv.Atoi(maxConns); err != nil || o.maxConnections < 0 {
 		return o, fmt.Errorf("invalid max connections %q: want a whole number, 0 for unlimited", maxConns)
 	}
@@ -149,6 +164,23 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	if o.jobRetention, err = time.ParseDuration(jobRetention); err != nil || o.jobRetention < time.Minute {
 		return o, fmt.Errorf("invalid job retention %q: want a duration of at least 1m", jobRetention)
 	}
+	if o.embeddingsTimeout, err = time.ParseDuration(embTimeout); err != nil || o.embeddingsTimeout <= 0 {
+		return o, fmt.Errorf("invalid classifier embeddings timeout %q", embTimeout)
+	}
+	var ws [3]float64
+	parts := strings.Split(weights, ",")
+	for i := range ws {
+		if len(parts) != 3 {
+			break
+		}
+		if ws[i], err = strconv.ParseFloat(strings.TrimSpace(parts[i]), 64); err != nil || ws[i] < 0 {
+			break
+		}
+	}
+	if len(parts) != 3 || err != nil || ws == [3]float64{} || ws[0] < 0 || ws[1] < 0 || ws[2] < 0 {
+		return o, fmt.Errorf("invalid classifier weights %q: want three non-negative numbers, policy,tag,similarity", weights)
+	}
+	o.classifierWeights = classify.Balancer{Policy: ws[0], Token: ws[1], Similarity: ws[2]}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
@@ -301,12 +333,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	} else {
 		log.Warn("LOGOS_SECRET_KEY is not set: provider credentials are stored unencrypted")
 	}
-	sched, err := fcfs.New(fcfs.Config{Logger: log, MaxQueue: opts.maxQueue})
+	sched, err := fcfs.New(fcfs.Config{Logger: log, MaxQueue: opts.maxQueue, AcrossModels: opts.acrossModels})
 	if err != nil {
 		return err
 	}
 	defer sched.Close()
+	cc := classify.Config{Balancer: opts.classifierWeights, Logger: log}
+	if opts.embeddingsURL != "" {
+		emb, err := classify.NewEmbeddings(classify.EmbeddingsConfig{
+			Embedder: &classify.HTTPEmbedder{URL: opts.embeddingsURL, Model: opts.embeddingsModel, APIKey: getenv("LOGOS_CLASSIFIER_EMBEDDINGS_KEY")},
+			Logger:   log,
+		})
+		if err != nil {
+			return err
+		}
+		defer emb.Close()
+		cc.Similarity, cc.SimilarityTimeout = emb, opts.embeddingsTimeout
+		log.Info("classifier similarity stage: embeddings", "url", opts.embeddingsURL, "model", opts.embeddingsModel)
+	}
 	router, err := logos.New(logos.Config{
+		ClassifierConfig:     cc,
 		Store:                st,
 		Providers:            builtin.Registry(),
 		Scheduler:            sched,

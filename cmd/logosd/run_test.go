@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logos-llm/logos/classify"
 	"github.com/logos-llm/logos/providers/providertest"
 	"github.com/logos-llm/logos/store"
 	"github.com/logos-llm/logos/store/postgres/pgtest"
@@ -482,6 +483,26 @@ func TestRunAppliesConfigAndReloadsOnSIGHUP(t *testing.T) {
 			t.Fatalf("SIGHUP did not apply the edited file: %d %s\n%s", s, b, d.stderr.String())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestParseClassifierOptions(t *testing.T) {
+	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+	o, err := parseOptions(nil, env(nil), io.Discard)
+	if err != nil || o.classifierWeights != (classify.Balancer{Policy: 3.4, Token: 1.9, Similarity: 1}) || o.embeddingsURL != "" {
+		t.Fatalf("defaults: %+v %v", o.classifierWeights, err)
+	}
+	o, err = parseOptions([]string{"--classifier-weights", "1, 1.9, 1", "--classifier-embeddings-url", "http://e/v1/embeddings"}, env(map[string]string{"LOGOS_CLASSIFIER_EMBEDDINGS_TIMEOUT": "1s"}), io.Discard)
+	if err != nil || o.classifierWeights != (classify.Balancer{Policy: 1, Token: 1.9, Similarity: 1}) || o.embeddingsURL != "http://e/v1/embeddings" || o.embeddingsTimeout != time.Second {
+		t.Fatalf("set: %+v %v", o, err)
+	}
+	if o, err := parseOptions([]string{"--scheduler-across-models"}, env(nil), io.Discard); err != nil || !o.acrossModels {
+		t.Errorf("--scheduler-across-models: %v %v", o.acrossModels, err)
+	}
+	for _, bad := range []string{"1,2", "a,b,c", "-1,1,1", "0,0,0", "1,2,3,4"} {
+		if _, err := parseOptions([]string{"--classifier-weights", bad}, env(nil), io.Discard); err == nil {
+			t.Errorf("weights %q accepted", bad)
+		}
 	}
 }
 

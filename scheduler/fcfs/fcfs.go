@@ -65,6 +65,14 @@ type Config struct {
 	// AgeAfter, when positive, promotes a waiting job one priority level per
 	// AgeAfter spent at its current level; 0 disables aging.
 	AgeAfter time.Duration
+	// AcrossModels lets a job run on any of its candidates, so a request
+	// that Logos classified may take a second-best model whose deployment is
+	// free rather than wait for the best. By default a job considers only its
+	// leading candidates that share the first one's Weight (the deployments
+	// of the best model, or of models that tie with it): it waits for the
+	// best model, as the original did. Jobs whose candidates all weigh the
+	// same (requests naming a model) are not affected.
+	AcrossModels bool
 	// Logger receives debug records of timeouts and rejections; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -89,6 +97,7 @@ func (c Config) validate() error {
 type Scheduler struct {
 	clock          clock.Clock
 	defaultTimeout time.Duration
+	acrossModels   bool
 	log            *slog.Logger
 
 	mu       sync.Mutex
@@ -122,6 +131,7 @@ func New(cfg Config) (*Scheduler, error) {
 	return &Scheduler{
 		clock:          cfg.Clock,
 		defaultTimeout: cfg.DefaultTimeout,
+		acrossModels:   cfg.AcrossModels,
 		log:            cfg.Logger,
 		core:           NewCore(CoreConfig{MaxQueue: cfg.MaxQueue, AgeAfter: cfg.AgeAfter}),
 		releases:       make(map[int64]func(scheduler.Outcome)),
@@ -162,6 +172,9 @@ func (s *Scheduler) Acquire(ctx context.Context, j scheduler.Job) (*scheduler.Le
 	if s.closed {
 		s.mu.Unlock()
 		return nil, scheduler.ErrClosed
+	}
+	if !s.acrossModels {
+		j.Candidates = bestModel(j.Candidates)
 	}
 	now := s.clock.Now()
 	a, err := s.core.Admit(j, now)
@@ -302,4 +315,14 @@ func (s *Scheduler) Close() error {
 	s.mu.Unlock()
 	s.timers.Wait()
 	return nil
+}
+
+// bestModel returns the leading candidates whose Weight equals the first's.
+func bestModel(c []scheduler.Candidate) []scheduler.Candidate {
+	for i := 1; i < len(c); i++ {
+		if c[i].Weight != c[0].Weight {
+			return c[:i]
+		}
+	}
+	return c
 }

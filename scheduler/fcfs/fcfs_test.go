@@ -556,3 +556,31 @@ func stress(t *testing.T, closeEarly bool) {
 		t.Fatal(err)
 	}
 }
+
+func TestWaitsForTheBestModel(t *testing.T) {
+	best := scheduler.Candidate{DeploymentID: 1, ModelID: 10, Weight: 5, Capacity: 1}
+	second := scheduler.Candidate{DeploymentID: 2, ModelID: 20, Weight: 3, Capacity: 1}
+	for _, across := range []bool{false, true} {
+		t.Run(fmt.Sprint("AcrossModels=", across), func(t *testing.T) {
+			s := newScheduler(t, fcfs.Config{AcrossModels: across})
+			ctx := context.Background()
+			first, err := s.Acquire(ctx, job("a", scheduler.PriorityNormal, time.Second, best, second))
+			if err != nil || first.Candidate().DeploymentID != 1 {
+				t.Fatalf("first job: %v, %+v", err, first)
+			}
+			defer first.Release(scheduler.Outcome{})
+			j := job("b", scheduler.PriorityNormal, time.Millisecond, best, second)
+			l, err := s.Acquire(ctx, j)
+			if across {
+				if err != nil || l.Candidate().DeploymentID != 2 {
+					t.Fatalf("AcrossModels: want the free second-best deployment, got %v %+v", err, l)
+				}
+				l.Release(scheduler.Outcome{})
+				return
+			}
+			if !errors.Is(err, scheduler.ErrQueueTimeout) {
+				t.Fatalf("default: want to wait for the best model (queue timeout), got %v %+v", err, l)
+			}
+		})
+	}
+}

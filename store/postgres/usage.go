@@ -173,6 +173,8 @@ func newUsageBatch(records []store.UsageRecord) (*usageBatch, error) {
 		Currencies:       make([]string, n),
 		TotalTokens:      make([]int64, n),
 		ClientRequestIds: make([]string, n),
+		ClassifiedBys:    make([]string, n),
+		ClassificationUs: make([]int64, n),
 	}
 	for i, r := range b.recs {
 		p.RequestIds[i] = r.RequestID
@@ -207,6 +209,8 @@ func newUsageBatch(records []store.UsageRecord) (*usageBatch, error) {
 		p.Currencies[i] = r.Currency
 		p.TotalTokens[i] = store.TotalTokens(b.tokens[r.RequestID])
 		p.ClientRequestIds[i] = r.ClientRequestID
+		p.ClassifiedBys[i] = r.ClassifiedBy
+		p.ClassificationUs[i] = r.ClassificationTime.Microseconds()
 	}
 	b.params = p
 	b.refs = pgdb.LockUsageReferencesParams{

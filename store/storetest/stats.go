@@ -465,6 +465,10 @@ func testScanUsage(t *testing.T, s store.Store) {
 		r.Tokens = []store.TokenCount{{Type: "prompt_tokens", Count: int64(j + 1)}}
 		r.RequestPayload = []byte(`{"big":"payload"}`)
 		r.LogLevel = store.LogFull
+		if j%5 == 0 {
+			r.PolicyID = f.Policy.ID
+			r.ClassifiedBy, r.ClassificationTime = "token", time.Duration(j)*time.Microsecond
+		}
 		recs[i] = r
 	}
 	for start := 0; start < n; start += 500 {
@@ -492,6 +496,10 @@ func testScanUsage(t *testing.T, s store.Store) {
 		fmt.Sscanf(r.RequestID, "scan-%d", &j)
 		if len(r.Tokens) != 1 || r.Tokens[0].Count != int64(j+1) || r.RequestPayload != nil {
 			t.Fatalf("record %s: tokens %+v, payload %q", r.RequestID, r.Tokens, r.RequestPayload)
+		}
+		if classified := j%5 == 0; classified != (r.ClassifiedBy == "token") ||
+			(classified && (r.PolicyID != f.Policy.ID || r.ClassificationTime != time.Duration(j)*time.Microsecond)) {
+			t.Fatalf("record %s: policy %d, classified by %q in %v", r.RequestID, r.PolicyID, r.ClassifiedBy, r.ClassificationTime)
 		}
 	}
 
@@ -538,9 +546,9 @@ func testUsageCSV(t *testing.T, s store.Store) {
 	pid, prof := fmt.Sprint(sd.Process.ID), fmt.Sprint(sd.Profile.ID)
 	want := [][]string{
 		store.UsageCSVHeader([]string{"prompt_tokens", "completion_tokens"}),
-		{"r1", "2025-03-01T00:10:00.000000Z", "2025-03-01T00:10:03.500000Z", pid, prof, "fx-model", "fx-provider", "chat/completions", "false", "200", "success", "true", "1000", "1000", "EUR", "100", "20"},
-		{"r2", "2025-03-01T01:10:00.000000Z", "2025-03-01T01:10:01.000000Z", pid, prof, "stats-cloud", "stats-prov-b", "chat/completions", "false", "502", "error", "false", "500", "500", "EUR", "50", "0"},
-		{"r5", "2025-03-03T00:00:00.000000Z", "2025-03-03T00:00:01.250000Z", pid, prof, "fx-model", "stats-prov-b", "chat/completions", "false", "200", "success", "false", "0", "20", "EUR", "1", "1"},
+		{"r1", "2025-03-01T00:10:00.000000Z", "2025-03-01T00:10:03.500000Z", pid, prof, "fx-model", "fx-provider", "chat/completions", "false", "200", "success", "true", "1000", "1000", "EUR", "", "", "0", "100", "20"},
+		{"r2", "2025-03-01T01:10:00.000000Z", "2025-03-01T01:10:01.000000Z", pid, prof, "stats-cloud", "stats-prov-b", "chat/completions", "false", "502", "error", "false", "500", "500", "EUR", "", "", "0", "50", "0"},
+		{"r5", "2025-03-03T00:00:00.000000Z", "2025-03-03T00:00:01.250000Z", pid, prof, "fx-model", "stats-prov-b", "chat/completions", "false", "200", "success", "false", "0", "20", "EUR", "", "", "0", "1", "1"},
 	}
 	if d := cmp.Diff(want, rows); d != "" {
 		t.Errorf("CSV (-want +got):\n%s", d)

@@ -25,7 +25,7 @@ INSERT INTO usage_records (
     completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us,
     cold_start, log_level, classification, request_payload, response_payload,
     request_headers, response_headers, cost_micros, currency, total_tokens,
-    client_request_id
+    client_request_id, classified_by, classification_us
 )
 SELECT
     u.request_id, NULLIF(u.process_id, 0), NULLIF(u.profile_id, 0), NULLIF(u.model_id, 0),
@@ -34,7 +34,8 @@ SELECT
     u.first_token_at, u.completed_at, u.status_code, u.outcome, u.error_message, u.client_ip,
     u.priority, u.queue_wait_us, u.cold_start, u.log_level, u.classification,
     u.request_payload, u.response_payload, u.request_headers, u.response_headers,
-    u.cost_micros, u.currency, u.total_tokens, u.client_request_id
+    u.cost_micros, u.currency, u.total_tokens, u.client_request_id, u.classified_by,
+    u.classification_us
 FROM ROWS FROM (
     unnest(@request_ids::text[]),
     unnest(@process_ids::bigint[]),
@@ -67,14 +68,16 @@ FROM ROWS FROM (
     unnest(@cost_micros::bigint[]),
     unnest(@currencies::text[]),
     unnest(@total_tokens::bigint[]),
-    unnest(@client_request_ids::text[])
+    unnest(@client_request_ids::text[]),
+    unnest(@classified_bys::text[]),
+    unnest(@classification_us::bigint[])
 ) WITH ORDINALITY AS u(
     request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id,
     model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at,
     completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us,
     cold_start, log_level, classification, request_payload, response_payload,
     request_headers, response_headers, cost_micros, currency, total_tokens,
-    client_request_id, ord
+    client_request_id, classified_by, classification_us, ord
 )
 ORDER BY u.ord
 ON CONFLICT (request_id) DO NOTHING

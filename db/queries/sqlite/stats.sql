@@ -114,7 +114,7 @@ SELECT
     r.policy_id, r.model_name, r.provider_name, r.operation, r.stream, r.received_at,
     r.forwarded_at, r.first_token_at, r.completed_at, r.status_code, r.outcome,
     r.error_message, r.client_ip, r.priority, r.queue_wait_us, r.cold_start, r.log_level,
-    r.cost_micros, r.currency
+    r.cost_micros, r.currency, r.classified_by, r.classification_us
 FROM usage_records r
 WHERE r.received_at >= @received_from AND r.received_at < @received_to
   AND (CAST(@process_id AS INTEGER) = 0 OR r.process_id = @process_id)

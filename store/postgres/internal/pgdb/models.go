@@ -182,39 +182,41 @@ type TokenType struct {
 }
 
 type UsageRecord struct {
-	ID              int64
-	RequestID       string
-	ProcessID       pgtype.Int8
-	ProfileID       pgtype.Int8
-	ModelID         pgtype.Int8
-	ProviderID      pgtype.Int8
-	DeploymentID    pgtype.Int8
-	PolicyID        pgtype.Int8
-	ModelName       string
-	ProviderName    string
-	Operation       string
-	Stream          bool
-	ReceivedAt      pgtype.Timestamptz
-	ForwardedAt     pgtype.Timestamptz
-	FirstTokenAt    pgtype.Timestamptz
-	CompletedAt     pgtype.Timestamptz
-	StatusCode      int32
-	Outcome         string
-	ErrorMessage    string
-	ClientIp        string
-	Priority        int32
-	QueueWaitUs     int64
-	ColdStart       bool
-	LogLevel        string
-	Classification  []byte
-	RequestPayload  []byte
-	ResponsePayload []byte
-	RequestHeaders  []byte
-	ResponseHeaders []byte
-	CostMicros      int64
-	Currency        string
-	TotalTokens     int64
-	ClientRequestID string
+	ID               int64
+	RequestID        string
+	ProcessID        pgtype.Int8
+	ProfileID        pgtype.Int8
+	ModelID          pgtype.Int8
+	ProviderID       pgtype.Int8
+	DeploymentID     pgtype.Int8
+	PolicyID         pgtype.Int8
+	ModelName        string
+	ProviderName     string
+	Operation        string
+	Stream           bool
+	ReceivedAt       pgtype.Timestamptz
+	ForwardedAt      pgtype.Timestamptz
+	FirstTokenAt     pgtype.Timestamptz
+	CompletedAt      pgtype.Timestamptz
+	StatusCode       int32
+	Outcome          string
+	ErrorMessage     string
+	ClientIp         string
+	Priority         int32
+	QueueWaitUs      int64
+	ColdStart        bool
+	LogLevel         string
+	Classification   []byte
+	RequestPayload   []byte
+	ResponsePayload  []byte
+	RequestHeaders   []byte
+	ResponseHeaders  []byte
+	CostMicros       int64
+	Currency         string
+	TotalTokens      int64
+	ClientRequestID  string
+	ClassifiedBy     string
+	ClassificationUs int64
 }
 
 type UsageToken struct {

@@ -181,7 +181,7 @@ SELECT
     r.policy_id, r.model_name, r.provider_name, r.operation, r.stream, r.received_at,
     r.forwarded_at, r.first_token_at, r.completed_at, r.status_code, r.outcome,
     r.error_message, r.client_ip, r.priority, r.queue_wait_us, r.cold_start, r.log_level,
-    r.cost_micros, r.currency
+    r.cost_micros, r.currency, r.classified_by, r.classification_us
 FROM usage_records r
 WHERE r.received_at >= $1 AND r.received_at < $2
   AND ($3::bigint = 0 OR r.process_id = $3::bigint)
@@ -200,32 +200,34 @@ type ScanUsagePageParams struct {
 }
 
 type ScanUsagePageRow struct {
-	ID           int64
-	RequestID    string
-	ProcessID    pgtype.Int8
-	ProfileID    pgtype.Int8
-	ModelID      pgtype.Int8
-	ProviderID   pgtype.Int8
-	DeploymentID pgtype.Int8
-	PolicyID     pgtype.Int8
-	ModelName    string
-	ProviderName string
-	Operation    string
-	Stream       bool
-	ReceivedAt   pgtype.Timestamptz
-	ForwardedAt  pgtype.Timestamptz
-	FirstTokenAt pgtype.Timestamptz
-	CompletedAt  pgtype.Timestamptz
-	StatusCode   int32
-	Outcome      string
-	ErrorMessage string
-	ClientIp     string
-	Priority     int32
-	QueueWaitUs  int64
-	ColdStart    bool
-	LogLevel     string
-	CostMicros   int64
-	Currency     string
+	ID               int64
+	RequestID        string
+	ProcessID        pgtype.Int8
+	ProfileID        pgtype.Int8
+	ModelID          pgtype.Int8
+	ProviderID       pgtype.Int8
+	DeploymentID     pgtype.Int8
+	PolicyID         pgtype.Int8
+	ModelName        string
+	ProviderName     string
+	Operation        string
+	Stream           bool
+	ReceivedAt       pgtype.Timestamptz
+	ForwardedAt      pgtype.Timestamptz
+	FirstTokenAt     pgtype.Timestamptz
+	CompletedAt      pgtype.Timestamptz
+	StatusCode       int32
+	Outcome          string
+	ErrorMessage     string
+	ClientIp         string
+	Priority         int32
+	QueueWaitUs      int64
+	ColdStart        bool
+	LogLevel         string
+	CostMicros       int64
+	Currency         string
+	ClassifiedBy     string
+	ClassificationUs int64
 }
 
 // ScanUsagePage returns the next page of records in (received_at, id) order
@@ -273,6 +275,8 @@ func (q *Queries) ScanUsagePage(ctx context.Context, arg ScanUsagePageParams) ([
 			&i.LogLevel,
 			&i.CostMicros,
 			&i.Currency,
+			&i.ClassifiedBy,
+			&i.ClassificationUs,
 		); err != nil {
 			return nil, err
 		}

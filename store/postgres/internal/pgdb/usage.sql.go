@@ -46,7 +46,7 @@ func (q *Queries) EnsureTokenTypeNames(ctx context.Context, names []string) erro
 }
 
 const getUsage = `-- name: GetUsage :one
-SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency, total_tokens, client_request_id FROM usage_records WHERE request_id = $1
+SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency, total_tokens, client_request_id, classified_by, classification_us FROM usage_records WHERE request_id = $1
 `
 
 func (q *Queries) GetUsage(ctx context.Context, requestID string) (UsageRecord, error) {
@@ -86,6 +86,8 @@ func (q *Queries) GetUsage(ctx context.Context, requestID string) (UsageRecord, 
 		&i.Currency,
 		&i.TotalTokens,
 		&i.ClientRequestID,
+		&i.ClassifiedBy,
+		&i.ClassificationUs,
 	)
 	return i, err
 }
@@ -97,7 +99,7 @@ INSERT INTO usage_records (
     completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us,
     cold_start, log_level, classification, request_payload, response_payload,
     request_headers, response_headers, cost_micros, currency, total_tokens,
-    client_request_id
+    client_request_id, classified_by, classification_us
 )
 SELECT
     u.request_id, NULLIF(u.process_id, 0), NULLIF(u.profile_id, 0), NULLIF(u.model_id, 0),
@@ -106,7 +108,8 @@ SELECT
     u.first_token_at, u.completed_at, u.status_code, u.outcome, u.error_message, u.client_ip,
     u.priority, u.queue_wait_us, u.cold_start, u.log_level, u.classification,
     u.request_payload, u.response_payload, u.request_headers, u.response_headers,
-    u.cost_micros, u.currency, u.total_tokens, u.client_request_id
+    u.cost_micros, u.currency, u.total_tokens, u.client_request_id, u.classified_by,
+    u.classification_us
 FROM ROWS FROM (
     unnest($1::text[]),
     unnest($2::bigint[]),
@@ -139,14 +142,16 @@ FROM ROWS FROM (
     unnest($29::bigint[]),
     unnest($30::text[]),
     unnest($31::bigint[]),
-    unnest($32::text[])
+    unnest($32::text[]),
+    unnest($33::text[]),
+    unnest($34::bigint[])
 ) WITH ORDINALITY AS u(
     request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id,
     model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at,
     completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us,
     cold_start, log_level, classification, request_payload, response_payload,
     request_headers, response_headers, cost_micros, currency, total_tokens,
-    client_request_id, ord
+    client_request_id, classified_by, classification_us, ord
 )
 ORDER BY u.ord
 ON CONFLICT (request_id) DO NOTHING
@@ -186,6 +191,8 @@ type InsertUsageRecordsParams struct {
 	Currencies       []string
 	TotalTokens      []int64
 	ClientRequestIds []string
+	ClassifiedBys    []string
+	ClassificationUs []int64
 }
 
 type InsertUsageRecordsRow struct {
@@ -232,6 +239,8 @@ func (q *Queries) InsertUsageRecords(ctx context.Context, arg InsertUsageRecords
 		arg.Currencies,
 		arg.TotalTokens,
 		arg.ClientRequestIds,
+		arg.ClassifiedBys,
+		arg.ClassificationUs,
 	)
 	if err != nil {
 		return nil, err
@@ -283,7 +292,7 @@ func (q *Queries) InsertUsageTokens(ctx context.Context, arg InsertUsageTokensPa
 }
 
 const listUsage = `-- name: ListUsage :many
-SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency, total_tokens, client_request_id FROM usage_records
+SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency, total_tokens, client_request_id, classified_by, classification_us FROM usage_records
 WHERE ($1::bigint = 0 OR process_id = $1::bigint)
   AND ($2::timestamptz IS NULL OR received_at >= $2::timestamptz)
   AND ($3::timestamptz IS NULL OR received_at < $3::timestamptz)
@@ -348,6 +357,8 @@ func (q *Queries) ListUsage(ctx context.Context, arg ListUsageParams) ([]UsageRe
 			&i.Currency,
 			&i.TotalTokens,
 			&i.ClientRequestID,
+			&i.ClassifiedBy,
+			&i.ClassificationUs,
 		); err != nil {
 			return nil, err
 		}

@@ -182,39 +182,41 @@ type TokenType struct {
 }
 
 type UsageRecord struct {
-	ID              int64
-	RequestID       string
-	ProcessID       sql.NullInt64
-	ProfileID       sql.NullInt64
-	ModelID         sql.NullInt64
-	ProviderID      sql.NullInt64
-	DeploymentID    sql.NullInt64
-	PolicyID        sql.NullInt64
-	ModelName       string
-	ProviderName    string
-	Operation       string
-	Stream          int64
-	ReceivedAt      string
-	ForwardedAt     sql.NullString
-	FirstTokenAt    sql.NullString
-	CompletedAt     sql.NullString
-	StatusCode      int64
-	Outcome         string
-	ErrorMessage    string
-	ClientIp        string
-	Priority        int64
-	QueueWaitUs     int64
-	ColdStart       int64
-	LogLevel        string
-	Classification  sql.NullString
-	RequestPayload  sql.NullString
-	ResponsePayload sql.NullString
-	RequestHeaders  sql.NullString
-	ResponseHeaders sql.NullString
-	CostMicros      int64
-	Currency        string
-	TotalTokens     int64
-	ClientRequestID string
+	ID               int64
+	RequestID        string
+	ProcessID        sql.NullInt64
+	ProfileID        sql.NullInt64
+	ModelID          sql.NullInt64
+	ProviderID       sql.NullInt64
+	DeploymentID     sql.NullInt64
+	PolicyID         sql.NullInt64
+	ModelName        string
+	ProviderName     string
+	Operation        string
+	Stream           int64
+	ReceivedAt       string
+	ForwardedAt      sql.NullString
+	FirstTokenAt     sql.NullString
+	CompletedAt      sql.NullString
+	StatusCode       int64
+	Outcome          string
+	ErrorMessage     string
+	ClientIp         string
+	Priority         int64
+	QueueWaitUs      int64
+	ColdStart        int64
+	LogLevel         string
+	Classification   sql.NullString
+	RequestPayload   sql.NullString
+	ResponsePayload  sql.NullString
+	RequestHeaders   sql.NullString
+	ResponseHeaders  sql.NullString
+	CostMicros       int64
+	Currency         string
+	TotalTokens      int64
+	ClientRequestID  string
+	ClassifiedBy     string
+	ClassificationUs int64
 }
 
 type UsageToken struct {

@@ -193,7 +193,7 @@ SELECT
     r.policy_id, r.model_name, r.provider_name, r.operation, r.stream, r.received_at,
     r.forwarded_at, r.first_token_at, r.completed_at, r.status_code, r.outcome,
     r.error_message, r.client_ip, r.priority, r.queue_wait_us, r.cold_start, r.log_level,
-    r.cost_micros, r.currency
+    r.cost_micros, r.currency, r.classified_by, r.classification_us
 FROM usage_records r
 WHERE r.received_at >= ?1 AND r.received_at < ?2
   AND (CAST(?3 AS INTEGER) = 0 OR r.process_id = ?3)
@@ -212,32 +212,34 @@ type ScanUsagePageParams struct {
 }
 
 type ScanUsagePageRow struct {
-	ID           int64
-	RequestID    string
-	ProcessID    sql.NullInt64
-	ProfileID    sql.NullInt64
-	ModelID      sql.NullInt64
-	ProviderID   sql.NullInt64
-	DeploymentID sql.NullInt64
-	PolicyID     sql.NullInt64
-	ModelName    string
-	ProviderName string
-	Operation    string
-	Stream       int64
-	ReceivedAt   string
-	ForwardedAt  sql.NullString
-	FirstTokenAt sql.NullString
-	CompletedAt  sql.NullString
-	StatusCode   int64
-	Outcome      string
-	ErrorMessage string
-	ClientIp     string
-	Priority     int64
-	QueueWaitUs  int64
-	ColdStart    int64
-	LogLevel     string
-	CostMicros   int64
-	Currency     string
+	ID               int64
+	RequestID        string
+	ProcessID        sql.NullInt64
+	ProfileID        sql.NullInt64
+	ModelID          sql.NullInt64
+	ProviderID       sql.NullInt64
+	DeploymentID     sql.NullInt64
+	PolicyID         sql.NullInt64
+	ModelName        string
+	ProviderName     string
+	Operation        string
+	Stream           int64
+	ReceivedAt       string
+	ForwardedAt      sql.NullString
+	FirstTokenAt     sql.NullString
+	CompletedAt      sql.NullString
+	StatusCode       int64
+	Outcome          string
+	ErrorMessage     string
+	ClientIp         string
+	Priority         int64
+	QueueWaitUs      int64
+	ColdStart        int64
+	LogLevel         string
+	CostMicros       int64
+	Currency         string
+	ClassifiedBy     string
+	ClassificationUs int64
 }
 
 // ScanUsagePage returns the next page of records in (received_at, id) order
@@ -285,6 +287,8 @@ func (q *Queries) ScanUsagePage(ctx context.Context, arg ScanUsagePageParams) ([
 			&i.LogLevel,
 			&i.CostMicros,
 			&i.Currency,
+			&i.ClassifiedBy,
+			&i.ClassificationUs,
 		); err != nil {
 			return nil, err
 		}

@@ -47,7 +47,7 @@ func (q *Queries) CountUsageByProcess(ctx context.Context, arg CountUsageByProce
 }
 
 const getUsageByRequestID = `-- name: GetUsageByRequestID :one
-SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency, total_tokens, client_request_id FROM usage_records WHERE request_id = ?1
+SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency, total_tokens, client_request_id, classified_by, classification_us FROM usage_records WHERE request_id = ?1
 `
 
 func (q *Queries) GetUsageByRequestID(ctx context.Context, requestID string) (UsageRecord, error) {
@@ -87,6 +87,8 @@ func (q *Queries) GetUsageByRequestID(ctx context.Context, requestID string) (Us
 		&i.Currency,
 		&i.TotalTokens,
 		&i.ClientRequestID,
+		&i.ClassifiedBy,
+		&i.ClassificationUs,
 	)
 	return i, err
 }
@@ -98,7 +100,7 @@ INSERT INTO usage_records (
     first_token_at, completed_at, status_code, outcome, error_message, client_ip,
     priority, queue_wait_us, cold_start, log_level, classification, request_payload,
     response_payload, request_headers, response_headers, cost_micros, currency,
-    total_tokens, client_request_id
+    total_tokens, client_request_id, classified_by, classification_us
 ) VALUES (
     ?1,
     (SELECT p.id FROM processes p WHERE p.id = ?2),
@@ -111,44 +113,46 @@ INSERT INTO usage_records (
     ?14, ?15, ?16, ?17, ?18, ?19,
     ?20, ?21, ?22, ?23, ?24, ?25,
     ?26, ?27, ?28, ?29, ?30,
-    ?31, ?32
+    ?31, ?32, ?33, ?34
 )
 ON CONFLICT (request_id) DO NOTHING
 `
 
 type InsertUsageRecordParams struct {
-	RequestID       string
-	ProcessID       int64
-	ProfileID       int64
-	ModelID         int64
-	ProviderID      int64
-	DeploymentID    int64
-	PolicyID        int64
-	ModelName       string
-	ProviderName    string
-	Operation       string
-	Stream          int64
-	ReceivedAt      string
-	ForwardedAt     sql.NullString
-	FirstTokenAt    sql.NullString
-	CompletedAt     sql.NullString
-	StatusCode      int64
-	Outcome         string
-	ErrorMessage    string
-	ClientIp        string
-	Priority        int64
-	QueueWaitUs     int64
-	ColdStart       int64
-	LogLevel        string
-	Classification  sql.NullString
-	RequestPayload  sql.NullString
-	ResponsePayload sql.NullString
-	RequestHeaders  sql.NullString
-	ResponseHeaders sql.NullString
-	CostMicros      int64
-	Currency        string
-	TotalTokens     int64
-	ClientRequestID string
+	RequestID        string
+	ProcessID        int64
+	ProfileID        int64
+	ModelID          int64
+	ProviderID       int64
+	DeploymentID     int64
+	PolicyID         int64
+	ModelName        string
+	ProviderName     string
+	Operation        string
+	Stream           int64
+	ReceivedAt       string
+	ForwardedAt      sql.NullString
+	FirstTokenAt     sql.NullString
+	CompletedAt      sql.NullString
+	StatusCode       int64
+	Outcome          string
+	ErrorMessage     string
+	ClientIp         string
+	Priority         int64
+	QueueWaitUs      int64
+	ColdStart        int64
+	LogLevel         string
+	Classification   sql.NullString
+	RequestPayload   sql.NullString
+	ResponsePayload  sql.NullString
+	RequestHeaders   sql.NullString
+	ResponseHeaders  sql.NullString
+	CostMicros       int64
+	Currency         string
+	TotalTokens      int64
+	ClientRequestID  string
+	ClassifiedBy     string
+	ClassificationUs int64
 }
 
 // InsertUsageRecord stores one record unless its request id is already stored,
@@ -189,6 +193,8 @@ func (q *Queries) InsertUsageRecord(ctx context.Context, arg InsertUsageRecordPa
 		arg.Currency,
 		arg.TotalTokens,
 		arg.ClientRequestID,
+		arg.ClassifiedBy,
+		arg.ClassificationUs,
 	)
 }
 
@@ -215,7 +221,7 @@ func (q *Queries) InsertUsageToken(ctx context.Context, arg InsertUsageTokenPara
 }
 
 const listUsage = `-- name: ListUsage :many
-SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency, total_tokens, client_request_id FROM usage_records
+SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency, total_tokens, client_request_id, classified_by, classification_us FROM usage_records
 WHERE received_at >= ?1 AND received_at < ?2
 ORDER BY received_at DESC, id DESC
 LIMIT ?3
@@ -273,6 +279,8 @@ func (q *Queries) ListUsage(ctx context.Context, arg ListUsageParams) ([]UsageRe
 			&i.Currency,
 			&i.TotalTokens,
 			&i.ClientRequestID,
+			&i.ClassifiedBy,
+			&i.ClassificationUs,
 		); err != nil {
 			return nil, err
 		}
@@ -288,7 +296,7 @@ func (q *Queries) ListUsage(ctx context.Context, arg ListUsageParams) ([]UsageRe
 }
 
 const listUsageByProcess = `-- name: ListUsageByProcess :many
-SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency, total_tokens, client_request_id FROM usage_records
+SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency, total_tokens, client_request_id, classified_by, classification_us FROM usage_records
 WHERE process_id = ?1 AND received_at >= ?2 AND received_at < ?3
 ORDER BY received_at DESC, id DESC
 LIMIT ?4
@@ -349,6 +357,8 @@ func (q *Queries) ListUsageByProcess(ctx context.Context, arg ListUsageByProcess
 			&i.Currency,
 			&i.TotalTokens,
 			&i.ClientRequestID,
+			&i.ClassifiedBy,
+			&i.ClassificationUs,
 		); err != nil {
 			return nil, err
 		}
