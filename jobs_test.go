@@ -514,3 +514,54 @@ func TestJobsTwoRoutersOnePostgres(t *testing.T) {
 		t.Errorf("routers sent %d and %d requests, want %d in all and some each", a.n.Load(), b.n.Load(), n)
 	}
 }
+
+// TestJobsResourceMode: a job without a model, or with a logos-v model
+// string, is classified like a synchronous request: it runs on the model the
+// policy chooses, and its usage record says so.
+func TestJobsResourceMode(t *testing.T) {
+	onStores(t, func(t *testing.T, opt envOption) {
+		e := newEnv(t, opt)
+		up := providertest.NewOpenAI(t, providertest.Options{})
+		e.deploy("small-local", up.Target(), nil)
+		e.deploy("big-cloud", up.Target(), nil)
+		ctx := t.Context()
+		for name, q := range map[string]int{"small-local": -4, "big-cloud": 4} {
+			m, err := e.store.GetModelByName(ctx, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.WeightQuality = q
+			m.Description = map[string]string{"small-local": "small fast chat model", "big-cloud": "large model for deep analysis"}[name]
+			if _, err := e.store.UpdateModel(ctx, m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.reload()
+
+		noModel := e.submit("/jobs/v1/chat/completions", `{"messages":[{"role":"system","content":"Analyse deeply."},{"role":"user","content":"Explain this proof."}]}`)
+		modelString := e.submit("/jobs/v1/chat/completions", `{"model":"logos-v1","messages":[{"role":"user","content":"Hi"}]}`)
+		for _, id := range []int64{noModel, modelString} {
+			v := e.await(id)
+			if v.Status != "succeeded" || v.StatusCode == nil || *v.StatusCode != 200 {
+				t.Fatalf("job %d = %+v, want succeeded 200", id, v)
+			}
+			recs := e.jobUsage(id)
+			if len(recs) != 1 {
+				t.Fatalf("job %d left %d usage records, want 1", id, len(recs))
+			}
+			if recs[0].ModelName != "big-cloud" || len(recs[0].Classification) == 0 {
+				t.Errorf("job %d ran on %q with classification %s; want big-cloud, classified", id, recs[0].ModelName, recs[0].Classification)
+			}
+		}
+		for _, r := range up.Requests() {
+			if !bytes.Contains(r.Body, []byte(`"model":"big-cloud"`)) {
+				t.Errorf("upstream body %s, want the chosen model", r.Body)
+			}
+		}
+		// A bad model string is refused at submission, like a synchronous request.
+		status, _, b := e.do(http.MethodPost, "/jobs/v1/chat/completions", `{"model":"logos-v1__bogus=1","messages":[]}`)
+		if status != 400 {
+			t.Errorf("bad model string: %d %s, want 400", status, b)
+		}
+	})
+}
