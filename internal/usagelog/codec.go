@@ -16,7 +16,7 @@ import (
 // for the zero time). It costs a fraction of encoding/json, which matters
 // as it runs twice per request. TestCodecCoversEveryField fails when
 // UsageRecord gains a field the codec does not know.
-const codecVersion = 1
+const codecVersion = 2
 
 var errCodec = errors.New("usagelog: malformed record")
 
@@ -76,6 +76,8 @@ func appendRecord(b []byte, r *store.UsageRecord) []byte {
 	b = appendBool(b, r.ColdStart)
 	b = appendString(b, string(r.LogLevel))
 	b = appendRaw(b, r.Classification)
+	b = appendString(b, r.ClassifiedBy)
+	b = binary.AppendVarint(b, int64(r.ClassificationTime))
 	b = appendRaw(b, r.RequestPayload)
 	b = appendRaw(b, r.ResponsePayload)
 	b = appendRaw(b, r.RequestHeaders)
@@ -191,6 +193,8 @@ func decodeRecord(b []byte) (store.UsageRecord, error) {
 	r.ColdStart = d.bool()
 	r.LogLevel = store.LogLevel(d.string())
 	r.Classification = d.raw()
+	r.ClassifiedBy = d.string()
+	r.ClassificationTime = time.Duration(d.varint())
 	r.RequestPayload = d.raw()
 	r.ResponsePayload = d.raw()
 	r.RequestHeaders = d.raw()

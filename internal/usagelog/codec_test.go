@@ -19,13 +19,15 @@ func fullRecord() store.UsageRecord {
 		ReceivedAt: at, ForwardedAt: at.Add(time.Millisecond), FirstTokenAt: at.Add(2 * time.Millisecond), CompletedAt: at.Add(time.Second),
 		StatusCode: 200, Outcome: store.OutcomeSuccess, ErrorMessage: "ünïcode", ClientIP: "::1", Priority: -3,
 		QueueWait: 1500 * time.Microsecond, ColdStart: true, LogLevel: store.LogFull,
-		Classification:  json.RawMessage(`{"a":1}`),
-		RequestPayload:  json.RawMessage(`{"messages":[]}`),
-		ResponsePayload: json.RawMessage(``),
-		RequestHeaders:  json.RawMessage(`{"x":"y"}`),
-		ResponseHeaders: nil,
-		Tokens:          []store.TokenCount{{Type: "input", Count: 10, CostMicros: 3}, {Type: "output", Count: -1}},
-		CostMicros:      -7, Currency: "EUR",
+		Classification:     json.RawMessage(`{"a":1}`),
+		ClassifiedBy:       "similarity",
+		ClassificationTime: 42 * time.Microsecond,
+		RequestPayload:     json.RawMessage(`{"messages":[]}`),
+		ResponsePayload:    json.RawMessage(``),
+		RequestHeaders:     json.RawMessage(`{"x":"y"}`),
+		ResponseHeaders:    nil,
+		Tokens:             []store.TokenCount{{Type: "input", Count: 10, CostMicros: 3}, {Type: "output", Count: -1}},
+		CostMicros:         -7, Currency: "EUR",
 	}
 }
 
@@ -48,8 +50,8 @@ func TestCodecRoundTrip(t *testing.T) {
 // it to appendRecord and decodeRecord (and to fullRecord), then update the
 // count here.
 func TestCodecCoversEveryField(t *testing.T) {
-	if n := reflect.TypeFor[store.UsageRecord]().NumField(); n != 33 {
-		t.Fatalf("store.UsageRecord has %d fields; the usage log codec knows 33", n)
+	if n := reflect.TypeFor[store.UsageRecord]().NumField(); n != 35 {
+		t.Fatalf("store.UsageRecord has %d fields; the usage log codec knows 35", n)
 	}
 	// Every field of fullRecord is set, so a field the codec skipped would
 	// differ after a round trip.
