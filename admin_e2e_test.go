@@ -17,7 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/logos-llm/logos"
-	"github.com/logos-llm/logos/config"
+	"github.com/logos-llm/logos/internal/config"
 	"github.com/logos-llm/logos/providers/builtin"
 	"github.com/logos-llm/logos/providers/providertest"
 	"github.com/logos-llm/logos/scheduler/fcfs"

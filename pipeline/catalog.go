@@ -7,10 +7,10 @@ import (
 
 	"fmt"
 
-	"github.com/logos-llm/logos/billing"
 	"github.com/logos-llm/logos/classify"
 	"github.com/logos-llm/logos/internal/apikey"
-	"github.com/logos-llm/logos/ratelimit"
+	"github.com/logos-llm/logos/pipeline/billing"
+	"github.com/logos-llm/logos/pipeline/ratelimit"
 	"github.com/logos-llm/logos/store"
 )
 

@@ -12,9 +12,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/logos-llm/logos/budget"
 	"github.com/logos-llm/logos/internal/oaierr"
-	"github.com/logos-llm/logos/ratelimit"
+	"github.com/logos-llm/logos/pipeline/budget"
+	"github.com/logos-llm/logos/pipeline/ratelimit"
 	"github.com/logos-llm/logos/store"
 )
 

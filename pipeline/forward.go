@@ -16,14 +16,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/logos-llm/logos/billing"
-	"github.com/logos-llm/logos/budget"
 	"github.com/logos-llm/logos/classify"
 	"github.com/logos-llm/logos/internal/jsonobj"
 	"github.com/logos-llm/logos/internal/oaierr"
-	"github.com/logos-llm/logos/meter"
+	"github.com/logos-llm/logos/pipeline/billing"
+	"github.com/logos-llm/logos/pipeline/budget"
+	"github.com/logos-llm/logos/pipeline/meter"
+	"github.com/logos-llm/logos/pipeline/ratelimit"
 	"github.com/logos-llm/logos/providers"
-	"github.com/logos-llm/logos/ratelimit"
 	"github.com/logos-llm/logos/scheduler"
 	"github.com/logos-llm/logos/store"
 )

@@ -17,12 +17,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/logos-llm/logos/budget"
 	"github.com/logos-llm/logos/classify"
 	"github.com/logos-llm/logos/internal/oaierr"
 	"github.com/logos-llm/logos/monitor"
+	"github.com/logos-llm/logos/pipeline/budget"
+	"github.com/logos-llm/logos/pipeline/ratelimit"
 	"github.com/logos-llm/logos/providers"
-	"github.com/logos-llm/logos/ratelimit"
 	"github.com/logos-llm/logos/scheduler"
 	"github.com/logos-llm/logos/store"
 )

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/logos-llm/logos/billing"
 	"github.com/logos-llm/logos/internal/oaierr"
+	"github.com/logos-llm/logos/pipeline/billing"
 	"github.com/logos-llm/logos/store"
 )
 

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/logos-llm/logos/classify/ranking"
-	"github.com/logos-llm/logos/config"
+	"github.com/logos-llm/logos/internal/config"
 	"github.com/logos-llm/logos/internal/oaierr"
 	"github.com/logos-llm/logos/store"
 )

@@ -20,8 +20,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/logos-llm/logos/config"
 	"github.com/logos-llm/logos/internal/apikey"
+	"github.com/logos-llm/logos/internal/config"
 	"github.com/logos-llm/logos/store"
 	"github.com/logos-llm/logos/store/sqlite"
 )

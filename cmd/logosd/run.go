@@ -21,7 +21,7 @@ import (
 
 	"github.com/logos-llm/logos"
 	"github.com/logos-llm/logos/classify"
-	"github.com/logos-llm/logos/config"
+	"github.com/logos-llm/logos/internal/config"
 	"github.com/logos-llm/logos/internal/gcfloor"
 	"github.com/logos-llm/logos/internal/secret"
 	"github.com/logos-llm/logos/providers/builtin"

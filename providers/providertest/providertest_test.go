@@ -14,7 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/logos-llm/logos/meter"
+	"github.com/logos-llm/logos/pipeline/meter"
 	"github.com/logos-llm/logos/providers"
 	"github.com/logos-llm/logos/providers/azure"
 	"github.com/logos-llm/logos/providers/ollama"

@@ -15,7 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/logos-llm/logos/meter"
+	"github.com/logos-llm/logos/pipeline/meter"
 	"github.com/logos-llm/logos/providers/providertest"
 )
 

@@ -15,7 +15,7 @@ func FuzzParse(f *testing.F) {
 	// the corpus, go test -fuzz managed 13 executions in 15 s on a 2-core
 	// machine (18,000 without it); the snippets below cover its sections.
 	if fuzzing := flag.Lookup("test.fuzz"); fuzzing == nil || fuzzing.Value.String() == "" {
-		if b, err := os.ReadFile("../examples/logos.yaml"); err == nil {
+		if b, err := os.ReadFile("../../examples/logos.yaml"); err == nil {
 			f.Add(b)
 		}
 	}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logos-llm/logos/ratelimit"
+	"github.com/logos-llm/logos/pipeline/ratelimit"
 	"github.com/logos-llm/logos/scheduler/clock"
 	"github.com/logos-llm/logos/store"
 	"github.com/logos-llm/logos/store/postgres"

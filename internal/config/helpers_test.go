@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/logos-llm/logos/config"
+	"github.com/logos-llm/logos/internal/config"
 	"github.com/logos-llm/logos/store"
 	"github.com/logos-llm/logos/store/postgres"
 	"github.com/logos-llm/logos/store/postgres/pgtest"

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logos-llm/logos/ratelimit"
+	"github.com/logos-llm/logos/pipeline/ratelimit"
 )
 
 func TestParseLimits(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/logos-llm/logos/meter"
+	"github.com/logos-llm/logos/pipeline/meter"
 )
 
 // fuzzReader returns src in reads of at most n bytes (n from the fuzzer),
@@ -49,7 +49,7 @@ func FuzzRelay(f *testing.F) {
 		}
 	}
 	for _, name := range []string{"azure_streaming.txt", "openwebui_streaming.txt", "azure_sync.json", "openwebui_sync.json"} {
-		b, err := os.ReadFile(filepath.Join("/work/shared/fixtures", name))
+		b, err := os.ReadFile(filepath.Join("../../../shared/fixtures", name))
 		if err != nil {
 			continue // the committed corpus holds them too
 		}

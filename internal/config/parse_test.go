@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/logos-llm/logos/config"
+	"github.com/logos-llm/logos/internal/config"
 )
 
 // valid is a small document every Validate case starts from; cases append
@@ -373,7 +373,7 @@ func TestCheckEnv(t *testing.T) {
 
 // TestExampleFile parses and validates examples/logos.yaml.
 func TestExampleFile(t *testing.T) {
-	data, err := os.ReadFile("../examples/logos.yaml")
+	data, err := os.ReadFile("../../examples/logos.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

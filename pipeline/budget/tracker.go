@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/logos-llm/logos/billing"
+	"github.com/logos-llm/logos/pipeline/billing"
 	"github.com/logos-llm/logos/store"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logos-llm/logos/meter"
+	"github.com/logos-llm/logos/pipeline/meter"
 	"github.com/logos-llm/logos/providers/providertest"
 )
 

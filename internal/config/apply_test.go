@@ -16,8 +16,8 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"gopkg.in/yaml.v3"
 
-	"github.com/logos-llm/logos/config"
 	"github.com/logos-llm/logos/internal/apikey"
+	"github.com/logos-llm/logos/internal/config"
 	"github.com/logos-llm/logos/internal/secret"
 	"github.com/logos-llm/logos/store"
 )
@@ -25,7 +25,7 @@ import (
 // example returns examples/logos.yaml, parsed.
 func example(t *testing.T) *config.Document {
 	t.Helper()
-	data, err := os.ReadFile("../examples/logos.yaml")
+	data, err := os.ReadFile("../../examples/logos.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

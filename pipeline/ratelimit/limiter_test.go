@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logos-llm/logos/ratelimit"
+	"github.com/logos-llm/logos/pipeline/ratelimit"
 	"github.com/logos-llm/logos/scheduler/clock"
 	"github.com/logos-llm/logos/store"
 )

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logos-llm/logos/budget"
+	"github.com/logos-llm/logos/pipeline/budget"
 	"github.com/logos-llm/logos/store"
 	"github.com/logos-llm/logos/store/postgres"
 	"github.com/logos-llm/logos/store/postgres/pgtest"
