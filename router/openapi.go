@@ -3,6 +3,7 @@ package router
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/logos-llm/logos/internal/oaierr"
@@ -49,6 +50,15 @@ type apiOp struct {
 	respType string
 	// query lists query parameters "name:type".
 	query []string
+	// pathParams lists the path's parameters "name:type:description".
+	pathParams []string
+	// status is the success status (default 200).
+	status int
+	// errors are more error answers than the usual ones, by status.
+	errors map[string]string
+	// headerKey: the key is taken from the headers only (Authorization,
+	// logos-key), never from the body, which is the upstream's.
+	headerKey bool
 }
 
 // Schema helpers. A property spec is "name:type" with an optional "!" for
@@ -119,6 +129,7 @@ func apiOps() []apiOp {
 		tagPrices   = "Prices and budgets"
 		tagStats    = "Statistics"
 		tagMonitor  = "Monitoring"
+		tagJobs     = "Jobs"
 	)
 	stat := func(name, summary string, req, resp map[string]any) apiOp {
 		return apiOp{method: "POST", path: "/logosdb/" + name, tag: tagStats, summary: summary, req: req, resp: resp}
@@ -132,7 +143,9 @@ func apiOps() []apiOp {
 	policyFields := []string{"entity_id:integer", "name:string", "description:string", "threshold_privacy:string", "threshold_latency:integer",
 		"threshold_accuracy:integer", "threshold_cost:integer", "threshold_quality:integer", "priority:integer", "topic:string"}
 	usageRange := []string{"from:string", "to:string", "process_id:integer"}
-	return []apiOp{
+	jobID := []string{"id:integer:The job's id (job_id)."}
+	jobNotFound := map[string]string{"404": "No such job (job_not_found)"}
+	return append(jobOps(tagJobs), []apiOp{
 		{method: "GET", path: "/healthz", tag: tagSetup, summary: "Liveness: the process serves HTTP.", noAuth: true, resp: obj("status!:string")},
 		{method: "GET", path: "/readyz", tag: tagSetup, summary: "Readiness: the store answers (503 otherwise).", noAuth: true, resp: obj("status!:string", "error:string")},
 		{method: "GET", path: "/metrics", tag: tagMonitor, summary: "Prometheus exposition; needs the metrics token as a bearer token.", noAuth: true, respType: "text/plain"},
@@ -211,7 +224,38 @@ func apiOps() []apiOp {
 		post("scheduler_state", tagMonitor, "The scheduler's queues per deployment.", true, obj(), obj("queue_total!:integer", "deployments!:object")),
 		post("get_ollama_vram_stats", tagMonitor, "One UTC day of VRAM use per Ollama provider, a point per minute (404 without data).", false,
 			obj("day!:string"), obj("providers!:[#VRAMProvider]")),
+		post("list_jobs", tagJobs, "Jobs newest first, filtered and paged (an admin: every process's; else the caller's process's); no results.", false,
+			obj("process_id:integer", "status:string", "limit:integer", "before:integer"),
+			obj("enabled!:boolean", "jobs!:[#JobRow]", "has_more!:boolean", "next_before:integer")),
+
+		{method: "GET", path: "/jobs/{id}", tag: tagJobs, headerKey: true, pathParams: jobID, errors: jobNotFound,
+			summary: "A job of the caller's process and profile (an admin: any job) with its status and, once finished, its answer.",
+			resp:    schemaOf("#Job")},
+		{method: "DELETE", path: "/jobs/{id}", tag: tagJobs, headerKey: true, pathParams: jobID,
+			errors:  map[string]string{"404": "No such job (job_not_found)", "409": "The job has already finished (job_finished)"},
+			summary: "Cancel a pending or running job; answers the cancelled job.", resp: schemaOf("#Job")},
+		{method: "GET", path: "/jobs", tag: tagJobs, headerKey: true,
+			summary: "The jobs of the caller's key and profile, newest first.",
+			query:   []string{"status:string", "limit:integer", "before:integer"},
+			resp:    obj("object!:string", "data!:[#Job]", "has_more!:boolean", "next_before:integer")},
+	}...)
+}
+
+// jobOps documents job submission: POST /jobs/<prefix>/{op} for the two
+// OpenAI-compatible prefixes.
+func jobOps(tag string) []apiOp {
+	var ops []apiOp
+	for _, prefix := range []string{"v1", "openai"} {
+		req := obj("model:string", "stream:boolean")
+		req["additionalProperties"] = true
+		req["description"] = "The body of the OpenAI-compatible request, as for POST /" + prefix + "/{op}. A stream is turned off: the job stores the whole answer."
+		ops = append(ops, apiOp{method: "POST", path: "/jobs/" + prefix + "/{op}", tag: tag, headerKey: true, status: http.StatusAccepted,
+			summary:    "Submit /" + prefix + "/{op} (chat/completions, embeddings, ...) as an asynchronous job; checked and admitted like the synchronous request.",
+			pathParams: []string{"op:string:The OpenAI operation path, for example chat/completions; it may contain slashes."},
+			errors:     map[string]string{"429": "Rate limit or budget exceeded", "503": "The job could not be stored (store_unavailable)"},
+			req:        req, resp: obj("job_id!:integer", "status_url!:string", "profile_id!:integer")})
 	}
+	return ops
 }
 
 // apiSchemas are the shared component schemas.
@@ -245,6 +289,12 @@ func apiSchemas() map[string]any {
 		"RequestRecord":  record,
 		"LatencyPoint": obj("start!:date-time", "requests!:integer", "errors!:integer", "ttft_p50_ms!:number?", "ttft_p95_ms!:number?",
 			"latency_p50_ms!:number?", "latency_p95_ms!:number?"),
+		"Job": obj("job_id!:integer", "status!:#JobStatus", "status_code!:integer?", "result!:any", "error!:string?",
+			"created_at!:date-time", "updated_at!:date-time", "profile_id!:integer"),
+		"JobRow": obj("job_id!:integer", "process_id!:integer", "profile_id!:integer", "status!:#JobStatus", "status_code!:integer?",
+			"error!:string?", "operation!:string", "model!:string", "request_id!:string", "attempts!:integer",
+			"created_at!:date-time", "updated_at!:date-time"),
+		"JobStatus": map[string]any{"type": "string", "enum": []string{"pending", "running", "succeeded", "failed", "cancelled"}},
 		"VRAMProvider": with(obj("provider_id!:integer", "name!:string"), "data", arrayOf(obj("timestamp!:date-time", "vram_mb!:number", "vram_bytes!:integer",
 			"used_vram_mb!:number", "remaining_vram_mb!:number", "total_vram_mb!:number", "models_loaded!:integer", "loaded_models!:[object]"))),
 	}
@@ -259,15 +309,23 @@ func openAPIDocument() map[string]any {
 	}
 	for _, op := range apiOps() {
 		o := map[string]any{"summary": op.summary, "tags": []string{op.tag},
-			"operationId": strings.ToLower(op.method) + strings.NewReplacer("/", "_", ".", "_").Replace(op.path)}
+			"operationId": strings.ToLower(op.method) + strings.NewReplacer("/", "_", ".", "_", "{", "", "}", "").Replace(op.path)}
 		ok := map[string]any{"description": "Success"}
+		status := "200"
+		if op.status != 0 {
+			status = strconv.Itoa(op.status)
+			ok["description"] = http.StatusText(op.status)
+		}
 		switch {
 		case op.respType != "":
 			ok["content"] = map[string]any{op.respType: map[string]any{"schema": schemaOf("string")}}
 		case op.resp != nil:
 			ok["content"] = map[string]any{"application/json": map[string]any{"schema": op.resp}}
 		}
-		responses := map[string]any{"200": ok}
+		responses := map[string]any{status: ok}
+		for code, desc := range op.errors {
+			responses[code] = errResp(desc)
+		}
 		if !op.noAuth {
 			o["security"] = []any{map[string]any{"bearer": []string{}}}
 			responses["401"] = errResp("Missing, invalid or revoked Logos key")
@@ -275,7 +333,7 @@ func openAPIDocument() map[string]any {
 		}
 		if op.req != nil {
 			body := op.req
-			if !op.noAuth && op.method == "POST" {
+			if !op.noAuth && !op.headerKey && op.method == "POST" {
 				// Every admin call also takes the key in the body.
 				body = cloneSchema(body)
 				body["properties"].(map[string]any)["logos_key"] = map[string]any{"type": "string", "description": "The Logos key, if not sent as Authorization: Bearer."}
@@ -283,12 +341,17 @@ func openAPIDocument() map[string]any {
 			o["requestBody"] = map[string]any{"required": false, "content": map[string]any{"application/json": map[string]any{"schema": body}}}
 			responses["400"] = errResp("Invalid request: the error names the field in param")
 		}
-		if len(op.query) > 0 {
-			var params []any
-			for _, q := range op.query {
-				name, typ, _ := strings.Cut(q, ":")
-				params = append(params, map[string]any{"name": name, "in": "query", "schema": schemaOf(typ)})
-			}
+		var params []any
+		for _, q := range op.pathParams {
+			name, rest, _ := strings.Cut(q, ":")
+			typ, desc, _ := strings.Cut(rest, ":")
+			params = append(params, map[string]any{"name": name, "in": "path", "required": true, "schema": schemaOf(typ), "description": desc})
+		}
+		for _, q := range op.query {
+			name, typ, _ := strings.Cut(q, ":")
+			params = append(params, map[string]any{"name": name, "in": "query", "schema": schemaOf(typ)})
+		}
+		if len(params) > 0 {
 			o["parameters"] = params
 		}
 		if op.admin {
@@ -305,7 +368,7 @@ func openAPIDocument() map[string]any {
 	return map[string]any{
 		"openapi": "3.1.0",
 		"info": map[string]any{"title": "Logos admin and statistics API", "version": "1",
-			"description": "The /logosdb API of Logos. Every call but setup and the health endpoints needs a Logos key, as 'Authorization: Bearer <key>' or as logos_key in the JSON body. An admin key sees every process; any other key only its own. Errors are OpenAI-format JSON. The OpenAI-compatible API under /v1 is OpenAI's and is not described here."},
+			"description": "The /logosdb API and the job API (/jobs) of Logos. Every call but setup and the health endpoints needs a Logos key, as 'Authorization: Bearer <key>' or as logos_key in the JSON body. An admin key sees every process; any other key only its own. The job API takes the key from the headers only. Errors are OpenAI-format JSON. The OpenAI-compatible API under /v1 is OpenAI's and is not described here; a job's request body is one of its requests."},
 		"paths":      paths,
 		"components": map[string]any{"schemas": apiSchemas(), "securitySchemes": map[string]any{"bearer": map[string]any{"type": "http", "scheme": "bearer"}}},
 	}

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -8,21 +9,55 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/logos-llm/logos/pipeline"
+	"github.com/logos-llm/logos/providers"
+	"github.com/logos-llm/logos/scheduler/fcfs"
+	"github.com/logos-llm/logos/store"
 )
 
 // undocumented are the registered patterns the document leaves out on
-// purpose: the catch-all 404 and the dashboard's static files. The
-// OpenAI-compatible and Ollama-native proxy routes are OpenAI's and Ollama's
-// API; they are registered only with a Pipeline, which this test's Handler
-// has not.
-var undocumented = []string{"/", "GET /ui/", "GET /ui"}
+// purpose: the catch-all 404, the dashboard's static files and the 405
+// answers of the job submission paths.
+var undocumented = []string{"/", "GET /ui/", "GET /ui", "/jobs/v1/{op...}", "/jobs/openai/{op...}"}
 
-// TestOpenAPIMatchesRoutes walks the Handler's registered routes: every one
-// must be in /openapi.json, and every documented operation must be
-// registered.
+// proxyRoute reports whether pattern is one of the OpenAI-compatible or
+// Ollama-native proxy routes: those are OpenAI's and Ollama's API, not
+// described by Logos's document.
+func proxyRoute(pattern string) bool {
+	_, path, ok := strings.Cut(pattern, " ")
+	if !ok {
+		path = pattern
+	}
+	for _, prefix := range []string{"/v1/", "/openai/", "/api/"} {
+		if strings.HasPrefix(path, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// discardUsage is a pipeline.UsageSink that keeps nothing.
+type discardUsage struct{}
+
+func (discardUsage) Write(context.Context, store.UsageRecord) error { return nil }
+
+// TestOpenAPIMatchesRoutes walks the routes of a Handler with every optional
+// part that adds routes (a Pipeline and a job queue): every one must be in
+// /openapi.json, and every documented operation must be registered. A
+// wildcard {name...} of a pattern is {name} in the document.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
 	e := newIdentityEnv(t)
-	h := New(Config{Store: e.st})
+	sched, err := fcfs.New(fcfs.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sched.Close() })
+	p, err := pipeline.New(pipeline.Config{Providers: providers.Registry{}, Scheduler: sched, Usage: discardUsage{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := New(Config{Store: e.st, Pipeline: p, Jobs: e.st})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/openapi.json")
@@ -63,11 +98,16 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 	registered := map[string]bool{}
+	jobRoutes := 0
 	for _, p := range h.Patterns() {
-		registered[p] = true
-		if slices.Contains(undocumented, p) {
+		if slices.Contains(undocumented, p) || proxyRoute(p) {
 			continue
 		}
+		if strings.Contains(p, "/jobs") {
+			jobRoutes++
+		}
+		p = strings.ReplaceAll(p, "...}", "}")
+		registered[p] = true
 		if !documented[p] {
 			t.Errorf("route %q is registered but not in /openapi.json", p)
 		}
@@ -79,6 +119,28 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	}
 	if len(documented) < 50 {
 		t.Errorf("only %d operations documented", len(documented))
+	}
+	if jobRoutes < 5 {
+		t.Errorf("only %d job routes registered: the Handler was built without the job API", jobRoutes)
+	}
+	// Path parameters are declared.
+	for path, item := range doc.Paths {
+		for method, op := range item {
+			for _, name := range []string{"{id}", "{op}"} {
+				if !strings.Contains(path, name) {
+					continue
+				}
+				found := false
+				params, _ := op["parameters"].([]any)
+				for _, p := range params {
+					m := p.(map[string]any)
+					found = found || (m["in"] == "path" && "{"+m["name"].(string)+"}" == name)
+				}
+				if !found {
+					t.Errorf("%s %s does not declare the path parameter %s", method, path, name)
+				}
+			}
+		}
 	}
 	// Every $ref resolves.
 	var walk func(v any)
@@ -133,4 +195,17 @@ func TestOpenAPIResponseSchemasMatchAnswers(t *testing.T) {
 	check("Price", e.ok("get_prices", e.rootKey, map[string]any{})["prices"].([]any)[0].(map[string]any))
 	e.ok("set_budget", e.rootKey, map[string]any{"process_id": e.alicePID, "limit": "5", "currency": "EUR", "period": "day"})
 	check("Budget", e.ok("get_budgets", e.rootKey, map[string]any{})["budgets"].([]any)[0].(map[string]any))
+
+	je, _ := newJobsEnv(t)
+	check("JobRow", je.ok("list_jobs", je.rootKey, map[string]any{})["jobs"].([]any)[0].(map[string]any))
+	jobs, err := je.st.ListJobs(je.ctx, store.JobFilter{})
+	if err != nil || len(jobs) == 0 {
+		t.Fatalf("ListJobs: %v %v", jobs, err)
+	}
+	for _, j := range jobs {
+		var v map[string]any
+		b, _ := json.Marshal(viewOf(j))
+		_ = json.Unmarshal(b, &v)
+		check("Job", v)
+	}
 }

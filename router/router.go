@@ -120,6 +120,7 @@ func (h *Handler) routes() {
 	h.adminBudgetRoutes()
 	h.adminMonitorRoutes(h.cfg.Scheduler)
 	h.adminDashboardRoutes()
+	h.adminJobRoutes()
 	h.mux.Handle("GET "+ui.Prefix, ui.Handler())
 	h.mux.Handle("GET /ui", http.RedirectHandler(ui.Prefix, http.StatusMovedPermanently))
 	if h.cfg.Pipeline != nil {
