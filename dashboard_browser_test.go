@@ -3,6 +3,7 @@ package logos_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -216,6 +217,56 @@ func addHistory(t *testing.T, st store.Store, alphaPID, betaPID int64) {
 	}
 }
 
+// dashboardJobs submits jobs through the job API: three of alpha (the last
+// to the failing upstream) and two of beta, and waits until each has
+// finished. It returns the job ids by process, oldest first.
+func (e *dashboardEnv) dashboardJobs(t *testing.T) (alpha, beta []int64) {
+	t.Helper()
+	call := func(method, path, key, body string) map[string]any {
+		req, _ := http.NewRequest(method, e.base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode >= 300 {
+			t.Fatalf("%s %s: %d %v %v", method, path, resp.StatusCode, out, err)
+		}
+		return out
+	}
+	submit := func(key, model string) int64 {
+		out := call("POST", "/jobs/v1/chat/completions", key, fmt.Sprintf(`{"model":%q,"messages":[{"role":"user","content":"Summarise the weather"}]}`, model))
+		id := int64(out["job_id"].(float64))
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			st := call("GET", fmt.Sprintf("/jobs/%d", id), key, "")["status"]
+			if st == "succeeded" || st == "failed" {
+				return id
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("job %d is still %v after 10 s", id, st)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	for _, m := range []string{"gpt-4o-mini", "gpt-4o", "legacy-model"} {
+		alpha = append(alpha, submit(e.alphaKey, m))
+	}
+	for _, m := range []string{"gpt-4o", "gpt-4o-mini"} {
+		beta = append(beta, submit(e.betaKey, m))
+	}
+	return alpha, beta
+}
+
+// jobRows returns the job ids of the rows of the jobs page, top to bottom.
+func (b *browser) jobRows() []string {
+	b.t.Helper()
+	return eval[[]string](b, `[...document.querySelectorAll("#page tbody tr[data-id]")].map((tr) => tr.dataset.id)`)
+}
+
 // browser is a headless Chromium tab.
 type browser struct {
 	t   *testing.T
@@ -404,6 +455,38 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	b.screenshot("dashboard-spending.png")
 
+	// Jobs: every process's jobs for the admin, newest first, with their
+	// status; filtered by status; paged by the server.
+	alphaJobs, betaJobs := e.dashboardJobs(t)
+	ids := func(v ...int64) string { return fmt.Sprint(v) }
+	b.open("#/jobs", "jobs")
+	if got := "[" + strings.Join(b.jobRows(), " ") + "]"; got != ids(betaJobs[1], betaJobs[0], alphaJobs[2], alphaJobs[1], alphaJobs[0]) {
+		t.Errorf("admin's jobs page lists %s, want every job newest first", got)
+	}
+	s = b.text()
+	for _, want := range []string{"succeeded", "failed", "legacy-model", "chat/completions", "Process (key)"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("jobs page lacks %q:\n%s", want, s)
+		}
+	}
+	if n := eval[string](b, `document.querySelector("#jobs-failed").innerText`); n != "1" {
+		t.Errorf("jobs page counts %s failed jobs, want 1", n)
+	}
+	b.screenshot("dashboard-jobs.png")
+	b.open("#/jobs?status=failed", "jobs")
+	if got := "[" + strings.Join(b.jobRows(), " ") + "]"; got != ids(alphaJobs[2]) {
+		t.Errorf("status=failed lists %s, want alpha's failed job %d", got, alphaJobs[2])
+	}
+	b.open("#/jobs?limit=2", "jobs")
+	if got := "[" + strings.Join(b.jobRows(), " ") + "]"; got != ids(betaJobs[1], betaJobs[0]) {
+		t.Errorf("first page of 2 lists %s", got)
+	}
+	eval[any](b, `document.querySelector("#page").removeAttribute("data-loaded"); document.querySelector("#jobs-older").click();`)
+	b.run(chromedp.WaitReady(`#page[data-loaded="jobs"]`))
+	if got := "[" + strings.Join(b.jobRows(), " ") + "]"; got != ids(alphaJobs[2], alphaJobs[1]) {
+		t.Errorf("the page after Older lists %s", got)
+	}
+
 	// Signing out forgets the key.
 	b.run(chromedp.Click("#signout"), chromedp.WaitVisible("#key"))
 	stored := eval[string](b, `sessionStorage.getItem("logos_key") || ""`)
@@ -477,6 +560,24 @@ func TestDashboardScopingInBrowser(t *testing.T) {
 		t.Errorf("beta's budget chart plots %d values, want its one budget (spent, limit)", got["chart-budgets"])
 	}
 	b.screenshot("dashboard-scoped-requests.png")
+
+	// Jobs: beta's own only; alpha's process by URL is refused.
+	alphaJobs, betaJobs := e.dashboardJobs(t)
+	b.open("#/jobs", "jobs")
+	if got, want := strings.Join(b.jobRows(), " "), fmt.Sprintf("%d %d", betaJobs[1], betaJobs[0]); got != want {
+		t.Errorf("beta's jobs page lists %s, want its own %s", got, want)
+	}
+	if s := b.text(); strings.Contains(s, "Process (key)") || strings.Contains(s, "legacy-model") {
+		t.Errorf("beta's jobs page offers the process filter or shows alpha's job:\n%s", s)
+	}
+	b.open(fmt.Sprintf("#/jobs?process_id=%d", e.alphaPID), "jobs")
+	if s := b.text(); !strings.Contains(s, "Only an admin may query another process") {
+		t.Errorf("beta asking for alpha's jobs: no refusal:\n%s", s)
+	}
+	if rows := b.jobRows(); len(rows) != 0 {
+		t.Errorf("beta asking for alpha's jobs %v sees rows %v", alphaJobs, rows)
+	}
+	b.screenshot("dashboard-scoped-jobs.png")
 
 	// The key lives in sessionStorage only.
 	local := eval[string](b, `JSON.stringify(localStorage) + document.cookie`)

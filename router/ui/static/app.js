@@ -2,7 +2,7 @@
 // sessionStorage and reads everything from the /logosdb endpoints, which
 // scope every answer to the key (an admin sees all processes). Pages are
 // chosen by the URL hash: #/overview, #/models, #/requests[/<id>], #/spending,
-// with options as a query string after the page (#/requests?outcome=error).
+// #/jobs, with options as a query string after the page (#/requests?outcome=error).
 "use strict";
 
 (() => {
@@ -121,7 +121,7 @@
     location.hash = "#/" + page + (q.toString() ? "?" + q : "");
   }
 
-  const pages = { overview, models, requests, spending };
+  const pages = { overview, models, requests, spending, jobs };
 
   async function route() {
     for (const t of state.timers) clearInterval(t);
@@ -431,6 +431,54 @@
       { key: "provider", label: "Provider", fmt: (v) => v || "any" }, { key: "per_million", label: "Per million tokens", num: true },
       { key: "currency", label: "Currency" }, { key: "valid_from", label: "Valid from", fmt: fmtTime },
     ], prices.prices, { sortKey: "token_type", empty: "No prices set" })));
+  }
+
+  // ---- jobs ---------------------------------------------------------------
+
+  const JOB_STATUSES = ["pending", "running", "succeeded", "failed", "cancelled"];
+
+  // jobs lists the asynchronous jobs of the key's scope (an admin: every
+  // process's) a server page at a time: "Older" follows next_before.
+  async function jobs(root, params) {
+    root.append(h("h2", {}, "Jobs"));
+    const f = { status: params.get("status") || "", process_id: params.get("process_id") || "", before: params.get("before") || "", limit: params.get("limit") || "50" };
+    const form = h("form", { class: "controls" },
+      select("Status", f.status, [["", "any"], ...JOB_STATUSES.map((s) => [s, s])]),
+      isAdmin() ? h("label", {}, "Process (key)", h("input", { name: "process_id", value: f.process_id, inputmode: "numeric", size: 6 })) : null,
+      select("Limit", f.limit, [["25", "25 per page"], ["50", "50 per page"], ["200", "200 per page"]]),
+      h("button", { type: "submit" }, "Filter"));
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const v = (sel) => form.querySelector(sel) ? form.querySelector(sel).value : "";
+      setParams("jobs", { status: v("[data-opt=status]"), process_id: v("[name=process_id]"), limit: v("[data-opt=limit]") });
+    });
+    root.append(form);
+    const body = { limit: Number(f.limit) };
+    if (f.status) body.status = f.status;
+    if (f.process_id) body.process_id = Number(f.process_id);
+    if (f.before) body.before = Number(f.before);
+    const list = await api("list_jobs", body);
+    if (!list.enabled) {
+      root.append(panel("Jobs", h("p", { class: "note", id: "jobs-disabled" }, "The job API (/jobs/v1/...) is turned off on this Logos, or its store keeps no jobs.")));
+      return;
+    }
+    const counts = {};
+    for (const j of list.jobs) counts[j.status] = (counts[j.status] || 0) + 1;
+    root.append(h("div", { class: "cards" }, JOB_STATUSES.map((s) =>
+      h("div", { class: "card" }, h("b", { id: "jobs-" + s }, fmtNum(counts[s] || 0)), h("span", {}, s + " (listed)")))));
+    const nav = { status: f.status, process_id: f.process_id, limit: f.limit };
+    root.append(panel(f.before ? `Jobs older than job ${f.before}` : "Newest jobs", table([
+      { key: "job_id", label: "Job", num: true }, { key: "created_at", label: "Submitted", fmt: fmtTime },
+      { key: "process_id", label: "Process", num: true }, { key: "profile_id", label: "Profile", num: true },
+      { key: "model", label: "Model" }, { key: "operation", label: "Operation" },
+      { key: "status", label: "Status", cls: (j) => "job-" + j.status }, { key: "status_code", label: "HTTP", num: true },
+      { key: "attempts", label: "Attempts", num: true }, { key: "updated_at", label: "Updated", fmt: fmtTime },
+      { key: "request_id", label: "Usage record", fmt: (v) => (v ? h("a", { href: "#/requests/" + encodeURIComponent(v) }, v) : "–") },
+      { key: "error", label: "Error" },
+    ], list.jobs, { sortKey: "job_id", asc: false, pageSize: 200, rowId: (j) => j.job_id, empty: "No jobs match" }),
+    h("div", { class: "pager", id: "jobs-pager" },
+      h("button", { type: "button", id: "jobs-newest", disabled: !f.before, on: { click: () => setParams("jobs", nav) } }, "« Newest"),
+      h("button", { type: "button", id: "jobs-older", disabled: !list.has_more, on: { click: () => setParams("jobs", Object.assign({ before: list.next_before }, nav)) } }, "Older ›"))));
   }
 
   // ---- start --------------------------------------------------------------
