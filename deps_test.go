@@ -1,10 +1,24 @@
 package logos_test
 
 import (
+	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
+
+// The dependency tests say the architecture (README, Architecture):
+//
+//   - the interface packages store, providers, classify and scheduler are
+//     leaves: they import no other package of this module;
+//   - implementations of those interfaces import only their own interface
+//     package, the leaves below, their own subpackages and the shared base
+//     of their family; nothing but cmd/ and examples/ import the root
+//     package, and the root chooses no implementation;
+//   - router never imports a store implementation, and pipeline never
+//     imports router;
+//   - the top level holds only the folders of topLevel.
 
 const module = "github.com/logos-llm/logos"
 
@@ -17,38 +31,104 @@ var interfacePackages = []string{
 	module + "/scheduler",
 }
 
-// isImplementation reports whether pkg is a concrete implementation of one of
-// the interfaces, which only cmd/ and examples/ may choose.
-func isImplementation(pkg string) bool {
-	if pkg == module+"/classify/ranking" {
-		return false // rank arithmetic for the admin API, not a Classifier
-	}
+// leaves are the packages of this module, besides the interface packages,
+// that any implementation may import. Each imports no package of this module
+// (TestImplementationImports checks it), so an implementation importing
+// them depends on nothing of Logos's internals.
+var leaves = []string{
+	module + "/db",               // the embedded SQL migrations
+	module + "/scheduler/clock",  // a clock and timers tests can drive
+	module + "/classify/ranking", // rank arithmetic of models
+	module + "/internal/jsonobj", // JSON object scanning without decoding
+	module + "/internal/apikey",  // the key format and its hash
+	module + "/internal/oaierr",  // OpenAI-format error bodies
+}
+
+// bases are the shared code of one family of implementations, by the
+// family's interface package: its implementations may import it. Azure
+// OpenAI and Ollama speak OpenAI's wire protocol (openaicompat); the
+// queueing schedulers share one engine (core). A base is itself held to the
+// rule of implementations.
+var bases = map[string]string{
+	module + "/providers/openaicompat": module + "/providers",
+	module + "/scheduler/core":         module + "/scheduler",
+}
+
+// bundles gather the implementations of one family for callers that want
+// them all (providers/builtin is the registry of the built-in providers);
+// they may import any implementation of their family.
+var bundles = map[string]string{
+	module + "/providers/builtin": module + "/providers",
+}
+
+// notImplementations are packages below an interface package that implement
+// none of the interfaces, with why.
+var notImplementations = map[string]string{
+	module + "/scheduler/sim": "the scheduling simulator (cmd/logos-sim): it drives schedulers",
+}
+
+// family returns the interface package pkg is below, if any.
+func family(pkg string) (string, bool) {
 	for _, parent := range interfacePackages {
-		if strings.HasPrefix(pkg, parent+"/") && !strings.HasSuffix(pkg, "test") {
-			return true
+		if strings.HasPrefix(pkg, parent+"/") {
+			return parent, true
 		}
 	}
-	return false
+	return "", false
+}
+
+// isImplementation reports whether pkg is a concrete implementation of one of
+// the interfaces (or a base or bundle of them), which only cmd/ and
+// examples/ may choose. Test support (storetest, providertest,
+// schedulertest, pgtest) is not. classify has no implementation
+// subpackages: its classifiers live beside the interface, in the leaf.
+func isImplementation(pkg string) bool {
+	if _, ok := family(pkg); !ok || strings.HasSuffix(pkg, "test") || slices.Contains(leaves, pkg) {
+		return false
+	}
+	_, tool := notImplementations[pkg]
+	return !tool
+}
+
+// goPackage is one package of the module as go list reports it.
+type goPackage struct {
+	imports []string // direct imports
+	deps    []string // every package it depends on, transitively
+}
+
+// modulePackages lists the module's packages (not their tests).
+func modulePackages(t *testing.T) map[string]goPackage {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}|{{join .Imports " "}}|{{join .Deps " "}}`, "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	pkgs := map[string]goPackage{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(line, "|")
+		if len(f) != 3 {
+			t.Fatalf("go list line %q", line)
+		}
+		pkgs[f[0]] = goPackage{imports: strings.Fields(f[1]), deps: strings.Fields(f[2])}
+	}
+	if len(pkgs) < 20 {
+		t.Fatalf("go list found only %d packages", len(pkgs))
+	}
+	return pkgs
+}
+
+// under reports whether pkg is dir (relative to the module) or below it.
+func under(pkg, dir string) bool {
+	p := module + "/" + dir
+	return pkg == p || strings.HasPrefix(pkg, p+"/")
 }
 
 // TestDependencyDirection guards the architecture: implementations never import
 // the root package, the root imports no concrete implementation, and the
 // interface packages are leaves.
 func TestDependencyDirection(t *testing.T) {
-	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Deps}} {{.}}{{end}}`, "./...").Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	deps := map[string][]string{}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		f := strings.Fields(line)
-		deps[f[0]] = f[1:]
-	}
-	if len(deps) < 5 {
-		t.Fatalf("go list found only %d packages", len(deps))
-	}
-	for pkg, ds := range deps {
-		for _, d := range ds {
+	for pkg, p := range modulePackages(t) {
+		for _, d := range p.deps {
 			if !strings.HasPrefix(d, module) {
 				continue
 			}
@@ -59,15 +139,115 @@ func TestDependencyDirection(t *testing.T) {
 				t.Errorf("the root package imports the implementation %s; only cmd/ and examples/ may choose implementations", d)
 			}
 		}
-		for _, leaf := range interfacePackages {
-			if pkg != leaf {
-				continue
-			}
-			for _, d := range ds {
+		if slices.Contains(interfacePackages, pkg) {
+			for _, d := range p.deps {
 				if strings.HasPrefix(d, module) {
 					t.Errorf("interface package %s imports %s; interface packages must be leaves", pkg, d)
 				}
 			}
 		}
+	}
+}
+
+// TestImplementationImports holds every implementation to its own interface
+// package, the leaves, its own subpackages and its family's bases (a bundle:
+// also its family's implementations), so that each can be read, replaced
+// and tested on its own.
+func TestImplementationImports(t *testing.T) {
+	pkgs := modulePackages(t)
+	for _, leaf := range leaves {
+		p, ok := pkgs[leaf]
+		if !ok {
+			t.Errorf("leaf %s does not exist", leaf)
+		}
+		for _, d := range p.imports {
+			if strings.HasPrefix(d, module) {
+				t.Errorf("leaf %s imports %s; a leaf imports no package of this module", leaf, d)
+			}
+		}
+	}
+	for pkg := range bases {
+		if _, ok := pkgs[pkg]; !ok {
+			t.Errorf("base %s does not exist", pkg)
+		}
+	}
+	checked := 0
+	for pkg, p := range pkgs {
+		if !isImplementation(pkg) {
+			continue
+		}
+		checked++
+		fam, _ := family(pkg)
+		for _, d := range p.imports {
+			switch {
+			case !strings.HasPrefix(d, module+"/") && d != module:
+			case d == fam, slices.Contains(leaves, d), strings.HasPrefix(d, pkg+"/"), bases[d] == fam:
+			case bundles[pkg] == fam && isImplementation(d) && strings.HasPrefix(d, fam+"/"):
+			default:
+				t.Errorf("implementation %s imports %s; it may import only %s, its own subpackages, its family's bases and the leaves %v",
+					pkg, d, fam, leaves)
+			}
+		}
+	}
+	if checked < 8 {
+		t.Errorf("checked only %d implementations", checked)
+	}
+}
+
+// TestRouterAndPipelineLayers guards the two layers of a request: router
+// (HTTP: routes, admin API, dashboard) reaches the Store only through the
+// interfaces of package store, never an implementation, so an embedder's
+// Store serves there too; and pipeline (the stages of a proxied request)
+// never calls back into router.
+func TestRouterAndPipelineLayers(t *testing.T) {
+	checked := 0
+	for pkg, p := range modulePackages(t) {
+		switch {
+		case under(pkg, "router"):
+			checked++
+			for _, d := range p.deps {
+				if strings.HasPrefix(d, module+"/store/") {
+					t.Errorf("%s imports %s: router may use only the interfaces of package store", pkg, d)
+				}
+			}
+		case under(pkg, "pipeline"):
+			checked++
+			for _, d := range p.deps {
+				if under(d, "router") {
+					t.Errorf("%s imports %s: pipeline never imports router", pkg, d)
+				}
+			}
+		}
+	}
+	if checked < 6 {
+		t.Errorf("checked only %d router and pipeline packages", checked)
+	}
+}
+
+// topLevel are the folders the top level of the module may hold (besides
+// hidden ones such as .ci and .git).
+var topLevel = []string{"router", "pipeline", "scheduler", "classify", "store", "providers", "monitor",
+	"examples", "cmd", "db", "internal", "docs"}
+
+// TestTopLevelFolders keeps the top level to the layout the README's
+// architecture section describes: a new package finds its home inside one
+// of these folders.
+func TestTopLevelFolders(t *testing.T) {
+	entries, err := os.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		seen++
+		if !slices.Contains(topLevel, e.Name()) {
+			t.Errorf("top-level folder %s/ is not one of %v: give it a home under one of them (README, Architecture)", e.Name(), topLevel)
+		}
+	}
+	if seen < 8 {
+		t.Errorf("found only %d top-level folders", seen)
 	}
 }
