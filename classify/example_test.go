@@ -51,3 +51,42 @@ func ExamplePipeline() {
 	// 1 token
 	// true cost
 }
+
+// A ClassifierFunc turns a function into a Classifier: here short prompts
+// go to models tagged "small", longer ones to the others. It honours the
+// contract of Classifier: candidates best first, each with the request's
+// priority, and a *NoModelError (wrapping ErrNoModelPassed) when the caller
+// may use no model. Set it as logos.Config.Classifier; examples/lengthrouter
+// runs one in a Router.
+func ExampleClassifierFunc() {
+	bySize := classify.ClassifierFunc(func(_ context.Context, r classify.Request) ([]classify.Candidate, error) {
+		if len(r.Models) == 0 {
+			return nil, &classify.NoModelError{Filter: classify.FilterNone}
+		}
+		short := len(r.User) < 40
+		var best, rest []classify.Candidate
+		for _, m := range r.Models {
+			c := classify.Candidate{ModelID: m.ID, Weight: 0, Priority: r.Policy.Priority}
+			if (m.Tags == "small") == short {
+				c.Weight = 1
+				best = append(best, c)
+				continue
+			}
+			rest = append(rest, c)
+		}
+		return append(best, rest...), nil
+	})
+	models := []classify.Model{{ID: 1, Name: "mini", Tags: "small"}, {ID: 2, Name: "large", Tags: "long-context"}}
+
+	ctx := context.Background()
+	for _, prompt := range []string{"Hi!", "Summarise the attached forty-page contract, clause by clause."} {
+		ranked, _ := bySize.Classify(ctx, classify.Request{User: prompt, Policy: classify.DefaultPolicy(), Models: models})
+		fmt.Println(ranked[0].ModelID, ranked[1].ModelID)
+	}
+	_, err := bySize.Classify(ctx, classify.Request{User: "Hi!"})
+	fmt.Println(errors.Is(err, classify.ErrNoModelPassed))
+	// Output:
+	// 1 2
+	// 2 1
+	// true
+}
