@@ -367,7 +367,7 @@ func openAPIDocument() map[string]any {
 	}
 	return map[string]any{
 		"openapi": "3.1.0",
-		"info": map[string]any{"title": "Logos admin and statistics API", "version": "1",
+		"info": map[string]any{"title": "Logos admin, statistics and job API", "version": "1",
 			"description": "The /logosdb API and the job API (/jobs) of Logos. Every call but setup and the health endpoints needs a Logos key, as 'Authorization: Bearer <key>' or as logos_key in the JSON body. An admin key sees every process; any other key only its own. The job API takes the key from the headers only. Errors are OpenAI-format JSON. The OpenAI-compatible API under /v1 is OpenAI's and is not described here; a job's request body is one of its requests."},
 		"paths":      paths,
 		"components": map[string]any{"schemas": apiSchemas(), "securitySchemes": map[string]any{"bearer": map[string]any{"type": "http", "scheme": "bearer"}}},
