@@ -15,6 +15,8 @@
 //     iteration time (StepTime + StepPerSeq·b), scaled by the number of busy
 //     lanes sharing its GPUs, stays under TPOTTarget: the engine batches
 //     almost for free, so draining a queue at once beats a fixed slot cap.
+//     Without a step model (production today) only the deployment's
+//     capacity limits a lane, as with FCFS.
 //   - When to switch the resident set. A waiting model that fits beside the
 //     resident ones is woken at once. One that needs room is brought up
 //     when a waiter has waited longer than its priority's patience
@@ -43,9 +45,12 @@ import (
 // Config tunes the policy. Zero fields take the defaults.
 type Config struct {
 	// TPOTTarget bounds the predicted per-token time of a lane's batch;
-	// default 80 ms.
+	// default 100 ms, the interactive TPOT objective.
 	TPOTTarget time.Duration
-	// MaxBatch caps a lane's batch whatever the prediction; default 64.
+	// MaxBatch caps a lane's batch whatever the prediction; default 256,
+	// vLLM's max_num_seqs. A lane without a step model (StepPerSeq 0, as
+	// in production today) has no batch limit of its own: its Slots, the
+	// deployment's capacity, bound it, as with FCFS.
 	MaxBatch int
 	// MaxWait is the patience per priority before a switch is forced:
 	// defaults high 15 s, normal 30 s, low 60 s.
@@ -65,10 +70,10 @@ type Config struct {
 
 func (c *Config) defaults() {
 	if c.TPOTTarget <= 0 {
-		c.TPOTTarget = 80 * time.Millisecond
+		c.TPOTTarget = 100 * time.Millisecond
 	}
 	if c.MaxBatch <= 0 {
-		c.MaxBatch = 64
+		c.MaxBatch = 256
 	}
 	if c.MaxWaitHigh <= 0 {
 		c.MaxWaitHigh = 15 * time.Second
@@ -288,7 +293,7 @@ func (p *Policy) choose(view *core.View, r *core.Request) string {
 func (p *Policy) batchLimit(view *core.View, l int) int {
 	ln := &view.Lanes[l]
 	if ln.StepPerSeq <= 0 {
-		return p.cfg.MaxBatch
+		return math.MaxInt
 	}
 	k := 1
 	for i := range view.Lanes {

@@ -1,6 +1,7 @@
 package logos
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -31,8 +32,14 @@ func TestBatchLimitUnderTPOT(t *testing.T) {
 	if got := p.batchLimit(v, 1); got != 20 {
 		t.Errorf("batchLimit shared = %d, want 20", got)
 	}
-	if got := p.batchLimit(v, 2); got != 64 {
-		t.Errorf("batchLimit without a step model = %d, want MaxBatch 64", got)
+	if got := p.batchLimit(v, 2); got != math.MaxInt {
+		t.Errorf("batchLimit without a step model = %d, want no limit", got)
+	}
+	// a fast engine is capped at MaxBatch
+	v.Lanes[2].Running = 0
+	v.Lanes[1].StepPerSeq = time.Microsecond
+	if got := p.batchLimit(v, 1); got != 256 {
+		t.Errorf("batchLimit of a fast engine = %d, want MaxBatch 256", got)
 	}
 }
 
