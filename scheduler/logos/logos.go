@@ -34,6 +34,7 @@
 package logos
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"time"
@@ -66,6 +67,10 @@ type Config struct {
 	// NearEqual is the share of the weight span within which a warm
 	// candidate replaces a cold top choice; default 0.5.
 	NearEqual float64
+	// MaxQueue bounds the requests waiting for one model; a request whose
+	// model's queue is full is rejected at once with scheduler.ErrQueueFull
+	// (logosd's --max-queue, as with FCFS). 0 means unlimited.
+	MaxQueue int
 }
 
 func (c *Config) defaults() {
@@ -214,8 +219,12 @@ func (p *Policy) Handle(now time.Time, view *core.View, ev core.Event) []core.Ac
 	case core.Arrival:
 		p.noteArrival(now, ev.Req)
 		m := p.choose(view, ev.Req)
-		p.queue(m).Push(ev.Req)
-		p.where[ev.Req] = m
+		if q := p.queue(m); p.cfg.MaxQueue > 0 && q.Len() >= p.cfg.MaxQueue {
+			p.acts = append(p.acts, core.RejectReq(ev.Req, fmt.Errorf("model %s has %d waiting: %w", m, q.Len(), scheduler.ErrQueueFull)))
+		} else {
+			q.Push(ev.Req)
+			p.where[ev.Req] = m
+		}
 	case core.Timeout, core.Cancel:
 		if m, ok := p.where[ev.Req]; ok {
 			p.queues[m].Remove(ev.Req)
