@@ -15,6 +15,8 @@
 //     iteration time (StepTime + StepPerSeq·b), scaled by the number of busy
 //     lanes sharing its GPUs, stays under TPOTTarget: the engine batches
 //     almost for free, so draining a queue at once beats a fixed slot cap.
+//     Without a step model (production today) only the deployment's
+//     capacity limits a lane, as with FCFS.
 //   - When to switch the resident set. A waiting model that fits beside the
 //     resident ones is woken at once. One that needs room is brought up
 //     when a waiter has waited longer than its priority's patience
@@ -32,6 +34,7 @@
 package logos
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"time"
@@ -43,9 +46,12 @@ import (
 // Config tunes the policy. Zero fields take the defaults.
 type Config struct {
 	// TPOTTarget bounds the predicted per-token time of a lane's batch;
-	// default 80 ms.
+	// default 100 ms, the interactive TPOT objective.
 	TPOTTarget time.Duration
-	// MaxBatch caps a lane's batch whatever the prediction; default 64.
+	// MaxBatch caps a lane's batch whatever the prediction; default 256,
+	// vLLM's max_num_seqs. A lane without a step model (StepPerSeq 0, as
+	// in production today) has no batch limit of its own: its Slots, the
+	// deployment's capacity, bound it, as with FCFS.
 	MaxBatch int
 	// MaxWait is the patience per priority before a switch is forced:
 	// defaults high 15 s, normal 30 s, low 60 s.
@@ -61,14 +67,18 @@ type Config struct {
 	// NearEqual is the share of the weight span within which a warm
 	// candidate replaces a cold top choice; default 0.5.
 	NearEqual float64
+	// MaxQueue bounds the requests waiting for one model; a request whose
+	// model's queue is full is rejected at once with scheduler.ErrQueueFull
+	// (logosd's --max-queue, as with FCFS). 0 means unlimited.
+	MaxQueue int
 }
 
 func (c *Config) defaults() {
 	if c.TPOTTarget <= 0 {
-		c.TPOTTarget = 80 * time.Millisecond
+		c.TPOTTarget = 100 * time.Millisecond
 	}
 	if c.MaxBatch <= 0 {
-		c.MaxBatch = 64
+		c.MaxBatch = 256
 	}
 	if c.MaxWaitHigh <= 0 {
 		c.MaxWaitHigh = 15 * time.Second
@@ -209,8 +219,12 @@ func (p *Policy) Handle(now time.Time, view *core.View, ev core.Event) []core.Ac
 	case core.Arrival:
 		p.noteArrival(now, ev.Req)
 		m := p.choose(view, ev.Req)
-		p.queue(m).Push(ev.Req)
-		p.where[ev.Req] = m
+		if q := p.queue(m); p.cfg.MaxQueue > 0 && q.Len() >= p.cfg.MaxQueue {
+			p.acts = append(p.acts, core.RejectReq(ev.Req, fmt.Errorf("model %s has %d waiting: %w", m, q.Len(), scheduler.ErrQueueFull)))
+		} else {
+			q.Push(ev.Req)
+			p.where[ev.Req] = m
+		}
 	case core.Timeout, core.Cancel:
 		if m, ok := p.where[ev.Req]; ok {
 			p.queues[m].Remove(ev.Req)
@@ -288,7 +302,7 @@ func (p *Policy) choose(view *core.View, r *core.Request) string {
 func (p *Policy) batchLimit(view *core.View, l int) int {
 	ln := &view.Lanes[l]
 	if ln.StepPerSeq <= 0 {
-		return p.cfg.MaxBatch
+		return math.MaxInt
 	}
 	k := 1
 	for i := range view.Lanes {

@@ -1,6 +1,10 @@
 package logos
 
 import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -31,8 +35,14 @@ func TestBatchLimitUnderTPOT(t *testing.T) {
 	if got := p.batchLimit(v, 1); got != 20 {
 		t.Errorf("batchLimit shared = %d, want 20", got)
 	}
-	if got := p.batchLimit(v, 2); got != 64 {
-		t.Errorf("batchLimit without a step model = %d, want MaxBatch 64", got)
+	if got := p.batchLimit(v, 2); got != math.MaxInt {
+		t.Errorf("batchLimit without a step model = %d, want no limit", got)
+	}
+	// a fast engine is capped at MaxBatch
+	v.Lanes[2].Running = 0
+	v.Lanes[1].StepPerSeq = time.Microsecond
+	if got := p.batchLimit(v, 1); got != 256 {
+		t.Errorf("batchLimit of a fast engine = %d, want MaxBatch 256", got)
 	}
 }
 
@@ -87,5 +97,27 @@ func TestSwitchOnDeadline(t *testing.T) {
 	acts = p.Handle(t0.Add(14*time.Second), v, core.Event{Kind: core.TransitionDone, Lane: 0})
 	if len(acts) != 1 || acts[0].Kind != core.Dispatch || acts[0].Req != r {
 		t.Fatalf("after the wake got %+v, want the request dispatched", acts)
+	}
+}
+
+// With MaxQueue set, a request whose model already has MaxQueue waiting is
+// rejected with scheduler.ErrQueueFull; the ones before it wait.
+func TestMaxQueue(t *testing.T) {
+	p := New(Config{MaxQueue: 2})
+	v := view()
+	t0 := time.Unix(0, 0)
+	var last []core.Action
+	for i := range 3 {
+		r := &core.Request{ID: fmt.Sprint(i), Arrival: t0, Candidates: []core.Candidate{{Model: "top", Weight: 1}}}
+		last = p.Handle(t0, v, core.Event{Kind: core.Arrival, Req: r})
+		if i < 2 && slices.ContainsFunc(last, func(a core.Action) bool { return a.Kind == core.Reject }) {
+			t.Fatalf("request %d rejected with %d waiting: %+v", i, i, last)
+		}
+	}
+	if len(last) == 0 || last[0].Kind != core.Reject || !errors.Is(last[0].Err, scheduler.ErrQueueFull) || last[0].Req.ID != "2" {
+		t.Fatalf("third request got %+v, want a Reject with ErrQueueFull", last)
+	}
+	if n := p.queues["top"].Len(); n != 2 {
+		t.Errorf("queue holds %d, want 2", n)
 	}
 }
