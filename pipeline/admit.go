@@ -19,10 +19,10 @@ import (
 // admit runs every check that can refuse req before it is scheduled and
 // returns the scheduling job and the usable deployments. When it reports
 // false it has written the refusal.
-func (x *Exchange) admit(w http.ResponseWriter, r *http.Request, req *Request) (scheduler.Job, []*Deployment, bool) {
+func (x *exchange) admit(w http.ResponseWriter, r *http.Request, req *Request) (scheduler.Job, []*Deployment, bool) {
 	ctx := r.Context()
 	x.rec.Stream = req.Stream
-	x.SetRequestBody(req.Body)
+	x.setRequestBody(req.Body)
 	known := req.Native || knownOperation(req.Operation)
 	if !known && !x.caller.Catalog.anyProviderAllows(req.Operation) {
 		x.fail(w, req, unknownOperation(req))
@@ -120,7 +120,7 @@ func unknownOperation(req *Request) *oaierr.Error {
 
 // started tells the usage sink, if it keeps a log, that the request is about
 // to be forwarded. It refuses the request when the sink cannot take note.
-func (x *Exchange) started() *oaierr.Error {
+func (x *exchange) started() *oaierr.Error {
 	s, ok := x.p.cfg.Usage.(UsageStarter)
 	if !ok {
 		return nil
@@ -136,7 +136,7 @@ func (x *Exchange) started() *oaierr.Error {
 
 // usableDeployments returns a model's deployments whose provider kind is
 // registered (and, for native requests, that speak Ollama).
-func (x *Exchange) usableDeployments(modelID int64, native bool) []*Deployment {
+func (x *exchange) usableDeployments(modelID int64, native bool) []*Deployment {
 	var out []*Deployment
 	for _, d := range x.caller.Catalog.Deployments(modelID) {
 		if _, ok := x.p.cfg.Providers.Lookup(string(d.Provider.Kind)); !ok {
@@ -154,7 +154,7 @@ func (x *Exchange) usableDeployments(modelID int64, native bool) []*Deployment {
 // (see Config.RateLimits), unless all are: then the scheduler chooses among
 // all of them, as it would without the information. It returns deps itself
 // when it drops none.
-func (x *Exchange) withoutRateLimited(deps []*Deployment) []*Deployment {
+func (x *exchange) withoutRateLimited(deps []*Deployment) []*Deployment {
 	rl := x.p.cfg.RateLimits
 	if rl == nil || len(deps) < 2 {
 		return deps
@@ -187,7 +187,7 @@ func (x *Exchange) withoutRateLimited(deps []*Deployment) []*Deployment {
 
 // admitRate applies the caller's rate limits (per model, then per process),
 // sets the x-ratelimit-* headers and returns a 429 when a limit is reached.
-func (x *Exchange) admitRate(ctx context.Context, w http.ResponseWriter, model string) *oaierr.Error {
+func (x *exchange) admitRate(ctx context.Context, w http.ResponseWriter, model string) *oaierr.Error {
 	lim := x.p.cfg.Limiter
 	pl, ok := x.caller.Catalog.limits[x.caller.Process.ID]
 	if lim == nil || !ok {
@@ -237,7 +237,7 @@ func (x *Exchange) admitRate(ctx context.Context, w http.ResponseWriter, model s
 // process and user; a request that would run over gets 402. Requests in flight
 // count, so a burst overshoots by at most what its requests cost beyond their
 // estimates. A store failure admits the request (and is logged).
-func (x *Exchange) admitBudget(ctx context.Context) *oaierr.Error {
+func (x *exchange) admitBudget(ctx context.Context) *oaierr.Error {
 	t := x.p.cfg.Budgets
 	if t == nil {
 		return nil

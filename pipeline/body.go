@@ -31,13 +31,13 @@ type Request struct {
 	Query  url.Values
 }
 
-// ParseBody checks that body is a JSON object and extracts the fields Logos
+// parseBody checks that body is a JSON object and extracts the fields Logos
 // reads: model (a string) and stream (a boolean). Native requests stream unless
 // they say otherwise, as Ollama does. Bodies an upstream could read differently
 // from Logos are refused with 400: a member that occurs twice, or one whose
 // name equals a member Logos reads or strips (model, stream, stream_options,
 // timeout_s, logos_…) when letter case is ignored but is not that member.
-func ParseBody(body []byte, native bool) (Request, *oaierr.Error) {
+func parseBody(body []byte, native bool) (Request, *oaierr.Error) {
 	req := Request{Body: body, Stream: native}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return req, oaierr.New(http.StatusBadRequest, "Request body must be a JSON object").WithCode("invalid_json")

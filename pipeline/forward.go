@@ -22,7 +22,7 @@ import (
 //	upstream.go  build the provider's request and send it
 //	relay.go     relay the answer (or the upstream's error), meter and price it
 //
-// Forward, below, runs them in that order.
+// forward, below, runs them in that order; Serve (serve.go) is the entry point.
 
 // ModelStringPrefix starts a policy model string ("logos-v1__policy_...")
 // that asks Logos to choose the model.
@@ -34,15 +34,15 @@ const (
 	codeModel        = "model_not_found"
 )
 
-// Forward resolves, schedules and forwards req and relays the answer to w. It
+// forward resolves, schedules and forwards req and relays the answer to w. It
 // always writes a response (unless the client is gone) and fills the record.
 //
-// Forward, execute and relay stay on the stack of every open stream for its
+// forward, execute and relay stay on the stack of every open stream for its
 // whole life, so they keep small frames: the checks before scheduling and the
 // building of the upstream request live in functions that have returned by
 // then (admit, upstreamRequest). At 5,000 open streams each KiB saved here
 // keeps every stream's goroutine stack from doubling.
-func (x *Exchange) Forward(w http.ResponseWriter, r *http.Request, req *Request) {
+func (x *exchange) forward(w http.ResponseWriter, r *http.Request, req *Request) {
 	lease, dep, ok := x.schedule(w, r, req)
 	if !ok {
 		return
@@ -60,17 +60,17 @@ func (x *Exchange) Forward(w http.ResponseWriter, r *http.Request, req *Request)
 }
 
 // fail records e and writes it unless the client is gone.
-func (x *Exchange) fail(w http.ResponseWriter, req *Request, e *oaierr.Error) {
-	x.Fail(e)
+func (x *exchange) fail(w http.ResponseWriter, req *Request, e *oaierr.Error) {
+	x.failed(e)
 	if e.Status == statusClientClosed {
 		return
 	}
-	WriteError(w, e, req.Native)
+	writeError(w, e, req.Native)
 }
 
-// WriteError writes e in the OpenAI format, or in Ollama's {"error": "..."}
+// writeError writes e in the OpenAI format, or in Ollama's {"error": "..."}
 // format for the native API.
-func WriteError(w http.ResponseWriter, e *oaierr.Error, native bool) {
+func writeError(w http.ResponseWriter, e *oaierr.Error, native bool) {
 	if !native {
 		oaierr.Write(w, e)
 		return

@@ -20,7 +20,7 @@ import (
 // relayError passes an upstream error on with its status, as an OpenAI-format
 // error (keeping the provider's own OpenAI-shaped body), with its rate-limit
 // headers.
-func (x *Exchange) relayError(w http.ResponseWriter, req *Request, resp *http.Response) {
+func (x *exchange) relayError(w http.ResponseWriter, req *Request, resp *http.Response) {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	status, verbatim, e := upstreamError(resp.StatusCode, body)
 	for k, vs := range resp.Header {
@@ -48,7 +48,7 @@ func (x *Exchange) relayError(w http.ResponseWriter, req *Request, resp *http.Re
 		return
 	}
 	e.Status = status
-	WriteError(w, e, req.Native)
+	writeError(w, e, req.Native)
 }
 
 // upstreamError maps an upstream error response to the status and error the
@@ -114,9 +114,9 @@ func contextLengthMessage(msg string) bool {
 }
 
 // relay streams a successful upstream answer to the client. Its frame is on
-// the stack during the first flush, net/http's deepest point (see Forward),
+// the stack during the first flush, net/http's deepest point (see forward),
 // so the options are built and the outcome recorded in other functions.
-func (x *Exchange) relay(w http.ResponseWriter, r *http.Request, req *Request, resp *http.Response, injected bool) {
+func (x *exchange) relay(w http.ResponseWriter, r *http.Request, req *Request, resp *http.Response, injected bool) {
 	if responseFormat(resp, req) == meter.FormatJSON {
 		x.relayWhole(w, r, req, resp, injected)
 		return
@@ -131,7 +131,7 @@ func (x *Exchange) relay(w http.ResponseWriter, r *http.Request, req *Request, r
 // (up to MaxResponseBytes) before the status is sent, so that an upstream
 // breaking off mid-body becomes a 502 the client can retry, and the usage
 // is parsed from the complete body.
-func (x *Exchange) relayWhole(w http.ResponseWriter, r *http.Request, req *Request, resp *http.Response, injected bool) {
+func (x *exchange) relayWhole(w http.ResponseWriter, r *http.Request, req *Request, resp *http.Response, injected bool) {
 	body, first, err := readWhole(resp, x.p.cfg.MaxResponseBytes, x.p.cfg.Now)
 	if err != nil {
 		x.rec.CompletedAt = x.p.cfg.Now()
@@ -227,7 +227,7 @@ func readWhole(resp *http.Response, limit int64, now func() time.Time) (io.Reade
 
 // relayOptions returns the metering options for resp and sets the client's
 // response headers from it.
-func (x *Exchange) relayOptions(w http.ResponseWriter, r *http.Request, req *Request, resp *http.Response, injected bool) meter.Options {
+func (x *exchange) relayOptions(w http.ResponseWriter, r *http.Request, req *Request, resp *http.Response, injected bool) meter.Options {
 	format := responseFormat(resp, req)
 	opts := meter.Options{Format: format, DropInjectedUsage: injected, Now: x.p.cfg.Now}
 	if wantsCost(r.Header) {
@@ -243,7 +243,7 @@ func (x *Exchange) relayOptions(w http.ResponseWriter, r *http.Request, req *Req
 
 // relayed records the outcome of a relay and, when the upstream broke off
 // before any byte reached the client, writes the error.
-func (x *Exchange) relayed(w http.ResponseWriter, r *http.Request, req *Request, resp *http.Response, dw *deferredWriter, res *meter.Result, err error) {
+func (x *exchange) relayed(w http.ResponseWriter, r *http.Request, req *Request, resp *http.Response, dw *deferredWriter, res *meter.Result, err error) {
 	x.rec.CompletedAt = x.p.cfg.Now()
 	x.rec.FirstTokenAt = res.FirstByteAt
 	x.rec.Tokens = tokenCounts(res.Usage)
@@ -272,14 +272,14 @@ func (x *Exchange) relayed(w http.ResponseWriter, r *http.Request, req *Request,
 			// Nothing was sent yet: the client gets a real error status
 			// rather than a 200 with an empty body.
 			x.rec.StatusCode = http.StatusBadGateway
-			WriteError(w, oaierr.New(http.StatusBadGateway, "The provider's response broke off before any data").WithCode("upstream_error"), req.Native)
+			writeError(w, oaierr.New(http.StatusBadGateway, "The provider's response broke off before any data").WithCode("upstream_error"), req.Native)
 			return
 		}
 		x.rec.StatusCode = resp.StatusCode
 	}
 }
 
-func (x *Exchange) totalTokens() int64 {
+func (x *exchange) totalTokens() int64 {
 	var n int64
 	for _, t := range x.rec.Tokens {
 		if t.Type == "prompt_tokens" || t.Type == "completion_tokens" {
@@ -405,7 +405,7 @@ func wantsCost(h http.Header) bool {
 // costMembers prices usage the relay found and returns the JSON members
 // "cost" (in currency units) and "cost_currency" to add to it, or nil when
 // nothing is priced.
-func (x *Exchange) costMembers(u meter.Tokens) []byte {
+func (x *exchange) costMembers(u meter.Tokens) []byte {
 	_, total, currency, err := x.caller.Catalog.Prices().Cost(x.rec.ReceivedAt, x.rec.ModelID, x.rec.ProviderID, tokenCounts(u))
 	if err != nil || currency == "" {
 		return nil

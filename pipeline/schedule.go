@@ -16,7 +16,7 @@ import (
 // schedule admits req and waits for the scheduler's lease on one of its
 // deployments. When it reports false it has written the refusal and no lease
 // is held.
-func (x *Exchange) schedule(w http.ResponseWriter, r *http.Request, req *Request) (*scheduler.Lease, *Deployment, bool) {
+func (x *exchange) schedule(w http.ResponseWriter, r *http.Request, req *Request) (*scheduler.Lease, *Deployment, bool) {
 	job, deps, ok := x.admit(w, r, req)
 	if !ok {
 		return nil, nil, false
@@ -46,7 +46,7 @@ func (x *Exchange) schedule(w http.ResponseWriter, r *http.Request, req *Request
 }
 
 // job builds the scheduling request: candidates, priority and queue timeout.
-func (x *Exchange) job(r *http.Request, req *Request, deps []*Deployment) (scheduler.Job, *oaierr.Error) {
+func (x *exchange) job(r *http.Request, req *Request, deps []*Deployment) (scheduler.Job, *oaierr.Error) {
 	j := scheduler.Job{RequestID: x.rec.RequestID, Timeout: x.p.cfg.QueueTimeout}
 	j.Priority = scheduler.PriorityFromInt(x.caller.Process.Priority)
 	// The header may only lower the key's priority, which an admin sets; a
@@ -67,7 +67,11 @@ func (x *Exchange) job(r *http.Request, req *Request, deps []*Deployment) (sched
 			return j, oaierr.New(http.StatusBadRequest, "The queue timeout must be a number of seconds, 0 or more").WithParam("timeout_s")
 		}
 		// Longer waits than the gateway allows are clamped to its maximum.
-		secs = min(secs, x.p.cfg.MaxQueueTimeout.Seconds())
+		maxWait := x.p.cfg.MaxQueueTimeout
+		if maxWait <= 0 {
+			maxWait = 1 << 62 // no cap: as long as a Duration holds
+		}
+		secs = min(secs, maxWait.Seconds())
 		j.Timeout = time.Duration(secs * float64(time.Second))
 		if j.Timeout <= 0 {
 			// 0 means "do not wait"; a scheduler reads a zero Timeout as its default.
@@ -82,7 +86,7 @@ func (x *Exchange) job(r *http.Request, req *Request, deps []*Deployment) (sched
 	return j, nil
 }
 
-func (x *Exchange) scheduleError(ctx context.Context, err error, timeout time.Duration) *oaierr.Error {
+func (x *exchange) scheduleError(ctx context.Context, err error, timeout time.Duration) *oaierr.Error {
 	switch {
 	case ctx.Err() != nil:
 		return oaierr.New(statusClientClosed, "Client closed the request while it was queued")

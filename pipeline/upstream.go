@@ -15,7 +15,7 @@ import (
 )
 
 // execute sends the request upstream and relays the answer.
-func (x *Exchange) execute(w http.ResponseWriter, r *http.Request, req *Request, dep *Deployment) {
+func (x *exchange) execute(w http.ResponseWriter, r *http.Request, req *Request, dep *Deployment) {
 	upReq, inject, ok := x.upstreamRequest(w, r, req, dep)
 	if !ok {
 		return
@@ -47,7 +47,7 @@ func (x *Exchange) execute(w http.ResponseWriter, r *http.Request, req *Request,
 // upstreamRequest builds the provider's request for req and reports whether
 // stream usage was asked for on the client's behalf. When it reports false it
 // has written the error.
-func (x *Exchange) upstreamRequest(w http.ResponseWriter, r *http.Request, req *Request, dep *Deployment) (*http.Request, bool, bool) {
+func (x *exchange) upstreamRequest(w http.ResponseWriter, r *http.Request, req *Request, dep *Deployment) (*http.Request, bool, bool) {
 	prov, _ := x.p.cfg.Providers.Lookup(string(dep.Provider.Kind))
 	upstreamModel := dep.UpstreamModel
 	if upstreamModel == "" {
@@ -84,7 +84,7 @@ func (x *Exchange) upstreamRequest(w http.ResponseWriter, r *http.Request, req *
 	return upReq, inject, true
 }
 
-func (x *Exchange) transportError(ctx context.Context, err error, dep *Deployment) *oaierr.Error {
+func (x *exchange) transportError(ctx context.Context, err error, dep *Deployment) *oaierr.Error {
 	if ctx.Err() != nil {
 		return oaierr.New(statusClientClosed, "Client closed the request")
 	}
@@ -161,7 +161,7 @@ func connectionNames(h http.Header, name string) bool {
 // before forwarding it (authentication, body checks, routing, scheduling
 // decisions; not the queue wait nor the upstream's time), in milliseconds. It
 // is set when the upstream answers, before the response starts.
-func (x *Exchange) setOverhead(w http.ResponseWriter) {
+func (x *exchange) setOverhead(w http.ResponseWriter) {
 	d := max(x.rec.ForwardedAt.Sub(x.rec.ReceivedAt)-x.rec.QueueWait, 0)
 	x.p.cfg.Metrics.ObserveOverhead(d)
 	w.Header().Set("X-Logos-Overhead-Ms", strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 3, 64))
