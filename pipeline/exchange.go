@@ -73,9 +73,6 @@ func (p *Pipeline) begin(c Caller, r *http.Request, rt *Route) *exchange {
 
 func (x *exchange) full() bool { return x.rec.LogLevel == store.LogFull }
 
-// Caller returns the authenticated caller.
-func (x *exchange) Caller() Caller { return x.caller }
-
 // setRequestBody keeps the client's body in the record at log level FULL,
 // without the fields only Logos reads (see storedPayload).
 func (x *exchange) setRequestBody(body []byte) {
@@ -174,9 +171,6 @@ func (x *exchange) price() {
 	}
 	x.rec.Tokens, x.rec.CostMicros, x.rec.Currency = priced, total, currency
 }
-
-// Record returns a copy of the record as it stands (for tests and hooks).
-func (x *exchange) Record() store.UsageRecord { return x.rec }
 
 // clientIP returns the address a record names as the client's: the direct
 // peer's, or, when the peer is a trusted proxy, the last address in
