@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/netip"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,7 +49,9 @@ type (
 // names the field.
 var ErrInvalidConfig = errors.New("logos: invalid config")
 
-// Config configures a Router. The zero value of every field but Store is usable.
+// Config configures a Router. The zero value of every field but Store and
+// Scheduler is usable: each field's documentation names its default, and
+// New applies them all in one place (withDefaults).
 type Config struct {
 	// Store persists keys, catalogue and usage. Required. The Router does not
 	// close it.
@@ -68,7 +72,9 @@ type Config struct {
 	Classifier Classifier
 	// ClassifierConfig configures the built-in classifier when Classifier is
 	// nil: the balancer's weights and the similarity stage (lexical by
-	// default; classify.NewEmbeddings for an embeddings endpoint).
+	// default; classify.NewEmbeddings for an embeddings endpoint). Its
+	// defaults are classify.New's. New refuses it beside a Classifier
+	// (it would be ignored), and refuses negative or non-finite weights.
 	ClassifierConfig classify.Config
 	// Logger receives operational logs. Defaults to slog.Default().
 	Logger *slog.Logger
@@ -86,7 +92,8 @@ type Config struct {
 	WriteTimeout time.Duration
 	// MaxQueueTimeout caps the queue wait a client may ask for with
 	// Logos-Queue-Timeout or timeout_s; longer requests are clamped to it.
-	// Defaults to 600s (never less than QueueTimeout).
+	// Defaults to 600s or QueueTimeout, whichever is longer; set below
+	// QueueTimeout it lowers that too.
 	MaxQueueTimeout time.Duration
 	// TrustedProxies are the networks of reverse proxies whose
 	// X-Forwarded-For header is believed for usage records' client_ip.
@@ -99,8 +106,10 @@ type Config struct {
 	// from the store, so changes made by other replicas take effect. Changes
 	// made through this Router take effect at once. Defaults to 1s.
 	CatalogRefreshInterval time.Duration
-	// HTTPClient sends upstream requests. Defaults to a pooled client with no
-	// overall timeout (streams may run long).
+	// HTTPClient sends upstream requests and provider polls. Defaults to
+	// nil: upstream requests use a pooled client with no overall timeout
+	// (pipeline.NewTransport; streams may run long), polls
+	// http.DefaultClient (each bounded by its provider's timeout).
 	HTTPClient *http.Client
 	// SecretKey encrypts provider and deployment credentials at rest with
 	// AES-256-GCM (32 bytes; cmd/logosd reads it from LOGOS_SECRET_KEY).
@@ -150,7 +159,7 @@ type Config struct {
 	// 100ms.
 	UsageLogSyncInterval time.Duration
 	// Registerer receives the Router's Prometheus metrics (see package
-	// monitor). Defaults to nil: a private registry. GET /metrics serves the
+	// monitor). Defaults to a new private registry. GET /metrics serves the
 	// registry when it is also a prometheus.Gatherer (as *prometheus.Registry
 	// is); otherwise the embedding application exposes it and /metrics
 	// answers 404.
@@ -201,7 +210,95 @@ func (c *Config) validate() error {
 			return fmt.Errorf("%w: Providers[%q] is nil", ErrInvalidConfig, kind)
 		}
 	}
+	return c.validateClassifier()
+}
+
+// validateClassifier refuses a classifier configuration that would be
+// ignored or could not classify: a nil pointer or function as Classifier,
+// a ClassifierConfig beside a Classifier, balancer weights that are
+// negative or not finite, a negative similarity timeout.
+func (c *Config) validateClassifier() error {
+	if c.Classifier != nil {
+		switch v := reflect.ValueOf(c.Classifier); v.Kind() {
+		case reflect.Pointer, reflect.Func, reflect.Map, reflect.Slice, reflect.Chan, reflect.Interface:
+			if v.IsNil() {
+				return fmt.Errorf("%w: Classifier is a nil %T", ErrInvalidConfig, c.Classifier)
+			}
+		}
+		cc := c.ClassifierConfig
+		if cc.Balancer != (classify.Balancer{}) || cc.Similarity != nil || cc.SimilarityTimeout != 0 || cc.Logger != nil {
+			return fmt.Errorf("%w: ClassifierConfig configures the built-in classifier and would be ignored beside Classifier; set one of them", ErrInvalidConfig)
+		}
+		return nil
+	}
+	b := c.ClassifierConfig.Balancer
+	for name, w := range map[string]float64{"Policy": b.Policy, "Token": b.Token, "Similarity": b.Similarity} {
+		if w < 0 || math.IsNaN(w) || math.IsInf(w, 0) {
+			return fmt.Errorf("%w: ClassifierConfig.Balancer.%s must be a finite weight of 0 or more, not %v", ErrInvalidConfig, name, w)
+		}
+	}
+	if c.ClassifierConfig.SimilarityTimeout < 0 {
+		return fmt.Errorf("%w: ClassifierConfig.SimilarityTimeout must not be negative", ErrInvalidConfig)
+	}
 	return nil
+}
+
+// Values a Router runs with that Config does not expose.
+const (
+	// maxResponseBytes bounds the non-streaming answer held before its
+	// status is sent (pipeline.Config.MaxResponseBytes).
+	maxResponseBytes = 32 << 20
+	// captureLimit bounds the answer kept at log level FULL
+	// (pipeline.Config.CaptureLimit).
+	captureLimit = 1 << 20
+)
+
+// withDefaults returns c with every unset field at the default its
+// documentation names. It is the one place that decides a Router's
+// defaults: router.New and pipeline.New pick none, and the usage writer's
+// come from store.UsageWriterConfig.WithDefaults. c must be valid.
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Providers == nil {
+		c.Providers = providers.Registry{}
+	}
+	if c.Classifier == nil {
+		cc := c.ClassifierConfig
+		if cc.Logger == nil {
+			cc.Logger = c.Logger
+		}
+		c.Classifier = classify.New(cc)
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 32 << 20
+	}
+	if c.BodyReadTimeout == 0 {
+		c.BodyReadTimeout = 60 * time.Second
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 60 * time.Second
+	}
+	if c.QueueTimeout <= 0 {
+		c.QueueTimeout = 300 * time.Second
+	}
+	if c.MaxQueueTimeout <= 0 {
+		c.MaxQueueTimeout = max(600*time.Second, c.QueueTimeout)
+	}
+	c.QueueTimeout = min(c.QueueTimeout, c.MaxQueueTimeout)
+	if c.CatalogRefreshInterval <= 0 {
+		c.CatalogRefreshInterval = time.Second
+	}
+	if c.BudgetEstimateMicros == 0 {
+		c.BudgetEstimateMicros = 10_000
+	}
+	w := store.UsageWriterConfig{BatchSize: c.UsageBatchSize, FlushInterval: c.UsageFlushInterval, BufferSize: c.UsageBufferSize}.WithDefaults()
+	c.UsageBatchSize, c.UsageFlushInterval, c.UsageBufferSize = w.BatchSize, w.FlushInterval, w.BufferSize
+	if c.Registerer == nil {
+		c.Registerer = prometheus.NewRegistry()
+	}
+	return c
 }
 
 // Router is the Logos gateway: an http.Handler serving the OpenAI-compatible
@@ -236,22 +333,7 @@ func New(cfg Config) (*Router, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.CatalogRefreshInterval <= 0 {
-		cfg.CatalogRefreshInterval = time.Second
-	}
-	if cfg.Providers == nil {
-		cfg.Providers = providers.Registry{}
-	}
-	if cfg.Classifier == nil {
-		cc := cfg.ClassifierConfig
-		if cc.Logger == nil {
-			cc.Logger = cfg.Logger
-		}
-		cfg.Classifier = classify.New(cc)
-	}
+	cfg = cfg.withDefaults()
 	var ulog *usagelog.Log
 	wcfg := store.UsageWriterConfig{
 		Inserter:      cfg.Store,
@@ -288,9 +370,6 @@ func New(cfg Config) (*Router, error) {
 			_ = ulog.Close()
 		}
 	}
-	if cfg.Registerer == nil {
-		cfg.Registerer = prometheus.NewRegistry()
-	}
 	metrics, err := monitor.New(cfg.Registerer)
 	if err == nil {
 		err = metrics.WatchUsage(usage)
@@ -326,11 +405,7 @@ func New(cfg Config) (*Router, error) {
 	}
 	var budgets *budget.Tracker
 	if bs, ok := cfg.Store.(store.BudgetStore); ok {
-		est := cfg.BudgetEstimateMicros
-		if est == 0 {
-			est = 10_000
-		}
-		if budgets, err = budget.New(budget.Config{Store: bs, Logger: cfg.Logger, DefaultEstimateMicros: est}); err != nil {
+		if budgets, err = budget.New(budget.Config{Store: bs, Logger: cfg.Logger, DefaultEstimateMicros: cfg.BudgetEstimateMicros}); err != nil {
 			closeUsage()
 			return nil, fmt.Errorf("logos: %w", err)
 		}
@@ -352,21 +427,25 @@ func New(cfg Config) (*Router, error) {
 		return nil, fmt.Errorf("logos: %w", err)
 	}
 	p, err := pipeline.New(pipeline.Config{
-		Budgets:         budgets,
-		Limiter:         limiter,
-		Providers:       cfg.Providers,
-		Scheduler:       cfg.Scheduler,
-		Usage:           usage,
-		Client:          cfg.HTTPClient,
-		Logger:          cfg.Logger,
-		QueueTimeout:    cfg.QueueTimeout,
-		Metrics:         metrics,
-		Classifier:      cfg.Classifier,
-		MaxQueueTimeout: cfg.MaxQueueTimeout,
-		WriteTimeout:    cfg.WriteTimeout,
-		TrustedProxies:  cfg.TrustedProxies,
-		Upstream:        mon,
-		RateLimits:      mon,
+		Budgets:          budgets,
+		Limiter:          limiter,
+		Providers:        cfg.Providers,
+		Scheduler:        cfg.Scheduler,
+		Usage:            usage,
+		Client:           cfg.HTTPClient,
+		Logger:           cfg.Logger,
+		MaxBodyBytes:     cfg.MaxBodyBytes,
+		BodyReadTimeout:  cfg.BodyReadTimeout,
+		QueueTimeout:     cfg.QueueTimeout,
+		MaxQueueTimeout:  cfg.MaxQueueTimeout,
+		MaxResponseBytes: maxResponseBytes,
+		CaptureLimit:     captureLimit,
+		Metrics:          metrics,
+		Classifier:       cfg.Classifier,
+		WriteTimeout:     cfg.WriteTimeout,
+		TrustedProxies:   cfg.TrustedProxies,
+		Upstream:         mon,
+		RateLimits:       mon,
 	})
 	if err != nil {
 		mon.Close()
@@ -412,15 +491,12 @@ func New(cfg Config) (*Router, error) {
 		Live:         mon,
 		Store:        cfg.Store,
 		Logger:       cfg.Logger,
-		MaxBodyBytes: cfg.MaxBodyBytes,
 		Pipeline:     p,
-
-		BodyReadTimeout: cfg.BodyReadTimeout,
-		Started:         time.Now(),
-		Ready:           r.ready,
-		Metrics:         metricsHandler,
-		MetricsToken:    cfg.MetricsToken,
-		CORSOrigins:     cfg.CORSOrigins,
+		Started:      time.Now(),
+		Ready:        r.ready,
+		Metrics:      metricsHandler,
+		MetricsToken: cfg.MetricsToken,
+		CORSOrigins:  cfg.CORSOrigins,
 		OnChange: func(ctx context.Context) {
 			if err := r.Reload(context.WithoutCancel(ctx)); err != nil {
 				r.log.Error("reloading the catalogue after a change failed", "err", err)

@@ -11,7 +11,7 @@ import (
 // beforeForwardKey keys the hook WithBeforeForward installs.
 type beforeForwardKey struct{}
 
-// WithBeforeForward returns ctx with a hook that Forward calls just before it
+// WithBeforeForward returns ctx with a hook that Serve calls just before it
 // sends the request upstream, with the request's id. When the hook returns
 // an error the request is not sent and the client gets a 503. Asynchronous
 // jobs use it to record durably that a job reached the upstream, so a job is
@@ -21,7 +21,7 @@ func WithBeforeForward(ctx context.Context, hook func(ctx context.Context, reque
 }
 
 // beforeForward runs the hook of ctx, if any.
-func (x *Exchange) beforeForward(ctx context.Context) *oaierr.Error {
+func (x *exchange) beforeForward(ctx context.Context) *oaierr.Error {
 	hook, _ := ctx.Value(beforeForwardKey{}).(func(context.Context, string) error)
 	if hook == nil {
 		return nil
@@ -36,10 +36,10 @@ func (x *Exchange) beforeForward(ctx context.Context) *oaierr.Error {
 	return nil
 }
 
-// CallerByID returns the Caller of a process and profile known by id (the
+// callerByID returns the Caller of a process and profile known by id (the
 // identity an asynchronous job was submitted with), checked like a key: the
 // process must exist with an unrevoked key and the profile must be its own.
-func (p *Pipeline) CallerByID(processID, profileID int64) (Caller, *oaierr.Error) {
+func (p *Pipeline) callerByID(processID, profileID int64) (Caller, *oaierr.Error) {
 	cat := p.catalog.Load()
 	proc, ok := cat.Process(processID)
 	if !ok {
@@ -57,11 +57,11 @@ func (p *Pipeline) CallerByID(processID, profileID int64) (Caller, *oaierr.Error
 	return c, nil
 }
 
-// Discard ends the exchange without a usage record: for a request that
+// discard ends the exchange without a usage record: for a request that
 // leaves its record later, elsewhere (an accepted job submission, whose
-// execution records the job's usage). Only the first call of End or Discard
+// execution records the job's usage). Only the first call of End or discard
 // has an effect.
-func (x *Exchange) Discard() {
+func (x *exchange) discard() {
 	x.once.Do(func() {
 		x.spend.Complete(0)
 		x.p.cfg.Metrics.RequestDiscarded()
@@ -69,13 +69,13 @@ func (x *Exchange) Discard() {
 	})
 }
 
-// Check runs every check of admission that holds nothing: the operation,
+// check runs every check of admission that holds nothing: the operation,
 // the model (named, permitted and deployed) and the scheduling options
-// (priority, queue timeout), exactly as Forward would, but not budgets and
+// (priority, queue timeout), exactly as forward would, but not budgets and
 // rate limits, which apply when the request runs. A job submission passes it
 // before the job is stored, so it gets the same 4xx a synchronous request
 // would. When it reports false it has recorded and written the refusal.
-func (x *Exchange) Check(w http.ResponseWriter, r *http.Request, req *Request) bool {
+func (x *exchange) check(w http.ResponseWriter, r *http.Request, req *Request) bool {
 	x.checkOnly = true
 	defer func() { x.checkOnly = false }()
 	_, _, ok := x.admit(w, r, req)

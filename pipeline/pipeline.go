@@ -40,7 +40,9 @@ type UsageStarter interface {
 	Started(rec *store.UsageRecord) error
 }
 
-// Config configures a Pipeline.
+// Config configures a Pipeline. Its zero values switch a bound off rather
+// than pick one: the values a Router runs with are decided in one place,
+// logos.Config (see its withDefaults), which fills in every field.
 type Config struct {
 	// Providers maps provider kinds to implementations. Required.
 	Providers providers.Registry
@@ -48,62 +50,71 @@ type Config struct {
 	Scheduler scheduler.Scheduler
 	// Usage receives one record per authenticated request. Required.
 	Usage UsageSink
-	// Client sends upstream requests. Defaults to a client with a pooled
-	// transport and no overall timeout (streams may run long).
+	// Client sends upstream requests. Nil uses a client with NewTransport
+	// (pooled, no overall timeout: streams may run long). Redirects are
+	// never followed, whatever the client says.
 	Client *http.Client
-	// Logger defaults to slog.Default().
+	// Logger receives operational logs. Nil logs to slog.Default().
 	Logger *slog.Logger
-	// Now is the clock. Defaults to time.Now.
+	// Now is the clock. Nil is time.Now.
 	Now func() time.Time
-	// QueueTimeout is the default longest wait for a free deployment.
-	// Defaults to 300s; a request may lower or raise it with the
-	// Logos-Queue-Timeout header or the timeout_s body field.
+	// MaxBodyBytes bounds a proxied request's body; a larger one gets 413.
+	// Zero sets no bound.
+	MaxBodyBytes int64
+	// BodyReadTimeout bounds the time a proxied request's body may take to
+	// arrive; a slower one gets 408 and its connection is closed. Zero or
+	// negative sets no bound.
+	BodyReadTimeout time.Duration
+	// QueueTimeout is the default longest wait for a free deployment; a
+	// request may lower or raise it with the Logos-Queue-Timeout header or
+	// the timeout_s body field. Zero leaves it to the scheduler. It must
+	// not exceed MaxQueueTimeout.
 	QueueTimeout time.Duration
+	// MaxQueueTimeout caps the queue timeout a request may ask for with
+	// Logos-Queue-Timeout or timeout_s; longer ones are clamped to it. Zero
+	// sets no cap.
+	MaxQueueTimeout time.Duration
 	// MaxResponseBytes bounds how much of a non-streaming (JSON) answer is
 	// read before its status is sent, so that an upstream that breaks off
 	// mid-body becomes a 502 rather than a 200 with half a document. A
-	// longer answer is forwarded as it arrives, as streams are. Defaults to
-	// 32 MiB.
+	// longer answer is forwarded as it arrives, as streams are. Zero holds
+	// nothing back.
 	MaxResponseBytes int64
-	// CaptureLimit bounds the response bytes kept for FULL logging.
-	// Defaults to 1 MiB.
+	// CaptureLimit bounds the response bytes kept for FULL logging. Zero
+	// keeps none.
 	CaptureLimit int
-	// Limiter enforces the rate limits in process settings. Defaults to nil
-	// (no rate limits).
-	Limiter *ratelimit.Limiter
-	// Budgets enforces spending limits per process and per user. Defaults
-	// to nil (no budgets).
-	Budgets *budget.Tracker
-	// Metrics records Prometheus metrics of every request. Defaults to nil
-	// (no metrics).
-	Metrics *monitor.Metrics
-	// Classifier ranks models for requests that name none (resource mode).
-	// Defaults to nil: such requests get 400 classifier_unavailable. When it
-	// implements classify.CatalogueReceiver it is given every catalogue
-	// snapshot.
-	Classifier classify.Classifier
-	// MaxQueueTimeout caps the queue timeout a request may ask for with
-	// Logos-Queue-Timeout or timeout_s; longer ones are clamped to it.
-	// Defaults to 600s or QueueTimeout, whichever is longer; when set below
-	// QueueTimeout it lowers that too.
-	MaxQueueTimeout time.Duration
 	// WriteTimeout bounds each write of a relayed answer to the client; the
 	// deadline is renewed before every write, so a long stream to a client
 	// that reads is never cut, while a client that stops reading loses the
-	// connection (and frees its deployment slot) after WriteTimeout.
-	// Defaults to 60s; negative disables it.
+	// connection (and frees its deployment slot) after WriteTimeout. Zero or
+	// negative sets no bound.
 	WriteTimeout time.Duration
+	// Limiter enforces the rate limits in process settings. Nil enforces
+	// none.
+	Limiter *ratelimit.Limiter
+	// Budgets enforces spending limits per process and per user. Nil
+	// enforces none.
+	Budgets *budget.Tracker
+	// Metrics records Prometheus metrics of every request. Nil records
+	// none.
+	Metrics *monitor.Metrics
+	// Classifier ranks models for requests that name none (resource mode:
+	// no model, a logos-v model string). When it implements
+	// classify.CatalogueReceiver it is given every catalogue snapshot. Nil
+	// refuses those requests with 400 classifier_unavailable; a Router
+	// always sets one (logos.Config.Classifier).
+	Classifier classify.Classifier
 	// TrustedProxies are the peer addresses whose X-Forwarded-For is
-	// believed for a record's client_ip. Defaults to none: client_ip is the
-	// peer's address.
+	// believed for a record's client_ip. Empty believes none: client_ip is
+	// the peer's address.
 	TrustedProxies []netip.Prefix
 	// Upstream is told of every upstream response, for the rate-limit
-	// state of deployments. Defaults to nil (nobody is told).
+	// state of deployments. Nil tells nobody.
 	Upstream UpstreamObserver
 	// RateLimits, when set, keeps a deployment whose upstream said it is
 	// rate limited (a 429 before its retry time, or nothing remaining
 	// before a reset) out of a request's candidates, as long as another
-	// candidate is not. Defaults to nil (every deployment is a candidate).
+	// candidate is not. Nil keeps every deployment a candidate.
 	RateLimits RateLimitChecker
 }
 
@@ -132,7 +143,9 @@ type Pipeline struct {
 // usage record.
 func (p *Pipeline) InFlight() int64 { return p.inFlight.Load() }
 
-// New returns a Pipeline with an empty catalogue.
+// New returns a Pipeline with an empty catalogue. It refuses a Config
+// without its required fields, with negative bounds, or with a
+// QueueTimeout above MaxQueueTimeout.
 func New(cfg Config) (*Pipeline, error) {
 	switch {
 	case cfg.Providers == nil:
@@ -141,6 +154,10 @@ func New(cfg Config) (*Pipeline, error) {
 		return nil, errors.New("pipeline: Config.Scheduler is required")
 	case cfg.Usage == nil:
 		return nil, errors.New("pipeline: Config.Usage is required")
+	case cfg.MaxBodyBytes < 0, cfg.QueueTimeout < 0, cfg.MaxQueueTimeout < 0, cfg.MaxResponseBytes < 0, cfg.CaptureLimit < 0:
+		return nil, errors.New("pipeline: Config.MaxBodyBytes, QueueTimeout, MaxQueueTimeout, MaxResponseBytes and CaptureLimit must not be negative")
+	case cfg.MaxQueueTimeout > 0 && cfg.QueueTimeout > cfg.MaxQueueTimeout:
+		return nil, fmt.Errorf("pipeline: Config.QueueTimeout %s exceeds MaxQueueTimeout %s", cfg.QueueTimeout, cfg.MaxQueueTimeout)
 	}
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Transport: NewTransport()}
@@ -155,22 +172,6 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
-	}
-	if cfg.QueueTimeout <= 0 {
-		cfg.QueueTimeout = 300 * time.Second
-	}
-	if cfg.MaxQueueTimeout <= 0 {
-		cfg.MaxQueueTimeout = max(600*time.Second, cfg.QueueTimeout)
-	}
-	cfg.QueueTimeout = min(cfg.QueueTimeout, cfg.MaxQueueTimeout)
-	if cfg.WriteTimeout == 0 {
-		cfg.WriteTimeout = 60 * time.Second
-	}
-	if cfg.MaxResponseBytes <= 0 {
-		cfg.MaxResponseBytes = 32 << 20
-	}
-	if cfg.CaptureLimit <= 0 {
-		cfg.CaptureLimit = 1 << 20
 	}
 	p := &Pipeline{cfg: cfg, log: cfg.Logger}
 	p.catalog.Store(NewCatalog(store.Catalog{}, time.Time{}))
@@ -220,9 +221,9 @@ type Caller struct {
 	Catalog *Catalog
 }
 
-// Authenticate resolves a key and an optional profile id (the use-profile
+// authenticate resolves a key and an optional profile id (the use-profile
 // header) to a Caller.
-func (p *Pipeline) Authenticate(key, profile string) (Caller, *oaierr.Error) {
+func (p *Pipeline) authenticate(key, profile string) (Caller, *oaierr.Error) {
 	if key == "" {
 		return Caller{}, oaierr.New(http.StatusUnauthorized, "Missing Logos key: send it as 'Authorization: Bearer <key>'").WithCode("missing_api_key")
 	}

@@ -42,7 +42,7 @@ type requestPolicy struct {
 // logos-v model string. A header policy must belong to the caller's process.
 // The model string's keys are applied on top of the named policy, or of the
 // default policy.
-func (x *Exchange) resolvePolicy(r *http.Request, req *Request) (requestPolicy, *oaierr.Error) {
+func (x *exchange) resolvePolicy(r *http.Request, req *Request) (requestPolicy, *oaierr.Error) {
 	rp := requestPolicy{policy: classify.DefaultPolicy(), label: "default"}
 	if v := strings.TrimSpace(header(r.Header, "policy", "Logos-Policy")); v != "" {
 		id, err := strconv.ParseInt(v, 10, 64)
@@ -77,7 +77,7 @@ func (x *Exchange) resolvePolicy(r *http.Request, req *Request) (requestPolicy, 
 }
 
 // ownPolicy returns a policy of the caller's process.
-func (x *Exchange) ownPolicy(id int64) (classify.Policy, *oaierr.Error) {
+func (x *exchange) ownPolicy(id int64) (classify.Policy, *oaierr.Error) {
 	p, ok := x.caller.Catalog.Policy(id)
 	if !ok || p.ProcessID != x.caller.Process.ID {
 		return classify.Policy{}, oaierr.New(http.StatusNotFound, fmt.Sprintf("Policy %d not found for this key", id)).WithParam("policy").WithCode(codePolicyNotFound)
@@ -91,7 +91,7 @@ func (x *Exchange) ownPolicy(id int64) (classify.Policy, *oaierr.Error) {
 
 // guardrail checks that an explicitly named model passes the hard filters of
 // the policy the request's policy header names.
-func (x *Exchange) guardrail(rp requestPolicy, m *store.Model) *oaierr.Error {
+func (x *exchange) guardrail(rp requestPolicy, m *store.Model) *oaierr.Error {
 	if !rp.header {
 		return nil
 	}
@@ -147,7 +147,7 @@ type decider interface {
 // classify ranks the caller's models for a resource-mode request and returns
 // the usable deployments of every candidate, best first, with the
 // scheduling weights. When it reports false it has written the refusal.
-func (x *Exchange) classify(ctx context.Context, w http.ResponseWriter, req *Request, rp requestPolicy) ([]*Deployment, map[int64]float64, string, bool) {
+func (x *exchange) classify(ctx context.Context, w http.ResponseWriter, req *Request, rp requestPolicy) ([]*Deployment, map[int64]float64, string, bool) {
 	cl := x.p.cfg.Classifier
 	if cl == nil {
 		x.fail(w, req, oaierr.New(http.StatusBadRequest, "Policy-based model selection needs a classifier, and this gateway has none configured; name a model instead").WithParam("model").WithCode("classifier_unavailable"))
@@ -217,7 +217,7 @@ func (x *Exchange) classify(ctx context.Context, w http.ResponseWriter, req *Req
 	return deps, weights, deps[0].Model.Name, true
 }
 
-func (x *Exchange) recordClassification(rp requestPolicy, cands []classify.Candidate, took time.Duration) {
+func (x *exchange) recordClassification(rp requestPolicy, cands []classify.Candidate, took time.Duration) {
 	var c classification
 	c.Policy.ID = rp.policy.ID
 	c.Policy.Privacy = rp.policy.ThresholdPrivacy
@@ -257,7 +257,7 @@ type resourceInfo struct {
 
 // chosen records the model the scheduler granted and sets the X-Logos-Model
 // and X-Logos-Policy response headers of a classified request.
-func (x *Exchange) chosen(w http.ResponseWriter, dep *Deployment) {
+func (x *exchange) chosen(w http.ResponseWriter, dep *Deployment) {
 	if x.resource == nil {
 		return
 	}
@@ -295,7 +295,7 @@ func resourceOperation(req *Request) bool {
 
 // servable reports whether a model has a deployment usableDeployments would
 // return, without building the list.
-func (x *Exchange) servable(modelID int64, native bool) bool {
+func (x *exchange) servable(modelID int64, native bool) bool {
 	for _, d := range x.caller.Catalog.Deployments(modelID) {
 		if _, ok := x.p.cfg.Providers.Lookup(string(d.Provider.Kind)); ok && (!native || d.Provider.Kind == store.KindOllama) {
 			return true

@@ -93,47 +93,27 @@ func (h *Handler) submitJob(prefix string) http.HandlerFunc {
 			methodNotAllowed(false)(w, r)
 			return
 		}
-		x, ok := h.authenticate(w, r, op, false)
-		if !ok {
+		var job store.Job
+		accept := func(sub pipeline.Submission) *pipeline.Error {
+			payload, err := json.Marshal(jobPayload{
+				Prefix: prefix, Operation: op, Body: string(sub.Body),
+				Header:          jobHeaders(r.Header),
+				ClientIP:        sub.ClientIP,
+				ClientRequestID: ClientRequestIDFrom(r.Context()),
+			})
+			if err != nil {
+				return &pipeline.Error{Status: http.StatusInternalServerError, Message: "Internal server error"}
+			}
+			job, err = h.cfg.Jobs.CreateJob(r.Context(), store.Job{ProcessID: sub.Caller.Process.ID, ProfileID: sub.Caller.Profile.ID, RequestPayload: payload})
+			if err != nil {
+				h.log.Error("storing a job failed", "request_id", RequestIDFrom(r.Context()), "err", err)
+				return &pipeline.Error{Status: http.StatusServiceUnavailable, Message: "The job could not be stored; try again", Code: "store_unavailable"}
+			}
+			return nil
+		}
+		if !h.cfg.Pipeline.Submit(w, r, route(r, op, false), accept) {
 			return
 		}
-		req, ok := h.proxyRequest(w, r, x, op, false)
-		if !ok {
-			x.End()
-			return
-		}
-		fail := func(e *oaierr.Error) {
-			x.Fail(e)
-			x.End()
-			oaierr.Write(w, e)
-		}
-		if !x.Check(w, r, req) {
-			x.End()
-			return
-		}
-		body, err := streamOff(req)
-		if err != nil {
-			fail(oaierr.New(http.StatusBadRequest, "Request body could not be rewritten").WithCode("invalid_json"))
-			return
-		}
-		c := x.Caller()
-		payload, err := json.Marshal(jobPayload{
-			Prefix: prefix, Operation: op, Body: string(body),
-			Header:          jobHeaders(r.Header),
-			ClientIP:        x.Record().ClientIP,
-			ClientRequestID: ClientRequestIDFrom(r.Context()),
-		})
-		if err != nil {
-			fail(oaierr.New(http.StatusInternalServerError, "Internal server error"))
-			return
-		}
-		job, err := h.cfg.Jobs.CreateJob(r.Context(), store.Job{ProcessID: c.Process.ID, ProfileID: c.Profile.ID, RequestPayload: payload})
-		if err != nil {
-			h.log.Error("storing a job failed", "request_id", RequestIDFrom(r.Context()), "err", err)
-			fail(oaierr.New(http.StatusServiceUnavailable, "The job could not be stored; try again").WithCode("store_unavailable"))
-			return
-		}
-		x.Discard()
 		if h.cfg.JobRunner != nil {
 			h.cfg.JobRunner.Notify()
 		}
@@ -141,34 +121,6 @@ func (h *Handler) submitJob(prefix string) http.HandlerFunc {
 		w.Header().Set("Location", url)
 		writeJSON(w, http.StatusAccepted, map[string]any{"job_id": job.ID, "status_url": url, "profile_id": job.ProfileID})
 	}
-}
-
-// streamOff returns the body with "stream" forced off: a job's answer is
-// stored whole. stream_options, which upstreams refuse without a stream, go
-// too. Every other member passes unchanged; a body that did not ask for a
-// stream is kept byte for byte.
-func streamOff(req *pipeline.Request) ([]byte, error) {
-	_, hasOpts := req.Fields["stream_options"]
-	if !req.Stream && !hasOpts {
-		return req.Body, nil
-	}
-	fields := make(map[string]json.RawMessage, len(req.Fields))
-	for k, v := range req.Fields {
-		if k == "stream_options" {
-			continue
-		}
-		fields[k] = v
-	}
-	if _, ok := fields["stream"]; ok {
-		fields["stream"] = json.RawMessage("false")
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(fields); err != nil {
-		return nil, err
-	}
-	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
 // jobHeaders returns the headers a job keeps: none that can carry a
@@ -226,7 +178,7 @@ func jobURL(r *http.Request, id int64) string {
 func (h *Handler) jobCaller(w http.ResponseWriter, r *http.Request) (pipeline.Caller, bool) {
 	c, e := h.cfg.Pipeline.Authenticate(logosKey(r), profileHeader(r))
 	if e != nil {
-		oaierr.Write(w, e)
+		pipeline.WriteError(w, e, pipeline.OpenAI)
 		return c, false
 	}
 	return c, true

@@ -1,12 +1,10 @@
 package router
 
 import (
-	"mime"
 	"net/http"
 	"strings"
 	"time"
 
-	"github.com/logos-llm/logos/internal/oaierr"
 	"github.com/logos-llm/logos/pipeline"
 	"github.com/logos-llm/logos/store"
 )
@@ -31,9 +29,9 @@ func (h *Handler) proxyRoutes() {
 			methodNotAllowed(true)(w, r)
 		case "tags", "version":
 			w.Header().Set("Allow", "GET, HEAD")
-			pipeline.WriteError(w, oaierr.New(http.StatusMethodNotAllowed, "Method "+r.Method+" is not allowed here; use GET"), true)
+			pipeline.WriteError(w, &pipeline.Error{Status: http.StatusMethodNotAllowed, Message: "Method " + r.Method + " is not allowed here; use GET"}, pipeline.Ollama)
 		default:
-			pipeline.WriteError(w, oaierr.New(http.StatusNotFound, "Unknown Ollama API path /api/"+r.PathValue("op")), true)
+			pipeline.WriteError(w, &pipeline.Error{Status: http.StatusNotFound, Message: "Unknown Ollama API path /api/" + r.PathValue("op")}, pipeline.Ollama)
 		}
 	})
 }
@@ -47,7 +45,11 @@ func methodNotAllowed(native bool) http.HandlerFunc {
 			allow = "GET, HEAD"
 		}
 		w.Header().Set("Allow", allow)
-		pipeline.WriteError(w, oaierr.New(http.StatusMethodNotAllowed, "Method "+r.Method+" is not allowed on "+r.URL.Path+"; use "+allow), native)
+		api := pipeline.OpenAI
+		if native {
+			api = pipeline.Ollama
+		}
+		pipeline.WriteError(w, &pipeline.Error{Status: http.StatusMethodNotAllowed, Message: "Method " + r.Method + " is not allowed on " + r.URL.Path + "; use " + allow}, api)
 	}
 }
 
@@ -73,29 +75,25 @@ func profileHeader(r *http.Request) string {
 	return r.Header.Get("use_profile")
 }
 
-// authenticate resolves the caller. With a valid key but a bad profile it
-// still returns an Exchange, so the refusal is recorded.
-func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, op string, native bool) (*pipeline.Exchange, bool) {
-	p := h.cfg.Pipeline
-	var caller pipeline.Caller
-	var e *oaierr.Error
+// route returns what the pipeline needs to know of r beyond the request
+// itself: its operation, API, ids and credentials (or, for a job run in
+// process, the identity it runs as).
+func route(r *http.Request, op string, native bool) pipeline.Route {
+	rt := pipeline.Route{
+		Operation:       op,
+		RequestID:       RequestIDFrom(r.Context()),
+		ClientRequestID: ClientRequestIDFrom(r.Context()),
+	}
+	if native {
+		rt.API = pipeline.Ollama
+	}
 	if job, ok := jobFromContext(r.Context()); ok {
 		// A job run in process (ExecuteJob), as the caller who submitted it.
-		caller, e = p.CallerByID(job.processID, job.profileID)
+		rt.Identity = &pipeline.Identity{ProcessID: job.processID, ProfileID: job.profileID}
 	} else {
-		caller, e = p.Authenticate(logosKey(r), profileHeader(r))
+		rt.Key, rt.Profile = logosKey(r), profileHeader(r)
 	}
-	ids := pipeline.RequestIDs{ID: RequestIDFrom(r.Context()), ClientID: ClientRequestIDFrom(r.Context())}
-	if e == nil {
-		return p.Begin(caller, r, ids, op), true
-	}
-	if caller.Process != nil {
-		x := p.Begin(caller, r, ids, op)
-		x.Fail(e)
-		x.End()
-	}
-	pipeline.WriteError(w, e, native)
-	return nil, false
+	return rt
 }
 
 func (h *Handler) forward(native bool) http.HandlerFunc {
@@ -108,73 +106,8 @@ func (h *Handler) forward(native bool) http.HandlerFunc {
 				return
 			}
 		}
-		x, ok := h.authenticate(w, r, op, native)
-		if !ok {
-			return
-		}
-		defer x.End()
-		// A separate function, so that its frame is gone while the answer
-		// streams (see pipeline.Exchange.Forward).
-		req, ok := h.proxyRequest(w, r, x, op, native)
-		if !ok {
-			return
-		}
-		x.Forward(w, r, req)
+		h.cfg.Pipeline.Serve(w, r, route(r, op, native))
 	}
-}
-
-// proxyRequest checks the path, the content type and the body of a proxied
-// request and returns it parsed. When it reports false it has written and
-// recorded the refusal.
-func (h *Handler) proxyRequest(w http.ResponseWriter, r *http.Request, x *pipeline.Exchange, op string, native bool) (*pipeline.Request, bool) {
-	fail := func(e *oaierr.Error) (*pipeline.Request, bool) {
-		x.Fail(e)
-		pipeline.WriteError(w, e, native)
-		return nil, false
-	}
-	if op == "" || strings.Contains("/"+op+"/", "/../") || strings.Contains("/"+op+"/", "/./") {
-		return fail(oaierr.New(http.StatusNotFound, "Unknown path "+r.URL.Path).WithCode("unknown_url"))
-	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json") || mt == "text/plain") {
-			return fail(oaierr.New(http.StatusUnsupportedMediaType, "Content-Type must be application/json").WithCode("unsupported_media_type"))
-		}
-	}
-	body, e := h.readProxyBody(w, r)
-	if e != nil {
-		return fail(e)
-	}
-	req, e := pipeline.ParseBody(body, native)
-	if e != nil {
-		x.SetRequestBody(body)
-		return fail(e)
-	}
-	req.Operation, req.Native, req.Method = op, native, http.MethodPost
-	req.Header, req.Query = r.Header, r.URL.Query()
-	return &req, true
-}
-
-// readProxyBody reads a proxied request's body within BodyReadTimeout, so a
-// client trickling its body cannot hold the connection and its goroutine
-// without bound. The read deadline is lifted again once the body is in:
-// net/http's background read of a streaming request must not time out.
-func (h *Handler) readProxyBody(w http.ResponseWriter, r *http.Request) ([]byte, *oaierr.Error) {
-	if h.cfg.BodyReadTimeout <= 0 {
-		return readBody(w, r, h.cfg.MaxBodyBytes)
-	}
-	rc := http.NewResponseController(w)
-	if rc.SetReadDeadline(time.Now().Add(h.cfg.BodyReadTimeout)) != nil {
-		return readBody(w, r, h.cfg.MaxBodyBytes) // not a net/http connection (tests)
-	}
-	body, e := readBody(w, r, h.cfg.MaxBodyBytes)
-	if e != nil {
-		// The connection is not reused after a half-read body.
-		w.Header().Set("Connection", "close")
-		return nil, e
-	}
-	_ = rc.SetReadDeadline(time.Time{})
-	return body, nil
 }
 
 type modelObject struct {
@@ -194,45 +127,41 @@ func (h *Handler) modelObject(m *store.Model) modelObject {
 }
 
 func (h *Handler) listModels(w http.ResponseWriter, r *http.Request) {
-	x, ok := h.authenticate(w, r, "models", false)
-	if !ok {
-		return
-	}
-	defer x.End()
-	models := x.Caller().Models()
-	data := make([]modelObject, 0, len(models))
-	for _, m := range models {
-		data = append(data, h.modelObject(m))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data})
+	h.cfg.Pipeline.Answer(w, r, route(r, "models", false), func(c pipeline.Caller) *pipeline.Error {
+		models := c.Models()
+		data := make([]modelObject, 0, len(models))
+		for _, m := range models {
+			data = append(data, h.modelObject(m))
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data})
+		return nil
+	})
 }
 
 func (h *Handler) getModel(w http.ResponseWriter, r *http.Request) {
-	x, ok := h.authenticate(w, r, "models", false)
-	if !ok {
-		return
-	}
-	defer x.End()
-	id := r.PathValue("id")
-	m, found := x.Caller().Model(id)
-	if !found {
-		e := oaierr.New(http.StatusNotFound, "The model '"+id+"' does not exist or you do not have access to it").WithParam("model").WithCode("model_not_found")
-		x.Fail(e)
-		oaierr.Write(w, e)
-		return
-	}
-	writeJSON(w, http.StatusOK, h.modelObject(m))
+	h.cfg.Pipeline.Answer(w, r, route(r, "models", false), func(c pipeline.Caller) *pipeline.Error {
+		id := r.PathValue("id")
+		m, found := c.Model(id)
+		if !found {
+			return &pipeline.Error{Status: http.StatusNotFound, Message: "The model '" + id + "' does not exist or you do not have access to it", Param: "model", Code: "model_not_found"}
+		}
+		writeJSON(w, http.StatusOK, h.modelObject(m))
+		return nil
+	})
 }
 
 // ollamaTags lists, in Ollama's format, the permitted models an Ollama
 // provider serves.
 func (h *Handler) ollamaTags(w http.ResponseWriter, r *http.Request) {
-	x, ok := h.authenticate(w, r, "api/tags", true)
-	if !ok {
-		return
-	}
-	defer x.End()
-	c := x.Caller()
+	h.cfg.Pipeline.Answer(w, r, route(r, "api/tags", true), func(c pipeline.Caller) *pipeline.Error {
+		h.writeTags(w, c)
+		return nil
+	})
+}
+
+// writeTags writes, in Ollama's format, the permitted models of c that an
+// Ollama provider serves.
+func (h *Handler) writeTags(w http.ResponseWriter, c pipeline.Caller) {
 	type tag struct {
 		Name       string         `json:"name"`
 		Model      string         `json:"model"`

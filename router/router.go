@@ -23,19 +23,15 @@ import (
 type Config struct {
 	// Store is where keys, catalogue and usage live. Required.
 	Store store.Store
-	// Logger receives request errors. Defaults to slog.Default().
+	// Logger receives request errors. Nil logs to slog.Default().
 	Logger *slog.Logger
-	// MaxBodyBytes bounds request bodies; larger ones get 413. Defaults to 32 MiB.
-	MaxBodyBytes int64
-	// BodyReadTimeout bounds the time a proxied request's body may take to
-	// arrive; a slower one gets 408 and its connection is closed. Defaults
-	// to 60s; negative disables it.
-	BodyReadTimeout time.Duration
 	// OnChange is called after a request changed keys or the catalogue, so the
 	// caller can refresh its snapshot. Optional.
 	OnChange func(ctx context.Context)
 	// Pipeline serves the OpenAI-compatible API (/v1/..., /openai/...) and the
-	// Ollama-native API (/api/...). Optional; without it those paths answer 404.
+	// Ollama-native API (/api/...), through its entry points Serve, Answer
+	// and Submit; it bounds their request bodies. Optional; without it those
+	// paths answer 404.
 	Pipeline *pipeline.Pipeline
 	// Ready reports whether the instance should get traffic (GET /readyz).
 	// Defaults to pinging the Store.
@@ -92,16 +88,11 @@ type Handler struct {
 	openapi func() []byte
 }
 
-// New returns a Handler.
+// New returns a Handler. It decides no values of its own: a Router's are
+// decided in logos.Config.
 func New(cfg Config) *Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
-	}
-	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = 32 << 20
-	}
-	if cfg.BodyReadTimeout == 0 {
-		cfg.BodyReadTimeout = 60 * time.Second
 	}
 	h := &Handler{cfg: cfg, log: cfg.Logger, mux: &routeMux{ServeMux: http.NewServeMux()}, openapi: sync.OnceValue(renderOpenAPI), cors: newCORS(cfg.CORSOrigins)}
 	h.routes()
@@ -144,7 +135,7 @@ func (h *Handler) routes() {
 // would make the second record a duplicate the store skips.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The ids are set in another function: this frame stays on the stack of
-	// every open stream (see pipeline.Exchange.Forward).
+	// every open stream (see pipeline.Pipeline.Serve).
 	r, ids := h.withIDs(w, r)
 	defer func() {
 		if v := recover(); v != nil {

@@ -132,34 +132,44 @@ type UsageWriter struct {
 	accepted, stored, inserted, failures, spilled, recovered, invalid, dropped atomic.Uint64
 }
 
+// WithDefaults returns c with every zero (or, for the bounds, negative)
+// field but Inserter, SpillPath, Log and Logger set to its documented
+// default, and MinBatch lowered to BatchSize. NewUsageWriter applies it;
+// logos.Config takes its usage defaults from it, so the values are decided
+// here only.
+func (c UsageWriterConfig) WithDefaults() UsageWriterConfig {
+	if c.BatchSize <= 0 {
+		c.BatchSize = 500
+	}
+	if c.MinBatch <= 0 {
+		c.MinBatch = 256
+	}
+	c.MinBatch = min(c.MinBatch, c.BatchSize)
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = 250 * time.Millisecond
+	}
+	if c.BufferSize <= 0 {
+		c.BufferSize = 65536
+	}
+	if c.InsertTimeout <= 0 {
+		c.InsertTimeout = 30 * time.Second
+	}
+	if c.RetryMin <= 0 {
+		c.RetryMin = 100 * time.Millisecond
+	}
+	if c.RetryMax < c.RetryMin {
+		c.RetryMax = max(5*time.Second, c.RetryMin)
+	}
+	return c
+}
+
 // NewUsageWriter starts a writer. If cfg.SpillPath names an existing spill
 // file, its records are queued first.
 func NewUsageWriter(cfg UsageWriterConfig) (*UsageWriter, error) {
 	if cfg.Inserter == nil {
 		return nil, errors.New("store: UsageWriterConfig.Inserter is required")
 	}
-	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 500
-	}
-	if cfg.MinBatch <= 0 {
-		cfg.MinBatch = 256
-	}
-	cfg.MinBatch = min(cfg.MinBatch, cfg.BatchSize)
-	if cfg.FlushInterval <= 0 {
-		cfg.FlushInterval = 250 * time.Millisecond
-	}
-	if cfg.BufferSize <= 0 {
-		cfg.BufferSize = 65536
-	}
-	if cfg.InsertTimeout <= 0 {
-		cfg.InsertTimeout = 30 * time.Second
-	}
-	if cfg.RetryMin <= 0 {
-		cfg.RetryMin = 100 * time.Millisecond
-	}
-	if cfg.RetryMax < cfg.RetryMin {
-		cfg.RetryMax = max(5*time.Second, cfg.RetryMin)
-	}
+	cfg = cfg.WithDefaults()
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()

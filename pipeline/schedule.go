@@ -1,0 +1,107 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/logos-llm/logos/internal/oaierr"
+	"github.com/logos-llm/logos/scheduler"
+)
+
+// schedule admits req and waits for the scheduler's lease on one of its
+// deployments. When it reports false it has written the refusal and no lease
+// is held.
+func (x *exchange) schedule(w http.ResponseWriter, r *http.Request, req *Request) (*scheduler.Lease, *Deployment, bool) {
+	job, deps, ok := x.admit(w, r, req)
+	if !ok {
+		return nil, nil, false
+	}
+	lease, err := x.p.cfg.Scheduler.Acquire(r.Context(), job)
+	if err != nil {
+		x.fail(w, req, x.scheduleError(r.Context(), err, job.Timeout))
+		return nil, nil, false
+	}
+	x.rec.QueueWait = lease.QueueWait()
+	x.rec.ColdStart = lease.ColdStart()
+	var dep *Deployment
+	for _, d := range deps {
+		if d.ID == lease.Candidate().DeploymentID {
+			dep = d
+		}
+	}
+	if dep == nil {
+		// A scheduler granted a deployment that was not a candidate.
+		x.fail(w, req, oaierr.New(http.StatusInternalServerError, "Internal server error"))
+		lease.Release(scheduler.Outcome{Err: errors.New("lease for an unknown deployment")})
+		return nil, nil, false
+	}
+	x.rec.DeploymentID, x.rec.ProviderID, x.rec.ProviderName = dep.ID, dep.Provider.ID, dep.Provider.Name
+	x.chosen(w, dep)
+	return lease, dep, true
+}
+
+// job builds the scheduling request: candidates, priority and queue timeout.
+func (x *exchange) job(r *http.Request, req *Request, deps []*Deployment) (scheduler.Job, *oaierr.Error) {
+	j := scheduler.Job{RequestID: x.rec.RequestID, Timeout: x.p.cfg.QueueTimeout}
+	j.Priority = scheduler.PriorityFromInt(x.caller.Process.Priority)
+	// The header may only lower the key's priority, which an admin sets; a
+	// request asking for more keeps the key's.
+	if v := header(r.Header, "Logos-Priority", "logos_priority"); v != "" {
+		j.Priority = min(j.Priority, scheduler.ParsePriority(v))
+	}
+	x.rec.Priority = int(j.Priority)
+	timeout := header(r.Header, "Logos-Queue-Timeout", "logos_queue_timeout")
+	if timeout == "" {
+		if raw, ok := req.Fields["timeout_s"]; ok {
+			timeout = string(raw)
+		}
+	}
+	if timeout != "" {
+		secs, err := strconv.ParseFloat(strings.Trim(timeout, `" `), 64)
+		if err != nil || !(secs >= 0) {
+			return j, oaierr.New(http.StatusBadRequest, "The queue timeout must be a number of seconds, 0 or more").WithParam("timeout_s")
+		}
+		// Longer waits than the gateway allows are clamped to its maximum.
+		maxWait := x.p.cfg.MaxQueueTimeout
+		if maxWait <= 0 {
+			maxWait = 1 << 62 // no cap: as long as a Duration holds
+		}
+		secs = min(secs, maxWait.Seconds())
+		j.Timeout = time.Duration(secs * float64(time.Second))
+		if j.Timeout <= 0 {
+			// 0 means "do not wait"; a scheduler reads a zero Timeout as its default.
+			j.Timeout = time.Nanosecond
+		}
+	}
+	for _, d := range deps {
+		j.Candidates = append(j.Candidates, scheduler.Candidate{
+			DeploymentID: d.ID, ModelID: d.ModelID, ProviderID: d.ProviderID, Capacity: d.Capacity(),
+		})
+	}
+	return j, nil
+}
+
+func (x *exchange) scheduleError(ctx context.Context, err error, timeout time.Duration) *oaierr.Error {
+	switch {
+	case ctx.Err() != nil:
+		return oaierr.New(statusClientClosed, "Client closed the request while it was queued")
+	case errors.Is(err, scheduler.ErrQueueFull):
+		e := oaierr.New(http.StatusServiceUnavailable, "No capacity: the queue for this model is full").WithCode("queue_full")
+		e.RetryAfter = 1
+		return e
+	case errors.Is(err, scheduler.ErrQueueTimeout):
+		e := oaierr.New(http.StatusServiceUnavailable, fmt.Sprintf("No capacity: queue wait timeout after %s", timeout)).WithCode(codeQueueTimeout)
+		e.RetryAfter = 1
+		return e
+	default:
+		x.p.log.Warn("scheduling failed", "request_id", x.rec.RequestID, "err", err)
+		e := oaierr.New(http.StatusServiceUnavailable, "No capacity to serve this request").WithCode("no_capacity")
+		e.RetryAfter = 1
+		return e
+	}
+}
