@@ -21,8 +21,11 @@ import (
 
 // Config configures a Handler.
 type Config struct {
-	// Store is where keys, catalogue and usage live. Required.
-	Store store.Store
+	// Store is where keys, catalogue and usage live. Required; the proxied
+	// API needs only store.Core. The admin API under /logosdb/ (and setup)
+	// needs a store.Store and answers 501 without one; the statistics,
+	// budget and monitor views also use the optional interfaces they name.
+	Store store.Core
 	// Logger receives request errors. Defaults to slog.Default().
 	Logger *slog.Logger
 	// MaxBodyBytes bounds request bodies; larger ones get 413. Defaults to 32 MiB.
@@ -65,7 +68,7 @@ type Config struct {
 	// /metrics answers 403: metrics are never exposed unauthenticated.
 	MetricsToken string
 	// Jobs stores asynchronous jobs and serves /jobs/... (with Pipeline).
-	// Optional; without it those paths answer 404.
+	// Optional; without it those paths answer 501.
 	Jobs store.JobQueue
 	// JobRunner is told about submitted and cancelled jobs. Optional.
 	JobRunner JobRunner
@@ -84,6 +87,9 @@ type Sealer interface {
 // Handler serves Logos over HTTP.
 type Handler struct {
 	cfg Config
+	// db is cfg.Store when it implements store.Store (what the admin API
+	// reads and writes), nil otherwise: the admin API then answers 501.
+	db  store.Store
 	log *slog.Logger
 	mux *routeMux
 	// cors is nil unless Config.CORSOrigins allows some origin.
@@ -104,6 +110,9 @@ func New(cfg Config) *Handler {
 		cfg.BodyReadTimeout = 60 * time.Second
 	}
 	h := &Handler{cfg: cfg, log: cfg.Logger, mux: &routeMux{ServeMux: http.NewServeMux()}, openapi: sync.OnceValue(renderOpenAPI), cors: newCORS(cfg.CORSOrigins)}
+	if db, ok := cfg.Store.(store.Store); ok {
+		h.db = db
+	}
 	h.routes()
 	return h
 }
@@ -126,6 +135,8 @@ func (h *Handler) routes() {
 		h.proxyRoutes()
 		if h.cfg.Jobs != nil {
 			h.jobRoutes()
+		} else {
+			h.noJobRoutes()
 		}
 	}
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
