@@ -166,8 +166,8 @@ type Config struct {
 	// to "": /metrics answers 403, metrics are never served unauthenticated.
 	MetricsToken string
 	// DisableJobs turns the asynchronous job API (/jobs/...) and the job
-	// runner off. Defaults to false: they run when the Store implements
-	// store.JobQueue (both built-in stores do).
+	// runner off; the job paths then answer 501. Defaults to false: they run
+	// when the Store implements store.JobQueue (both built-in stores do).
 	DisableJobs bool
 	// JobWorkers bounds the jobs this replica runs at a time. Defaults to 8.
 	JobWorkers int
