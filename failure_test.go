@@ -149,7 +149,7 @@ func TestUsageLogFullRefusesNewRequests(t *testing.T) {
 	var fs *failingStore
 	dir := t.TempDir()
 	e := newEnv(t, func(c *logos.Config) {
-		fs = &failingStore{Store: c.Store}
+		fs = &failingStore{Store: c.Store.(store.Store)}
 		c.Store = fs
 		c.UsageLogDir = dir
 		c.UsageLogMaxBytes = 64 << 10

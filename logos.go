@@ -33,8 +33,11 @@ import (
 // The interfaces a Router is composed of, re-exported so that embedding code
 // needs only this package for the common case.
 type (
-	// Store persists keys, catalogue and usage; see package store.
-	Store = store.Store
+	// Store is what a Router requires of its store (store.Core: keys,
+	// catalogue, usage sink); every other capability of package store is
+	// optional and found by type assertion (see the package documentation
+	// of store).
+	Store = store.Core
 	// Provider builds upstream requests for one wire format; see package providers.
 	Provider = providers.Provider
 	// Scheduler admits requests onto deployments; see package scheduler.
@@ -53,8 +56,11 @@ var ErrInvalidConfig = errors.New("logos: invalid config")
 // Scheduler is usable: each field's documentation names its default, and
 // New applies them all in one place (withDefaults).
 type Config struct {
-	// Store persists keys, catalogue and usage. Required. The Router does not
-	// close it.
+	// Store persists keys, catalogue and usage. Required: it must implement
+	// store.Core; the admin API, jobs, provider snapshots, rate limits,
+	// budgets and statistics each work only when it also implements their
+	// interface (store.Store, store.JobQueue, ...; see package store). The
+	// Router does not close it.
 	Store Store
 	// Providers maps a provider kind ("openai", "azure", "ollama",
 	// "openai_compatible") to its implementation. Defaults to none, in which
@@ -169,8 +175,8 @@ type Config struct {
 	// to "": /metrics answers 403, metrics are never served unauthenticated.
 	MetricsToken string
 	// DisableJobs turns the asynchronous job API (/jobs/...) and the job
-	// runner off. Defaults to false: they run when the Store implements
-	// store.JobQueue (both built-in stores do).
+	// runner off; the job paths then answer 501. Defaults to false: they run
+	// when the Store implements store.JobQueue (both built-in stores do).
 	DisableJobs bool
 	// JobWorkers bounds the jobs this replica runs at a time. Defaults to 8.
 	JobWorkers int
@@ -414,14 +420,17 @@ func New(cfg Config) (*Router, error) {
 	if client == nil {
 		client = http.DefaultClient // each poll is bounded by its provider's timeout
 	}
-	mon, err := live.New(live.Config{
+	lcfg := live.Config{
 		Providers:  cfg.Providers,
-		Store:      cfg.Store,
 		Client:     client,
 		Logger:     cfg.Logger,
 		Registerer: cfg.Registerer,
 		Retention:  cfg.SnapshotRetention,
-	})
+	}
+	if es, ok := cfg.Store.(live.SnapshotStore); ok {
+		lcfg.Store = es // without it, polls are not recorded
+	}
+	mon, err := live.New(lcfg)
 	if err != nil {
 		_ = usage.Close(context.Background())
 		return nil, fmt.Errorf("logos: %w", err)
@@ -628,7 +637,11 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // key is key (generated when empty) and returns the key. It returns an error
 // wrapping store.ErrConflict when the store is already set up.
 func (r *Router) Bootstrap(ctx context.Context, key string) (string, error) {
-	_, key, err := router.Bootstrap(ctx, r.cfg.Store, key)
+	ids, ok := r.cfg.Store.(store.IdentityStore)
+	if !ok {
+		return "", fmt.Errorf("logos: bootstrap: the store does not implement store.IdentityStore: %w", errors.ErrUnsupported)
+	}
+	_, key, err := router.Bootstrap(ctx, ids, key)
 	if err != nil {
 		return "", fmt.Errorf("logos: bootstrap: %w", err)
 	}

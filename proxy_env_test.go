@@ -80,7 +80,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		_ = st.Close()
 	})
 	// An option may have replaced the store.
-	e := &env{t: t, store: cfg.Store, router: r, srv: srv, sched: sched, key: key}
+	e := &env{t: t, store: cfg.Store.(store.Store), router: r, srv: srv, sched: sched, key: key}
 	procs, err := e.store.ListProcesses(ctx)
 	if err != nil || len(procs) != 1 {
 		t.Fatalf("processes after bootstrap: %v %v", procs, err)

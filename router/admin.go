@@ -139,11 +139,14 @@ func firstNonSpace(b []byte) int {
 // principal resolves an admin caller's key against the store (not the
 // snapshot: admin calls must see their own writes at once).
 func (h *Handler) principal(ctx context.Context, key string) (principal, *oaierr.Error) {
+	if h.db == nil {
+		return principal{}, errAdminUnsupported()
+	}
 	if key == "" {
 		return principal{}, oaierr.New(http.StatusUnauthorized, "Missing Logos key: send it as 'Authorization: Bearer <key>' or as logos_key in the body").WithCode("missing_api_key")
 	}
 	hash := apikey.Hash(key)
-	p, err := h.cfg.Store.ProcessByKeyHash(ctx, hash)
+	p, err := h.db.ProcessByKeyHash(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !apikey.Equal(p.KeyHash, hash)) {
 		return principal{}, oaierr.New(http.StatusUnauthorized, "Invalid Logos key").WithCode("invalid_api_key")
 	}
@@ -156,7 +159,7 @@ func (h *Handler) principal(ctx context.Context, key string) (principal, *oaierr
 	}
 	c := principal{Process: p}
 	if p.UserID != 0 {
-		u, err := h.cfg.Store.GetUser(ctx, p.UserID)
+		u, err := h.db.GetUser(ctx, p.UserID)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			h.log.Error("admin auth: user lookup failed", "err", err)
 			return principal{}, oaierr.New(http.StatusServiceUnavailable, "The store is unavailable")
@@ -165,6 +168,12 @@ func (h *Handler) principal(ctx context.Context, key string) (principal, *oaierr
 		c.Admin = u.Role == store.RoleAdmin
 	}
 	return c, nil
+}
+
+// errAdminUnsupported is the answer to every admin call when the store implements
+// only part of store.Store (see Config.Store).
+func errAdminUnsupported() *oaierr.Error {
+	return oaierr.New(http.StatusNotImplemented, "The admin API is not available: this instance's store does not implement store.Store").WithCode("not_implemented")
 }
 
 // storeError maps a store error to an admin error. what names the object

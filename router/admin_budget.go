@@ -125,12 +125,12 @@ func (x budgetAPI) setBudget(a *adminRequest) (int, any, *oaierr.Error) {
 		b.StartsAt = t
 	}
 	if req.ProcessID != 0 {
-		if _, err := x.cfg.Store.GetProcess(a.ctx, req.ProcessID); err != nil {
+		if _, err := x.db.GetProcess(a.ctx, req.ProcessID); err != nil {
 			return 0, nil, x.storeError(err, fmt.Sprintf("process %d", req.ProcessID), "process_id")
 		}
 		b.ProcessID = req.ProcessID
 	} else {
-		if _, err := x.cfg.Store.GetUser(a.ctx, req.UserID); err != nil {
+		if _, err := x.db.GetUser(a.ctx, req.UserID); err != nil {
 			return 0, nil, x.storeError(err, fmt.Sprintf("user %d", req.UserID), "user_id")
 		}
 		b.UserID = req.UserID

@@ -290,7 +290,7 @@ func (x catalogAPI) addProvider(a *adminRequest) (int, any, *oaierr.Error) {
 	if e := x.applyProviderFields(req, &p); e != nil {
 		return 0, nil, e
 	}
-	created, err := x.cfg.Store.CreateProvider(a.ctx, p)
+	created, err := x.db.CreateProvider(a.ctx, p)
 	if err != nil {
 		return 0, nil, x.storeError(err, fmt.Sprintf("provider %q", p.Name), "provider_name")
 	}
@@ -315,14 +315,14 @@ func (x catalogAPI) updateProvider(a *adminRequest) (int, any, *oaierr.Error) {
 	if e := catalogNeedID("provider_id", req.ProviderID); e != nil {
 		return 0, nil, e
 	}
-	p, err := x.cfg.Store.GetProvider(a.ctx, req.ProviderID)
+	p, err := x.db.GetProvider(a.ctx, req.ProviderID)
 	if err != nil {
 		return 0, nil, x.storeError(err, fmt.Sprintf("provider %d", req.ProviderID), "provider_id")
 	}
 	if e := x.applyProviderFields(fields, &p); e != nil {
 		return 0, nil, e
 	}
-	if _, err := x.cfg.Store.UpdateProvider(a.ctx, p); err != nil {
+	if _, err := x.db.UpdateProvider(a.ctx, p); err != nil {
 		field := "provider_id"
 		if errors.Is(err, store.ErrConflict) {
 			field = "provider_name"
@@ -339,7 +339,7 @@ func (x catalogAPI) getProviders(a *adminRequest) (int, any, *oaierr.Error) {
 	if e := a.decode(&struct{}{}); e != nil {
 		return 0, nil, e
 	}
-	provs, err := x.cfg.Store.ListProviders(a.ctx)
+	provs, err := x.db.ListProviders(a.ctx)
 	if err != nil {
 		return 0, nil, x.storeError(err, "providers", "")
 	}
@@ -349,7 +349,7 @@ func (x catalogAPI) getProviders(a *adminRequest) (int, any, *oaierr.Error) {
 		if e != nil {
 			return 0, nil, e
 		}
-		deps, err := x.cfg.Store.ListDeployments(a.ctx)
+		deps, err := x.db.ListDeployments(a.ctx)
 		if err != nil {
 			return 0, nil, x.storeError(err, "deployments", "")
 		}
@@ -426,7 +426,7 @@ func (x catalogAPI) addModel(a *adminRequest) (int, any, *oaierr.Error) {
 	if name == "" {
 		return 0, nil, missing("name")
 	}
-	m, err := x.cfg.Store.CreateModel(a.ctx, store.Model{Name: name})
+	m, err := x.db.CreateModel(a.ctx, store.Model{Name: name})
 	if err != nil {
 		return 0, nil, x.storeError(err, fmt.Sprintf("model %q", name), "name")
 	}
@@ -482,7 +482,7 @@ func (x catalogAPI) addFullModel(a *adminRequest) (int, any, *oaierr.Error) {
 
 	rankMu.Lock()
 	defer rankMu.Unlock()
-	models, err := x.cfg.Store.ListModels(a.ctx)
+	models, err := x.db.ListModels(a.ctx)
 	if err != nil {
 		return 0, nil, x.storeError(err, "models", "")
 	}
@@ -492,7 +492,7 @@ func (x catalogAPI) addFullModel(a *adminRequest) (int, any, *oaierr.Error) {
 		}
 	}
 	name := m.Name
-	m, err = x.cfg.Store.CreateModel(a.ctx, m)
+	m, err = x.db.CreateModel(a.ctx, m)
 	if err != nil {
 		return 0, nil, x.storeError(err, fmt.Sprintf("model %q", name), "name")
 	}
@@ -509,7 +509,7 @@ func (x catalogAPI) addFullModel(a *adminRequest) (int, any, *oaierr.Error) {
 	}
 	if err != nil {
 		// Leave no unranked model behind.
-		if derr := x.cfg.Store.DeleteModel(context.WithoutCancel(a.ctx), m.ID); derr != nil {
+		if derr := x.db.DeleteModel(context.WithoutCancel(a.ctx), m.ID); derr != nil {
 			x.log.Error("admin: removing a model whose ranking failed", "model_id", m.ID, "err", derr)
 		}
 		return 0, nil, x.storeError(err, fmt.Sprintf("model %q", m.Name), "")
@@ -554,12 +554,12 @@ func (x catalogAPI) updateModel(a *adminRequest) (int, any, *oaierr.Error) {
 		}
 		rankMu.Lock()
 		defer rankMu.Unlock()
-		m, err := x.cfg.Store.GetModel(a.ctx, req.ID)
+		m, err := x.db.GetModel(a.ctx, req.ID)
 		if err != nil {
 			return 0, nil, x.storeError(err, fmt.Sprintf("model %d", req.ID), "id")
 		}
 		m.WeightPrivacy = level
-		if _, err := x.cfg.Store.UpdateModel(a.ctx, m); err != nil {
+		if _, err := x.db.UpdateModel(a.ctx, m); err != nil {
 			return 0, nil, x.storeError(err, fmt.Sprintf("model %d", req.ID), "id")
 		}
 		return http.StatusOK, result("Updated Model"), nil
@@ -574,7 +574,7 @@ func (x catalogAPI) updateModel(a *adminRequest) (int, any, *oaierr.Error) {
 	}
 	rankMu.Lock()
 	defer rankMu.Unlock()
-	models, err := x.cfg.Store.ListModels(a.ctx)
+	models, err := x.db.ListModels(a.ctx)
 	if err != nil {
 		return 0, nil, x.storeError(err, "models", "")
 	}
@@ -610,7 +610,7 @@ func (x catalogAPI) deleteModel(a *adminRequest) (int, any, *oaierr.Error) {
 	}
 	rankMu.Lock()
 	defer rankMu.Unlock()
-	models, err := x.cfg.Store.ListModels(a.ctx)
+	models, err := x.db.ListModels(a.ctx)
 	if err != nil {
 		return 0, nil, x.storeError(err, "models", "")
 	}
@@ -624,7 +624,7 @@ func (x catalogAPI) deleteModel(a *adminRequest) (int, any, *oaierr.Error) {
 		return 0, nil, x.storeError(err, fmt.Sprintf("model %d", req.ID), "id")
 	}
 	// Delete first: if that fails, no weight has changed.
-	if err := x.cfg.Store.DeleteModel(a.ctx, req.ID); err != nil {
+	if err := x.db.DeleteModel(a.ctx, req.ID); err != nil {
 		return 0, nil, x.storeError(err, fmt.Sprintf("model %d", req.ID), "id")
 	}
 	if err := x.saveWeights(a.ctx, models, changed); err != nil {
@@ -654,7 +654,7 @@ func (x catalogAPI) getModel(a *adminRequest) (int, any, *oaierr.Error) {
 			return 0, nil, x.storeError(store.ErrNotFound, fmt.Sprintf("model %d", req.ID), "id")
 		}
 	}
-	m, err := x.cfg.Store.GetModel(a.ctx, req.ID)
+	m, err := x.db.GetModel(a.ctx, req.ID)
 	if err != nil {
 		return 0, nil, x.storeError(err, fmt.Sprintf("model %d", req.ID), "id")
 	}
@@ -667,7 +667,7 @@ func (x catalogAPI) getModels(a *adminRequest) (int, any, *oaierr.Error) {
 	if e := a.decode(&struct{}{}); e != nil {
 		return 0, nil, e
 	}
-	models, err := x.cfg.Store.ListModels(a.ctx)
+	models, err := x.db.ListModels(a.ctx)
 	if err != nil {
 		return 0, nil, x.storeError(err, "models", "")
 	}
@@ -758,7 +758,7 @@ func rerank(models []store.Model, skip int64, op func(category string, l ranking
 // saveWeights stores the models at the given indexes.
 func (x catalogAPI) saveWeights(ctx context.Context, models []store.Model, idx []int) error {
 	for _, i := range idx {
-		if _, err := x.cfg.Store.UpdateModel(ctx, models[i]); err != nil {
+		if _, err := x.db.UpdateModel(ctx, models[i]); err != nil {
 			return err
 		}
 	}
@@ -795,10 +795,10 @@ type catalogDeployment struct {
 // modelAndProvider checks that the model and the provider a request names
 // (in model_id and provider_id) exist.
 func (x catalogAPI) modelAndProvider(ctx context.Context, modelID, providerID int64) *oaierr.Error {
-	if _, err := x.cfg.Store.GetModel(ctx, modelID); err != nil {
+	if _, err := x.db.GetModel(ctx, modelID); err != nil {
 		return x.storeError(err, fmt.Sprintf("model %d", modelID), "model_id")
 	}
-	if _, err := x.cfg.Store.GetProvider(ctx, providerID); err != nil {
+	if _, err := x.db.GetProvider(ctx, providerID); err != nil {
 		return x.storeError(err, fmt.Sprintf("provider %d", providerID), "provider_id")
 	}
 	return nil
@@ -807,7 +807,7 @@ func (x catalogAPI) modelAndProvider(ctx context.Context, modelID, providerID in
 // deploymentOf returns the deployment of a model on a provider, and false if
 // there is none.
 func (x catalogAPI) deploymentOf(ctx context.Context, modelID, providerID int64) (store.Deployment, bool, *oaierr.Error) {
-	deps, err := x.cfg.Store.ListDeployments(ctx)
+	deps, err := x.db.ListDeployments(ctx)
 	if err != nil {
 		return store.Deployment{}, false, x.storeError(err, "deployments", "")
 	}
@@ -874,7 +874,7 @@ func (x catalogAPI) connectModelProvider(a *adminRequest) (int, any, *oaierr.Err
 			before := d
 			apply(&d)
 			if d != before {
-				if _, err := x.cfg.Store.UpdateDeployment(a.ctx, d); err != nil {
+				if _, err := x.db.UpdateDeployment(a.ctx, d); err != nil {
 					return 0, nil, x.storeError(err, fmt.Sprintf("deployment %d", d.ID), "")
 				}
 			}
@@ -882,7 +882,7 @@ func (x catalogAPI) connectModelProvider(a *adminRequest) (int, any, *oaierr.Err
 		}
 		d = store.Deployment{ModelID: req.ModelID, ProviderID: req.ProviderID}
 		apply(&d)
-		d, err := x.cfg.Store.CreateDeployment(a.ctx, d)
+		d, err := x.db.CreateDeployment(a.ctx, d)
 		if errors.Is(err, store.ErrConflict) && attempt == 0 {
 			continue // created concurrently: answer that one
 		}
@@ -934,7 +934,7 @@ func (x catalogAPI) connectModelAPI(a *adminRequest) (int, any, *oaierr.Error) {
 	if req.Endpoint != nil {
 		d.Endpoint = strings.TrimSpace(*req.Endpoint)
 	}
-	if _, err := x.cfg.Store.UpdateDeployment(a.ctx, d); err != nil {
+	if _, err := x.db.UpdateDeployment(a.ctx, d); err != nil {
 		return 0, nil, x.storeError(err, fmt.Sprintf("deployment %d", d.ID), "")
 	}
 	return http.StatusOK, result("Added api-connection to model.", "deployment-id", d.ID), nil
@@ -945,7 +945,7 @@ func (x catalogAPI) listDeployments(a *adminRequest) (int, any, *oaierr.Error) {
 	if e := a.decode(&struct{}{}); e != nil {
 		return 0, nil, e
 	}
-	c, err := x.cfg.Store.LoadCatalog(a.ctx)
+	c, err := x.db.LoadCatalog(a.ctx)
 	if err != nil {
 		return 0, nil, x.storeError(err, "catalogue", "")
 	}
@@ -990,13 +990,13 @@ func (x catalogAPI) connectProfileModel(a *adminRequest) (int, any, *oaierr.Erro
 	if e := cmp.Or(catalogNeedID("profile_id", req.ProfileID), catalogNeedID("model_id", req.ModelID)); e != nil {
 		return 0, nil, e
 	}
-	if _, err := x.cfg.Store.GetProfile(a.ctx, req.ProfileID); err != nil {
+	if _, err := x.db.GetProfile(a.ctx, req.ProfileID); err != nil {
 		return 0, nil, x.storeError(err, fmt.Sprintf("profile %d", req.ProfileID), "profile_id")
 	}
-	if _, err := x.cfg.Store.GetModel(a.ctx, req.ModelID); err != nil {
+	if _, err := x.db.GetModel(a.ctx, req.ModelID); err != nil {
 		return 0, nil, x.storeError(err, fmt.Sprintf("model %d", req.ModelID), "model_id")
 	}
-	if err := x.cfg.Store.GrantModel(a.ctx, req.ProfileID, req.ModelID); err != nil && !errors.Is(err, store.ErrConflict) {
+	if err := x.db.GrantModel(a.ctx, req.ProfileID, req.ModelID); err != nil && !errors.Is(err, store.ErrConflict) {
 		return 0, nil, x.storeError(err, fmt.Sprintf("permission of profile %d for model %d", req.ProfileID, req.ModelID), "")
 	}
 	return http.StatusOK, result("Created Permission.", "profile-id", req.ProfileID, "model-id", req.ModelID), nil
@@ -1015,17 +1015,17 @@ func (x catalogAPI) connectProcessProvider(a *adminRequest) (int, any, *oaierr.E
 	if e := cmp.Or(catalogNeedID("profile_id", req.ProfileID), catalogNeedID("provider_id", req.ProviderID)); e != nil {
 		return 0, nil, e
 	}
-	if _, err := x.cfg.Store.GetProfile(a.ctx, req.ProfileID); err != nil {
+	if _, err := x.db.GetProfile(a.ctx, req.ProfileID); err != nil {
 		return 0, nil, x.storeError(err, fmt.Sprintf("profile %d", req.ProfileID), "profile_id")
 	}
-	if _, err := x.cfg.Store.GetProvider(a.ctx, req.ProviderID); err != nil {
+	if _, err := x.db.GetProvider(a.ctx, req.ProviderID); err != nil {
 		return 0, nil, x.storeError(err, fmt.Sprintf("provider %d", req.ProviderID), "provider_id")
 	}
-	deps, err := x.cfg.Store.ListDeployments(a.ctx)
+	deps, err := x.db.ListDeployments(a.ctx)
 	if err != nil {
 		return 0, nil, x.storeError(err, "deployments", "")
 	}
-	perms, err := x.cfg.Store.ListPermissions(a.ctx, req.ProfileID)
+	perms, err := x.db.ListPermissions(a.ctx, req.ProfileID)
 	if err != nil {
 		return 0, nil, x.storeError(err, fmt.Sprintf("profile %d", req.ProfileID), "profile_id")
 	}
@@ -1039,7 +1039,7 @@ func (x catalogAPI) connectProcessProvider(a *adminRequest) (int, any, *oaierr.E
 			continue
 		}
 		has[d.ModelID] = true
-		switch err := x.cfg.Store.GrantModel(a.ctx, req.ProfileID, d.ModelID); {
+		switch err := x.db.GrantModel(a.ctx, req.ProfileID, d.ModelID); {
 		case err == nil:
 			granted++
 		case errors.Is(err, store.ErrConflict):
@@ -1047,7 +1047,7 @@ func (x catalogAPI) connectProcessProvider(a *adminRequest) (int, any, *oaierr.E
 		case errors.Is(err, store.ErrInvalid):
 			// The profile or the model was deleted concurrently: the first
 			// ends the call, the second only skips that model.
-			if _, err := x.cfg.Store.GetProfile(a.ctx, req.ProfileID); err != nil {
+			if _, err := x.db.GetProfile(a.ctx, req.ProfileID); err != nil {
 				return 0, nil, x.storeError(err, fmt.Sprintf("profile %d", req.ProfileID), "profile_id")
 			}
 		default:
@@ -1108,20 +1108,20 @@ func (x catalogAPI) addBilling(a *adminRequest) (int, any, *oaierr.Error) {
 		return 0, nil, invalid("currency", "must be a three-letter ISO 4217 code")
 	}
 	if req.ModelID != 0 {
-		if _, err := x.cfg.Store.GetModel(a.ctx, req.ModelID); err != nil {
+		if _, err := x.db.GetModel(a.ctx, req.ModelID); err != nil {
 			return 0, nil, x.storeError(err, fmt.Sprintf("model %d", req.ModelID), "model_id")
 		}
 	}
 	if req.ProviderID != 0 {
-		if _, err := x.cfg.Store.GetProvider(a.ctx, req.ProviderID); err != nil {
+		if _, err := x.db.GetProvider(a.ctx, req.ProviderID); err != nil {
 			return 0, nil, x.storeError(err, fmt.Sprintf("provider %d", req.ProviderID), "provider_id")
 		}
 	}
-	tt, err := x.cfg.Store.EnsureTokenType(a.ctx, name)
+	tt, err := x.db.EnsureTokenType(a.ctx, name)
 	if err != nil {
 		return 0, nil, x.storeError(err, fmt.Sprintf("token type %q", name), "type_name")
 	}
-	p, err := x.cfg.Store.CreatePrice(a.ctx, store.Price{
+	p, err := x.db.CreatePrice(a.ctx, store.Price{
 		TokenTypeID:      tt.ID,
 		ModelID:          req.ModelID,
 		ProviderID:       req.ProviderID,
@@ -1181,7 +1181,7 @@ func (x catalogAPI) export(a *adminRequest) (int, any, *oaierr.Error) {
 		}
 		opts.Open = o.Open
 	}
-	doc, err := config.Export(a.ctx, x.cfg.Store, opts)
+	doc, err := config.Export(a.ctx, x.db, opts)
 	if err != nil {
 		// The error names the object, never the credential.
 		x.log.Error("admin: export failed", "err", err)
@@ -1228,7 +1228,7 @@ func (x catalogAPI) importDocument(a *adminRequest) (int, any, *oaierr.Error) {
 			opts.Open = o.Open
 		}
 	}
-	rep, err := config.Apply(a.ctx, x.cfg.Store, doc, opts)
+	rep, err := config.Apply(a.ctx, x.db, doc, opts)
 	if err != nil {
 		if rep.Changed() {
 			x.log.Warn("admin: import stopped part way", "created", rep.Created, "updated", rep.Updated, "deleted", rep.Deleted)
@@ -1297,13 +1297,13 @@ func (x catalogAPI) seal(secret string) (string, *oaierr.Error) {
 // callerModels returns the ids of the models any profile of the
 // caller's process may use.
 func (x catalogAPI) callerModels(ctx context.Context, c principal) (map[int64]bool, *oaierr.Error) {
-	profiles, err := x.cfg.Store.ListProfiles(ctx, c.Process.ID)
+	profiles, err := x.db.ListProfiles(ctx, c.Process.ID)
 	if err != nil {
 		return nil, x.storeError(err, "profiles", "")
 	}
 	ids := map[int64]bool{}
 	for _, p := range profiles {
-		perms, err := x.cfg.Store.ListPermissions(ctx, p.ID)
+		perms, err := x.db.ListPermissions(ctx, p.ID)
 		if err != nil {
 			return nil, x.storeError(err, "permissions", "")
 		}

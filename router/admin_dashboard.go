@@ -234,7 +234,7 @@ func (x statsAPI) getRequest(a *adminRequest) (int, any, *oaierr.Error) {
 		return 0, nil, missing("request_id")
 	}
 	notFound := oaierr.New(http.StatusNotFound, "Request not found").WithParam("request_id").WithCode("not_found")
-	r, err := x.cfg.Store.GetUsage(a.ctx, req.RequestID)
+	r, err := x.db.GetUsage(a.ctx, req.RequestID)
 	if errors.Is(err, store.ErrNotFound) {
 		return 0, nil, notFound
 	}
@@ -424,11 +424,11 @@ func (x statsAPI) getPrices(a *adminRequest) (int, any, *oaierr.Error) {
 	if e := a.decode(&struct{}{}); e != nil {
 		return 0, nil, e
 	}
-	prices, err := x.cfg.Store.ListPrices(a.ctx)
+	prices, err := x.db.ListPrices(a.ctx)
 	if err != nil {
 		return 0, nil, x.storeError(err, "prices", "")
 	}
-	types, err := x.cfg.Store.ListTokenTypes(a.ctx)
+	types, err := x.db.ListTokenTypes(a.ctx)
 	if err != nil {
 		return 0, nil, x.storeError(err, "token types", "")
 	}

@@ -79,7 +79,7 @@ func (x identityAPI) addUser(a *adminRequest) (int, any, *oaierr.Error) {
 	if !store.Role(req.Role).Valid() {
 		return 0, nil, invalid("role", `must be "admin" or "user"`)
 	}
-	u, err := x.cfg.Store.CreateUser(a.ctx, store.User{
+	u, err := x.db.CreateUser(a.ctx, store.User{
 		Username: username,
 		Prename:  strings.TrimSpace(req.Prename),
 		Name:     strings.TrimSpace(req.Name),
@@ -122,7 +122,7 @@ func (x identityAPI) addProcess(a *adminRequest) (int, any, *oaierr.Error) {
 		if e := x.id("user_id", req.UserID); e != nil {
 			return 0, nil, e
 		}
-		if _, err := x.cfg.Store.GetUser(a.ctx, req.UserID); err != nil {
+		if _, err := x.db.GetUser(a.ctx, req.UserID); err != nil {
 			return 0, nil, x.storeError(err, fmt.Sprintf("user %d", req.UserID), "user_id")
 		}
 		p.UserID = req.UserID
@@ -130,7 +130,7 @@ func (x identityAPI) addProcess(a *adminRequest) (int, any, *oaierr.Error) {
 		if e := x.id("service_id", req.ServiceID); e != nil {
 			return 0, nil, e
 		}
-		if _, err := x.cfg.Store.GetService(a.ctx, req.ServiceID); err != nil {
+		if _, err := x.db.GetService(a.ctx, req.ServiceID); err != nil {
 			return 0, nil, x.storeError(err, fmt.Sprintf("service %d", req.ServiceID), "service_id")
 		}
 		p.ServiceID = req.ServiceID
@@ -171,7 +171,7 @@ func (x identityAPI) addProfile(a *adminRequest) (int, any, *oaierr.Error) {
 	if e != nil {
 		return 0, nil, e
 	}
-	prof, err := x.cfg.Store.CreateProfile(a.ctx, store.Profile{Name: name, ProcessID: p.ID})
+	prof, err := x.db.CreateProfile(a.ctx, store.Profile{Name: name, ProcessID: p.ID})
 	if err != nil {
 		return 0, nil, x.storeError(err, fmt.Sprintf("profile %q of process %d", name, p.ID), "profile_name")
 	}
@@ -195,13 +195,13 @@ func (x identityAPI) addService(a *adminRequest) (int, any, *oaierr.Error) {
 	}
 	// The store has no way to delete a service, so refuse a taken process
 	// name before creating one rather than leave it without a process.
-	switch _, err := x.cfg.Store.GetProcessByName(a.ctx, name); {
+	switch _, err := x.db.GetProcessByName(a.ctx, name); {
 	case err == nil:
 		return 0, nil, oaierr.New(http.StatusConflict, fmt.Sprintf("A process named %q already exists", name)).WithParam("name").WithCode("conflict")
 	case !errors.Is(err, store.ErrNotFound):
 		return 0, nil, x.storeError(err, fmt.Sprintf("process %q", name), "name")
 	}
-	svc, err := x.cfg.Store.CreateService(a.ctx, store.Service{Name: name})
+	svc, err := x.db.CreateService(a.ctx, store.Service{Name: name})
 	if err != nil {
 		return 0, nil, x.storeError(err, fmt.Sprintf("service %q", name), "name")
 	}
@@ -234,10 +234,10 @@ func (x identityAPI) connectServiceProcess(a *adminRequest) (int, any, *oaierr.E
 	if e != nil {
 		return 0, nil, e
 	}
-	if _, err := x.cfg.Store.GetService(a.ctx, req.ServiceID); err != nil {
+	if _, err := x.db.GetService(a.ctx, req.ServiceID); err != nil {
 		return 0, nil, x.storeError(err, fmt.Sprintf("service %d", req.ServiceID), "service_id")
 	}
-	switch p, err := x.cfg.Store.GetProcessByName(a.ctx, name); {
+	switch p, err := x.db.GetProcessByName(a.ctx, name); {
 	case err == nil && p.ServiceID == req.ServiceID:
 		return http.StatusOK, x.connected(p.ID), nil
 	case err == nil:
@@ -265,15 +265,15 @@ func (identityAPI) connected(processID int64) map[string]any {
 func (x identityAPI) createProcess(a *adminRequest, p store.Process, field string, withProfile bool) (store.Process, store.Profile, string, *oaierr.Error) {
 	key := apikey.Generate(p.Name)
 	p.KeyHash, p.KeyPrefix = apikey.Hash(key), apikey.Prefix(key)
-	created, err := x.cfg.Store.CreateProcess(a.ctx, p)
+	created, err := x.db.CreateProcess(a.ctx, p)
 	if err != nil {
 		return store.Process{}, store.Profile{}, "", x.storeError(err, fmt.Sprintf("process %q", p.Name), field)
 	}
 	p = created
 	var prof store.Profile
 	if withProfile {
-		if prof, err = x.cfg.Store.CreateProfile(a.ctx, store.Profile{Name: p.Name, ProcessID: p.ID}); err != nil {
-			if derr := x.cfg.Store.DeleteProcess(context.WithoutCancel(a.ctx), p.ID); derr != nil {
+		if prof, err = x.db.CreateProfile(a.ctx, store.Profile{Name: p.Name, ProcessID: p.ID}); err != nil {
+			if derr := x.db.DeleteProcess(context.WithoutCancel(a.ctx), p.ID); derr != nil {
 				x.log.Error("admin: removing a process without profile failed", "process_id", p.ID, "err", derr)
 			}
 			return store.Process{}, store.Profile{}, "", x.storeError(err, fmt.Sprintf("profile %q", p.Name), field)
@@ -326,7 +326,7 @@ func (x identityAPI) listKeys(a *adminRequest) (int, any, *oaierr.Error) {
 	procs := []store.Process{a.caller.Process}
 	if a.caller.Admin {
 		var err error
-		if procs, err = x.cfg.Store.ListProcesses(a.ctx); err != nil {
+		if procs, err = x.db.ListProcesses(a.ctx); err != nil {
 			return 0, nil, x.storeError(err, "processes", "")
 		}
 	}
@@ -355,7 +355,7 @@ func (x identityAPI) revokeKey(a *adminRequest) (int, any, *oaierr.Error) {
 		if last {
 			return 0, nil, oaierr.New(http.StatusConflict, "Refusing to revoke the last active admin key; rotate it instead").WithParam("process_id").WithCode("last_admin_key")
 		}
-		if err := x.cfg.Store.RevokeProcessKey(a.ctx, p.ID, time.Time{}); err != nil {
+		if err := x.db.RevokeProcessKey(a.ctx, p.ID, time.Time{}); err != nil {
 			return 0, nil, x.storeError(err, fmt.Sprintf("process %d", p.ID), "process_id")
 		}
 		x.log.Info("admin: key revoked", "process_id", p.ID, "key_prefix", p.KeyPrefix, "by_process", a.caller.Process.ID)
@@ -366,7 +366,7 @@ func (x identityAPI) revokeKey(a *adminRequest) (int, any, *oaierr.Error) {
 // lastAdminKey reports whether p is an admin's process whose key is the only
 // active key of any admin.
 func (x identityAPI) lastAdminKey(ctx context.Context, p store.Process) (bool, error) {
-	users, err := x.cfg.Store.ListUsers(ctx)
+	users, err := x.db.ListUsers(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -377,7 +377,7 @@ func (x identityAPI) lastAdminKey(ctx context.Context, p store.Process) (bool, e
 	if !admins[p.UserID] {
 		return false, nil
 	}
-	procs, err := x.cfg.Store.ListProcesses(ctx)
+	procs, err := x.db.ListProcesses(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -400,7 +400,7 @@ func (x identityAPI) rotateKey(a *adminRequest) (int, any, *oaierr.Error) {
 	}
 	key := apikey.Generate(p.Name)
 	prefix := apikey.Prefix(key)
-	if err := x.cfg.Store.SetProcessKey(a.ctx, p.ID, apikey.Hash(key), prefix); err != nil {
+	if err := x.db.SetProcessKey(a.ctx, p.ID, apikey.Hash(key), prefix); err != nil {
 		return 0, nil, x.storeError(err, fmt.Sprintf("process %d", p.ID), "process_id")
 	}
 	x.log.Info("admin: key rotated", "process_id", p.ID, "key_prefix", prefix, "by_process", a.caller.Process.ID)
@@ -438,7 +438,7 @@ func (x identityAPI) setLog(a *adminRequest) (int, any, *oaierr.Error) {
 		return 0, nil, e
 	}
 	p.LogLevel = store.LogLevel(req.SetLog)
-	if _, err := x.cfg.Store.UpdateProcess(a.ctx, p); err != nil {
+	if _, err := x.db.UpdateProcess(a.ctx, p); err != nil {
 		return 0, nil, x.storeError(err, fmt.Sprintf("process %d", p.ID), "process_id")
 	}
 	return http.StatusOK, result("Updated log level to " + req.SetLog), nil
@@ -560,7 +560,7 @@ func (x identityAPI) addPolicy(a *adminRequest) (int, any, *oaierr.Error) {
 	if _, e := x.process(a, "entity_id", p.ProcessID); e != nil {
 		return 0, nil, e
 	}
-	created, err := x.cfg.Store.CreatePolicy(a.ctx, p)
+	created, err := x.db.CreatePolicy(a.ctx, p)
 	if err != nil {
 		return 0, nil, x.storeError(err, fmt.Sprintf("policy %q", p.Name), "name")
 	}
@@ -597,7 +597,7 @@ func (x identityAPI) updatePolicy(a *adminRequest) (int, any, *oaierr.Error) {
 			return 0, nil, e
 		}
 	}
-	if _, err := x.cfg.Store.UpdatePolicy(a.ctx, p); err != nil {
+	if _, err := x.db.UpdatePolicy(a.ctx, p); err != nil {
 		return 0, nil, x.storeError(err, fmt.Sprintf("policy %q", p.Name), "name")
 	}
 	return http.StatusOK, result("Updated Policy"), nil
@@ -611,7 +611,7 @@ func (x identityAPI) deletePolicy(a *adminRequest) (int, any, *oaierr.Error) {
 	if e != nil {
 		return 0, nil, e
 	}
-	if err := x.cfg.Store.DeletePolicy(a.ctx, id); err != nil {
+	if err := x.db.DeletePolicy(a.ctx, id); err != nil {
 		return 0, nil, x.storeError(err, fmt.Sprintf("policy %d", id), "id")
 	}
 	return http.StatusOK, result("Deleted Policy"), nil
@@ -652,7 +652,7 @@ func (x identityAPI) getPolicies(a *adminRequest) (int, any, *oaierr.Error) {
 		}
 		pid = p.ID
 	}
-	list, err := x.cfg.Store.ListPolicies(a.ctx, pid)
+	list, err := x.db.ListPolicies(a.ctx, pid)
 	if err != nil {
 		return 0, nil, x.storeError(err, fmt.Sprintf("policies of process %d", pid), "process_id")
 	}
@@ -680,7 +680,7 @@ func (x identityAPI) policy(a *adminRequest, id int64) (store.Policy, *oaierr.Er
 	if e := x.id("id", id); e != nil {
 		return store.Policy{}, e
 	}
-	p, err := x.cfg.Store.GetPolicy(a.ctx, id)
+	p, err := x.db.GetPolicy(a.ctx, id)
 	if err == nil && !a.caller.Admin && p.ProcessID != a.caller.Process.ID {
 		err = store.ErrNotFound
 	}
@@ -743,7 +743,7 @@ func (x identityAPI) generalStats(a *adminRequest) (int, any, *oaierr.Error) {
 	if err != nil {
 		return 0, nil, x.storeError(err, "statistics", "")
 	}
-	requests, err := x.cfg.Store.CountUsage(a.ctx, filter)
+	requests, err := x.db.CountUsage(a.ctx, filter)
 	if err != nil {
 		return 0, nil, x.storeError(err, "statistics", "")
 	}
@@ -752,11 +752,11 @@ func (x identityAPI) generalStats(a *adminRequest) (int, any, *oaierr.Error) {
 
 // globalCounts returns the number of models and processes.
 func (x identityAPI) globalCounts(ctx context.Context) (models, processes int, err error) {
-	ms, err := x.cfg.Store.ListModels(ctx)
+	ms, err := x.db.ListModels(ctx)
 	if err != nil {
 		return 0, 0, err
 	}
-	ps, err := x.cfg.Store.ListProcesses(ctx)
+	ps, err := x.db.ListProcesses(ctx)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -766,13 +766,13 @@ func (x identityAPI) globalCounts(ctx context.Context) (models, processes int, e
 // permittedModels returns how many distinct models any profile of the
 // process may use.
 func (x identityAPI) permittedModels(ctx context.Context, processID int64) (int, error) {
-	profiles, err := x.cfg.Store.ListProfiles(ctx, processID)
+	profiles, err := x.db.ListProfiles(ctx, processID)
 	if err != nil {
 		return 0, err
 	}
 	seen := make(map[int64]bool)
 	for _, prof := range profiles {
-		perms, err := x.cfg.Store.ListPermissions(ctx, prof.ID)
+		perms, err := x.db.ListPermissions(ctx, prof.ID)
 		if err != nil {
 			return 0, err
 		}
@@ -826,7 +826,7 @@ func (x identityAPI) process(a *adminRequest, field string, id int64) (store.Pro
 	if !a.caller.Admin && id != a.caller.Process.ID {
 		return store.Process{}, oaierr.New(http.StatusForbidden, "Only an admin key may act on another process").WithParam(field).WithCode("not_owner")
 	}
-	p, err := x.cfg.Store.GetProcess(a.ctx, id)
+	p, err := x.db.GetProcess(a.ctx, id)
 	if err != nil {
 		return store.Process{}, x.storeError(err, fmt.Sprintf("process %d", id), field)
 	}

@@ -194,7 +194,7 @@ func (m monitorAPI) schedulerState(a *adminRequest) (int, any, *oaierr.Error) {
 // addLiveState adds the providers' polled state, and each deployment's
 // lane and rate-limit state, to a scheduler_state answer.
 func (m monitorAPI) addLiveState(ctx context.Context, out *schedulerStateResponse, deps map[int64]store.Deployment, models map[int64]string) *oaierr.Error {
-	ps, err := m.cfg.Store.ListProviders(ctx)
+	ps, err := m.db.ListProviders(ctx)
 	if err != nil {
 		return m.storeError(err, "providers", "")
 	}
@@ -293,15 +293,15 @@ func knownCount(n int64) any {
 // catalogNames reads the deployments by id and the model and provider names
 // by id from the store.
 func (m monitorAPI) catalogNames(ctx context.Context) (map[int64]store.Deployment, map[int64]string, map[int64]string, *oaierr.Error) {
-	ds, err := m.cfg.Store.ListDeployments(ctx)
+	ds, err := m.db.ListDeployments(ctx)
 	if err != nil {
 		return nil, nil, nil, m.storeError(err, "deployments", "")
 	}
-	ms, err := m.cfg.Store.ListModels(ctx)
+	ms, err := m.db.ListModels(ctx)
 	if err != nil {
 		return nil, nil, nil, m.storeError(err, "models", "")
 	}
-	ps, err := m.cfg.Store.ListProviders(ctx)
+	ps, err := m.db.ListProviders(ctx)
 	if err != nil {
 		return nil, nil, nil, m.storeError(err, "providers", "")
 	}
@@ -373,7 +373,7 @@ func (m monitorAPI) vramStats(a *adminRequest) (int, any, *oaierr.Error) {
 		end = now
 	}
 
-	providers, err := m.cfg.Store.ListProviders(a.ctx)
+	providers, err := m.db.ListProviders(a.ctx)
 	if err != nil {
 		return 0, nil, m.storeError(err, "providers", "")
 	}
@@ -423,7 +423,7 @@ func (m monitorAPI) providerVRAM(ctx context.Context, p store.Provider, start, e
 		if to.After(end) {
 			to = end
 		}
-		snaps, err := m.cfg.Store.ListProviderSnapshots(ctx, p.ID, from, to)
+		snaps, err := m.db.ListProviderSnapshots(ctx, p.ID, from, to)
 		if err != nil {
 			return nil, m.storeError(err, "provider snapshots", "")
 		}

@@ -246,7 +246,7 @@ func (x statsAPI) latestRequests(a *adminRequest) (int, any, *oaierr.Error) {
 	if e != nil {
 		return 0, nil, e
 	}
-	recs, err := x.cfg.Store.ListUsage(a.ctx, store.UsageFilter{ProcessID: pid, Limit: latestRequests})
+	recs, err := x.db.ListUsage(a.ctx, store.UsageFilter{ProcessID: pid, Limit: latestRequests})
 	if err != nil {
 		return 0, nil, x.storeError(err, "usage records", "")
 	}
@@ -527,7 +527,7 @@ func (x statsAPI) writeUsageCSV(ctx context.Context, w http.ResponseWriter, call
 	if f.ProcessID, e = scope(caller, processID); e != nil {
 		return e
 	}
-	types, err := x.cfg.Store.ListTokenTypes(ctx)
+	types, err := x.db.ListTokenTypes(ctx)
 	if err != nil {
 		return x.storeError(err, "token types", "")
 	}

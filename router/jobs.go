@@ -82,6 +82,17 @@ func (h *Handler) jobRoutes() {
 	h.mux.HandleFunc("GET /jobs", h.listJobs)
 }
 
+// noJobRoutes answers 501 on the job paths of an instance without jobs
+// (Config.Jobs is nil: the store is no store.JobQueue or jobs are off).
+func (h *Handler) noJobRoutes() {
+	h.mux.HandleFunc("/jobs/", func(w http.ResponseWriter, r *http.Request) {
+		oaierr.Write(w, oaierr.New(http.StatusNotImplemented, "Asynchronous jobs are not available on this instance").WithCode("not_implemented"))
+	})
+	h.mux.HandleFunc("/jobs", func(w http.ResponseWriter, r *http.Request) {
+		oaierr.Write(w, oaierr.New(http.StatusNotImplemented, "Asynchronous jobs are not available on this instance").WithCode("not_implemented"))
+	})
+}
+
 // submitJob authenticates, parses and admits a request exactly like the
 // synchronous path and stores it as a job: 202 with the job's id and URL.
 // A refused submission leaves a usage record, as a refused request does; an
@@ -226,7 +237,11 @@ func (h *Handler) isAdmin(ctx context.Context, p *store.Process) bool {
 	if p.UserID == 0 {
 		return false
 	}
-	u, err := h.cfg.Store.GetUser(ctx, p.UserID)
+	ids, ok := h.cfg.Store.(store.IdentityReader)
+	if !ok {
+		return false
+	}
+	u, err := ids.GetUser(ctx, p.UserID)
 	if err != nil {
 		return false
 	}

@@ -21,9 +21,12 @@ import (
 
 // Config configures a Handler.
 type Config struct {
-	// Store is where keys, catalogue and usage live. Required.
-	Store store.Store
-	// Logger receives request errors. Nil logs to slog.Default().
+	// Store is where keys, catalogue and usage live. Required; the proxied
+	// API needs only store.Core. The admin API under /logosdb/ (and setup)
+	// needs a store.Store and answers 501 without one; the statistics,
+	// budget and monitor views also use the optional interfaces they name.
+	Store store.Core
+	// Logger receives request errors. Defaults to slog.Default().
 	Logger *slog.Logger
 	// OnChange is called after a request changed keys or the catalogue, so the
 	// caller can refresh its snapshot. Optional.
@@ -61,7 +64,7 @@ type Config struct {
 	// /metrics answers 403: metrics are never exposed unauthenticated.
 	MetricsToken string
 	// Jobs stores asynchronous jobs and serves /jobs/... (with Pipeline).
-	// Optional; without it those paths answer 404.
+	// Optional; without it those paths answer 501.
 	Jobs store.JobQueue
 	// JobRunner is told about submitted and cancelled jobs. Optional.
 	JobRunner JobRunner
@@ -80,6 +83,9 @@ type Sealer interface {
 // Handler serves Logos over HTTP.
 type Handler struct {
 	cfg Config
+	// db is cfg.Store when it implements store.Store (what the admin API
+	// reads and writes), nil otherwise: the admin API then answers 501.
+	db  store.Store
 	log *slog.Logger
 	mux *routeMux
 	// cors is nil unless Config.CORSOrigins allows some origin.
@@ -95,6 +101,9 @@ func New(cfg Config) *Handler {
 		cfg.Logger = slog.Default()
 	}
 	h := &Handler{cfg: cfg, log: cfg.Logger, mux: &routeMux{ServeMux: http.NewServeMux()}, openapi: sync.OnceValue(renderOpenAPI), cors: newCORS(cfg.CORSOrigins)}
+	if db, ok := cfg.Store.(store.Store); ok {
+		h.db = db
+	}
 	h.routes()
 	return h
 }
@@ -118,6 +127,8 @@ func (h *Handler) routes() {
 		h.proxyRoutes()
 		if h.cfg.Jobs != nil {
 			h.jobRoutes()
+		} else {
+			h.noJobRoutes()
 		}
 	}
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -26,6 +26,10 @@ func (h *Handler) setup(w http.ResponseWriter, r *http.Request) {
 		oaierr.Write(w, oaierr.New(http.StatusForbidden, "Setup is disabled: this instance is configured from a file").WithCode("setup_disabled"))
 		return
 	}
+	if h.db == nil {
+		oaierr.Write(w, errAdminUnsupported())
+		return
+	}
 	body, e := readBody(w, r, 1<<20)
 	if e != nil {
 		oaierr.Write(w, e)
@@ -52,7 +56,7 @@ func (h *Handler) setup(w http.ResponseWriter, r *http.Request) {
 		}
 		prov = &p
 	}
-	res, key, err := Bootstrap(r.Context(), h.cfg.Store, "")
+	res, key, err := Bootstrap(r.Context(), h.db, "")
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		oaierr.Write(w, oaierr.New(http.StatusConflict, "Logos is already set up").WithCode("already_initialized"))
@@ -70,7 +74,7 @@ func (h *Handler) setup(w http.ResponseWriter, r *http.Request) {
 		"profile-id": res.Profile.ID,
 	}
 	if prov != nil {
-		created, err := h.cfg.Store.CreateProvider(r.Context(), *prov)
+		created, err := h.db.CreateProvider(r.Context(), *prov)
 		if err != nil {
 			// The instance is set up; the key must still reach the caller.
 			h.log.Error("setup: creating the first provider failed", "err", err)

@@ -1,9 +1,3 @@
-// Package store defines how Logos persists its catalogue, keys and usage: the
-// domain records, the Store interface (composed of small role interfaces), the
-// sentinel errors every implementation returns, and a batching usage writer.
-//
-// Implementations live in sub-packages (store/sqlite, store/postgres) and must
-// pass the conformance suite in store/storetest.
 package store
 
 import (
@@ -24,15 +18,60 @@ var (
 	ErrInvalid = errors.New("store: invalid value")
 )
 
-// KeyStore resolves API keys on the request path.
+// KeyStore resolves API keys on the request path. It is part of [Core].
 type KeyStore interface {
 	// ProcessByKeyHash returns the process whose key hash equals hash, revoked
 	// or not (callers check RevokedAt). ErrNotFound if none.
 	ProcessByKeyHash(ctx context.Context, hash []byte) (Process, error)
 }
 
-// IdentityStore manages users, services, processes and profiles.
-type IdentityStore interface {
+// CatalogReader loads the catalogue a Router routes by (and a classifier
+// ranks). It is part of [Core].
+type CatalogReader interface {
+	// LoadCatalog returns a consistent snapshot of the whole catalogue.
+	LoadCatalog(ctx context.Context) (Catalog, error)
+}
+
+// Core is what every Store must implement: all a Router needs to serve
+// proxied requests (resolve keys, route by the catalogue, record usage).
+// Everything else is an optional capability found by type assertion; see
+// the package documentation for what degrades without each.
+type Core interface {
+	KeyStore
+	CatalogReader
+	UsageInserter
+	// Ping reports whether the database is reachable.
+	Ping(ctx context.Context) error
+	// Close releases the store's resources.
+	Close() error
+}
+
+// IdentityReader looks up users, services, processes and profiles (the
+// admin API's callers and views).
+type IdentityReader interface {
+	// Initialized reports whether the store is set up: Bootstrap or
+	// MarkInitialized has run, or it holds any user or process.
+	Initialized(ctx context.Context) (bool, error)
+
+	GetUser(ctx context.Context, id int64) (User, error)
+	ListUsers(ctx context.Context) ([]User, error)
+
+	GetService(ctx context.Context, id int64) (Service, error)
+	ListServices(ctx context.Context) ([]Service, error)
+
+	GetProcess(ctx context.Context, id int64) (Process, error)
+	GetProcessByName(ctx context.Context, name string) (Process, error)
+	ListProcesses(ctx context.Context) ([]Process, error)
+
+	GetProfile(ctx context.Context, id int64) (Profile, error)
+	// ListProfiles returns a process's profiles ordered by id.
+	ListProfiles(ctx context.Context, processID int64) ([]Profile, error)
+}
+
+// IdentityWriter creates and changes users, services, processes and
+// profiles. Only the code that writes the catalogue (setup, the admin API,
+// the config file) calls it.
+type IdentityWriter interface {
 	// Bootstrap creates the first admin user, its root process and root profile
 	// in one transaction. It succeeds at most once per store, and only on a
 	// store that is not set up (see Initialized); later calls (also
@@ -43,23 +82,12 @@ type IdentityStore interface {
 	// its admins and keys. Bootstrap fails with ErrConflict afterwards. It is
 	// idempotent and succeeds on a store that is set up already.
 	MarkInitialized(ctx context.Context) error
-	// Initialized reports whether the store is set up: Bootstrap or
-	// MarkInitialized has run, or it holds any user or process.
-	Initialized(ctx context.Context) (bool, error)
 
 	CreateUser(ctx context.Context, u User) (User, error)
-	GetUser(ctx context.Context, id int64) (User, error)
-	ListUsers(ctx context.Context) ([]User, error)
-
 	CreateService(ctx context.Context, s Service) (Service, error)
-	GetService(ctx context.Context, id int64) (Service, error)
-	ListServices(ctx context.Context) ([]Service, error)
 
 	// CreateProcess stores a process; exactly one of UserID and ServiceID must be set.
 	CreateProcess(ctx context.Context, p Process) (Process, error)
-	GetProcess(ctx context.Context, id int64) (Process, error)
-	GetProcessByName(ctx context.Context, name string) (Process, error)
-	ListProcesses(ctx context.Context) ([]Process, error)
 	// UpdateProcess replaces the name, log level, priority and settings.
 	UpdateProcess(ctx context.Context, p Process) (Process, error)
 	// SetProcessKey replaces the key hash and prefix and clears any revocation.
@@ -69,60 +97,80 @@ type IdentityStore interface {
 	DeleteProcess(ctx context.Context, id int64) error
 
 	CreateProfile(ctx context.Context, p Profile) (Profile, error)
-	GetProfile(ctx context.Context, id int64) (Profile, error)
-	// ListProfiles returns a process's profiles ordered by id.
-	ListProfiles(ctx context.Context, processID int64) ([]Profile, error)
 	DeleteProfile(ctx context.Context, id int64) error
 }
 
-// CatalogStore manages what can be routed to: providers, models, deployments,
-// permissions, policies, token types and prices.
-type CatalogStore interface {
-	// LoadCatalog returns a consistent snapshot of the whole catalogue.
-	LoadCatalog(ctx context.Context) (Catalog, error)
+// IdentityStore manages users, services, processes and profiles.
+type IdentityStore interface {
+	IdentityReader
+	IdentityWriter
+}
 
-	CreateProvider(ctx context.Context, p Provider) (Provider, error)
+// CatalogLookup reads single parts of the catalogue (the admin API's views
+// and the checks of the code that writes the catalogue). The request path
+// uses [CatalogReader] instead.
+type CatalogLookup interface {
 	GetProvider(ctx context.Context, id int64) (Provider, error)
 	ListProviders(ctx context.Context) ([]Provider, error)
+
+	GetModel(ctx context.Context, id int64) (Model, error)
+	GetModelByName(ctx context.Context, name string) (Model, error)
+	ListModels(ctx context.Context) ([]Model, error)
+
+	GetDeployment(ctx context.Context, id int64) (Deployment, error)
+	ListDeployments(ctx context.Context) ([]Deployment, error)
+
+	// ListPermissions returns a profile's permissions ordered by model id.
+	ListPermissions(ctx context.Context, profileID int64) ([]Permission, error)
+
+	GetPolicy(ctx context.Context, id int64) (Policy, error)
+	ListPolicies(ctx context.Context, processID int64) ([]Policy, error)
+
+	ListTokenTypes(ctx context.Context) ([]TokenType, error)
+	ListPrices(ctx context.Context) ([]Price, error)
+}
+
+// CatalogWriter changes what can be routed to. Only the code that writes
+// the catalogue (setup, the admin API, the config file) calls it.
+type CatalogWriter interface {
+	CreateProvider(ctx context.Context, p Provider) (Provider, error)
 	// UpdateProvider replaces every field but ID and CreatedAt.
 	UpdateProvider(ctx context.Context, p Provider) (Provider, error)
 	DeleteProvider(ctx context.Context, id int64) error
 
 	CreateModel(ctx context.Context, m Model) (Model, error)
-	GetModel(ctx context.Context, id int64) (Model, error)
-	GetModelByName(ctx context.Context, name string) (Model, error)
-	ListModels(ctx context.Context) ([]Model, error)
 	UpdateModel(ctx context.Context, m Model) (Model, error)
 	DeleteModel(ctx context.Context, id int64) error
 
 	CreateDeployment(ctx context.Context, d Deployment) (Deployment, error)
-	GetDeployment(ctx context.Context, id int64) (Deployment, error)
-	ListDeployments(ctx context.Context) ([]Deployment, error)
 	UpdateDeployment(ctx context.Context, d Deployment) (Deployment, error)
 	DeleteDeployment(ctx context.Context, id int64) error
 
 	// GrantModel lets a profile use a model; ErrConflict if it already may.
 	GrantModel(ctx context.Context, profileID, modelID int64) error
 	RevokeModel(ctx context.Context, profileID, modelID int64) error
-	// ListPermissions returns a profile's permissions ordered by model id.
-	ListPermissions(ctx context.Context, profileID int64) ([]Permission, error)
 
 	CreatePolicy(ctx context.Context, p Policy) (Policy, error)
-	GetPolicy(ctx context.Context, id int64) (Policy, error)
-	ListPolicies(ctx context.Context, processID int64) ([]Policy, error)
 	UpdatePolicy(ctx context.Context, p Policy) (Policy, error)
 	DeletePolicy(ctx context.Context, id int64) error
 
 	// EnsureTokenType returns the token type with that name, creating it if needed.
 	EnsureTokenType(ctx context.Context, name string) (TokenType, error)
-	ListTokenTypes(ctx context.Context) ([]TokenType, error)
 
 	CreatePrice(ctx context.Context, p Price) (Price, error)
-	ListPrices(ctx context.Context) ([]Price, error)
 	DeletePrice(ctx context.Context, id int64) error
 }
 
-// UsageInserter appends usage records. It is all the batching writer needs.
+// CatalogStore manages what can be routed to: providers, models, deployments,
+// permissions, policies, token types and prices.
+type CatalogStore interface {
+	CatalogReader
+	CatalogLookup
+	CatalogWriter
+}
+
+// UsageInserter appends usage records. It is all the batching writer needs,
+// and part of [Core].
 type UsageInserter interface {
 	// InsertUsage stores records in one transaction, skipping any whose
 	// RequestID is already stored, and returns how many were new. Token types
@@ -130,9 +178,8 @@ type UsageInserter interface {
 	InsertUsage(ctx context.Context, records []UsageRecord) (int, error)
 }
 
-// UsageStore stores and reads usage records.
-type UsageStore interface {
-	UsageInserter
+// UsageReader reads usage records back (the admin API's request views).
+type UsageReader interface {
 	// GetUsage returns one record with its tokens.
 	GetUsage(ctx context.Context, requestID string) (UsageRecord, error)
 	// ListUsage returns records newest first, with their tokens.
@@ -141,7 +188,14 @@ type UsageStore interface {
 	CountUsage(ctx context.Context, f UsageFilter) (int64, error)
 }
 
-// JobStore persists asynchronous jobs.
+// UsageStore stores and reads usage records.
+type UsageStore interface {
+	UsageInserter
+	UsageReader
+}
+
+// JobStore persists asynchronous jobs. A Router runs jobs only when its
+// store implements [JobQueue] (which includes JobStore).
 type JobStore interface {
 	CreateJob(ctx context.Context, j Job) (Job, error)
 	GetJob(ctx context.Context, id int64) (Job, error)
@@ -187,7 +241,8 @@ type JobQueue interface {
 	DeleteFinishedJobs(ctx context.Context, before time.Time, limit int) (int64, error)
 }
 
-// EventStore records provider monitoring snapshots.
+// EventStore records provider monitoring snapshots. It is optional: without
+// it the live monitor polls providers but keeps no history.
 type EventStore interface {
 	InsertProviderSnapshot(ctx context.Context, s ProviderSnapshot) (ProviderSnapshot, error)
 	// ListProviderSnapshots returns a provider's snapshots with TakenAt in
@@ -228,16 +283,18 @@ type SnapshotBucket struct {
 	WaitingKnown bool
 }
 
-// Store is everything Logos persists. Implementations are safe for concurrent use.
+// Store is everything the built-in stores (store/sqlite, store/postgres)
+// persist: [Core] and every capability but the ones that were always
+// optional (JobQueue, SnapshotStatsStore, RateLimitStore, BudgetStore,
+// UsageStatsStore). A Router requires only [Core]; Store is the convenient
+// name for a complete implementation, and what the code that writes the
+// catalogue (the config file) works on. Implementations are safe for
+// concurrent use.
 type Store interface {
-	KeyStore
+	Core
 	IdentityStore
 	CatalogStore
 	UsageStore
 	JobStore
 	EventStore
-	// Ping reports whether the database is reachable.
-	Ping(ctx context.Context) error
-	// Close releases the store's resources.
-	Close() error
 }

@@ -88,6 +88,10 @@ func orDefault[T ~string](v, def T) T {
 	return v
 }
 
+// The row converters: one per record type, named alike in store/sqlite
+// and store/postgres (<record>FromRow), so that a diff of the two packages
+// shows the dialects' differences only.
+
 func userFromRow(r pgdb.User) store.User {
 	return store.User{
 		ID:        r.ID,

@@ -31,7 +31,7 @@ func checkBudget(b store.Budget) error {
 func (s *Store) SetBudget(ctx context.Context, b store.Budget) (store.Budget, error) {
 	op := fmt.Sprintf("set budget of process %d / user %d", b.ProcessID, b.UserID)
 	if err := checkBudget(b); err != nil {
-		return store.Budget{}, wrap(op, err)
+		return store.Budget{}, mapErr(op, err)
 	}
 	starts := formatTime(orDefault(b.StartsAt, store.DefaultBudgetAnchor))
 	ts := formatTime(now())
@@ -51,31 +51,31 @@ func (s *Store) SetBudget(ctx context.Context, b store.Budget) (store.Budget, er
 		})
 	}
 	if err != nil {
-		return store.Budget{}, wrap(op, err)
+		return store.Budget{}, mapErr(op, err)
 	}
 	var d decoder
-	out := toBudget(&d, row)
-	return out, wrap(op, d.err)
+	out := budgetFromRow(&d, row)
+	return out, mapErr(op, d.err)
 }
 
 // DeleteBudget implements [store.BudgetStore].
 func (s *Store) DeleteBudget(ctx context.Context, id int64) error {
-	return wrap(fmt.Sprintf("delete budget %d", id), notFoundIfNone(s.w.DeleteBudget(ctx, id)))
+	return mapErr(fmt.Sprintf("delete budget %d", id), notFoundIfNone(s.w.DeleteBudget(ctx, id)))
 }
 
 // ListBudgets implements [store.BudgetStore].
 func (s *Store) ListBudgets(ctx context.Context) ([]store.Budget, error) {
 	rows, err := s.r.ListBudgets(ctx)
 	if err != nil {
-		return nil, wrap("list budgets", err)
+		return nil, mapErr("list budgets", err)
 	}
 	var d decoder
 	out := make([]store.Budget, 0, len(rows))
 	for _, r := range rows {
-		out = append(out, toBudget(&d, r))
+		out = append(out, budgetFromRow(&d, r))
 	}
 	if d.err != nil {
-		return nil, wrap("list budgets", d.err)
+		return nil, mapErr("list budgets", d.err)
 	}
 	return out, nil
 }
@@ -85,10 +85,10 @@ func (s *Store) ListBudgets(ctx context.Context) ([]store.Budget, error) {
 func (s *Store) SpentMicros(ctx context.Context, owner store.BudgetOwner, currency string, since time.Time) (int64, error) {
 	op := fmt.Sprintf("sum spending of process %d / user %d", owner.ProcessID, owner.UserID)
 	if !owner.Valid() {
-		return 0, wrap(op, fmt.Errorf("need exactly one of process id and user id: %w", store.ErrInvalid))
+		return 0, mapErr(op, fmt.Errorf("need exactly one of process id and user id: %w", store.ErrInvalid))
 	}
 	if err := checkTime("since", since); err != nil {
-		return 0, wrap(op, err)
+		return 0, mapErr(op, err)
 	}
 	from := formatTime(since)
 	if since.IsZero() {
@@ -104,17 +104,17 @@ func (s *Store) SpentMicros(ctx context.Context, owner store.BudgetOwner, curren
 		n, err = s.r.UserSpentMicros(ctx, sqlitedb.UserSpentMicrosParams{UserID: nullID(owner.UserID), Currency: currency, Since: from})
 	}
 	if err != nil {
-		return 0, wrap(op, err)
+		return 0, mapErr(op, err)
 	}
 	return n, nil
 }
 
-// toBudget converts a stored budget.
-func toBudget(d *decoder, r sqlitedb.Budget) store.Budget {
+// budgetFromRow converts a stored budget.
+func budgetFromRow(d *decoder, r sqlitedb.Budget) store.Budget {
 	return store.Budget{
 		ID:          r.ID,
-		ProcessID:   idOf(r.ProcessID),
-		UserID:      idOf(r.UserID),
+		ProcessID:   fromNullID(r.ProcessID),
+		UserID:      fromNullID(r.UserID),
 		LimitMicros: r.LimitMicros,
 		Currency:    r.Currency,
 		Period:      store.BudgetPeriod(r.Period),

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/logos-llm/logos/store"
 	"github.com/logos-llm/logos/store/sqlite/internal/sqlitedb"
@@ -21,37 +20,37 @@ func (s *Store) LoadCatalog(ctx context.Context) (store.Catalog, error) {
 	var c store.Catalog
 	err := s.readTx(ctx, func(q *sqlitedb.Queries) error {
 		var err error
-		if c.Processes, err = listAll(ctx, q.ListProcesses, toProcess); err != nil {
+		if c.Processes, err = listAll(ctx, q.ListProcesses, processFromRow); err != nil {
 			return fmt.Errorf("processes: %w", err)
 		}
-		if c.Profiles, err = listAll(ctx, q.ListProfiles, toProfile); err != nil {
+		if c.Profiles, err = listAll(ctx, q.ListProfiles, profileFromRow); err != nil {
 			return fmt.Errorf("profiles: %w", err)
 		}
-		if c.Providers, err = listAll(ctx, q.ListProviders, toProvider); err != nil {
+		if c.Providers, err = listAll(ctx, q.ListProviders, providerFromRow); err != nil {
 			return fmt.Errorf("providers: %w", err)
 		}
-		if c.Models, err = listAll(ctx, q.ListModels, toModel); err != nil {
+		if c.Models, err = listAll(ctx, q.ListModels, modelFromRow); err != nil {
 			return fmt.Errorf("models: %w", err)
 		}
-		if c.Deployments, err = listAll(ctx, q.ListDeployments, toDeployment); err != nil {
+		if c.Deployments, err = listAll(ctx, q.ListDeployments, deploymentFromRow); err != nil {
 			return fmt.Errorf("deployments: %w", err)
 		}
-		if c.Permissions, err = listAll(ctx, q.ListPermissions, toPermission); err != nil {
+		if c.Permissions, err = listAll(ctx, q.ListPermissions, permissionFromRow); err != nil {
 			return fmt.Errorf("permissions: %w", err)
 		}
-		if c.Policies, err = listAll(ctx, q.ListPolicies, toPolicy); err != nil {
+		if c.Policies, err = listAll(ctx, q.ListPolicies, policyFromRow); err != nil {
 			return fmt.Errorf("policies: %w", err)
 		}
-		if c.Prices, err = listAll(ctx, q.ListPrices, toPrice); err != nil {
+		if c.Prices, err = listAll(ctx, q.ListPrices, priceFromRow); err != nil {
 			return fmt.Errorf("prices: %w", err)
 		}
-		if c.TokenTypes, err = listAll(ctx, q.ListTokenTypes, toTokenType); err != nil {
+		if c.TokenTypes, err = listAll(ctx, q.ListTokenTypes, tokenTypeFromRow); err != nil {
 			return fmt.Errorf("token types: %w", err)
 		}
 		return nil
 	})
 	if err != nil {
-		return store.Catalog{}, wrap("load catalog", err)
+		return store.Catalog{}, mapErr("load catalog", err)
 	}
 	return c, nil
 }
@@ -95,27 +94,27 @@ func (s *Store) CreateProvider(ctx context.Context, p store.Provider) (store.Pro
 		UpdatedAt:        ts,
 	})
 	if err != nil {
-		return store.Provider{}, wrap("create provider", err)
+		return store.Provider{}, mapErr("create provider", err)
 	}
-	return decodeOne("create provider", row, toProvider)
+	return decodeOne("create provider", row, providerFromRow)
 }
 
 // GetProvider returns the provider with the given id.
 func (s *Store) GetProvider(ctx context.Context, id int64) (store.Provider, error) {
 	row, err := s.r.GetProvider(ctx, id)
 	if err != nil {
-		return store.Provider{}, wrap(fmt.Sprintf("get provider %d", id), err)
+		return store.Provider{}, mapErr(fmt.Sprintf("get provider %d", id), err)
 	}
-	return decodeOne("get provider", row, toProvider)
+	return decodeOne("get provider", row, providerFromRow)
 }
 
 // ListProviders returns all providers ordered by id.
 func (s *Store) ListProviders(ctx context.Context) ([]store.Provider, error) {
 	rows, err := s.r.ListProviders(ctx)
 	if err != nil {
-		return nil, wrap("list providers", err)
+		return nil, mapErr("list providers", err)
 	}
-	return decodeAll("list providers", rows, toProvider)
+	return decodeAll("list providers", rows, providerFromRow)
 }
 
 // UpdateProvider replaces every field but ID and CreatedAt and sets UpdatedAt.
@@ -142,14 +141,14 @@ func (s *Store) UpdateProvider(ctx context.Context, p store.Provider) (store.Pro
 		UpdatedAt:        formatTime(now()),
 	})
 	if err != nil {
-		return store.Provider{}, wrap(fmt.Sprintf("update provider %d", p.ID), err)
+		return store.Provider{}, mapErr(fmt.Sprintf("update provider %d", p.ID), err)
 	}
-	return decodeOne("update provider", row, toProvider)
+	return decodeOne("update provider", row, providerFromRow)
 }
 
 // DeleteProvider deletes the provider with the given id and its deployments.
 func (s *Store) DeleteProvider(ctx context.Context, id int64) error {
-	return wrap(fmt.Sprintf("delete provider %d", id), notFoundIfNone(s.w.DeleteProvider(ctx, id)))
+	return mapErr(fmt.Sprintf("delete provider %d", id), notFoundIfNone(s.w.DeleteProvider(ctx, id)))
 }
 
 // CreateModel stores m; a zero WeightPrivacy is stored as
@@ -171,36 +170,36 @@ func (s *Store) CreateModel(ctx context.Context, m store.Model) (store.Model, er
 		UpdatedAt:      ts,
 	})
 	if err != nil {
-		return store.Model{}, wrap("create model", err)
+		return store.Model{}, mapErr("create model", err)
 	}
-	return decodeOne("create model", row, toModel)
+	return decodeOne("create model", row, modelFromRow)
 }
 
 // GetModel returns the model with the given id.
 func (s *Store) GetModel(ctx context.Context, id int64) (store.Model, error) {
 	row, err := s.r.GetModel(ctx, id)
 	if err != nil {
-		return store.Model{}, wrap(fmt.Sprintf("get model %d", id), err)
+		return store.Model{}, mapErr(fmt.Sprintf("get model %d", id), err)
 	}
-	return decodeOne("get model", row, toModel)
+	return decodeOne("get model", row, modelFromRow)
 }
 
 // GetModelByName returns the model with the given name.
 func (s *Store) GetModelByName(ctx context.Context, name string) (store.Model, error) {
 	row, err := s.r.GetModelByName(ctx, name)
 	if err != nil {
-		return store.Model{}, wrap(fmt.Sprintf("get model %q", name), err)
+		return store.Model{}, mapErr(fmt.Sprintf("get model %q", name), err)
 	}
-	return decodeOne("get model", row, toModel)
+	return decodeOne("get model", row, modelFromRow)
 }
 
 // ListModels returns all models ordered by id.
 func (s *Store) ListModels(ctx context.Context) ([]store.Model, error) {
 	rows, err := s.r.ListModels(ctx)
 	if err != nil {
-		return nil, wrap("list models", err)
+		return nil, mapErr("list models", err)
 	}
-	return decodeAll("list models", rows, toModel)
+	return decodeAll("list models", rows, modelFromRow)
 }
 
 // UpdateModel replaces every field but ID and CreatedAt (with the defaults of
@@ -221,15 +220,15 @@ func (s *Store) UpdateModel(ctx context.Context, m store.Model) (store.Model, er
 		UpdatedAt:      formatTime(now()),
 	})
 	if err != nil {
-		return store.Model{}, wrap(fmt.Sprintf("update model %d", m.ID), err)
+		return store.Model{}, mapErr(fmt.Sprintf("update model %d", m.ID), err)
 	}
-	return decodeOne("update model", row, toModel)
+	return decodeOne("update model", row, modelFromRow)
 }
 
 // DeleteModel deletes the model with the given id, its deployments and the
 // permissions to use it.
 func (s *Store) DeleteModel(ctx context.Context, id int64) error {
-	return wrap(fmt.Sprintf("delete model %d", id), notFoundIfNone(s.w.DeleteModel(ctx, id)))
+	return mapErr(fmt.Sprintf("delete model %d", id), notFoundIfNone(s.w.DeleteModel(ctx, id)))
 }
 
 // CreateDeployment stores d; its model and provider must exist (else
@@ -248,27 +247,27 @@ func (s *Store) CreateDeployment(ctx context.Context, d store.Deployment) (store
 		UpdatedAt:        ts,
 	})
 	if err != nil {
-		return store.Deployment{}, wrap("create deployment", err)
+		return store.Deployment{}, mapErr("create deployment", err)
 	}
-	return decodeOne("create deployment", row, toDeployment)
+	return decodeOne("create deployment", row, deploymentFromRow)
 }
 
 // GetDeployment returns the deployment with the given id.
 func (s *Store) GetDeployment(ctx context.Context, id int64) (store.Deployment, error) {
 	row, err := s.r.GetDeployment(ctx, id)
 	if err != nil {
-		return store.Deployment{}, wrap(fmt.Sprintf("get deployment %d", id), err)
+		return store.Deployment{}, mapErr(fmt.Sprintf("get deployment %d", id), err)
 	}
-	return decodeOne("get deployment", row, toDeployment)
+	return decodeOne("get deployment", row, deploymentFromRow)
 }
 
 // ListDeployments returns all deployments ordered by id.
 func (s *Store) ListDeployments(ctx context.Context) ([]store.Deployment, error) {
 	rows, err := s.r.ListDeployments(ctx)
 	if err != nil {
-		return nil, wrap("list deployments", err)
+		return nil, mapErr("list deployments", err)
 	}
-	return decodeAll("list deployments", rows, toDeployment)
+	return decodeAll("list deployments", rows, deploymentFromRow)
 }
 
 // UpdateDeployment replaces every field but ID and CreatedAt and sets
@@ -286,36 +285,36 @@ func (s *Store) UpdateDeployment(ctx context.Context, d store.Deployment) (store
 		UpdatedAt:        formatTime(now()),
 	})
 	if err != nil {
-		return store.Deployment{}, wrap(fmt.Sprintf("update deployment %d", d.ID), err)
+		return store.Deployment{}, mapErr(fmt.Sprintf("update deployment %d", d.ID), err)
 	}
-	return decodeOne("update deployment", row, toDeployment)
+	return decodeOne("update deployment", row, deploymentFromRow)
 }
 
 // DeleteDeployment deletes the deployment with the given id.
 func (s *Store) DeleteDeployment(ctx context.Context, id int64) error {
-	return wrap(fmt.Sprintf("delete deployment %d", id), notFoundIfNone(s.w.DeleteDeployment(ctx, id)))
+	return mapErr(fmt.Sprintf("delete deployment %d", id), notFoundIfNone(s.w.DeleteDeployment(ctx, id)))
 }
 
 // GrantModel lets a profile use a model: store.ErrConflict if it already may,
 // store.ErrInvalid if the profile or the model does not exist.
 func (s *Store) GrantModel(ctx context.Context, profileID, modelID int64) error {
 	err := s.w.GrantModel(ctx, sqlitedb.GrantModelParams{ProfileID: profileID, ModelID: modelID})
-	return wrap(fmt.Sprintf("grant model %d to profile %d", modelID, profileID), err)
+	return mapErr(fmt.Sprintf("grant model %d to profile %d", modelID, profileID), err)
 }
 
 // RevokeModel takes a permission away: store.ErrNotFound if there is none.
 func (s *Store) RevokeModel(ctx context.Context, profileID, modelID int64) error {
 	err := notFoundIfNone(s.w.RevokeModel(ctx, sqlitedb.RevokeModelParams{ProfileID: profileID, ModelID: modelID}))
-	return wrap(fmt.Sprintf("revoke model %d from profile %d", modelID, profileID), err)
+	return mapErr(fmt.Sprintf("revoke model %d from profile %d", modelID, profileID), err)
 }
 
 // ListPermissions returns a profile's permissions ordered by model id.
 func (s *Store) ListPermissions(ctx context.Context, profileID int64) ([]store.Permission, error) {
 	rows, err := s.r.ListPermissionsByProfile(ctx, profileID)
 	if err != nil {
-		return nil, wrap(fmt.Sprintf("list permissions of profile %d", profileID), err)
+		return nil, mapErr(fmt.Sprintf("list permissions of profile %d", profileID), err)
 	}
-	return decodeAll("list permissions", rows, toPermission)
+	return decodeAll("list permissions", rows, permissionFromRow)
 }
 
 // CreatePolicy stores p; a zero ThresholdPrivacy is stored as
@@ -337,27 +336,27 @@ func (s *Store) CreatePolicy(ctx context.Context, p store.Policy) (store.Policy,
 		UpdatedAt:         ts,
 	})
 	if err != nil {
-		return store.Policy{}, wrap("create policy", err)
+		return store.Policy{}, mapErr("create policy", err)
 	}
-	return decodeOne("create policy", row, toPolicy)
+	return decodeOne("create policy", row, policyFromRow)
 }
 
 // GetPolicy returns the policy with the given id.
 func (s *Store) GetPolicy(ctx context.Context, id int64) (store.Policy, error) {
 	row, err := s.r.GetPolicy(ctx, id)
 	if err != nil {
-		return store.Policy{}, wrap(fmt.Sprintf("get policy %d", id), err)
+		return store.Policy{}, mapErr(fmt.Sprintf("get policy %d", id), err)
 	}
-	return decodeOne("get policy", row, toPolicy)
+	return decodeOne("get policy", row, policyFromRow)
 }
 
 // ListPolicies returns a process's policies ordered by id.
 func (s *Store) ListPolicies(ctx context.Context, processID int64) ([]store.Policy, error) {
 	rows, err := s.r.ListPoliciesByProcess(ctx, processID)
 	if err != nil {
-		return nil, wrap(fmt.Sprintf("list policies of process %d", processID), err)
+		return nil, mapErr(fmt.Sprintf("list policies of process %d", processID), err)
 	}
-	return decodeAll("list policies", rows, toPolicy)
+	return decodeAll("list policies", rows, policyFromRow)
 }
 
 // UpdatePolicy replaces every field but ID and CreatedAt (with the defaults
@@ -378,14 +377,14 @@ func (s *Store) UpdatePolicy(ctx context.Context, p store.Policy) (store.Policy,
 		UpdatedAt:         formatTime(now()),
 	})
 	if err != nil {
-		return store.Policy{}, wrap(fmt.Sprintf("update policy %d", p.ID), err)
+		return store.Policy{}, mapErr(fmt.Sprintf("update policy %d", p.ID), err)
 	}
-	return decodeOne("update policy", row, toPolicy)
+	return decodeOne("update policy", row, policyFromRow)
 }
 
 // DeletePolicy deletes the policy with the given id.
 func (s *Store) DeletePolicy(ctx context.Context, id int64) error {
-	return wrap(fmt.Sprintf("delete policy %d", id), notFoundIfNone(s.w.DeletePolicy(ctx, id)))
+	return mapErr(fmt.Sprintf("delete policy %d", id), notFoundIfNone(s.w.DeletePolicy(ctx, id)))
 }
 
 // EnsureTokenType returns the token type with that name, creating it if
@@ -394,10 +393,10 @@ func (s *Store) EnsureTokenType(ctx context.Context, name string) (store.TokenTy
 	op := fmt.Sprintf("ensure token type %q", name)
 	row, err := s.r.GetTokenTypeByName(ctx, name)
 	if err == nil {
-		return toTokenType(nil, row), nil
+		return tokenTypeFromRow(nil, row), nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
-		return store.TokenType{}, wrap(op, err)
+		return store.TokenType{}, mapErr(op, err)
 	}
 	err = s.writeTx(ctx, func(tx *sql.Tx) error {
 		q := s.w.WithTx(tx)
@@ -409,18 +408,18 @@ func (s *Store) EnsureTokenType(ctx context.Context, name string) (store.TokenTy
 		return err
 	})
 	if err != nil {
-		return store.TokenType{}, wrap(op, err)
+		return store.TokenType{}, mapErr(op, err)
 	}
-	return toTokenType(nil, row), nil
+	return tokenTypeFromRow(nil, row), nil
 }
 
 // ListTokenTypes returns all token types ordered by id.
 func (s *Store) ListTokenTypes(ctx context.Context) ([]store.TokenType, error) {
 	rows, err := s.r.ListTokenTypes(ctx)
 	if err != nil {
-		return nil, wrap("list token types", err)
+		return nil, mapErr("list token types", err)
 	}
-	return decodeAll("list token types", rows, toTokenType)
+	return decodeAll("list token types", rows, tokenTypeFromRow)
 }
 
 // CreatePrice stores p; zero ModelID and ProviderID mean any model and any
@@ -428,10 +427,10 @@ func (s *Store) ListTokenTypes(ctx context.Context) ([]store.TokenType, error) {
 // (else store.ErrInvalid).
 func (s *Store) CreatePrice(ctx context.Context, p store.Price) (store.Price, error) {
 	if err := checkTime("valid from", p.ValidFrom); err != nil {
-		return store.Price{}, wrap("create price", err)
+		return store.Price{}, mapErr("create price", err)
 	}
 	if p.ValidFrom.IsZero() {
-		return store.Price{}, wrap("create price", fmt.Errorf("valid from is required: %w", store.ErrInvalid))
+		return store.Price{}, mapErr("create price", fmt.Errorf("valid from is required: %w", store.ErrInvalid))
 	}
 	row, err := s.w.CreatePrice(ctx, sqlitedb.CreatePriceParams{
 		TokenTypeID:      p.TokenTypeID,
@@ -443,118 +442,21 @@ func (s *Store) CreatePrice(ctx context.Context, p store.Price) (store.Price, er
 		CreatedAt:        formatTime(now()),
 	})
 	if err != nil {
-		return store.Price{}, wrap("create price", err)
+		return store.Price{}, mapErr("create price", err)
 	}
-	return decodeOne("create price", row, toPrice)
+	return decodeOne("create price", row, priceFromRow)
 }
 
 // ListPrices returns all prices ordered by id.
 func (s *Store) ListPrices(ctx context.Context) ([]store.Price, error) {
 	rows, err := s.r.ListPrices(ctx)
 	if err != nil {
-		return nil, wrap("list prices", err)
+		return nil, mapErr("list prices", err)
 	}
-	return decodeAll("list prices", rows, toPrice)
+	return decodeAll("list prices", rows, priceFromRow)
 }
 
 // DeletePrice deletes the price with the given id.
 func (s *Store) DeletePrice(ctx context.Context, id int64) error {
-	return wrap(fmt.Sprintf("delete price %d", id), notFoundIfNone(s.w.DeletePrice(ctx, id)))
-}
-
-func toProvider(d *decoder, r sqlitedb.Provider) store.Provider {
-	return store.Provider{
-		ID:               r.ID,
-		Name:             r.Name,
-		Kind:             store.ProviderKind(r.Kind),
-		BaseURL:          r.BaseUrl,
-		AuthHeader:       r.AuthHeader,
-		AuthFormat:       r.AuthFormat,
-		Credential:       r.Credential,
-		APIVersion:       r.ApiVersion,
-		Privacy:          store.Privacy(r.Privacy),
-		AdminURL:         r.AdminUrl,
-		TotalVRAMMB:      r.TotalVramMb,
-		ParallelCapacity: int(r.ParallelCapacity),
-		KeepAliveSeconds: int(r.KeepAliveSeconds),
-		MaxLoadedModels:  int(r.MaxLoadedModels),
-		ExtraOperations:  store.SplitOperations(r.ExtraOperations),
-		PollInterval:     time.Duration(r.PollIntervalMs) * time.Millisecond,
-		PollTimeout:      time.Duration(r.PollTimeoutMs) * time.Millisecond,
-		SleepMode:        r.SleepMode != 0,
-		CreatedAt:        d.time("providers.created_at", r.CreatedAt),
-		UpdatedAt:        d.time("providers.updated_at", r.UpdatedAt),
-	}
-}
-
-func toModel(d *decoder, r sqlitedb.Model) store.Model {
-	return store.Model{
-		ID:             r.ID,
-		Name:           r.Name,
-		WeightPrivacy:  store.Privacy(r.WeightPrivacy),
-		WeightLatency:  int(r.WeightLatency),
-		WeightAccuracy: int(r.WeightAccuracy),
-		WeightCost:     int(r.WeightCost),
-		WeightQuality:  int(r.WeightQuality),
-		Tags:           r.Tags,
-		Parallel:       int(r.Parallel),
-		Description:    r.Description,
-		ContextWindow:  int(r.ContextWindow),
-		CreatedAt:      d.time("models.created_at", r.CreatedAt),
-		UpdatedAt:      d.time("models.updated_at", r.UpdatedAt),
-	}
-}
-
-func toDeployment(d *decoder, r sqlitedb.Deployment) store.Deployment {
-	return store.Deployment{
-		ID:               r.ID,
-		ModelID:          r.ModelID,
-		ProviderID:       r.ProviderID,
-		UpstreamModel:    r.UpstreamModel,
-		Endpoint:         r.Endpoint,
-		Credential:       r.Credential,
-		APIVersion:       r.ApiVersion,
-		ParallelCapacity: int(r.ParallelCapacity),
-		CreatedAt:        d.time("deployments.created_at", r.CreatedAt),
-		UpdatedAt:        d.time("deployments.updated_at", r.UpdatedAt),
-	}
-}
-
-func toPermission(_ *decoder, r sqlitedb.ProfilePermission) store.Permission {
-	return store.Permission{ProfileID: r.ProfileID, ModelID: r.ModelID}
-}
-
-func toPolicy(d *decoder, r sqlitedb.Policy) store.Policy {
-	return store.Policy{
-		ID:                r.ID,
-		ProcessID:         r.ProcessID,
-		Name:              r.Name,
-		Description:       r.Description,
-		ThresholdPrivacy:  store.Privacy(r.ThresholdPrivacy),
-		ThresholdLatency:  int(r.ThresholdLatency),
-		ThresholdAccuracy: int(r.ThresholdAccuracy),
-		ThresholdCost:     int(r.ThresholdCost),
-		ThresholdQuality:  int(r.ThresholdQuality),
-		Priority:          int(r.Priority),
-		Topic:             r.Topic,
-		CreatedAt:         d.time("policies.created_at", r.CreatedAt),
-		UpdatedAt:         d.time("policies.updated_at", r.UpdatedAt),
-	}
-}
-
-func toTokenType(_ *decoder, r sqlitedb.TokenType) store.TokenType {
-	return store.TokenType{ID: r.ID, Name: r.Name, Description: r.Description}
-}
-
-func toPrice(d *decoder, r sqlitedb.Price) store.Price {
-	return store.Price{
-		ID:               r.ID,
-		TokenTypeID:      r.TokenTypeID,
-		ModelID:          idOf(r.ModelID),
-		ProviderID:       idOf(r.ProviderID),
-		ValidFrom:        d.time("prices.valid_from", r.ValidFrom),
-		MicrosPerMillion: r.MicrosPerMillion,
-		Currency:         r.Currency,
-		CreatedAt:        d.time("prices.created_at", r.CreatedAt),
-	}
+	return mapErr(fmt.Sprintf("delete price %d", id), notFoundIfNone(s.w.DeletePrice(ctx, id)))
 }

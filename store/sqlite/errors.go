@@ -11,12 +11,12 @@ import (
 	"github.com/logos-llm/logos/store"
 )
 
-// wrap adds the operation to err and maps it to the store's sentinel errors:
+// mapErr adds the operation to err and maps it to the store's sentinel errors:
 // no rows is store.ErrNotFound, a UNIQUE or PRIMARY KEY violation is
 // store.ErrConflict, and a CHECK, NOT NULL or FOREIGN KEY violation is
 // store.ErrInvalid. The driver error stays in the chain. SQLite's constraint
 // messages name columns, never values, so no secret can leak through them.
-func wrap(op string, err error) error {
+func mapErr(op string, err error) error {
 	if err == nil {
 		return nil
 	}

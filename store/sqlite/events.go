@@ -14,7 +14,7 @@ import (
 // LoadedModels as []; the provider must exist (else store.ErrInvalid).
 func (s *Store) InsertProviderSnapshot(ctx context.Context, sn store.ProviderSnapshot) (store.ProviderSnapshot, error) {
 	if err := checkTime("taken at", sn.TakenAt); err != nil {
-		return store.ProviderSnapshot{}, wrap("insert provider snapshot", err)
+		return store.ProviderSnapshot{}, mapErr("insert provider snapshot", err)
 	}
 	takenAt := sn.TakenAt
 	if takenAt.IsZero() {
@@ -25,16 +25,16 @@ func (s *Store) InsertProviderSnapshot(ctx context.Context, sn store.ProviderSna
 		TakenAt:         formatTime(takenAt),
 		ModelsLoaded:    int64(sn.ModelsLoaded),
 		VramUsedBytes:   sn.VRAMUsedBytes,
-		LoadedModels:    jsonArgOr(sn.LoadedModels, "[]"),
+		LoadedModels:    jsonInOr(sn.LoadedModels, "[]"),
 		PollSuccess:     boolInt(sn.PollSuccess),
 		ErrorMessage:    sn.ErrorMessage,
 		RunningRequests: sql.NullInt64{Int64: int64(sn.RunningRequests), Valid: sn.QueueKnown},
 		WaitingRequests: sql.NullInt64{Int64: int64(sn.WaitingRequests), Valid: sn.QueueKnown},
 	})
 	if err != nil {
-		return store.ProviderSnapshot{}, wrap(fmt.Sprintf("insert snapshot of provider %d", sn.ProviderID), err)
+		return store.ProviderSnapshot{}, mapErr(fmt.Sprintf("insert snapshot of provider %d", sn.ProviderID), err)
 	}
-	return decodeOne("insert provider snapshot", row, toProviderSnapshot)
+	return decodeOne("insert provider snapshot", row, snapshotFromRow)
 }
 
 // ListProviderSnapshots returns a provider's snapshots with TakenAt in
@@ -42,10 +42,10 @@ func (s *Store) InsertProviderSnapshot(ctx context.Context, sn store.ProviderSna
 func (s *Store) ListProviderSnapshots(ctx context.Context, providerID int64, from, to time.Time) ([]store.ProviderSnapshot, error) {
 	op := fmt.Sprintf("list snapshots of provider %d", providerID)
 	if err := checkTime("from", from); err != nil {
-		return nil, wrap(op, err)
+		return nil, mapErr(op, err)
 	}
 	if err := checkTime("to", to); err != nil {
-		return nil, wrap(op, err)
+		return nil, mapErr(op, err)
 	}
 	lo, hi := timeBounds(from, to)
 	rows, err := s.r.ListProviderSnapshots(ctx, sqlitedb.ListProviderSnapshotsParams{
@@ -54,26 +54,9 @@ func (s *Store) ListProviderSnapshots(ctx context.Context, providerID int64, fro
 		TakenTo:    hi,
 	})
 	if err != nil {
-		return nil, wrap(op, err)
+		return nil, mapErr(op, err)
 	}
-	return decodeAll(op, rows, toProviderSnapshot)
-}
-
-func toProviderSnapshot(d *decoder, r sqlitedb.ProviderSnapshot) store.ProviderSnapshot {
-	return store.ProviderSnapshot{
-		ID:            r.ID,
-		ProviderID:    r.ProviderID,
-		TakenAt:       d.time("provider_snapshots.taken_at", r.TakenAt),
-		ModelsLoaded:  int(r.ModelsLoaded),
-		VRAMUsedBytes: r.VramUsedBytes,
-		LoadedModels:  []byte(r.LoadedModels),
-		PollSuccess:   r.PollSuccess != 0,
-		ErrorMessage:  r.ErrorMessage,
-		// Both are written together; either being NULL means unknown.
-		QueueKnown:      r.RunningRequests.Valid && r.WaitingRequests.Valid,
-		RunningRequests: int(r.RunningRequests.Int64),
-		WaitingRequests: int(r.WaitingRequests.Int64),
-	}
+	return decodeAll(op, rows, snapshotFromRow)
 }
 
 // DeleteProviderSnapshotsBefore deletes at most limit snapshots taken before
@@ -81,14 +64,14 @@ func toProviderSnapshot(d *decoder, r sqlitedb.ProviderSnapshot) store.ProviderS
 func (s *Store) DeleteProviderSnapshotsBefore(ctx context.Context, t time.Time, limit int) (int64, error) {
 	op := "delete old provider snapshots"
 	if limit <= 0 {
-		return 0, wrap(op, fmt.Errorf("%w: limit %d", store.ErrInvalid, limit))
+		return 0, mapErr(op, fmt.Errorf("%w: limit %d", store.ErrInvalid, limit))
 	}
 	if err := checkTime("before", t); err != nil {
-		return 0, wrap(op, err)
+		return 0, mapErr(op, err)
 	}
 	n, err := s.w.DeleteProviderSnapshotsBefore(ctx, sqlitedb.DeleteProviderSnapshotsBeforeParams{TakenBefore: formatTime(t), MaxRows: int64(limit)})
 	if err != nil {
-		return 0, wrap(op, err)
+		return 0, mapErr(op, err)
 	}
 	return n, nil
 }
@@ -98,23 +81,23 @@ func (s *Store) DeleteProviderSnapshotsBefore(ctx context.Context, t time.Time, 
 func (s *Store) LatestProviderSnapshots(ctx context.Context, providerID int64, from, to time.Time, bucket time.Duration) ([]store.ProviderSnapshot, error) {
 	op := fmt.Sprintf("downsample snapshots of provider %d", providerID)
 	if bucket < time.Second || bucket%time.Second != 0 {
-		return nil, wrap(op, fmt.Errorf("%w: bucket width %v must be whole seconds", store.ErrInvalid, bucket))
+		return nil, mapErr(op, fmt.Errorf("%w: bucket width %v must be whole seconds", store.ErrInvalid, bucket))
 	}
 	if err := checkTime("from", from); err != nil {
-		return nil, wrap(op, err)
+		return nil, mapErr(op, err)
 	}
 	if err := checkTime("to", to); err != nil {
-		return nil, wrap(op, err)
+		return nil, mapErr(op, err)
 	}
 	lo, hi := timeBounds(from, to)
 	rows, err := s.r.ListProviderSnapshotsLatest(ctx, sqlitedb.ListProviderSnapshotsLatestParams{
 		BucketSeconds: int64(bucket / time.Second), ProviderID: providerID, TakenFrom: lo, TakenTo: hi,
 	})
 	if err != nil {
-		return nil, wrap(op, err)
+		return nil, mapErr(op, err)
 	}
 	return decodeAll(op, rows, func(d *decoder, r sqlitedb.ListProviderSnapshotsLatestRow) store.ProviderSnapshot {
-		return toProviderSnapshot(d, sqlitedb.ProviderSnapshot{ID: r.ID, ProviderID: r.ProviderID, TakenAt: r.TakenAt,
+		return snapshotFromRow(d, sqlitedb.ProviderSnapshot{ID: r.ID, ProviderID: r.ProviderID, TakenAt: r.TakenAt,
 			ModelsLoaded: r.ModelsLoaded, VramUsedBytes: r.VramUsedBytes, LoadedModels: r.LoadedModels,
 			PollSuccess: r.PollSuccess, ErrorMessage: r.ErrorMessage, RunningRequests: r.RunningRequests, WaitingRequests: r.WaitingRequests})
 	})
@@ -125,15 +108,15 @@ func (s *Store) LatestProviderSnapshots(ctx context.Context, providerID int64, f
 func (s *Store) MaxProviderVRAM(ctx context.Context, providerID int64, from, to time.Time) (int64, error) {
 	op := fmt.Sprintf("highest VRAM of provider %d", providerID)
 	if err := checkTime("from", from); err != nil {
-		return 0, wrap(op, err)
+		return 0, mapErr(op, err)
 	}
 	if err := checkTime("to", to); err != nil {
-		return 0, wrap(op, err)
+		return 0, mapErr(op, err)
 	}
 	lo, hi := timeBounds(from, to)
 	v, err := s.r.MaxProviderSnapshotVRAM(ctx, sqlitedb.MaxProviderSnapshotVRAMParams{ProviderID: providerID, TakenFrom: lo, TakenTo: hi})
 	if err != nil {
-		return 0, wrap(op, err)
+		return 0, mapErr(op, err)
 	}
 	return v, nil
 }
@@ -143,18 +126,18 @@ func (s *Store) MaxProviderVRAM(ctx context.Context, providerID int64, from, to 
 func (s *Store) SnapshotBuckets(ctx context.Context, from, to time.Time, bucketSeconds int64) ([]store.SnapshotBucket, error) {
 	op := "summarise provider snapshots"
 	if bucketSeconds <= 0 {
-		return nil, wrap(op, fmt.Errorf("%w: bucket width %d s", store.ErrInvalid, bucketSeconds))
+		return nil, mapErr(op, fmt.Errorf("%w: bucket width %d s", store.ErrInvalid, bucketSeconds))
 	}
 	if err := checkTime("from", from); err != nil {
-		return nil, wrap(op, err)
+		return nil, mapErr(op, err)
 	}
 	if err := checkTime("to", to); err != nil {
-		return nil, wrap(op, err)
+		return nil, mapErr(op, err)
 	}
 	lo, hi := timeBounds(from, to)
 	rows, err := s.r.ProviderSnapshotBuckets(ctx, sqlitedb.ProviderSnapshotBucketsParams{BucketSeconds: bucketSeconds, TakenFrom: lo, TakenTo: hi})
 	if err != nil {
-		return nil, wrap(op, err)
+		return nil, mapErr(op, err)
 	}
 	out := make([]store.SnapshotBucket, len(rows))
 	for i, r := range rows {

@@ -61,14 +61,14 @@ func (s *Store) Bootstrap(ctx context.Context, p store.BootstrapParams) (store.B
 		}
 		var d decoder
 		res = store.BootstrapResult{
-			User:    toUser(&d, u),
-			Process: toProcess(&d, pr),
-			Profile: toProfile(&d, prof),
+			User:    userFromRow(&d, u),
+			Process: processFromRow(&d, pr),
+			Profile: profileFromRow(&d, prof),
 		}
 		return d.err
 	})
 	if err != nil {
-		return store.BootstrapResult{}, wrap("bootstrap", err)
+		return store.BootstrapResult{}, mapErr("bootstrap", err)
 	}
 	s.log.InfoContext(ctx, "sqlite store bootstrapped", "admin", res.User.Username, "process", res.Process.Name)
 	return res, nil
@@ -97,7 +97,7 @@ func (s *Store) MarkInitialized(ctx context.Context) error {
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		return s.w.WithTx(tx).InsertInstance(ctx, formatTime(now()))
 	})
-	if err = wrap("mark initialized", err); err != nil && !errors.Is(err, store.ErrConflict) {
+	if err = mapErr("mark initialized", err); err != nil && !errors.Is(err, store.ErrConflict) {
 		return err
 	}
 	return nil
@@ -108,7 +108,7 @@ func (s *Store) MarkInitialized(ctx context.Context) error {
 func (s *Store) Initialized(ctx context.Context) (bool, error) {
 	n, err := s.r.CountInstances(ctx)
 	if err != nil {
-		return false, wrap("read instance", err)
+		return false, mapErr("read instance", err)
 	}
 	if n > 0 {
 		return true, nil
@@ -117,7 +117,7 @@ func (s *Store) Initialized(ctx context.Context) (bool, error) {
 		if errors.Is(err, store.ErrConflict) {
 			return true, nil
 		}
-		return false, wrap("initialized", err)
+		return false, mapErr("initialized", err)
 	}
 	return false, nil
 }
@@ -132,27 +132,27 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error
 		CreatedAt: formatTime(now()),
 	})
 	if err != nil {
-		return store.User{}, wrap("create user", err)
+		return store.User{}, mapErr("create user", err)
 	}
-	return decodeOne("create user", row, toUser)
+	return decodeOne("create user", row, userFromRow)
 }
 
 // GetUser returns the user with the given id.
 func (s *Store) GetUser(ctx context.Context, id int64) (store.User, error) {
 	row, err := s.r.GetUser(ctx, id)
 	if err != nil {
-		return store.User{}, wrap(fmt.Sprintf("get user %d", id), err)
+		return store.User{}, mapErr(fmt.Sprintf("get user %d", id), err)
 	}
-	return decodeOne("get user", row, toUser)
+	return decodeOne("get user", row, userFromRow)
 }
 
 // ListUsers returns all users ordered by id.
 func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
 	rows, err := s.r.ListUsers(ctx)
 	if err != nil {
-		return nil, wrap("list users", err)
+		return nil, mapErr("list users", err)
 	}
-	return decodeAll("list users", rows, toUser)
+	return decodeAll("list users", rows, userFromRow)
 }
 
 // CreateService stores sv.
@@ -162,27 +162,27 @@ func (s *Store) CreateService(ctx context.Context, sv store.Service) (store.Serv
 		CreatedAt: formatTime(now()),
 	})
 	if err != nil {
-		return store.Service{}, wrap("create service", err)
+		return store.Service{}, mapErr("create service", err)
 	}
-	return decodeOne("create service", row, toService)
+	return decodeOne("create service", row, serviceFromRow)
 }
 
 // GetService returns the service with the given id.
 func (s *Store) GetService(ctx context.Context, id int64) (store.Service, error) {
 	row, err := s.r.GetService(ctx, id)
 	if err != nil {
-		return store.Service{}, wrap(fmt.Sprintf("get service %d", id), err)
+		return store.Service{}, mapErr(fmt.Sprintf("get service %d", id), err)
 	}
-	return decodeOne("get service", row, toService)
+	return decodeOne("get service", row, serviceFromRow)
 }
 
 // ListServices returns all services ordered by id.
 func (s *Store) ListServices(ctx context.Context) ([]store.Service, error) {
 	rows, err := s.r.ListServices(ctx)
 	if err != nil {
-		return nil, wrap("list services", err)
+		return nil, mapErr("list services", err)
 	}
-	return decodeAll("list services", rows, toService)
+	return decodeAll("list services", rows, serviceFromRow)
 }
 
 // CreateProcess stores p. Exactly one of UserID and ServiceID must be set
@@ -190,7 +190,7 @@ func (s *Store) ListServices(ctx context.Context) ([]store.Service, error) {
 // zero Priority as 5 (normal) and nil Settings as {}.
 func (s *Store) CreateProcess(ctx context.Context, p store.Process) (store.Process, error) {
 	if err := checkTime("revoked at", p.RevokedAt); err != nil {
-		return store.Process{}, wrap("create process", err)
+		return store.Process{}, mapErr("create process", err)
 	}
 	row, err := s.w.CreateProcess(ctx, sqlitedb.CreateProcessParams{
 		Name:      p.Name,
@@ -200,54 +200,54 @@ func (s *Store) CreateProcess(ctx context.Context, p store.Process) (store.Proce
 		ServiceID: nullID(p.ServiceID),
 		LogLevel:  string(orDefault(p.LogLevel, store.LogBilling)),
 		Priority:  int64(orDefault(p.Priority, defaultPriority)),
-		Settings:  jsonArgOr(p.Settings, "{}"),
+		Settings:  jsonInOr(p.Settings, "{}"),
 		RevokedAt: nullTime(p.RevokedAt),
 		CreatedAt: formatTime(now()),
 	})
 	if err != nil {
-		return store.Process{}, wrap("create process", err)
+		return store.Process{}, mapErr("create process", err)
 	}
-	return decodeOne("create process", row, toProcess)
+	return decodeOne("create process", row, processFromRow)
 }
 
 // GetProcess returns the process with the given id.
 func (s *Store) GetProcess(ctx context.Context, id int64) (store.Process, error) {
 	row, err := s.r.GetProcess(ctx, id)
 	if err != nil {
-		return store.Process{}, wrap(fmt.Sprintf("get process %d", id), err)
+		return store.Process{}, mapErr(fmt.Sprintf("get process %d", id), err)
 	}
-	return decodeOne("get process", row, toProcess)
+	return decodeOne("get process", row, processFromRow)
 }
 
 // GetProcessByName returns the process with the given name.
 func (s *Store) GetProcessByName(ctx context.Context, name string) (store.Process, error) {
 	row, err := s.r.GetProcessByName(ctx, name)
 	if err != nil {
-		return store.Process{}, wrap(fmt.Sprintf("get process %q", name), err)
+		return store.Process{}, mapErr(fmt.Sprintf("get process %q", name), err)
 	}
-	return decodeOne("get process", row, toProcess)
+	return decodeOne("get process", row, processFromRow)
 }
 
 // ProcessByKeyHash returns the process whose key hash equals hash, revoked or
 // not. An empty hash never matches.
 func (s *Store) ProcessByKeyHash(ctx context.Context, hash []byte) (store.Process, error) {
 	if len(hash) == 0 {
-		return store.Process{}, wrap("get process by key hash", store.ErrNotFound)
+		return store.Process{}, mapErr("get process by key hash", store.ErrNotFound)
 	}
 	row, err := s.r.GetProcessByKeyHash(ctx, hash)
 	if err != nil {
-		return store.Process{}, wrap("get process by key hash", err)
+		return store.Process{}, mapErr("get process by key hash", err)
 	}
-	return decodeOne("get process by key hash", row, toProcess)
+	return decodeOne("get process by key hash", row, processFromRow)
 }
 
 // ListProcesses returns all processes ordered by id.
 func (s *Store) ListProcesses(ctx context.Context) ([]store.Process, error) {
 	rows, err := s.r.ListProcesses(ctx)
 	if err != nil {
-		return nil, wrap("list processes", err)
+		return nil, mapErr("list processes", err)
 	}
-	return decodeAll("list processes", rows, toProcess)
+	return decodeAll("list processes", rows, processFromRow)
 }
 
 // UpdateProcess replaces the name, log level, priority and settings of the
@@ -258,12 +258,12 @@ func (s *Store) UpdateProcess(ctx context.Context, p store.Process) (store.Proce
 		Name:     p.Name,
 		LogLevel: string(orDefault(p.LogLevel, store.LogBilling)),
 		Priority: int64(orDefault(p.Priority, defaultPriority)),
-		Settings: jsonArgOr(p.Settings, "{}"),
+		Settings: jsonInOr(p.Settings, "{}"),
 	})
 	if err != nil {
-		return store.Process{}, wrap(fmt.Sprintf("update process %d", p.ID), err)
+		return store.Process{}, mapErr(fmt.Sprintf("update process %d", p.ID), err)
 	}
-	return decodeOne("update process", row, toProcess)
+	return decodeOne("update process", row, processFromRow)
 }
 
 // SetProcessKey replaces the key hash and prefix and clears any revocation.
@@ -273,7 +273,7 @@ func (s *Store) SetProcessKey(ctx context.Context, id int64, hash []byte, prefix
 		KeyHash:   hash,
 		KeyPrefix: prefix,
 	}))
-	return wrap(fmt.Sprintf("set key of process %d", id), err)
+	return mapErr(fmt.Sprintf("set key of process %d", id), err)
 }
 
 // RevokeProcessKey marks the key revoked at the given time; the zero time
@@ -281,7 +281,7 @@ func (s *Store) SetProcessKey(ctx context.Context, id int64, hash []byte, prefix
 func (s *Store) RevokeProcessKey(ctx context.Context, id int64, at time.Time) error {
 	op := fmt.Sprintf("revoke key of process %d", id)
 	if err := checkTime("revoked at", at); err != nil {
-		return wrap(op, err)
+		return mapErr(op, err)
 	}
 	if at.IsZero() {
 		at = now()
@@ -290,13 +290,13 @@ func (s *Store) RevokeProcessKey(ctx context.Context, id int64, at time.Time) er
 		ID:        id,
 		RevokedAt: nullTime(at),
 	}))
-	return wrap(op, err)
+	return mapErr(op, err)
 }
 
 // DeleteProcess deletes the process with the given id, its profiles,
 // policies and jobs.
 func (s *Store) DeleteProcess(ctx context.Context, id int64) error {
-	return wrap(fmt.Sprintf("delete process %d", id), notFoundIfNone(s.w.DeleteProcess(ctx, id)))
+	return mapErr(fmt.Sprintf("delete process %d", id), notFoundIfNone(s.w.DeleteProcess(ctx, id)))
 }
 
 // CreateProfile stores p.
@@ -307,32 +307,32 @@ func (s *Store) CreateProfile(ctx context.Context, p store.Profile) (store.Profi
 		CreatedAt: formatTime(now()),
 	})
 	if err != nil {
-		return store.Profile{}, wrap("create profile", err)
+		return store.Profile{}, mapErr("create profile", err)
 	}
-	return decodeOne("create profile", row, toProfile)
+	return decodeOne("create profile", row, profileFromRow)
 }
 
 // GetProfile returns the profile with the given id.
 func (s *Store) GetProfile(ctx context.Context, id int64) (store.Profile, error) {
 	row, err := s.r.GetProfile(ctx, id)
 	if err != nil {
-		return store.Profile{}, wrap(fmt.Sprintf("get profile %d", id), err)
+		return store.Profile{}, mapErr(fmt.Sprintf("get profile %d", id), err)
 	}
-	return decodeOne("get profile", row, toProfile)
+	return decodeOne("get profile", row, profileFromRow)
 }
 
 // ListProfiles returns a process's profiles ordered by id.
 func (s *Store) ListProfiles(ctx context.Context, processID int64) ([]store.Profile, error) {
 	rows, err := s.r.ListProfilesByProcess(ctx, processID)
 	if err != nil {
-		return nil, wrap(fmt.Sprintf("list profiles of process %d", processID), err)
+		return nil, mapErr(fmt.Sprintf("list profiles of process %d", processID), err)
 	}
-	return decodeAll("list profiles", rows, toProfile)
+	return decodeAll("list profiles", rows, profileFromRow)
 }
 
 // DeleteProfile deletes the profile with the given id and its permissions.
 func (s *Store) DeleteProfile(ctx context.Context, id int64) error {
-	return wrap(fmt.Sprintf("delete profile %d", id), notFoundIfNone(s.w.DeleteProfile(ctx, id)))
+	return mapErr(fmt.Sprintf("delete profile %d", id), notFoundIfNone(s.w.DeleteProfile(ctx, id)))
 }
 
 // decodeOne converts one row with conv, wrapping a decoding error with op.
@@ -341,7 +341,7 @@ func decodeOne[R, T any](op string, row R, conv func(*decoder, R) T) (T, error) 
 	v := conv(&d, row)
 	if d.err != nil {
 		var zero T
-		return zero, wrap(op, d.err)
+		return zero, mapErr(op, d.err)
 	}
 	return v, nil
 }
@@ -354,51 +354,7 @@ func decodeAll[R, T any](op string, rows []R, conv func(*decoder, R) T) ([]T, er
 		out = append(out, conv(&d, r))
 	}
 	if d.err != nil {
-		return nil, wrap(op, d.err)
+		return nil, mapErr(op, d.err)
 	}
 	return out, nil
-}
-
-func toUser(d *decoder, r sqlitedb.User) store.User {
-	return store.User{
-		ID:        r.ID,
-		Username:  r.Username,
-		Prename:   r.Prename,
-		Name:      r.Name,
-		Role:      store.Role(r.Role),
-		CreatedAt: d.time("users.created_at", r.CreatedAt),
-	}
-}
-
-func toService(d *decoder, r sqlitedb.Service) store.Service {
-	return store.Service{
-		ID:        r.ID,
-		Name:      r.Name,
-		CreatedAt: d.time("services.created_at", r.CreatedAt),
-	}
-}
-
-func toProcess(d *decoder, r sqlitedb.Process) store.Process {
-	return store.Process{
-		ID:        r.ID,
-		Name:      r.Name,
-		KeyHash:   r.KeyHash,
-		KeyPrefix: r.KeyPrefix,
-		UserID:    idOf(r.UserID),
-		ServiceID: idOf(r.ServiceID),
-		LogLevel:  store.LogLevel(r.LogLevel),
-		Priority:  int(r.Priority),
-		Settings:  []byte(r.Settings),
-		RevokedAt: d.nullTime("processes.revoked_at", r.RevokedAt),
-		CreatedAt: d.time("processes.created_at", r.CreatedAt),
-	}
-}
-
-func toProfile(d *decoder, r sqlitedb.Profile) store.Profile {
-	return store.Profile{
-		ID:        r.ID,
-		Name:      r.Name,
-		ProcessID: r.ProcessID,
-		CreatedAt: d.time("profiles.created_at", r.CreatedAt),
-	}
 }

@@ -122,21 +122,21 @@ func TestWrapMapsErrors(t *testing.T) {
 		{sql.ErrNoRows, store.ErrNotFound},
 		{fmt.Errorf("x: %w", store.ErrNotFound), store.ErrNotFound},
 	} {
-		got := wrap("op", c.err)
+		got := mapErr("op", c.err)
 		if !errors.Is(got, c.want) {
-			t.Errorf("wrap(%v) = %v, want %v", c.err, got, c.want)
+			t.Errorf("mapErr(%v) = %v, want %v", c.err, got, c.want)
 		}
 		if c.err != sql.ErrNoRows && !errors.Is(got, c.err) {
-			t.Errorf("wrap(%v) = %v lost the cause", c.err, got)
+			t.Errorf("mapErr(%v) = %v lost the cause", c.err, got)
 		}
 	}
 	other := errors.New("disk on fire")
-	got := wrap("op", other)
+	got := mapErr("op", other)
 	if !errors.Is(got, other) || errors.Is(got, store.ErrInvalid) || errors.Is(got, store.ErrConflict) || errors.Is(got, store.ErrNotFound) {
-		t.Errorf("wrap(other) = %v", got)
+		t.Errorf("mapErr(other) = %v", got)
 	}
-	if wrap("op", nil) != nil {
-		t.Error("wrap(nil) != nil")
+	if mapErr("op", nil) != nil {
+		t.Error("mapErr(nil) != nil")
 	}
 }
 

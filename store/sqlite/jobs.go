@@ -15,9 +15,9 @@ import (
 // ProfileID as NULL; the process must exist and RequestPayload is required
 // (else store.ErrInvalid). Payloads are sanitized like every JSON column.
 func (s *Store) CreateJob(ctx context.Context, j store.Job) (store.Job, error) {
-	payload := jsonArg(j.RequestPayload)
+	payload := jsonIn(j.RequestPayload)
 	if !payload.Valid {
-		return store.Job{}, wrap("create job", fmt.Errorf("request payload is required: %w", store.ErrInvalid))
+		return store.Job{}, mapErr("create job", fmt.Errorf("request payload is required: %w", store.ErrInvalid))
 	}
 	ts := formatTime(now())
 	row, err := s.w.CreateJob(ctx, sqlitedb.CreateJobParams{
@@ -25,25 +25,25 @@ func (s *Store) CreateJob(ctx context.Context, j store.Job) (store.Job, error) {
 		ProcessID:      j.ProcessID,
 		ProfileID:      nullID(j.ProfileID),
 		RequestPayload: payload.String,
-		ResultPayload:  jsonArg(j.ResultPayload),
+		ResultPayload:  jsonIn(j.ResultPayload),
 		StatusCode:     int64(j.StatusCode),
 		ErrorMessage:   j.ErrorMessage,
 		CreatedAt:      ts,
 		UpdatedAt:      ts,
 	})
 	if err != nil {
-		return store.Job{}, wrap("create job", err)
+		return store.Job{}, mapErr("create job", err)
 	}
-	return decodeOne("create job", row, toJob)
+	return decodeOne("create job", row, jobFromRow)
 }
 
 // GetJob returns the job with the given id.
 func (s *Store) GetJob(ctx context.Context, id int64) (store.Job, error) {
 	row, err := s.r.GetJob(ctx, id)
 	if err != nil {
-		return store.Job{}, wrap(fmt.Sprintf("get job %d", id), err)
+		return store.Job{}, mapErr(fmt.Sprintf("get job %d", id), err)
 	}
-	return decodeOne("get job", row, toJob)
+	return decodeOne("get job", row, jobFromRow)
 }
 
 // UpdateJob replaces the status, result, status code and error message of the
@@ -52,45 +52,24 @@ func (s *Store) UpdateJob(ctx context.Context, j store.Job) (store.Job, error) {
 	row, err := s.w.UpdateJob(ctx, sqlitedb.UpdateJobParams{
 		ID:            j.ID,
 		Status:        string(j.Status),
-		ResultPayload: jsonArg(j.ResultPayload),
+		ResultPayload: jsonIn(j.ResultPayload),
 		StatusCode:    int64(j.StatusCode),
 		ErrorMessage:  j.ErrorMessage,
 		UpdatedAt:     formatTime(now()),
 	})
 	if err != nil {
-		return store.Job{}, wrap(fmt.Sprintf("update job %d", j.ID), err)
+		return store.Job{}, mapErr(fmt.Sprintf("update job %d", j.ID), err)
 	}
-	return decodeOne("update job", row, toJob)
+	return decodeOne("update job", row, jobFromRow)
 }
 
 // ListJobsByStatus returns the jobs with the given status ordered by id.
 func (s *Store) ListJobsByStatus(ctx context.Context, status store.JobStatus) ([]store.Job, error) {
 	rows, err := s.r.ListJobsByStatus(ctx, string(status))
 	if err != nil {
-		return nil, wrap(fmt.Sprintf("list %s jobs", status), err)
+		return nil, mapErr(fmt.Sprintf("list %s jobs", status), err)
 	}
-	return decodeAll("list jobs", rows, toJob)
-}
-
-func toJob(d *decoder, r sqlitedb.Job) store.Job {
-	return store.Job{
-		ID:             r.ID,
-		Status:         store.JobStatus(r.Status),
-		ProcessID:      r.ProcessID,
-		ProfileID:      idOf(r.ProfileID),
-		RequestPayload: []byte(r.RequestPayload),
-		ResultPayload:  jsonOf(r.ResultPayload),
-		StatusCode:     int(r.StatusCode),
-		ErrorMessage:   r.ErrorMessage,
-		CreatedAt:      d.time("jobs.created_at", r.CreatedAt),
-		UpdatedAt:      d.time("jobs.updated_at", r.UpdatedAt),
-
-		LeaseOwner:        r.LeaseOwner,
-		LeaseExpiresAt:    d.nullTime("jobs.lease_expires_at", r.LeaseExpiresAt),
-		ReachedUpstreamAt: d.nullTime("jobs.reached_upstream_at", r.ReachedUpstreamAt),
-		Attempts:          int(r.Attempts),
-		RequestID:         r.RequestID,
-	}
+	return decodeAll("list jobs", rows, jobFromRow)
 }
 
 // ensure the Store is a job queue.
@@ -101,20 +80,20 @@ var _ store.JobQueue = (*Store)(nil)
 // the job as it is) otherwise.
 func (s *Store) leased(ctx context.Context, op string, id int64, r sqlitedb.Job, err error) (store.Job, error) {
 	if err == nil {
-		return decodeOne(op, r, toJob)
+		return decodeOne(op, r, jobFromRow)
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
-		return store.Job{}, wrap(op, err)
+		return store.Job{}, mapErr(op, err)
 	}
 	cur, gerr := s.w.GetJob(ctx, id)
 	if gerr != nil {
-		return store.Job{}, wrap(op, gerr)
+		return store.Job{}, mapErr(op, gerr)
 	}
-	j, derr := decodeOne(op, cur, toJob)
+	j, derr := decodeOne(op, cur, jobFromRow)
 	if derr != nil {
 		return store.Job{}, derr
 	}
-	return j, wrap(op, fmt.Errorf("job is %s (lease owner %q): %w", j.Status, j.LeaseOwner, store.ErrConflict))
+	return j, mapErr(op, fmt.Errorf("job is %s (lease owner %q): %w", j.Status, j.LeaseOwner, store.ErrConflict))
 }
 
 // ClaimJob takes the oldest pending job, or running job whose lease expired
@@ -127,9 +106,9 @@ func (s *Store) ClaimJob(ctx context.Context, owner string, lease time.Duration)
 		Now:            formatTime(t),
 	})
 	if err != nil {
-		return store.Job{}, wrap("claim job", err)
+		return store.Job{}, mapErr("claim job", err)
 	}
-	return decodeOne("claim job", row, toJob)
+	return decodeOne("claim job", row, jobFromRow)
 }
 
 // RenewJobLease extends owner's lease on a running job.
@@ -149,13 +128,13 @@ func (s *Store) MarkJobUpstream(ctx context.Context, id int64, owner, requestID 
 func (s *Store) CompleteJob(ctx context.Context, id int64, owner string, res store.JobResult) (store.Job, error) {
 	op := fmt.Sprintf("complete job %d", id)
 	if !res.Status.Finished() {
-		return store.Job{}, wrap(op, fmt.Errorf("%q is not a final job status: %w", res.Status, store.ErrInvalid))
+		return store.Job{}, mapErr(op, fmt.Errorf("%q is not a final job status: %w", res.Status, store.ErrInvalid))
 	}
 	row, err := s.w.CompleteJob(ctx, sqlitedb.CompleteJobParams{
 		ID:            id,
 		LeaseOwner:    owner,
 		Status:        string(res.Status),
-		ResultPayload: jsonArg(res.Result),
+		ResultPayload: jsonIn(res.Result),
 		StatusCode:    int64(res.StatusCode),
 		ErrorMessage:  res.ErrorMessage,
 		RequestID:     res.RequestID,
@@ -183,13 +162,13 @@ func (s *Store) FailAbandonedJobs(ctx context.Context, res store.JobResult) ([]s
 	rows, err := s.w.FailAbandonedJobs(ctx, sqlitedb.FailAbandonedJobsParams{
 		StatusCode:    int64(res.StatusCode),
 		ErrorMessage:  res.ErrorMessage,
-		ResultPayload: jsonArg(res.Result),
+		ResultPayload: jsonIn(res.Result),
 		Now:           formatTime(now()),
 	})
 	if err != nil {
-		return nil, wrap("fail abandoned jobs", err)
+		return nil, mapErr("fail abandoned jobs", err)
 	}
-	return decodeAll("fail abandoned jobs", rows, toJob)
+	return decodeAll("fail abandoned jobs", rows, jobFromRow)
 }
 
 // ListJobs returns the jobs matching f, newest first.
@@ -197,7 +176,7 @@ func (s *Store) ListJobs(ctx context.Context, f store.JobFilter) ([]store.Job, e
 	params := sqlitedb.ListJobsParams{ProcessID: nullID(f.ProcessID), ProfileID: nullID(f.ProfileID), BeforeID: nullID(f.BeforeID), MaxRows: 100}
 	if f.Status != "" {
 		if !f.Status.Valid() {
-			return nil, wrap("list jobs", fmt.Errorf("unknown job status %q: %w", f.Status, store.ErrInvalid))
+			return nil, mapErr("list jobs", fmt.Errorf("unknown job status %q: %w", f.Status, store.ErrInvalid))
 		}
 		params.Status = sql.NullString{String: string(f.Status), Valid: true}
 	}
@@ -206,9 +185,9 @@ func (s *Store) ListJobs(ctx context.Context, f store.JobFilter) ([]store.Job, e
 	}
 	rows, err := s.r.ListJobs(ctx, params)
 	if err != nil {
-		return nil, wrap("list jobs", err)
+		return nil, mapErr("list jobs", err)
 	}
-	return decodeAll("list jobs", rows, toJob)
+	return decodeAll("list jobs", rows, jobFromRow)
 }
 
 // DeleteFinishedJobs deletes at most limit finished jobs last updated before
@@ -219,7 +198,7 @@ func (s *Store) DeleteFinishedJobs(ctx context.Context, before time.Time, limit 
 	}
 	n, err := s.w.DeleteFinishedJobs(ctx, sqlitedb.DeleteFinishedJobsParams{FinishedBefore: formatTime(before), MaxRows: int64(min(limit, 100000))})
 	if err != nil {
-		return 0, wrap("delete finished jobs", err)
+		return 0, mapErr("delete finished jobs", err)
 	}
 	return n, nil
 }

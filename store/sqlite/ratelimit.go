@@ -41,10 +41,10 @@ func (s *Store) rateWindowTx(ctx context.Context, key, window string, update fun
 func (s *Store) ClaimPermits(ctx context.Context, key string, window time.Time, want, limit int64) (int64, store.RateUsage, error) {
 	const op = "claim rate permits"
 	if err := checkRateArgs(key, window); err != nil {
-		return 0, store.RateUsage{}, wrap(op, err)
+		return 0, store.RateUsage{}, mapErr(op, err)
 	}
 	if want < 1 || limit < 0 {
-		return 0, store.RateUsage{}, wrap(op, fmt.Errorf("want %d, limit %d: want must be at least 1 and limit at least 0: %w", want, limit, store.ErrInvalid))
+		return 0, store.RateUsage{}, mapErr(op, fmt.Errorf("want %d, limit %d: want must be at least 1 and limit at least 0: %w", want, limit, store.ErrInvalid))
 	}
 	ws := formatTime(window)
 	var row sqlitedb.ClaimRatePermitsRow
@@ -54,7 +54,7 @@ func (s *Store) ClaimPermits(ctx context.Context, key string, window time.Time, 
 		return err
 	})
 	if err != nil {
-		return 0, store.RateUsage{}, wrap(op, err)
+		return 0, store.RateUsage{}, mapErr(op, err)
 	}
 	return row.LastGrant, store.RateUsage{Requests: row.Requests, Tokens: row.Tokens}, nil
 }
@@ -63,10 +63,10 @@ func (s *Store) ClaimPermits(ctx context.Context, key string, window time.Time, 
 func (s *Store) AddTokens(ctx context.Context, key string, window time.Time, n int64) (store.RateUsage, error) {
 	const op = "add rate tokens"
 	if err := checkRateArgs(key, window); err != nil {
-		return store.RateUsage{}, wrap(op, err)
+		return store.RateUsage{}, mapErr(op, err)
 	}
 	if n < 0 {
-		return store.RateUsage{}, wrap(op, fmt.Errorf("negative token count %d: %w", n, store.ErrInvalid))
+		return store.RateUsage{}, mapErr(op, fmt.Errorf("negative token count %d: %w", n, store.ErrInvalid))
 	}
 	ws := formatTime(window)
 	var row sqlitedb.AddRateTokensRow
@@ -76,7 +76,7 @@ func (s *Store) AddTokens(ctx context.Context, key string, window time.Time, n i
 		return err
 	})
 	if err != nil {
-		return store.RateUsage{}, wrap(op, err)
+		return store.RateUsage{}, mapErr(op, err)
 	}
 	return store.RateUsage{Requests: row.Requests, Tokens: row.Tokens}, nil
 }
@@ -86,14 +86,14 @@ func (s *Store) AddTokens(ctx context.Context, key string, window time.Time, n i
 func (s *Store) WindowUsage(ctx context.Context, key string, window time.Time) (store.RateUsage, error) {
 	const op = "read rate window"
 	if err := checkRateArgs(key, window); err != nil {
-		return store.RateUsage{}, wrap(op, err)
+		return store.RateUsage{}, mapErr(op, err)
 	}
 	row, err := s.r.GetRateWindow(ctx, sqlitedb.GetRateWindowParams{Key: key, WindowStart: formatTime(window)})
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.RateUsage{}, nil
 	}
 	if err != nil {
-		return store.RateUsage{}, wrap(op, err)
+		return store.RateUsage{}, mapErr(op, err)
 	}
 	return store.RateUsage{Requests: row.Requests, Tokens: row.Tokens}, nil
 }
@@ -102,11 +102,11 @@ func (s *Store) WindowUsage(ctx context.Context, key string, window time.Time) (
 func (s *Store) DeleteRateWindowsBefore(ctx context.Context, t time.Time) (int64, error) {
 	op := fmt.Sprintf("delete rate windows before %s", t.UTC().Format(time.RFC3339))
 	if err := checkTime("time", t); err != nil {
-		return 0, wrap(op, err)
+		return 0, mapErr(op, err)
 	}
 	n, err := s.w.DeleteRateWindowsBefore(ctx, formatTime(t))
 	if err != nil {
-		return 0, wrap(op, err)
+		return 0, mapErr(op, err)
 	}
 	return n, nil
 }

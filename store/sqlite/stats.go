@@ -42,11 +42,11 @@ func statsRange(from, to time.Time) (lo, hi string, err error) {
 func (s *Store) UsageTotals(ctx context.Context, q store.UsageQuery) ([]store.UsageBucket, error) {
 	const op = "usage totals"
 	if err := q.Validate(); err != nil {
-		return nil, wrap(op, err)
+		return nil, mapErr(op, err)
 	}
 	lo, hi, err := statsRange(q.From, q.To)
 	if err != nil {
-		return nil, wrap(op, err)
+		return nil, mapErr(op, err)
 	}
 	byType := q.Groups(store.DimTokenType)
 	var buckets []store.UsageBucket
@@ -106,7 +106,7 @@ func (s *Store) UsageTotals(ctx context.Context, q store.UsageQuery) ([]store.Us
 		return d.err
 	})
 	if err != nil {
-		return nil, wrap(op, err)
+		return nil, mapErr(op, err)
 	}
 	return store.MergeUsageBuckets(buckets), nil
 }
@@ -115,11 +115,11 @@ func (s *Store) UsageTotals(ctx context.Context, q store.UsageQuery) ([]store.Us
 func (s *Store) RequestStats(ctx context.Context, q store.RequestStatsQuery) (store.RequestStats, error) {
 	const op = "request stats"
 	if err := q.Validate(); err != nil {
-		return store.RequestStats{}, wrap(op, err)
+		return store.RequestStats{}, mapErr(op, err)
 	}
 	lo, hi, err := statsRange(q.From, q.To)
 	if err != nil {
-		return store.RequestStats{}, wrap(op, err)
+		return store.RequestStats{}, mapErr(op, err)
 	}
 	var out store.RequestStats
 	var d decoder
@@ -160,7 +160,7 @@ func (s *Store) RequestStats(ctx context.Context, q store.RequestStatsQuery) (st
 		return d.err
 	})
 	if err != nil {
-		return store.RequestStats{}, wrap(op, err)
+		return store.RequestStats{}, mapErr(op, err)
 	}
 	store.SortModelRequestStats(out.Models)
 	return out, nil
@@ -173,7 +173,7 @@ func (s *Store) ScanUsage(ctx context.Context, f store.UsageFilter, fn func(stor
 	const op = "scan usage"
 	lo, hi, err := statsRange(f.From, f.To)
 	if err != nil {
-		return wrap(op, err)
+		return mapErr(op, err)
 	}
 	p := sqlitedb.ScanUsagePageParams{ReceivedFrom: lo, ReceivedTo: hi, ProcessID: f.ProcessID, MaxRows: scanPageSize}
 	for {
@@ -211,7 +211,7 @@ func (s *Store) ScanUsage(ctx context.Context, f store.UsageFilter, fn func(stor
 			return nil
 		})
 		if err != nil {
-			return wrap(op, err)
+			return mapErr(op, err)
 		}
 		for _, r := range recs {
 			if err := fn(r); err != nil {
@@ -229,12 +229,12 @@ func scanRowToUsage(d *decoder, r sqlitedb.ScanUsagePageRow) store.UsageRecord {
 	return store.UsageRecord{
 		ID:                 r.ID,
 		RequestID:          r.RequestID,
-		ProcessID:          idOf(r.ProcessID),
-		ProfileID:          idOf(r.ProfileID),
-		ModelID:            idOf(r.ModelID),
-		ProviderID:         idOf(r.ProviderID),
-		DeploymentID:       idOf(r.DeploymentID),
-		PolicyID:           idOf(r.PolicyID),
+		ProcessID:          fromNullID(r.ProcessID),
+		ProfileID:          fromNullID(r.ProfileID),
+		ModelID:            fromNullID(r.ModelID),
+		ProviderID:         fromNullID(r.ProviderID),
+		DeploymentID:       fromNullID(r.DeploymentID),
+		PolicyID:           fromNullID(r.PolicyID),
 		ClassifiedBy:       r.ClassifiedBy,
 		ClassificationTime: time.Duration(r.ClassificationUs) * time.Microsecond,
 		ModelName:          r.ModelName,

@@ -42,7 +42,7 @@ func (s *Store) InsertUsage(ctx context.Context, records []store.UsageRecord) (i
 	for i := range records {
 		row, err := toUsageRow(&records[i])
 		if err != nil {
-			return 0, wrap(fmt.Sprintf("insert usage record %q", records[i].RequestID), err)
+			return 0, mapErr(fmt.Sprintf("insert usage record %q", records[i].RequestID), err)
 		}
 		rows[i] = row
 	}
@@ -64,7 +64,7 @@ func (s *Store) InsertUsage(ctx context.Context, records []store.UsageRecord) (i
 		}
 	}
 	if err != nil {
-		return 0, wrap(fmt.Sprintf("insert %d usage records", len(records)), err)
+		return 0, mapErr(fmt.Sprintf("insert %d usage records", len(records)), err)
 	}
 	types.committed()
 	s.log.DebugContext(ctx, "sqlite usage batch stored", "records", len(records), "new", inserted, "duration", time.Since(start))
@@ -214,13 +214,13 @@ func toUsageRow(r *store.UsageRecord) (usageRow, error) {
 			QueueWaitUs:      r.QueueWait.Microseconds(),
 			ColdStart:        boolInt(r.ColdStart),
 			LogLevel:         string(orDefault(r.LogLevel, store.LogBilling)),
-			Classification:   jsonArg(r.Classification),
+			Classification:   jsonIn(r.Classification),
 			ClassifiedBy:     r.ClassifiedBy,
 			ClassificationUs: r.ClassificationTime.Microseconds(),
-			RequestPayload:   jsonArg(r.RequestPayload),
-			ResponsePayload:  jsonArg(r.ResponsePayload),
-			RequestHeaders:   jsonArg(r.RequestHeaders),
-			ResponseHeaders:  jsonArg(r.ResponseHeaders),
+			RequestPayload:   jsonIn(r.RequestPayload),
+			ResponsePayload:  jsonIn(r.ResponsePayload),
+			RequestHeaders:   jsonIn(r.RequestHeaders),
+			ResponseHeaders:  jsonIn(r.ResponseHeaders),
 			CostMicros:       r.CostMicros,
 			Currency:         r.Currency,
 			TotalTokens:      store.TotalTokens(tokens),
@@ -269,7 +269,7 @@ func (s *Store) GetUsage(ctx context.Context, requestID string) (store.UsageReco
 		return nil
 	})
 	if err != nil {
-		return store.UsageRecord{}, wrap(fmt.Sprintf("get usage record %q", requestID), err)
+		return store.UsageRecord{}, mapErr(fmt.Sprintf("get usage record %q", requestID), err)
 	}
 	return rec, nil
 }
@@ -279,7 +279,7 @@ func (s *Store) GetUsage(ctx context.Context, requestID string) (store.UsageReco
 func (s *Store) ListUsage(ctx context.Context, f store.UsageFilter) ([]store.UsageRecord, error) {
 	from, to, err := usageRange(f)
 	if err != nil {
-		return nil, wrap("list usage", err)
+		return nil, mapErr("list usage", err)
 	}
 	limit := int64(f.Limit)
 	if limit <= 0 {
@@ -310,7 +310,7 @@ func (s *Store) ListUsage(ctx context.Context, f store.UsageFilter) ([]store.Usa
 		return err
 	})
 	if err != nil {
-		return nil, wrap("list usage", err)
+		return nil, mapErr("list usage", err)
 	}
 	return recs, nil
 }
@@ -319,7 +319,7 @@ func (s *Store) ListUsage(ctx context.Context, f store.UsageFilter) ([]store.Usa
 func (s *Store) CountUsage(ctx context.Context, f store.UsageFilter) (int64, error) {
 	from, to, err := usageRange(f)
 	if err != nil {
-		return 0, wrap("count usage", err)
+		return 0, mapErr("count usage", err)
 	}
 	var n int64
 	if f.ProcessID != 0 {
@@ -332,7 +332,7 @@ func (s *Store) CountUsage(ctx context.Context, f store.UsageFilter) (int64, err
 		n, err = s.r.CountUsage(ctx, sqlitedb.CountUsageParams{ReceivedFrom: from, ReceivedTo: to})
 	}
 	if err != nil {
-		return 0, wrap("count usage", err)
+		return 0, mapErr("count usage", err)
 	}
 	return n, nil
 }
@@ -370,7 +370,7 @@ func withTokens(ctx context.Context, q *sqlitedb.Queries, rows []sqlitedb.UsageR
 	index := make(map[int64]int, len(rows))
 	var d decoder
 	for i, r := range rows {
-		recs[i] = toUsageRecord(&d, r)
+		recs[i] = usageFromRow(&d, r)
 		index[r.ID] = i
 	}
 	if d.err != nil {
@@ -396,43 +396,4 @@ func withTokens(ctx context.Context, q *sqlitedb.Queries, rows []sqlitedb.UsageR
 		}
 	}
 	return recs, nil
-}
-
-func toUsageRecord(d *decoder, r sqlitedb.UsageRecord) store.UsageRecord {
-	return store.UsageRecord{
-		ID:                 r.ID,
-		RequestID:          r.RequestID,
-		ClientRequestID:    r.ClientRequestID,
-		ProcessID:          idOf(r.ProcessID),
-		ProfileID:          idOf(r.ProfileID),
-		ModelID:            idOf(r.ModelID),
-		ProviderID:         idOf(r.ProviderID),
-		DeploymentID:       idOf(r.DeploymentID),
-		PolicyID:           idOf(r.PolicyID),
-		ModelName:          r.ModelName,
-		ProviderName:       r.ProviderName,
-		Operation:          r.Operation,
-		Stream:             r.Stream != 0,
-		ReceivedAt:         d.time("usage_records.received_at", r.ReceivedAt),
-		ForwardedAt:        d.nullTime("usage_records.forwarded_at", r.ForwardedAt),
-		FirstTokenAt:       d.nullTime("usage_records.first_token_at", r.FirstTokenAt),
-		CompletedAt:        d.nullTime("usage_records.completed_at", r.CompletedAt),
-		StatusCode:         int(r.StatusCode),
-		Outcome:            store.Outcome(r.Outcome),
-		ErrorMessage:       r.ErrorMessage,
-		ClientIP:           r.ClientIp,
-		Priority:           int(r.Priority),
-		QueueWait:          time.Duration(r.QueueWaitUs) * time.Microsecond,
-		ColdStart:          r.ColdStart != 0,
-		LogLevel:           store.LogLevel(r.LogLevel),
-		Classification:     jsonOf(r.Classification),
-		ClassifiedBy:       r.ClassifiedBy,
-		ClassificationTime: time.Duration(r.ClassificationUs) * time.Microsecond,
-		RequestPayload:     jsonOf(r.RequestPayload),
-		ResponsePayload:    jsonOf(r.ResponsePayload),
-		RequestHeaders:     jsonOf(r.RequestHeaders),
-		ResponseHeaders:    jsonOf(r.ResponseHeaders),
-		CostMicros:         r.CostMicros,
-		Currency:           r.Currency,
-	}
 }

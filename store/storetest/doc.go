@@ -1,10 +1,24 @@
-// Package storetest is the conformance suite of [store.Store]: the tests every
-// implementation must pass, written against the documented contract of the
-// store package only.
+// Package storetest is the conformance suite of the store package's
+// interfaces, written against their documented contract only. It has one
+// entry point per interface, to be called for each interface a store
+// implements:
 //
-// An implementation wires the suite up from one of its test files. The opener
-// returns a fresh, empty, migrated store for every subtest and registers its
-// own cleanup:
+//   - RunCore: [store.Core], what every store must implement. Core has no
+//     writer, so the caller passes a [Seeder] that gives a fresh store a
+//     catalogue by the implementation's own means ([SeedWithWriters] for a
+//     store that implements [store.Store]).
+//   - RunIdentity, RunCatalog, RunUsage, RunJobs, RunJobQueue, RunSnapshots:
+//     the parts of [store.Store]. Their tests build fixtures through the
+//     identity and catalogue writers, so they take a whole Store.
+//   - RunRateLimit, RunBudget, RunStats: [store.RateLimitStore],
+//     [store.BudgetStore], [store.UsageStatsStore].
+//
+// [Run] runs every suite of [store.Store] (RunCore with SeedWithWriters
+// included) plus tests of times and of the lifecycle that span all of it.
+//
+// An implementation wires the suites up from one of its test files. The
+// opener returns a fresh, empty, migrated store for every subtest and
+// registers its own cleanup:
 //
 //	package sqlite_test
 //
@@ -28,6 +42,9 @@
 //	}
 //
 //	func TestConformance(t *testing.T) { storetest.Run(t, open) }
+//	func TestRateLimit(t *testing.T)   { storetest.RunRateLimit(t, open) }
+//	func TestBudget(t *testing.T)      { storetest.RunBudget(t, open) }
+//	func TestStats(t *testing.T)       { storetest.RunStats(t, open) }
 //
 //	func BenchmarkUsageWriter(b *testing.B) { storetest.BenchmarkUsageWriter(b, open) }
 //
@@ -58,7 +75,15 @@
 //   - Text fields of usage records with NUL bytes or invalid UTF-8 never fail
 //     an insert; they read back as sent or cleaned as SanitizeJSON cleans.
 //
-// The suite runs its subtests sequentially. One subtest closes the store it
-// was given, so the opener's cleanup must tolerate a second Close (ignore its
-// error or make Close idempotent).
+// A store implementing only [store.Core] calls RunCore alone:
+//
+//	func TestCore(t *testing.T) {
+//		storetest.RunCore(t, openCore, func(t testing.TB, s store.Core, c store.Catalog) {
+//			s.(*memStore).SetCatalog(c)
+//		})
+//	}
+//
+// The suites run their subtests sequentially. One subtest of Run and one of
+// RunCore close the store they were given, so the opener's cleanup must
+// tolerate a second Close (ignore its error or make Close idempotent).
 package storetest

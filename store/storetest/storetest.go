@@ -21,40 +21,76 @@ type test struct {
 	fn   func(t *testing.T, s store.Store)
 }
 
-// group is a named set of conformance tests.
-type group struct {
-	name  string
-	tests []test
-}
-
-// groups lists the whole suite.
-var groups = []group{
-	{"Identity", identityTests},
-	{"Catalog", catalogTests},
-	{"Times", timeTests},
-	{"Usage", usageTests},
-	{"Jobs", jobTests},
-	{"JobQueue", jobQueueTests},
-	{"Events", eventTests},
-	{"Lifecycle", lifecycleTests},
-}
-
-// Run runs the conformance suite against the store returned by open. Every
-// test is a subtest (named Group/Test) that calls open once to get a fresh,
-// empty, migrated store; open registers its own cleanup on the t it is given.
-// The subtests run sequentially.
+// Run runs every suite of [store.Store] against the store returned by open:
+// RunCore (seeding the store through its writers, see [SeedWithWriters]),
+// RunIdentity, RunCatalog, RunUsage, RunJobs, RunJobQueue and RunSnapshots,
+// and the tests of times and of the store's lifecycle that need all of
+// Store. Every test is a subtest (named Suite/Test) that calls open once to
+// get a fresh, empty, migrated store; open registers its own cleanup on the
+// t it is given. The subtests run sequentially.
+//
+// The optional interfaces outside Store have their own entry points:
+// RunRateLimit, RunBudget and RunStats.
 func Run(t *testing.T, open func(t testing.TB) store.Store) {
-	for _, g := range groups {
-		t.Run(g.name, func(t *testing.T) {
-			for _, tc := range g.tests {
-				t.Run(tc.name, func(t *testing.T) {
-					s := open(t)
-					if s == nil {
-						t.Fatal("open returned a nil store")
-					}
-					tc.fn(t, s)
-				})
+	t.Run("Core", func(t *testing.T) {
+		RunCore(t, func(t testing.TB) store.Core { return open(t) }, SeedWithWriters)
+	})
+	t.Run("Identity", func(t *testing.T) { RunIdentity(t, open) })
+	t.Run("Catalog", func(t *testing.T) { RunCatalog(t, open) })
+	t.Run("Times", func(t *testing.T) { runTests(t, timeTests, open) })
+	t.Run("Usage", func(t *testing.T) { RunUsage(t, open) })
+	t.Run("Jobs", func(t *testing.T) { RunJobs(t, open) })
+	t.Run("JobQueue", func(t *testing.T) { RunJobQueue(t, open) })
+	t.Run("Events", func(t *testing.T) { RunSnapshots(t, open) })
+	t.Run("Lifecycle", func(t *testing.T) { runTests(t, lifecycleTests, open) })
+}
+
+// RunIdentity runs the conformance tests of [store.IdentityStore]. The tests
+// build their fixtures through the catalogue's writers too, so open returns
+// a whole [store.Store].
+func RunIdentity(t *testing.T, open func(t testing.TB) store.Store) {
+	runTests(t, identityTests, open)
+}
+
+// RunCatalog runs the conformance tests of [store.CatalogStore] (reader,
+// lookups and writer).
+func RunCatalog(t *testing.T, open func(t testing.TB) store.Store) {
+	runTests(t, catalogTests, open)
+}
+
+// RunUsage runs the conformance tests of [store.UsageStore]: inserts read
+// back through [store.UsageReader].
+func RunUsage(t *testing.T, open func(t testing.TB) store.Store) {
+	runTests(t, usageTests, open)
+}
+
+// RunJobs runs the conformance tests of [store.JobStore].
+func RunJobs(t *testing.T, open func(t testing.TB) store.Store) {
+	runTests(t, jobTests, open)
+}
+
+// RunJobQueue runs the conformance tests of [store.JobQueue]; they are
+// skipped when the store does not implement it.
+func RunJobQueue(t *testing.T, open func(t testing.TB) store.Store) {
+	runTests(t, jobQueueTests, open)
+}
+
+// RunSnapshots runs the conformance tests of [store.EventStore] and, when
+// the store implements it, of [store.SnapshotStatsStore] (skipped
+// otherwise).
+func RunSnapshots(t *testing.T, open func(t testing.TB) store.Store) {
+	runTests(t, eventTests, open)
+}
+
+// runTests runs tests as subtests, each with a fresh store from open.
+func runTests(t *testing.T, tests []test, open func(t testing.TB) store.Store) {
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t)
+			if s == nil {
+				t.Fatal("open returned a nil store")
 			}
+			tc.fn(t, s)
 		})
 	}
 }

@@ -148,7 +148,7 @@ func checkUsage(t testing.TB, what string, r, got store.UsageRecord) {
 }
 
 // insert inserts records and fails t unless the store reports want new ones.
-func insert(t testing.TB, s store.Store, want int, records ...store.UsageRecord) {
+func insert(t testing.TB, s store.UsageInserter, want int, records ...store.UsageRecord) {
 	t.Helper()
 	n, err := s.InsertUsage(t.Context(), records)
 	if err != nil {
