@@ -117,6 +117,7 @@ func (x *Exchange) Forward(w http.ResponseWriter, r *http.Request, req *Request)
 	started := x.p.cfg.Now()
 	x.execute(w, r, req, dep)
 	outcome = scheduler.Outcome{StatusCode: x.rec.StatusCode, Latency: x.p.cfg.Now().Sub(started), Tokens: x.totalTokens()}
+	x.completeOutcome(&outcome, dep.ID) // lifecycle.go
 	if x.rec.Outcome != store.OutcomeSuccess {
 		outcome.Err = errors.New(x.rec.ErrorMessage)
 	}
@@ -151,6 +152,7 @@ func (x *Exchange) schedule(w http.ResponseWriter, r *http.Request, req *Request
 	}
 	x.rec.DeploymentID, x.rec.ProviderID, x.rec.ProviderName = dep.ID, dep.Provider.ID, dep.Provider.Name
 	x.chosen(w, dep)
+	leaseHeaders(w, lease) // lifecycle.go
 	return lease, dep, true
 }
 
