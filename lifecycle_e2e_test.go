@@ -210,6 +210,23 @@ func replay(t *testing.T, prof *sim.Profile, tr *sim.Trace, policy core.Policy, 
 			res.recordsSucceeding++
 		}
 	}
+	// The admin API shows the scheduler's lanes: the node's models are each
+	// awake or asleep as the node says, none in transition after the replay.
+	code, _, body := e.do(http.MethodGet, "/logosdb/scheduler_state", "")
+	var state struct {
+		Deployments map[string]struct {
+			ModelName     string `json:"model_name"`
+			SchedulerLane string `json:"scheduler_lane"`
+		} `json:"deployments"`
+	}
+	if err := json.Unmarshal(body, &state); code != http.StatusOK || err != nil || len(state.Deployments) != len(n.Models) {
+		t.Errorf("scheduler_state: %d %s", code, body)
+	}
+	for _, d := range state.Deployments {
+		if want := node.State(d.ModelName); d.SchedulerLane != want {
+			t.Errorf("scheduler_state says %s is %q; the node says %q", d.ModelName, d.SchedulerLane, want)
+		}
+	}
 	st := node.Stats()
 	res.wakes, res.sleeps, res.refused, res.maxUsed = st.Wakes, st.Sleeps, st.Refused, st.MaxUsedMB
 	res.p50, res.p95 = sim.Percentile(res.ttft, 50), sim.Percentile(res.ttft, 95)

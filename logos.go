@@ -521,10 +521,12 @@ func (r *Router) Reload(ctx context.Context) error {
 		r.log.Error("process settings ignored; their rate limits are not enforced", "err", errs)
 		r.lastSettingsErr = errs.Error()
 	}
-	r.pipeline.SetCatalog(cat)
 	if r.life != nil {
+		// Before the pipeline sees new deployments, so that a scheduler
+		// meeting one finds its lifecycle.
 		r.life.Sync(c)
 	}
+	r.pipeline.SetCatalog(cat)
 	// Pollers follow the catalogue: started, restarted or stopped as
 	// providers are added, changed or removed, here or on another replica.
 	r.live.Sync(c.Providers)

@@ -148,3 +148,42 @@ func TestAdapterCoolsDownAfterFailedWake(t *testing.T) {
 	}
 	l.Release(scheduler.Outcome{})
 }
+
+// tickCounter counts Tick events.
+type tickCounter struct {
+	mu    sync.Mutex
+	ticks int
+}
+
+func (p *tickCounter) Handle(_ time.Time, _ *core.View, ev core.Event) []core.Action {
+	if ev.Kind == core.Tick {
+		p.mu.Lock()
+		p.ticks++
+		p.mu.Unlock()
+	}
+	return nil
+}
+
+func TestAdapterTicks(t *testing.T) {
+	clk := clock.NewFake(time.Unix(0, 0))
+	p := &tickCounter{}
+	a := core.NewAdapter(p, core.AdapterConfig{Clock: clk, Tick: 10 * time.Second})
+	for range 3 {
+		if err := clk.BlockUntil(context.Background(), 1); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(10 * time.Second)
+	}
+	if err := clk.BlockUntil(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	_ = a.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ticks != 3 {
+		t.Errorf("ticks after 30 s = %d, want 3", p.ticks)
+	}
+	if n := clk.Pending(); n != 0 {
+		t.Errorf("%d timers left after Close", n)
+	}
+}
