@@ -54,8 +54,8 @@ type AdapterConfig struct {
 // clock timer. With a scheduler.Lifecycle (see SetLifecycle), the lanes it
 // describes get their node, memory and state from it and Wake, Sleep, Load
 // and Unload are executed through it, in goroutines the Adapter owns, one
-// TransitionDone event each; a failed wake or load is not retried on that
-// lane for WakeCooldown or LoadCooldown. Other lanes are always awake and
+// TransitionDone event each; after a failed transition the lane starts no
+// other for WakeCooldown (LoadCooldown after a failed load). Other lanes are always awake and
 // those actions are ignored on them, as is SendCloud.
 //
 // An Adapter is safe for concurrent use; it runs the policy under its mutex,

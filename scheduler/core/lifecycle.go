@@ -8,9 +8,9 @@ import (
 	"github.com/logos-llm/logos/scheduler"
 )
 
-// Cooldowns after a failed transition, during which the Adapter does not
-// retry it on that lane (the original's WAKE_FAILURE_COOLDOWN and
-// LOAD_FAILURE_COOLDOWN).
+// Cooldowns after a failed transition, during which the Adapter starts no
+// transition on that lane (the original's WAKE_FAILURE_COOLDOWN and
+// LOAD_FAILURE_COOLDOWN; a failed sleep or unload cools down like a wake).
 const (
 	DefaultWakeCooldown = 15 * time.Second
 	DefaultLoadCooldown = 120 * time.Second
@@ -172,8 +172,9 @@ func (a *Adapter) downLocked(now time.Time, act Action) {
 	l, rt := &a.view.Lanes[act.Lane], &a.rt[act.Lane]
 	ok := (act.Kind == Sleep && l.State == Awake && !l.Draining) ||
 		(act.Kind == Unload && (l.State == Awake && !l.Draining || l.State == Sleeping))
-	if !ok {
-		a.log.Debug("scheduler: lifecycle action not executed", "action", act.Kind.String(), "lane", act.Lane, "state", l.State.String())
+	if !ok || now.Before(rt.coolUntil) {
+		a.log.Debug("scheduler: lifecycle action not executed", "action", act.Kind.String(), "lane", act.Lane,
+			"state", l.State.String(), "cooling_down", now.Before(rt.coolUntil))
 		return
 	}
 	if l.State == Awake && l.Running > 0 {
@@ -248,6 +249,8 @@ func (a *Adapter) transitionDone(id int, k ActionKind, prev LaneState, err error
 		a.armTickLocked(now, cool)
 	default: // a failed sleep or unload leaves the lane as it was
 		l.State = prev
+		rt.coolUntil = now.Add(a.wakeCooldown)
+		a.armTickLocked(now, a.wakeCooldown)
 	}
 	l.Since = now
 	if err != nil && !errors.Is(err, context.Canceled) {

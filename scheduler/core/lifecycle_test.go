@@ -187,3 +187,33 @@ func TestAdapterTicks(t *testing.T) {
 		t.Errorf("%d timers left after Close", n)
 	}
 }
+
+func TestAdapterCoolsDownAfterFailedSleep(t *testing.T) {
+	life := newFakeLife()
+	life.fail["sleep 1"] = true
+	clk := clock.NewFake(time.Unix(0, 0))
+	a := core.NewAdapter(baselines.NewFCFS(), core.AdapterConfig{Lifecycle: life, Clock: clk, DefaultTimeout: time.Hour})
+	defer a.Close()
+	l1 := <-acquire(t, a, "r1", 1)
+	<-life.calls // wake 1
+	l1.Release(scheduler.Outcome{})
+	ch := acquire(t, a, "r2", 2)
+	if got := <-life.calls; got != "sleep 1" {
+		t.Fatalf("transition %q, want sleep 1", got)
+	}
+	select {
+	case got := <-life.calls:
+		t.Fatalf("transition %q during the cooldown after a failed sleep", got)
+	case <-time.After(50 * time.Millisecond):
+	}
+	life.mu.Lock()
+	life.fail["sleep 1"] = false
+	life.mu.Unlock()
+	clk.Advance(core.DefaultWakeCooldown)
+	for _, want := range []string{"sleep 1", "wake 2"} {
+		if got := <-life.calls; got != want {
+			t.Fatalf("transition %q, want %q", got, want)
+		}
+	}
+	(<-ch).Release(scheduler.Outcome{})
+}
