@@ -73,7 +73,8 @@ type GPUNodeStats struct {
 //
 // The answer has min_tokens tokens when the body sets it (vLLM's sampling
 // parameter: the fake "end of sequence" comes there), else max_tokens (or
-// Ollama's options.num_predict), else 16. A vLLM server answers 503 while
+// Ollama's options.num_predict), else 16; a stream carries the tokens
+// produced during each 10 ms of real time as one event. A vLLM server answers 503 while
 // its model is not awake; Ollama loads a model a request names, as Ollama
 // does. Servers close with the test.
 type GPUNode struct {
@@ -372,6 +373,12 @@ func (g *genRequest) promptTokens() int {
 	return (chars+3)/4 + 4*len(g.Messages) + 3
 }
 
+// genTick is how often (real time) a generating request emits the tokens
+// produced meanwhile, as one event: time compression multiplies the token
+// rate, and one event per token would make the test machine, not the
+// modelled GPU, the bottleneck.
+const genTick = 10 * time.Millisecond
+
 // generate runs one request on an awake model, calling emit with the
 // number of new tokens (the first call is the first token) until out
 // tokens were produced or ctx ends.
@@ -393,7 +400,7 @@ func (n *GPUNode) generate(ctx context.Context, m *gpuModel, prompt, out int, em
 		return err
 	}
 	produced, acc, last := 1, 0.0, time.Now()
-	tick := time.NewTicker(2 * time.Millisecond)
+	tick := time.NewTicker(genTick)
 	defer tick.Stop()
 	for produced < out {
 		select {
@@ -534,11 +541,8 @@ func (n *GPUNode) serveOpenAI(w http.ResponseWriter, r *http.Request, m *gpuMode
 			w.Header().Set("Content-Type", "text/event-stream")
 			first = false
 		}
-		var sb strings.Builder
-		for range k {
-			fmt.Fprintf(&sb, "data: {\"id\":%q,\"object\":\"chat.completion.chunk\",\"model\":%q,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"tok \"},\"finish_reason\":null}]}\n\n", id, m.Name)
-		}
-		if _, err := w.Write([]byte(sb.String())); err != nil {
+		ev := fmt.Sprintf("data: {\"id\":%q,\"object\":\"chat.completion.chunk\",\"model\":%q,\"choices\":[{\"index\":0,\"delta\":{\"content\":%q},\"finish_reason\":null}]}\n\n", id, m.Name, strings.Repeat("tok ", k))
+		if _, err := w.Write([]byte(ev)); err != nil {
 			return err
 		}
 		if fl != nil {
@@ -659,11 +663,8 @@ func (n *GPUNode) serveNative(w http.ResponseWriter, r *http.Request, m *gpuMode
 			w.Header().Set("Content-Type", contentNDJSON)
 			first = false
 		}
-		var sb strings.Builder
-		for range k {
-			fmt.Fprintf(&sb, `{"model":%q,"created_at":%q,%s,"done":false}`+"\n", m.Name, time.Now().UTC().Format(time.RFC3339Nano), piece("tok "))
-		}
-		if _, err := w.Write([]byte(sb.String())); err != nil {
+		line := fmt.Sprintf(`{"model":%q,"created_at":%q,%s,"done":false}`+"\n", m.Name, time.Now().UTC().Format(time.RFC3339Nano), piece(strings.Repeat("tok ", k)))
+		if _, err := w.Write([]byte(line)); err != nil {
 			return err
 		}
 		if fl != nil {

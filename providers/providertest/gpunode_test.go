@@ -82,8 +82,8 @@ func TestGPUNodeStreamsTokens(t *testing.T) {
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
-		case strings.Contains(line, `"content":"tok "`):
-			tokens++
+		case strings.Contains(line, `"content":"tok `):
+			tokens += strings.Count(line, "tok ")
 		case strings.Contains(line, `"completion_tokens":30`):
 			usage = true
 		case line == "data: [DONE]":
