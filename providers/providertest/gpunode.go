@@ -406,12 +406,15 @@ func (n *GPUNode) generate(ctx context.Context, m *gpuModel, prompt, out int, em
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case now := <-tick.C:
-			acc += float64(now.Sub(last)) * n.cfg.TimeFactor / float64(n.step(m))
+		case <-tick.C:
+			// The wall clock, not the tick's scheduled time, which may
+			// precede last.
+			now := time.Now()
+			acc += float64(max(now.Sub(last), 0)) * n.cfg.TimeFactor / float64(n.step(m))
 			last = now
 		}
 		k := min(int(acc), out-produced)
-		if k == 0 {
+		if k <= 0 {
 			continue
 		}
 		acc -= float64(k)
