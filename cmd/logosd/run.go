@@ -155,6 +155,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	if o.maxQueue, err = strconv.Atoi(maxQueue); err != nil || o.maxQueue < 0 {
 		return o, fmt.Errorf("invalid max queue %q: want a whole number, 0 for unlimited", maxQueue)
 	}
+	if o.scheduler != schedulerFCFS && o.scheduler != schedulerLogos {
+		return o, fmt.Errorf("invalid scheduler %q: want %s or %s", o.scheduler, schedulerFCFS, schedulerLogos)
+	}
 	if o.trustedProxies, err = parsePrefixes(proxies); err != nil {
 		return o, fmt.Errorf("invalid trusted proxies %q: %w", proxies, err)
 	}
