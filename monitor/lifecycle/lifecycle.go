@@ -289,7 +289,7 @@ func (e *Executor) Deployments() []int64 {
 	return ids
 }
 
-// nodeKeys maps node names to stable numbers for scheduler.LaneSpec.Node.
+// nodeKey maps a node name to a stable number for scheduler.LaneSpec.Node.
 func nodeKey(name string) int64 {
 	// FNV-1a: stable across calls and replicas.
 	var h uint64 = 14695981039346656037
