@@ -17,6 +17,7 @@ import (
 	"github.com/logos-llm/logos/internal/secret"
 	"github.com/logos-llm/logos/internal/usagelog"
 	"github.com/logos-llm/logos/monitor"
+	"github.com/logos-llm/logos/monitor/lifecycle"
 	"github.com/logos-llm/logos/monitor/live"
 	"github.com/logos-llm/logos/pipeline"
 	"github.com/logos-llm/logos/pipeline/budget"
@@ -192,6 +193,14 @@ type Config struct {
 	// provider's monitoring URL) are kept; older ones are deleted in
 	// batches every hour. Defaults to 7 days; negative keeps them forever.
 	SnapshotRetention time.Duration
+	// LaneProfiles give models' memory footprints and transition times, by
+	// upstream model name, to a Scheduler that manages model lifecycles
+	// (one implementing scheduler.LifecycleUser, such as scheduler/core's
+	// Adapter): the Router hands it a lifecycle executor (see package
+	// monitor/lifecycle) that wakes, sleeps, loads and unloads models on
+	// the catalogue's Ollama and vLLM providers. Defaults to none:
+	// footprints are unknown unless Ollama reports them.
+	LaneProfiles map[string]lifecycle.Profile
 	// CORSOrigins are the origins browsers may call Logos from (see
 	// router.ParseCORSOrigins; "*" allows any). Defaults to none; the
 	// dashboard at /ui/ is same-origin and needs none.
@@ -316,12 +325,13 @@ type Router struct {
 	usageLog *usagelog.Log // nil without a UsageLogDir
 	pipeline *pipeline.Pipeline
 	handler  *router.Handler
-	jobs     *jobs.Runner       // nil when jobs are off
-	box      *secret.Box        // nil without a SecretKey
-	limiter  *ratelimit.Limiter // nil when the store keeps no rate windows
-	budgets  *budget.Tracker    // nil when the store keeps no budgets
-	live     *live.Monitor      // polls providers, tracks rate limits
-	bgCancel context.CancelFunc // stops the budget tracker
+	jobs     *jobs.Runner        // nil when jobs are off
+	box      *secret.Box         // nil without a SecretKey
+	limiter  *ratelimit.Limiter  // nil when the store keeps no rate windows
+	budgets  *budget.Tracker     // nil when the store keeps no budgets
+	live     *live.Monitor       // polls providers, tracks rate limits
+	life     *lifecycle.Executor // nil unless the scheduler manages lifecycles
+	bgCancel context.CancelFunc  // stops the budget tracker
 	bgDone   chan struct{}
 
 	reloadMu        sync.Mutex // serialises catalogue reloads
@@ -463,6 +473,17 @@ func New(cfg Config) (*Router, error) {
 	}
 	r := &Router{cfg: cfg, log: cfg.Logger, usage: usage, usageLog: ulog, pipeline: p, limiter: limiter, budgets: budgets, live: mon,
 		stop: make(chan struct{}), done: make(chan struct{}), bgDone: make(chan struct{})}
+	lu, manages := cfg.Scheduler.(scheduler.LifecycleUser)
+	if manages {
+		if r.life, err = lifecycle.New(lifecycle.Config{
+			Providers: cfg.Providers, Client: client, Logger: cfg.Logger, Registerer: cfg.Registerer,
+			Profiles: cfg.LaneProfiles, State: mon,
+		}); err != nil {
+			mon.Close()
+			closeUsage()
+			return nil, fmt.Errorf("logos: %w", err)
+		}
+	}
 	if len(cfg.SecretKey) > 0 {
 		if r.box, err = secret.NewBox(cfg.SecretKey); err != nil {
 			mon.Close()
@@ -476,6 +497,12 @@ func New(cfg Config) (*Router, error) {
 		mon.Close()
 		closeUsage()
 		return nil, err
+	}
+	if manages {
+		// The lanes start in the state the first polls report (a poll
+		// that fails or takes too long leaves them awake).
+		_ = mon.WaitPolled(ctx)
+		lu.SetLifecycle(r.life)
 	}
 	var state scheduler.StateReporter
 	if sr, ok := cfg.Scheduler.(scheduler.StateReporter); ok {
@@ -578,6 +605,11 @@ func (r *Router) Reload(ctx context.Context) error {
 		// Logged when it changes, not on every periodic reload.
 		r.log.Error("process settings ignored; their rate limits are not enforced", "err", errs)
 		r.lastSettingsErr = errs.Error()
+	}
+	if r.life != nil {
+		// Before the pipeline sees new deployments, so that a scheduler
+		// meeting one finds its lifecycle.
+		r.life.Sync(c)
 	}
 	r.pipeline.SetCatalog(cat)
 	// Pollers follow the catalogue: started, restarted or stopped as

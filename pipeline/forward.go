@@ -54,6 +54,7 @@ func (x *exchange) forward(w http.ResponseWriter, r *http.Request, req *Request)
 	started := x.p.cfg.Now()
 	x.execute(w, r, req, dep)
 	outcome = scheduler.Outcome{StatusCode: x.rec.StatusCode, Latency: x.p.cfg.Now().Sub(started), Tokens: x.totalTokens()}
+	x.completeOutcome(&outcome, dep.ID) // lifecycle.go
 	if x.rec.Outcome != store.OutcomeSuccess {
 		outcome.Err = errors.New(x.rec.ErrorMessage)
 	}

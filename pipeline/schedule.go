@@ -42,6 +42,7 @@ func (x *exchange) schedule(w http.ResponseWriter, r *http.Request, req *Request
 	}
 	x.rec.DeploymentID, x.rec.ProviderID, x.rec.ProviderName = dep.ID, dep.Provider.ID, dep.Provider.Name
 	x.chosen(w, dep)
+	leaseHeaders(w, lease) // lifecycle.go
 	return lease, dep, true
 }
 

@@ -145,6 +145,12 @@ type deploymentStateJSON struct {
 	// "awake" or "sleeping" (vLLM), or "unknown" (not polled, or the last
 	// poll failed).
 	Lane string `json:"lane,omitempty"`
+	// SchedulerLane is the lane's state as a scheduler that manages model
+	// lifecycles sees it (awake, sleeping, cold, waking, loading,
+	// going_to_sleep, unloading, draining) and SchedulerLaneSince when it
+	// entered it: its last transition.
+	SchedulerLane      string `json:"scheduler_lane,omitempty"`
+	SchedulerLaneSince any    `json:"scheduler_lane_since,omitempty"`
 	// RateLimit is the upstream's rate-limit state, when its responses
 	// carried one (with a LiveState only).
 	RateLimit *rateLimitJSON `json:"rate_limit,omitempty"`
@@ -173,6 +179,10 @@ func (m monitorAPI) schedulerState(a *adminRequest) (int, any, *oaierr.Error) {
 			QueueDepth:          ds.Queued.Total(),
 			QueueDepthBreakdown: ds.Queued,
 			WaitingRequestIDs:   slices.Clone(ds.Waiting),
+			SchedulerLane:       ds.Lane,
+		}
+		if ds.Lane != "" {
+			j.SchedulerLaneSince = isoOrNil(ds.LaneSince)
 		}
 		if j.WaitingRequestIDs == nil {
 			j.WaitingRequestIDs = []string{}

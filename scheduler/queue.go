@@ -1,6 +1,9 @@
 package scheduler
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // ErrQueueFull means every queue the job could wait in already holds the
 // scheduler's maximum number of waiting jobs; Acquire fails at once instead of
@@ -36,6 +39,11 @@ type DeploymentState struct {
 	// Waiting lists the request ids of the waiting jobs in the order they
 	// would be granted a slot on this deployment.
 	Waiting []string `json:"waiting"`
+	// Lane is the scheduler's lifecycle state of the deployment's lane
+	// (awake, sleeping, cold, waking, ...) and LaneSince when it entered
+	// it, for schedulers that manage lifecycles; "" otherwise.
+	Lane      string    `json:"lane,omitempty"`
+	LaneSince time.Time `json:"lane_since,omitzero"`
 }
 
 // QueueCounts counts waiting jobs per priority level.

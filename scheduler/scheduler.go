@@ -57,6 +57,11 @@ type Outcome struct {
 	StatusCode int
 	Latency    time.Duration
 	Tokens     int64
+	// TTFT is the time from forwarding to the first byte of the answer;
+	// 0 when none arrived.
+	TTFT time.Duration
+	// RateLimit is the upstream's rate-limit state after the response.
+	RateLimit UpstreamLimit
 }
 
 // Scheduler admits jobs. Acquire blocks until a deployment is free, the job's

@@ -26,7 +26,6 @@ import (
 	"github.com/logos-llm/logos/internal/secret"
 	"github.com/logos-llm/logos/providers/builtin"
 	"github.com/logos-llm/logos/router"
-	"github.com/logos-llm/logos/scheduler/fcfs"
 	"github.com/logos-llm/logos/store"
 	"github.com/logos-llm/logos/store/postgres"
 	"github.com/logos-llm/logos/store/sqlite"
@@ -60,6 +59,8 @@ type options struct {
 	embeddingsModel   string
 	embeddingsTimeout time.Duration
 	acrossModels      bool
+	scheduler         string // lifecycle.go
+	laneProfiles      string
 
 	maxConnections  int // 0: unlimited
 	maxQueue        int // per deployment; 0: unlimited
@@ -119,6 +120,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.embeddingsURL, "classifier-embeddings-url", env("LOGOS_CLASSIFIER_EMBEDDINGS_URL", ""), "OpenAI-compatible embeddings URL (e.g. http://localhost:11434/v1/embeddings) for the classifier's similarity stage; empty: lexical stage. Key from LOGOS_CLASSIFIER_EMBEDDINGS_KEY (LOGOS_CLASSIFIER_EMBEDDINGS_URL)")
 	fs.StringVar(&o.embeddingsModel, "classifier-embeddings-model", env("LOGOS_CLASSIFIER_EMBEDDINGS_MODEL", "nomic-embed-text"), "embeddings model name (LOGOS_CLASSIFIER_EMBEDDINGS_MODEL)")
 	fs.BoolVar(&o.acrossModels, "scheduler-across-models", env("LOGOS_SCHEDULER_ACROSS_MODELS", "") == "true", "let a request Logos classified run on a second-best model that is free instead of waiting for the best (LOGOS_SCHEDULER_ACROSS_MODELS=true)")
+	fs.StringVar(&o.scheduler, "scheduler", env("LOGOS_SCHEDULER", schedulerFCFS), "scheduler: fcfs (per deployment, models taken as awake) or logos (swap-aware; wakes, sleeps, loads and unloads models on Ollama and sleep-mode vLLM providers) (LOGOS_SCHEDULER)")
+	fs.StringVar(&o.laneProfiles, "lane-profiles", env("LOGOS_LANE_PROFILES", ""), "JSON file of models' memory footprints and transition times for --scheduler logos: {\"model\": {\"awake_mb\", \"sleep_mb\", \"wake_s\", \"sleep_s\", \"load_s\", \"unload_s\", \"step_ms\", \"step_per_seq_ms\"}} (LOGOS_LANE_PROFILES)")
 	embTimeout := env("LOGOS_CLASSIFIER_EMBEDDINGS_TIMEOUT", "250ms")
 	fs.StringVar(&embTimeout, "classifier-embeddings-timeout", embTimeout, "deadline of the embeddings similarity stage; past it the lexical stage answers (LOGOS_CLASSIFIER_EMBEDDINGS_TIMEOUT)")
 	maxConns := env("LOGOS_MAX_CONNECTIONS", "10000")
@@ -151,6 +154,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	}
 	if o.maxQueue, err = strconv.Atoi(maxQueue); err != nil || o.maxQueue < 0 {
 		return o, fmt.Errorf("invalid max queue %q: want a whole number, 0 for unlimited", maxQueue)
+	}
+	if o.scheduler != schedulerFCFS && o.scheduler != schedulerLogos {
+		return o, fmt.Errorf("invalid scheduler %q: want %s or %s", o.scheduler, schedulerFCFS, schedulerLogos)
 	}
 	if o.trustedProxies, err = parsePrefixes(proxies); err != nil {
 		return o, fmt.Errorf("invalid trusted proxies %q: %w", proxies, err)
@@ -333,11 +339,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	} else {
 		log.Warn("LOGOS_SECRET_KEY is not set: provider credentials are stored unencrypted")
 	}
-	sched, err := fcfs.New(fcfs.Config{Logger: log, MaxQueue: opts.maxQueue, AcrossModels: opts.acrossModels})
+	sched, closeSched, err := newScheduler(opts.scheduler, log, opts.maxQueue, opts.acrossModels)
 	if err != nil {
 		return err
 	}
-	defer sched.Close()
+	defer closeSched()
+	laneProfiles, err := readLaneProfiles(opts.laneProfiles)
+	if err != nil {
+		return err
+	}
 	cc := classify.Config{Balancer: opts.classifierWeights, Logger: log}
 	if opts.embeddingsURL != "" {
 		emb, err := classify.NewEmbeddings(classify.EmbeddingsConfig{
@@ -356,6 +366,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Store:                st,
 		Providers:            builtin.Registry(),
 		Scheduler:            sched,
+		LaneProfiles:         laneProfiles,
 		Logger:               log,
 		UsageSpillPath:       opts.spillPath,
 		UsageFlushInterval:   opts.flushInterval,

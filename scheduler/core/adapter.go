@@ -34,15 +34,29 @@ type AdapterConfig struct {
 	// Logger receives debug records of illegal actions; nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// Lifecycle executes Wake, Sleep, Load and Unload (see SetLifecycle);
+	// nil means none until SetLifecycle.
+	Lifecycle scheduler.Lifecycle
+	// WakeCooldown and LoadCooldown are how long a lane is not woken or
+	// loaded again after such a transition failed; 0 means
+	// DefaultWakeCooldown and DefaultLoadCooldown.
+	WakeCooldown, LoadCooldown time.Duration
+	// Tick, when positive, delivers a Tick event to the policy every Tick
+	// (as the simulator does every 10 s), so that a policy can act on
+	// waiting times when nothing else happens; 0 delivers none.
+	Tick time.Duration
 }
 
 // Adapter runs a Policy as a scheduler.Scheduler in production. Every
-// deployment named by a job's candidates becomes one lane, always awake, whose
-// model is the deployment id in decimal and whose Slots is the candidate's
-// latest Capacity. Dispatch grants a lease, Reject fails Acquire, SetTimer arms
-// a clock timer, and Wake, Sleep, Load, Unload and SendCloud are not executed
-// yet (lanes stay awake): executing them against real backends is a later
-// step.
+// deployment named by a job's candidates becomes one lane whose model is the
+// deployment id in decimal and whose Slots is the candidate's latest
+// Capacity. Dispatch grants a lease, Reject fails Acquire and SetTimer arms a
+// clock timer. With a scheduler.Lifecycle (see SetLifecycle), the lanes it
+// describes get their node, memory and state from it and Wake, Sleep, Load
+// and Unload are executed through it, in goroutines the Adapter owns, one
+// TransitionDone event each; after a failed transition the lane starts no
+// other for WakeCooldown (LoadCooldown after a failed load). Other lanes are always awake and
+// those actions are ignored on them, as is SendCloud.
 //
 // An Adapter is safe for concurrent use; it runs the policy under its mutex,
 // so the policy itself needs no locking.
@@ -51,13 +65,23 @@ type Adapter struct {
 	clock          clock.Clock
 	defaultTimeout time.Duration
 	log            *slog.Logger
+	wakeCooldown   time.Duration
+	loadCooldown   time.Duration
+	// lifeCtx ends on Close, cancelling transitions in progress.
+	lifeCtx    context.Context
+	lifeCancel context.CancelFunc
 
-	mu     sync.Mutex
-	view   View
-	lanes  map[int64]int // deployment id → lane
-	seq    int
-	closed bool
-	queued map[*Request]*waiter
+	mu    sync.Mutex
+	view  View
+	lanes map[int64]int // deployment id → lane
+	rt    []laneRT      // beside view.Lanes
+	life  scheduler.Lifecycle
+	nodes map[int64]int // Lifecycle node → view.Nodes index
+	// nodeGPU is each node's pooled GPU index in view.GPUs, -1 for none.
+	nodeGPU []int
+	seq     int
+	closed  bool
+	queued  map[*Request]*waiter
 	// ptimers holds the policy's armed timers, stopped by Close.
 	ptimers map[*policyTimer]struct{}
 
@@ -82,28 +106,60 @@ func NewAdapter(p Policy, cfg AdapterConfig) *Adapter {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Adapter{
+	if cfg.WakeCooldown <= 0 {
+		cfg.WakeCooldown = DefaultWakeCooldown
+	}
+	if cfg.LoadCooldown <= 0 {
+		cfg.LoadCooldown = DefaultLoadCooldown
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a := &Adapter{
 		policy:         p,
 		clock:          cfg.Clock,
 		defaultTimeout: cfg.DefaultTimeout,
 		log:            cfg.Logger,
+		wakeCooldown:   cfg.WakeCooldown,
+		loadCooldown:   cfg.LoadCooldown,
+		lifeCtx:        ctx,
+		lifeCancel:     cancel,
 		lanes:          make(map[int64]int),
+		nodes:          make(map[int64]int),
 		queued:         make(map[*Request]*waiter),
 		ptimers:        make(map[*policyTimer]struct{}),
 	}
+	// The lanes without a lifecycle share one node, so that every lane
+	// has one.
+	a.nodeLocked(unmanagedNode, 0)
+	if cfg.Lifecycle != nil {
+		a.SetLifecycle(cfg.Lifecycle)
+	}
+	if cfg.Tick > 0 {
+		a.mu.Lock()
+		a.tickEveryLocked(cfg.Tick)
+		a.mu.Unlock()
+	}
+	return a
 }
+
+// unmanagedNode is the node key of lanes without a lifecycle.
+const unmanagedNode = -1 << 63
 
 type waiter struct {
 	job     scheduler.Job
 	done    chan grant // buffered, receives one value
 	timer   clock.Timer
 	started time.Time
+	// ettft is the estimate at arrival, when ettftKnown.
+	ettft      time.Duration
+	ettftKnown bool
 }
 
 type grant struct {
 	lane int
 	wait time.Duration
 	err  error
+	tier string
+	cold bool
 }
 
 // Acquire asks the policy to place j and waits until it dispatches or rejects
@@ -124,8 +180,17 @@ func (a *Adapter) Acquire(ctx context.Context, j scheduler.Job) (*scheduler.Leas
 	now := a.clock.Now()
 	raised := false
 	cands := make([]Candidate, len(j.Candidates))
+	ids := make([]int, len(j.Candidates))
 	for i, c := range j.Candidates {
+		if _, ok := a.lanes[c.DeploymentID]; !ok && a.life != nil {
+			// A deployment new to the Adapter: its node's other lanes
+			// may be new too.
+			for _, dep := range a.life.Deployments() {
+				a.laneLocked(dep, now)
+			}
+		}
 		id := a.laneLocked(c.DeploymentID, now)
+		ids[i] = id
 		l := &a.view.Lanes[id]
 		capacity := max(c.Capacity, 0)
 		if capacity != l.Slots {
@@ -142,6 +207,7 @@ func (a *Adapter) Acquire(ctx context.Context, j scheduler.Job) (*scheduler.Leas
 		timeout = a.defaultTimeout
 	}
 	w := &waiter{job: j, done: make(chan grant, 1), started: now}
+	w.ettft, w.ettftKnown = a.estimateLocked(now, ids)
 	r := &Request{
 		ID: j.RequestID, Index: a.seq, Arrival: now, Priority: j.Priority.Normalize(),
 		Interactive: true, Candidates: cands, MaxTokens: j.EstimatedTokens,
@@ -217,7 +283,9 @@ func (a *Adapter) finish(ctx context.Context, r *Request, w *waiter, g grant) (*
 			break
 		}
 	}
-	return scheduler.NewLease(cand, g.wait, false, release), nil
+	return scheduler.NewLeaseInfo(cand, scheduler.LeaseInfo{
+		QueueWait: g.wait, ColdStart: g.cold, Tier: g.tier, ETTFT: w.ettft, ETTFTKnown: w.ettftKnown,
+	}, release), nil
 }
 
 func (a *Adapter) release(r *Request, lane int) {
@@ -228,6 +296,7 @@ func (a *Adapter) release(r *Request, lane int) {
 	l.Running--
 	l.LastUsed = now
 	a.handleLocked(now, Event{Kind: Complete, Req: r, Lane: lane})
+	a.drainedLocked(now, lane)
 }
 
 // laneLocked returns the lane of a deployment, adding it if new.
@@ -237,9 +306,11 @@ func (a *Adapter) laneLocked(dep int64, now time.Time) int {
 	}
 	id := len(a.view.Lanes)
 	a.view.Lanes = append(a.view.Lanes, Lane{
-		ID: id, Model: strconv.FormatInt(dep, 10), State: Awake, Since: now, LastUsed: now,
+		ID: id, Node: a.nodes[unmanagedNode], Model: strconv.FormatInt(dep, 10), State: Awake, Since: now, LastUsed: now,
 	})
+	a.rt = append(a.rt, laneRT{dep: dep})
 	a.lanes[dep] = id
+	a.describeLocked(id, now)
 	return id
 }
 
@@ -262,7 +333,8 @@ func (a *Adapter) handleLocked(now time.Time, ev Event) {
 			l := &a.view.Lanes[act.Lane]
 			l.Running++
 			l.LastUsed = now
-			w.done <- grant{lane: act.Lane, wait: now.Sub(w.started)}
+			tier, cold := a.leaseInfoLocked(act.Lane, w.started)
+			w.done <- grant{lane: act.Lane, wait: now.Sub(w.started), tier: tier, cold: cold}
 		case Reject:
 			w, ok := a.queued[act.Req]
 			if !ok {
@@ -293,9 +365,13 @@ func (a *Adapter) handleLocked(now time.Time, ev Event) {
 					a.handleLocked(a.clock.Now(), Event{Kind: Timer, Tag: tag})
 				}
 			})
+		case Wake, Load:
+			a.upLocked(now, act)
+		case Sleep, Unload:
+			a.downLocked(now, act)
 		default:
-			// Enqueue needs nothing; Wake, Sleep, Load, Unload and SendCloud
-			// are not executed against real backends yet.
+			// Enqueue needs nothing; SendCloud is not executed (cloud
+			// deployments are lanes of their own).
 		}
 	}
 }
@@ -309,9 +385,16 @@ func (a *Adapter) State() scheduler.State {
 	st := scheduler.State{QueueDepth: len(a.queued)}
 	for dep, id := range a.lanes {
 		l := &a.view.Lanes[id]
-		st.Deployments = append(st.Deployments, scheduler.DeploymentState{
+		ds := scheduler.DeploymentState{
 			DeploymentID: dep, Active: l.Running, Capacity: l.Slots, Waiting: []string{},
-		})
+		}
+		if a.rt[id].managed {
+			ds.Lane, ds.LaneSince = l.State.String(), l.Since
+			if l.Draining {
+				ds.Lane = "draining"
+			}
+		}
+		st.Deployments = append(st.Deployments, ds)
 	}
 	slices.SortFunc(st.Deployments, func(x, y scheduler.DeploymentState) int {
 		return cmp.Compare(x.DeploymentID, y.DeploymentID)
@@ -326,6 +409,7 @@ func (a *Adapter) Close() error {
 	a.mu.Lock()
 	if !a.closed {
 		a.closed = true
+		a.lifeCancel()
 		for r, w := range a.queued {
 			delete(a.queued, r)
 			a.stopTimer(w)
