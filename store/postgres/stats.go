@@ -52,14 +52,17 @@ func (s *Store) UsageTotals(ctx context.Context, q store.UsageQuery) ([]store.Us
 		stride = pgtype.Interval{Days: 1, Valid: true}
 	}
 	byType := q.Groups(store.DimTokenType)
+	// Hourly and daily buckets and whole ranges are unions of whole hours.
+	hlo, hhi := rollupHours(q.From, q.To, !s.noRollup, hi)
 	var buckets []store.UsageBucket
 	err := s.inTx(ctx, readOnlySnapshot, func(qs *pgdb.Queries) error {
 		if err := qs.TuneStatsTransaction(ctx); err != nil {
 			return fmt.Errorf("tune: %w", err)
 		}
 		if !byType {
-			recs, err := qs.UsageRecordTotals(ctx, pgdb.UsageRecordTotalsParams{
-				Stride: stride, ReceivedFrom: lo, ReceivedTo: hi, ProcessID: q.ProcessID, UserID: q.UserID,
+			recs, err := qs.RollupRecordTotals(ctx, pgdb.RollupRecordTotalsParams{
+				Stride: stride, ReceivedFrom: lo, ReceivedTo: hi, HourFrom: hlo, HourTo: hhi,
+				ProcessID: q.ProcessID, UserID: q.UserID,
 				ByProcess: q.Groups(store.DimProcess), ByProfile: q.Groups(store.DimProfile),
 				ByUser: q.Groups(store.DimUser), ByModel: q.Groups(store.DimModel),
 				ByProvider: q.Groups(store.DimProvider),
@@ -85,8 +88,9 @@ func (s *Store) UsageTotals(ctx context.Context, q store.UsageQuery) ([]store.Us
 		for _, t := range types {
 			typeNames[t.ID] = t.Name
 		}
-		toks, err := qs.UsageTokenTotals(ctx, pgdb.UsageTokenTotalsParams{
-			Stride: stride, ReceivedFrom: lo, ReceivedTo: hi, ProcessID: q.ProcessID, UserID: q.UserID,
+		toks, err := qs.RollupTokenTotals(ctx, pgdb.RollupTokenTotalsParams{
+			Stride: stride, ReceivedFrom: lo, ReceivedTo: hi, HourFrom: hlo, HourTo: hhi,
+			ProcessID: q.ProcessID, UserID: q.UserID,
 			ByProcess: q.Groups(store.DimProcess), ByProfile: q.Groups(store.DimProfile),
 			ByUser: q.Groups(store.DimUser), ByModel: q.Groups(store.DimModel),
 			ByProvider: q.Groups(store.DimProvider), ByTokenType: byType,
@@ -117,12 +121,17 @@ func (s *Store) RequestStats(ctx context.Context, q store.RequestStatsQuery) (st
 		return store.RequestStats{}, fmt.Errorf("postgres: %s: %w", op, err)
 	}
 	lo, hi := rangeBounds(q.From, q.To)
+	hlo, hhi := rollupHours(q.From, q.To, !s.noRollup, hi)
+	// The series reads the rollup only if its buckets are made of whole hours.
+	slo, shi := rollupHours(q.From, q.To, !s.noRollup && q.BucketSeconds%3600 == 0, hi)
 	var out store.RequestStats
 	err := s.inTx(ctx, readOnlySnapshot, func(qs *pgdb.Queries) error {
 		if err := qs.TuneStatsTransaction(ctx); err != nil {
 			return fmt.Errorf("tune: %w", err)
 		}
-		models, err := qs.RequestStatsByModel(ctx, pgdb.RequestStatsByModelParams{ReceivedFrom: lo, ReceivedTo: hi, ProcessID: q.ProcessID})
+		models, err := qs.RollupRequestStatsByModel(ctx, pgdb.RollupRequestStatsByModelParams{
+			ReceivedFrom: lo, ReceivedTo: hi, HourFrom: hlo, HourTo: hhi, ProcessID: q.ProcessID,
+		})
 		if err != nil {
 			return fmt.Errorf("by model: %w", err)
 		}
@@ -140,8 +149,9 @@ func (s *Store) RequestStats(ctx context.Context, q store.RequestStatsQuery) (st
 				},
 			})
 		}
-		series, err := qs.RequestStatsSeries(ctx, pgdb.RequestStatsSeriesParams{
-			BucketSeconds: q.BucketSeconds, ReceivedFrom: lo, ReceivedTo: hi, ProcessID: q.ProcessID,
+		series, err := qs.RollupRequestStatsSeries(ctx, pgdb.RollupRequestStatsSeriesParams{
+			BucketSeconds: q.BucketSeconds, ReceivedFrom: lo, ReceivedTo: hi, HourFrom: slo, HourTo: shi,
+			ProcessID: q.ProcessID,
 		})
 		if err != nil {
 			return fmt.Errorf("series: %w", err)
