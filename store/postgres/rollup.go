@@ -116,11 +116,11 @@ func (s *Store) maintainUsageOnce(ctx context.Context, cfg UsagePartitionConfig)
 
 // rollupKey is the key of a usage_rollup row.
 type rollupKey struct {
-	hour                                 int64 // Unix microseconds
-	processID, profileID, modelID        int64
-	modelName, providerName, currency    string
-	outcome                              string
-	coldStart                            bool
+	hour                              int64 // Unix microseconds
+	processID, profileID, modelID     int64
+	modelName, providerName, currency string
+	outcome                           string
+	coldStart                         bool
 }
 
 // rollupSums are the sums of a usage_rollup row.
