@@ -325,3 +325,54 @@ func rollupHours(from, to time.Time, usable bool, hi pgtype.Timestamptz) (hlo, h
 	}
 	return hlo, hhi
 }
+
+// The statistics call these instead of the queries: with noRollup set they
+// run the queries that read only the records (stats.sql), whose rows have the
+// same fields.
+
+func (s *Store) recordTotals(ctx context.Context, qs *pgdb.Queries, p pgdb.RollupRecordTotalsParams) ([]pgdb.RollupRecordTotalsRow, error) {
+	if !s.noRollup {
+		return qs.RollupRecordTotals(ctx, p)
+	}
+	rows, err := qs.UsageRecordTotals(ctx, pgdb.UsageRecordTotalsParams{
+		Stride: p.Stride, ReceivedFrom: p.ReceivedFrom, ReceivedTo: p.ReceivedTo, ProcessID: p.ProcessID, UserID: p.UserID,
+		ByProcess: p.ByProcess, ByProfile: p.ByProfile, ByUser: p.ByUser, ByModel: p.ByModel, ByProvider: p.ByProvider,
+	})
+	return convertAll(rows, func(r pgdb.UsageRecordTotalsRow) pgdb.RollupRecordTotalsRow { return pgdb.RollupRecordTotalsRow(r) }), err
+}
+
+func (s *Store) tokenTotals(ctx context.Context, qs *pgdb.Queries, p pgdb.RollupTokenTotalsParams) ([]pgdb.RollupTokenTotalsRow, error) {
+	if !s.noRollup {
+		return qs.RollupTokenTotals(ctx, p)
+	}
+	rows, err := qs.UsageTokenTotals(ctx, pgdb.UsageTokenTotalsParams{
+		Stride: p.Stride, ReceivedFrom: p.ReceivedFrom, ReceivedTo: p.ReceivedTo, ProcessID: p.ProcessID, UserID: p.UserID,
+		ByProcess: p.ByProcess, ByProfile: p.ByProfile, ByUser: p.ByUser, ByModel: p.ByModel, ByProvider: p.ByProvider,
+		ByTokenType: p.ByTokenType,
+	})
+	return convertAll(rows, func(r pgdb.UsageTokenTotalsRow) pgdb.RollupTokenTotalsRow { return pgdb.RollupTokenTotalsRow(r) }), err
+}
+
+func (s *Store) requestStatsByModel(ctx context.Context, qs *pgdb.Queries, p pgdb.RollupRequestStatsByModelParams) ([]pgdb.RollupRequestStatsByModelRow, error) {
+	if !s.noRollup {
+		return qs.RollupRequestStatsByModel(ctx, p)
+	}
+	rows, err := qs.RequestStatsByModel(ctx, pgdb.RequestStatsByModelParams{
+		ReceivedFrom: p.ReceivedFrom, ReceivedTo: p.ReceivedTo, ProcessID: p.ProcessID,
+	})
+	return convertAll(rows, func(r pgdb.RequestStatsByModelRow) pgdb.RollupRequestStatsByModelRow {
+		return pgdb.RollupRequestStatsByModelRow(r)
+	}), err
+}
+
+func (s *Store) requestStatsSeries(ctx context.Context, qs *pgdb.Queries, p pgdb.RollupRequestStatsSeriesParams) ([]pgdb.RollupRequestStatsSeriesRow, error) {
+	if !s.noRollup {
+		return qs.RollupRequestStatsSeries(ctx, p)
+	}
+	rows, err := qs.RequestStatsSeries(ctx, pgdb.RequestStatsSeriesParams{
+		BucketSeconds: p.BucketSeconds, ReceivedFrom: p.ReceivedFrom, ReceivedTo: p.ReceivedTo, ProcessID: p.ProcessID,
+	})
+	return convertAll(rows, func(r pgdb.RequestStatsSeriesRow) pgdb.RollupRequestStatsSeriesRow {
+		return pgdb.RollupRequestStatsSeriesRow(r)
+	}), err
+}

@@ -53,14 +53,14 @@ func (s *Store) UsageTotals(ctx context.Context, q store.UsageQuery) ([]store.Us
 	}
 	byType := q.Groups(store.DimTokenType)
 	// Hourly and daily buckets and whole ranges are unions of whole hours.
-	hlo, hhi := rollupHours(q.From, q.To, !s.noRollup, hi)
+	hlo, hhi := rollupHours(q.From, q.To, true, hi)
 	var buckets []store.UsageBucket
 	err := s.inTx(ctx, readOnlySnapshot, func(qs *pgdb.Queries) error {
 		if err := qs.TuneStatsTransaction(ctx); err != nil {
 			return fmt.Errorf("tune: %w", err)
 		}
 		if !byType {
-			recs, err := qs.RollupRecordTotals(ctx, pgdb.RollupRecordTotalsParams{
+			recs, err := s.recordTotals(ctx, qs, pgdb.RollupRecordTotalsParams{
 				Stride: stride, ReceivedFrom: lo, ReceivedTo: hi, HourFrom: hlo, HourTo: hhi,
 				ProcessID: q.ProcessID, UserID: q.UserID,
 				ByProcess: q.Groups(store.DimProcess), ByProfile: q.Groups(store.DimProfile),
@@ -88,7 +88,7 @@ func (s *Store) UsageTotals(ctx context.Context, q store.UsageQuery) ([]store.Us
 		for _, t := range types {
 			typeNames[t.ID] = t.Name
 		}
-		toks, err := qs.RollupTokenTotals(ctx, pgdb.RollupTokenTotalsParams{
+		toks, err := s.tokenTotals(ctx, qs, pgdb.RollupTokenTotalsParams{
 			Stride: stride, ReceivedFrom: lo, ReceivedTo: hi, HourFrom: hlo, HourTo: hhi,
 			ProcessID: q.ProcessID, UserID: q.UserID,
 			ByProcess: q.Groups(store.DimProcess), ByProfile: q.Groups(store.DimProfile),
@@ -121,15 +121,15 @@ func (s *Store) RequestStats(ctx context.Context, q store.RequestStatsQuery) (st
 		return store.RequestStats{}, fmt.Errorf("postgres: %s: %w", op, err)
 	}
 	lo, hi := rangeBounds(q.From, q.To)
-	hlo, hhi := rollupHours(q.From, q.To, !s.noRollup, hi)
+	hlo, hhi := rollupHours(q.From, q.To, true, hi)
 	// The series reads the rollup only if its buckets are made of whole hours.
-	slo, shi := rollupHours(q.From, q.To, !s.noRollup && q.BucketSeconds%3600 == 0, hi)
+	slo, shi := rollupHours(q.From, q.To, q.BucketSeconds%3600 == 0, hi)
 	var out store.RequestStats
 	err := s.inTx(ctx, readOnlySnapshot, func(qs *pgdb.Queries) error {
 		if err := qs.TuneStatsTransaction(ctx); err != nil {
 			return fmt.Errorf("tune: %w", err)
 		}
-		models, err := qs.RollupRequestStatsByModel(ctx, pgdb.RollupRequestStatsByModelParams{
+		models, err := s.requestStatsByModel(ctx, qs, pgdb.RollupRequestStatsByModelParams{
 			ReceivedFrom: lo, ReceivedTo: hi, HourFrom: hlo, HourTo: hhi, ProcessID: q.ProcessID,
 		})
 		if err != nil {
@@ -149,7 +149,7 @@ func (s *Store) RequestStats(ctx context.Context, q store.RequestStatsQuery) (st
 				},
 			})
 		}
-		series, err := qs.RollupRequestStatsSeries(ctx, pgdb.RollupRequestStatsSeriesParams{
+		series, err := s.requestStatsSeries(ctx, qs, pgdb.RollupRequestStatsSeriesParams{
 			BucketSeconds: q.BucketSeconds, ReceivedFrom: lo, ReceivedTo: hi, HourFrom: slo, HourTo: shi,
 			ProcessID: q.ProcessID,
 		})
