@@ -293,6 +293,7 @@ func nullTime(t time.Time) any {
 
 // fillRollupKey and fillRollupSums mirror usage_rollup.
 type fillRollupKey struct {
+	daily                             bool
 	hour                              time.Time
 	process, profile, model           int64
 	modelName, providerName, currency string
@@ -474,24 +475,28 @@ func addRollup(rollup map[fillRollupKey]*fillRollupSums, toks map[fillTokenKey]*
 	k := fillRollupKey{hour: hour, process: rec.ProcessID, profile: rec.ProfileID, model: rec.ModelID,
 		modelName: rec.ModelName, providerName: rec.ProviderName, currency: rec.Currency,
 		outcome: string(rec.Outcome), coldStart: rec.ColdStart}
-	s := rollup[k]
-	if s == nil {
-		s = &fillRollupSums{}
-		rollup[k] = s
-	}
-	s.requests++
-	if rec.ErrorMessage != "" {
-		s.withError++
-	}
-	s.cost += rec.CostMicros
-	s.total += rec.total
-	s.queue += rec.QueueWait.Microseconds()
-	if !rec.ForwardedAt.IsZero() && !rec.CompletedAt.IsZero() {
-		s.runUs += rec.CompletedAt.UnixMicro() - rec.ForwardedAt.UnixMicro()
-		s.runs++
-	}
-	if rec.ReceivedAt.After(s.last) {
-		s.last = rec.ReceivedAt
+	day := k
+	day.daily, day.hour = true, rec.ReceivedAt.Truncate(24*time.Hour)
+	for _, k := range []fillRollupKey{k, day} {
+		s := rollup[k]
+		if s == nil {
+			s = &fillRollupSums{}
+			rollup[k] = s
+		}
+		s.requests++
+		if rec.ErrorMessage != "" {
+			s.withError++
+		}
+		s.cost += rec.CostMicros
+		s.total += rec.total
+		s.queue += rec.QueueWait.Microseconds()
+		if !rec.ForwardedAt.IsZero() && !rec.CompletedAt.IsZero() {
+			s.runUs += rec.CompletedAt.UnixMicro() - rec.ForwardedAt.UnixMicro()
+			s.runs++
+		}
+		if rec.ReceivedAt.After(s.last) {
+			s.last = rec.ReceivedAt
+		}
 	}
 	errored := int64(0)
 	if rec.Outcome != store.OutcomeSuccess {
@@ -526,10 +531,10 @@ func copyRollups(ctx context.Context, pool *pgxpool.Pool, rollup map[fillRollupK
 	}
 	rows := make([][]any, 0, len(rollup))
 	for k, s := range rollup {
-		rows = append(rows, []any{k.hour, k.process, k.profile, k.model, k.modelName, k.providerName, k.currency,
+		rows = append(rows, []any{k.daily, k.hour, k.process, k.profile, k.model, k.modelName, k.providerName, k.currency,
 			k.outcome, k.coldStart, s.requests, s.withError, s.cost, s.total, s.queue, s.runUs, s.runs, s.last})
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"fill_rollup"}, []string{"hour", "process_id", "profile_id",
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"fill_rollup"}, []string{"daily", "hour", "process_id", "profile_id",
 		"model_id", "model_name", "provider_name", "currency", "outcome", "cold_start", "requests",
 		"with_error_message", "cost_micros", "total_tokens", "queue_wait_us", "run_us", "runs", "last_received_at"},
 		pgx.CopyFromRows(rows)); err != nil {
@@ -547,7 +552,7 @@ func copyRollups(ctx context.Context, pool *pgxpool.Pool, rollup map[fillRollupK
 	}
 	if _, err := tx.Exec(ctx, `
 		INSERT INTO usage_rollup SELECT * FROM fill_rollup
-		ON CONFLICT (hour, process_id, profile_id, model_id, model_name, provider_name, currency, outcome, cold_start)
+		ON CONFLICT (daily, hour, process_id, profile_id, model_id, model_name, provider_name, currency, outcome, cold_start)
 		DO UPDATE SET requests = usage_rollup.requests + EXCLUDED.requests,
 			with_error_message = usage_rollup.with_error_message + EXCLUDED.with_error_message,
 			cost_micros = usage_rollup.cost_micros + EXCLUDED.cost_micros,

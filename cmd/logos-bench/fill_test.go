@@ -44,7 +44,7 @@ func TestFill(t *testing.T) {
 		t.Errorf("%d records in the DEFAULT partition (%v), want 0: fill creates the months' partitions", defaults, err)
 	}
 	const digest = `SELECT md5(string_agg(x::text, ',' ORDER BY x::text)) FROM (
-		SELECT * FROM usage_rollup UNION ALL SELECT hour, process_id, profile_id, 0, model_name, provider_name,
+		SELECT * FROM usage_rollup UNION ALL SELECT false, hour, process_id, profile_id, 0, model_name, provider_name,
 			currency, token_type_id::text, false, requests, errors, tokens, cost_micros, 0, 0, 0, hour
 		FROM usage_token_rollup) x`
 	var filled, rebuilt string

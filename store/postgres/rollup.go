@@ -116,6 +116,7 @@ func (s *Store) maintainUsageOnce(ctx context.Context, cfg UsagePartitionConfig)
 
 // rollupKey is the key of a usage_rollup row.
 type rollupKey struct {
+	daily                             bool  // a daily row; hour is the day's start
 	hour                              int64 // Unix microseconds
 	processID, profileID, modelID     int64
 	modelName, providerName, currency string
@@ -151,6 +152,17 @@ func microHour(us int64) int64 {
 	return h
 }
 
+// microDay returns the start of the UTC day containing the Unix microsecond
+// us.
+func microDay(us int64) int64 {
+	const day = int64(24 * time.Hour / time.Microsecond)
+	d := us / day * day
+	if d > us {
+		d -= day
+	}
+	return d
+}
+
 // microTime converts Unix microseconds to a timestamptz.
 func microTime(us int64) pgtype.Timestamptz {
 	return pgtype.Timestamptz{Time: time.UnixMicro(us).UTC(), Valid: true}
@@ -173,23 +185,27 @@ func rollupBatch(b *usageBatch, p pgdb.InsertUsageRecordsParams, inserted map[st
 			modelName: p.ModelNames[i], providerName: p.ProviderNames[i], currency: p.Currencies[i],
 			outcome: p.Outcomes[i], coldStart: p.ColdStarts[i],
 		}
-		s := sums[k]
-		if s == nil {
-			s = &rollupSums{lastReceivedAt: recv}
-			sums[k] = s
+		day := k
+		day.daily, day.hour = true, microDay(recv)
+		for _, k := range []rollupKey{k, day} {
+			s := sums[k]
+			if s == nil {
+				s = &rollupSums{lastReceivedAt: recv}
+				sums[k] = s
+			}
+			s.requests++
+			if p.ErrorMessages[i] != "" {
+				s.withErrorMessage++
+			}
+			s.costMicros += p.CostMicros[i]
+			s.totalTokens += p.TotalTokens[i]
+			s.queueWaitUs += p.QueueWaitUs[i]
+			if f, c := p.ForwardedAts[i], p.CompletedAts[i]; f.Valid && c.Valid {
+				s.runUs += c.Time.UnixMicro() - f.Time.UnixMicro()
+				s.runs++
+			}
+			s.lastReceivedAt = max(s.lastReceivedAt, recv)
 		}
-		s.requests++
-		if p.ErrorMessages[i] != "" {
-			s.withErrorMessage++
-		}
-		s.costMicros += p.CostMicros[i]
-		s.totalTokens += p.TotalTokens[i]
-		s.queueWaitUs += p.QueueWaitUs[i]
-		if f, c := p.ForwardedAts[i], p.CompletedAts[i]; f.Valid && c.Valid {
-			s.runUs += c.Time.UnixMicro() - f.Time.UnixMicro()
-			s.runs++
-		}
-		s.lastReceivedAt = max(s.lastReceivedAt, recv)
 		errored := int64(0)
 		if p.Outcomes[i] != string(store.OutcomeSuccess) {
 			errored = 1
@@ -216,7 +232,7 @@ func rollupBatch(b *usageBatch, p pgdb.InsertUsageRecordsParams, inserted map[st
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b rollupKey) int {
-		return cmp.Or(cmp.Compare(a.hour, b.hour), cmp.Compare(a.processID, b.processID),
+		return cmp.Or(compareBool(a.daily, b.daily), cmp.Compare(a.hour, b.hour), cmp.Compare(a.processID, b.processID),
 			cmp.Compare(a.profileID, b.profileID), cmp.Compare(a.modelID, b.modelID),
 			cmp.Compare(a.modelName, b.modelName), cmp.Compare(a.providerName, b.providerName),
 			cmp.Compare(a.currency, b.currency), cmp.Compare(a.outcome, b.outcome),
@@ -225,6 +241,7 @@ func rollupBatch(b *usageBatch, p pgdb.InsertUsageRecordsParams, inserted map[st
 	var rp pgdb.UpsertUsageRollupParams
 	for _, k := range keys {
 		s := sums[k]
+		rp.Dailies = append(rp.Dailies, k.daily)
 		rp.Hours = append(rp.Hours, microTime(k.hour))
 		rp.ProcessIds = append(rp.ProcessIds, k.processID)
 		rp.ProfileIds = append(rp.ProfileIds, k.profileID)
@@ -324,6 +341,31 @@ func rollupHours(from, to time.Time, usable bool, hi pgtype.Timestamptz) (hlo, h
 		return hi, hi
 	}
 	return hlo, hhi
+}
+
+// rollupDays returns the whole UTC days [dlo, dhi) of the rollup hours
+// [hlo, hhi) (from rollupHours) that the daily rollup rows serve; the hourly
+// rows serve the rest. When usable is false, or there is no whole day, it
+// returns dlo = dhi = hhi: hourly rows only.
+func rollupDays(hlo, hhi pgtype.Timestamptz, usable bool) (dlo, dhi pgtype.Timestamptz) {
+	if !usable || (hlo.InfinityModifier == pgtype.Finite && hhi.InfinityModifier == pgtype.Finite && !hlo.Time.Before(hhi.Time)) {
+		return hhi, hhi
+	}
+	dlo, dhi = hlo, hhi
+	if hlo.InfinityModifier == pgtype.Finite {
+		t := hlo.Time.Truncate(24 * time.Hour)
+		if t.Before(hlo.Time) {
+			t = t.Add(24 * time.Hour)
+		}
+		dlo = pgtype.Timestamptz{Time: t, Valid: true}
+	}
+	if hhi.InfinityModifier == pgtype.Finite {
+		dhi = pgtype.Timestamptz{Time: hhi.Time.Truncate(24 * time.Hour), Valid: true}
+	}
+	if dlo.InfinityModifier == pgtype.Finite && dhi.InfinityModifier == pgtype.Finite && !dlo.Time.Before(dhi.Time) {
+		return hhi, hhi
+	}
+	return dlo, dhi
 }
 
 // The statistics call these instead of the queries: with noRollup set they

@@ -34,7 +34,7 @@ func TestRollupRebuild(t *testing.T) {
 	defer conn.Close(ctx)
 	var before, after string
 	const digest = `SELECT md5(string_agg(x::text, ',' ORDER BY x::text)) FROM (
-		SELECT * FROM usage_rollup UNION ALL SELECT hour, process_id, profile_id, 0, model_name, provider_name,
+		SELECT * FROM usage_rollup UNION ALL SELECT false, hour, process_id, profile_id, 0, model_name, provider_name,
 			currency, token_type_id::text, false, requests, errors, tokens, cost_micros, 0, 0, 0, hour
 		FROM usage_token_rollup) x`
 	if err := conn.QueryRow(ctx, digest).Scan(&before); err != nil {
@@ -59,7 +59,7 @@ func TestRollupRebuild(t *testing.T) {
 func TestUsagePartitions(t *testing.T) {
 	ctx := t.Context()
 	s, url := openStoreURL(t)
-	from, to := storetest.SeedVariedUsage(t, s) // 2025-03-31 19:00 to 2025-04-01 05:00
+	from, to := storetest.SeedVariedUsage(t, s) // 2025-03-31 19:00 to 2025-04-03 23:00
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +89,7 @@ func TestUsagePartitions(t *testing.T) {
 	if count("usage_records_p202505") != 0 {
 		t.Fatal("new partition not empty")
 	}
-	// Dropping before 2025-04-01 05:00 keeps April whole and drops March's
+	// Dropping before 2025-04-03 keeps April whole and drops March's
 	// records (in the DEFAULT partition) and rollup hours.
 	if _, err := s.DropUsageBefore(ctx, to); err != nil {
 		t.Fatal(err)

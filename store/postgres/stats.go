@@ -54,6 +54,8 @@ func (s *Store) UsageTotals(ctx context.Context, q store.UsageQuery) ([]store.Us
 	byType := q.Groups(store.DimTokenType)
 	// Hourly and daily buckets and whole ranges are unions of whole hours.
 	hlo, hhi := rollupHours(q.From, q.To, true, hi)
+	// Daily rows serve whole days unless the buckets are hours.
+	dlo, dhi := rollupDays(hlo, hhi, q.Interval != store.IntervalHour)
 	var buckets []store.UsageBucket
 	err := s.inTx(ctx, readOnlySnapshot, func(qs *pgdb.Queries) error {
 		if err := qs.TuneStatsTransaction(ctx); err != nil {
@@ -61,7 +63,7 @@ func (s *Store) UsageTotals(ctx context.Context, q store.UsageQuery) ([]store.Us
 		}
 		if !byType {
 			recs, err := s.recordTotals(ctx, qs, pgdb.RollupRecordTotalsParams{
-				Stride: stride, ReceivedFrom: lo, ReceivedTo: hi, HourFrom: hlo, HourTo: hhi,
+				Stride: stride, ReceivedFrom: lo, ReceivedTo: hi, HourFrom: hlo, HourTo: hhi, DayFrom: dlo, DayTo: dhi,
 				ProcessID: q.ProcessID, UserID: q.UserID,
 				ByProcess: q.Groups(store.DimProcess), ByProfile: q.Groups(store.DimProfile),
 				ByUser: q.Groups(store.DimUser), ByModel: q.Groups(store.DimModel),
@@ -124,13 +126,15 @@ func (s *Store) RequestStats(ctx context.Context, q store.RequestStatsQuery) (st
 	hlo, hhi := rollupHours(q.From, q.To, true, hi)
 	// The series reads the rollup only if its buckets are made of whole hours.
 	slo, shi := rollupHours(q.From, q.To, q.BucketSeconds%3600 == 0, hi)
+	dlo, dhi := rollupDays(hlo, hhi, true)
+	sdlo, sdhi := rollupDays(slo, shi, q.BucketSeconds%86400 == 0)
 	var out store.RequestStats
 	err := s.inTx(ctx, readOnlySnapshot, func(qs *pgdb.Queries) error {
 		if err := qs.TuneStatsTransaction(ctx); err != nil {
 			return fmt.Errorf("tune: %w", err)
 		}
 		models, err := s.requestStatsByModel(ctx, qs, pgdb.RollupRequestStatsByModelParams{
-			ReceivedFrom: lo, ReceivedTo: hi, HourFrom: hlo, HourTo: hhi, ProcessID: q.ProcessID,
+			ReceivedFrom: lo, ReceivedTo: hi, HourFrom: hlo, HourTo: hhi, DayFrom: dlo, DayTo: dhi, ProcessID: q.ProcessID,
 		})
 		if err != nil {
 			return fmt.Errorf("by model: %w", err)
@@ -151,6 +155,7 @@ func (s *Store) RequestStats(ctx context.Context, q store.RequestStatsQuery) (st
 		}
 		series, err := s.requestStatsSeries(ctx, qs, pgdb.RollupRequestStatsSeriesParams{
 			BucketSeconds: q.BucketSeconds, ReceivedFrom: lo, ReceivedTo: hi, HourFrom: slo, HourTo: shi,
+			DayFrom: sdlo, DayTo: sdhi,
 			ProcessID: q.ProcessID,
 		})
 		if err != nil {

@@ -13,14 +13,14 @@ import (
 	"github.com/logos-llm/logos/store"
 )
 
-// variedT0 starts the varied usage of SeedVariedUsage: ten hours across the
+// variedT0 starts the varied usage of SeedVariedUsage: three days from the
 // end of March 2025, so that they span two months (two partitions where the
-// store has them).
+// store has them) and hold whole days.
 var variedT0 = time.Date(2025, 3, 31, 19, 0, 0, 0, time.UTC)
 
 // SeedVariedUsage stores 650 records with varied processes, profiles,
 // models (with and without an id), providers, outcomes, error messages,
-// cold starts, queue and run times, tokens and costs over ten hours from
+// cold starts, queue and run times, tokens and costs over 76 hours from
 // 2025-03-31 19:00 UTC, in several batches; it deletes a model and a process
 // that some of them refer to and then stores 50 more that refer to them. It
 // returns a range with ragged (not whole-hour) edges that holds most of them.
@@ -47,7 +47,7 @@ func SeedVariedUsage(t *testing.T, s store.Store) (from, to time.Time) {
 	outcomes := []store.Outcome{store.OutcomeSuccess, store.OutcomeSuccess, store.OutcomeSuccess, store.OutcomeError,
 		store.OutcomeSuccess, store.OutcomeTimeout, store.OutcomeSuccess, store.OutcomeCancelled, store.OutcomeRejected}
 	rec := func(i int) store.UsageRecord {
-		at := variedT0.Add(time.Duration(i)*53*time.Second + time.Duration(i*7919%60000)*time.Millisecond +
+		at := variedT0.Add(time.Duration(i)*7*time.Minute + time.Duration(i*7919%60000)*time.Millisecond +
 			time.Duration(i%1000)*time.Microsecond)
 		r := newUsage(fmt.Sprintf("varied-%d", i), at)
 		p := processes[i%len(processes)]
@@ -101,7 +101,7 @@ func SeedVariedUsage(t *testing.T, s store.Store) (from, to time.Time) {
 	}
 	// Records that still name the deleted rows store them as absent.
 	insertAll(600, 650, 50)
-	return variedT0.Add(17*time.Minute + 13500*time.Millisecond), variedT0.Add(9*time.Hour + 41*time.Minute + 7*time.Second)
+	return variedT0.Add(17*time.Minute + 13500*time.Millisecond), variedT0.Add(73*time.Hour + 41*time.Minute + 7*time.Second)
 }
 
 // variedQueries returns the UsageTotals queries the rollup tests compare:
@@ -135,7 +135,8 @@ func CompareStats(t *testing.T, s store.Store, got, want store.UsageStatsStore, 
 	ctx := t.Context()
 	scope := fixtureOf(t, s)
 	processID, userID := scope.processID, scope.userID
-	ranges := [][2]time.Time{{from, to}, {from.Truncate(time.Hour), to.Truncate(time.Hour)}, {{}, to}, {from, {}},
+	ranges := [][2]time.Time{{from, to}, {from.Truncate(time.Hour), to.Truncate(time.Hour)},
+		{from.Truncate(24 * time.Hour), to.Truncate(24 * time.Hour)}, {{}, to}, {from, {}},
 		{from, from.Add(50 * time.Minute)}}
 	for _, r := range ranges {
 		for _, q := range variedQueries(r[0], r[1], processID, userID) {
@@ -167,7 +168,9 @@ func CompareStats(t *testing.T, s store.Store, got, want store.UsageStatsStore, 
 // every store computes them from the records).
 func testStatsWholeEqualsSlices(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	from, to := SeedVariedUsage(t, s)
+	from, _ := SeedVariedUsage(t, s)
+	// Ten hours (ragged) in 50-minute slices.
+	to := from.Add(9*time.Hour + 23*time.Minute + 7*time.Second)
 	ss := statsStore(t, s)
 	f := fixtureOf(t, s)
 	var cuts [][2]time.Time

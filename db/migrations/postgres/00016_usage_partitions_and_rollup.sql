@@ -145,9 +145,13 @@ CREATE INDEX usage_records_process_received_idx ON usage_records (process_id, re
 ALTER TABLE usage_tokens ADD CONSTRAINT usage_tokens_pkey PRIMARY KEY (usage_id, token_type_id, received_at);
 
 -- usage_rollup holds, per UTC hour of received_at and combination of the
--- keys, the sums the statistics need. Absent references are 0 (not NULL), so
--- that the keys can be a primary key.
+-- keys, the sums the statistics need; and the same per UTC day (daily rows,
+-- the sums of the day's hourly rows), so that a month of statistics reads 30
+-- rows per key instead of 720. Absent references are 0 (not NULL), so that
+-- the keys can be a primary key.
 CREATE TABLE usage_rollup (
+    daily              BOOLEAN NOT NULL,
+    -- the start of the hour, or of the day for daily rows
     hour               TIMESTAMPTZ NOT NULL,
     process_id         BIGINT NOT NULL,
     profile_id         BIGINT NOT NULL,
@@ -167,7 +171,7 @@ CREATE TABLE usage_rollup (
     run_us             BIGINT NOT NULL,
     runs               BIGINT NOT NULL,
     last_received_at   TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (hour, process_id, profile_id, model_id, model_name, provider_name, currency, outcome, cold_start)
+    PRIMARY KEY (daily, hour, process_id, profile_id, model_id, model_name, provider_name, currency, outcome, cold_start)
 );
 
 -- usage_token_rollup holds, per UTC hour and token type, the token counts
@@ -190,17 +194,23 @@ CREATE TABLE usage_token_rollup (
 );
 
 -- logos_rebuild_usage_rollup recomputes the rollup hours in [from_at, to_at)
--- (whole hours) from the records. The usage insert keeps the rollups up to
--- date by itself; this is for the migration, retention's partial hour and
--- repairs.
+-- (whole hours) from the records, and the daily rows of the days they touch
+-- from the hourly ones. The usage insert keeps the rollups up to date by
+-- itself; this is for the migration, fills and repairs.
 -- +goose StatementBegin
 CREATE FUNCTION logos_rebuild_usage_rollup(from_at timestamptz, to_at timestamptz) RETURNS void
 LANGUAGE plpgsql AS $$
+DECLARE
+    day_from timestamptz := date_trunc('day', from_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
+    day_to timestamptz := to_at;
 BEGIN
-    DELETE FROM usage_rollup WHERE hour >= from_at AND hour < to_at;
+    IF isfinite(to_at) THEN
+        day_to := (date_trunc('day', (to_at - interval '1 microsecond') AT TIME ZONE 'UTC') + interval '1 day') AT TIME ZONE 'UTC';
+    END IF;
+    DELETE FROM usage_rollup WHERE NOT daily AND hour >= from_at AND hour < to_at;
     DELETE FROM usage_token_rollup WHERE hour >= from_at AND hour < to_at;
     INSERT INTO usage_rollup
-    SELECT date_trunc('hour', r.received_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+    SELECT false, date_trunc('hour', r.received_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
         COALESCE(r.process_id, 0), COALESCE(r.profile_id, 0), COALESCE(r.model_id, 0),
         r.model_name, r.provider_name, r.currency, r.outcome, r.cold_start,
         count(*), count(*) FILTER (WHERE r.error_message <> ''),
@@ -209,7 +219,16 @@ BEGIN
         count(r.completed_at - r.forwarded_at), max(r.received_at)
     FROM usage_records r
     WHERE r.received_at >= from_at AND r.received_at < to_at
-    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9;
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10;
+    DELETE FROM usage_rollup WHERE daily AND hour >= day_from AND hour < day_to;
+    INSERT INTO usage_rollup
+    SELECT true, date_trunc('day', u.hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+        u.process_id, u.profile_id, u.model_id, u.model_name, u.provider_name, u.currency, u.outcome, u.cold_start,
+        sum(u.requests), sum(u.with_error_message), sum(u.cost_micros), sum(u.total_tokens),
+        sum(u.queue_wait_us), sum(u.run_us), sum(u.runs), max(u.last_received_at)
+    FROM usage_rollup u
+    WHERE NOT u.daily AND u.hour >= day_from AND u.hour < day_to
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10;
     INSERT INTO usage_token_rollup
     SELECT date_trunc('hour', r.received_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
         COALESCE(r.process_id, 0), COALESCE(r.profile_id, 0),
@@ -237,11 +256,11 @@ BEGIN
         UPDATE usage_records SET process_id = NULL WHERE process_id = OLD.id;
         WITH gone AS (DELETE FROM usage_rollup WHERE process_id = OLD.id RETURNING *)
         INSERT INTO usage_rollup
-        SELECT hour, 0, profile_id, model_id, model_name, provider_name, currency, outcome, cold_start,
+        SELECT daily, hour, 0, profile_id, model_id, model_name, provider_name, currency, outcome, cold_start,
             sum(requests), sum(with_error_message), sum(cost_micros), sum(total_tokens),
             sum(queue_wait_us), sum(run_us), sum(runs), max(last_received_at)
-        FROM gone GROUP BY hour, profile_id, model_id, model_name, provider_name, currency, outcome, cold_start
-        ON CONFLICT (hour, process_id, profile_id, model_id, model_name, provider_name, currency, outcome, cold_start)
+        FROM gone GROUP BY daily, hour, profile_id, model_id, model_name, provider_name, currency, outcome, cold_start
+        ON CONFLICT (daily, hour, process_id, profile_id, model_id, model_name, provider_name, currency, outcome, cold_start)
         DO UPDATE SET requests = usage_rollup.requests + EXCLUDED.requests,
             with_error_message = usage_rollup.with_error_message + EXCLUDED.with_error_message,
             cost_micros = usage_rollup.cost_micros + EXCLUDED.cost_micros,
@@ -264,11 +283,11 @@ BEGIN
         UPDATE usage_records SET profile_id = NULL WHERE profile_id = OLD.id;
         WITH gone AS (DELETE FROM usage_rollup WHERE profile_id = OLD.id RETURNING *)
         INSERT INTO usage_rollup
-        SELECT hour, process_id, 0, model_id, model_name, provider_name, currency, outcome, cold_start,
+        SELECT daily, hour, process_id, 0, model_id, model_name, provider_name, currency, outcome, cold_start,
             sum(requests), sum(with_error_message), sum(cost_micros), sum(total_tokens),
             sum(queue_wait_us), sum(run_us), sum(runs), max(last_received_at)
-        FROM gone GROUP BY hour, process_id, model_id, model_name, provider_name, currency, outcome, cold_start
-        ON CONFLICT (hour, process_id, profile_id, model_id, model_name, provider_name, currency, outcome, cold_start)
+        FROM gone GROUP BY daily, hour, process_id, model_id, model_name, provider_name, currency, outcome, cold_start
+        ON CONFLICT (daily, hour, process_id, profile_id, model_id, model_name, provider_name, currency, outcome, cold_start)
         DO UPDATE SET requests = usage_rollup.requests + EXCLUDED.requests,
             with_error_message = usage_rollup.with_error_message + EXCLUDED.with_error_message,
             cost_micros = usage_rollup.cost_micros + EXCLUDED.cost_micros,
@@ -291,11 +310,11 @@ BEGIN
         UPDATE usage_records SET model_id = NULL WHERE model_id = OLD.id;
         WITH gone AS (DELETE FROM usage_rollup WHERE model_id = OLD.id RETURNING *)
         INSERT INTO usage_rollup
-        SELECT hour, process_id, profile_id, 0, model_name, provider_name, currency, outcome, cold_start,
+        SELECT daily, hour, process_id, profile_id, 0, model_name, provider_name, currency, outcome, cold_start,
             sum(requests), sum(with_error_message), sum(cost_micros), sum(total_tokens),
             sum(queue_wait_us), sum(run_us), sum(runs), max(last_received_at)
-        FROM gone GROUP BY hour, process_id, profile_id, model_name, provider_name, currency, outcome, cold_start
-        ON CONFLICT (hour, process_id, profile_id, model_id, model_name, provider_name, currency, outcome, cold_start)
+        FROM gone GROUP BY daily, hour, process_id, profile_id, model_name, provider_name, currency, outcome, cold_start
+        ON CONFLICT (daily, hour, process_id, profile_id, model_id, model_name, provider_name, currency, outcome, cold_start)
         DO UPDATE SET requests = usage_rollup.requests + EXCLUDED.requests,
             with_error_message = usage_rollup.with_error_message + EXCLUDED.with_error_message,
             cost_micros = usage_rollup.cost_micros + EXCLUDED.cost_micros,

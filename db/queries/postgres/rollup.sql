@@ -17,13 +17,14 @@ SELECT logos_drop_usage_before(@cutoff::timestamptz)::integer AS dropped;
 -- concurrent batches lock rows in one order).
 -- name: UpsertUsageRollup :exec
 INSERT INTO usage_rollup (
-    hour, process_id, profile_id, model_id, model_name, provider_name, currency, outcome, cold_start,
+    daily, hour, process_id, profile_id, model_id, model_name, provider_name, currency, outcome, cold_start,
     requests, with_error_message, cost_micros, total_tokens, queue_wait_us, run_us, runs, last_received_at
 )
-SELECT u.hour, u.process_id, u.profile_id, u.model_id, u.model_name, u.provider_name, u.currency,
+SELECT u.daily, u.hour, u.process_id, u.profile_id, u.model_id, u.model_name, u.provider_name, u.currency,
     u.outcome, u.cold_start, u.requests, u.with_error_message, u.cost_micros, u.total_tokens,
     u.queue_wait_us, u.run_us, u.runs, u.last_received_at
 FROM ROWS FROM (
+    unnest(@dailies::boolean[]),
     unnest(@hours::timestamptz[]),
     unnest(@process_ids::bigint[]),
     unnest(@profile_ids::bigint[]),
@@ -42,11 +43,11 @@ FROM ROWS FROM (
     unnest(@runs::bigint[]),
     unnest(@last_received_ats::timestamptz[])
 ) WITH ORDINALITY AS u(
-    hour, process_id, profile_id, model_id, model_name, provider_name, currency, outcome, cold_start,
+    daily, hour, process_id, profile_id, model_id, model_name, provider_name, currency, outcome, cold_start,
     requests, with_error_message, cost_micros, total_tokens, queue_wait_us, run_us, runs, last_received_at, ord
 )
 ORDER BY u.ord
-ON CONFLICT (hour, process_id, profile_id, model_id, model_name, provider_name, currency, outcome, cold_start)
+ON CONFLICT (daily, hour, process_id, profile_id, model_id, model_name, provider_name, currency, outcome, cold_start)
 DO UPDATE SET
     requests = usage_rollup.requests + EXCLUDED.requests,
     with_error_message = usage_rollup.with_error_message + EXCLUDED.with_error_message,
@@ -92,11 +93,13 @@ DO UPDATE SET
     tokens = usage_token_rollup.tokens + EXCLUDED.tokens,
     cost_micros = usage_token_rollup.cost_micros + EXCLUDED.cost_micros;
 
--- The statistics below read the rollup for the whole hours
--- [@hour_from, @hour_to) and the records for the rest of
+-- The statistics below read the daily rollup rows for the whole days
+-- [@day_from, @day_to), the hourly ones for the rest of the whole hours
+-- [@hour_from, @hour_to), and the records for the rest of
 -- [@received_from, @received_to), the partial hours at its edges. With
--- @hour_from = @hour_to = @received_to they read only records. They return
--- what the queries of stats.sql return, row for row.
+-- @day_from = @day_to = @hour_to they read no daily rows, with also
+-- @hour_from = @hour_to = @received_to only records. They return what the
+-- queries of stats.sql return, row for row.
 
 -- RollupRecordTotals is UsageRecordTotals served from the rollup.
 -- name: RollupRecordTotals :many
@@ -105,7 +108,9 @@ WITH parts AS (
         u.requests, CASE WHEN u.outcome <> 'success' THEN u.requests ELSE 0 END AS errors,
         u.cost_micros, u.total_tokens AS tokens
     FROM usage_rollup u
-    WHERE u.hour >= @hour_from::timestamptz AND u.hour < @hour_to::timestamptz
+    WHERE ((NOT u.daily AND ((u.hour >= @hour_from::timestamptz AND u.hour < @day_from::timestamptz)
+            OR (u.hour >= @day_to::timestamptz AND u.hour < @hour_to::timestamptz)))
+        OR (u.daily AND u.hour >= @day_from::timestamptz AND u.hour < @day_to::timestamptz))
       AND (@process_id::bigint = 0 OR u.process_id = @process_id::bigint)
       AND (@user_id::bigint = 0 OR u.process_id IN (SELECT p.id FROM processes p WHERE p.user_id = @user_id::bigint))
     UNION ALL
@@ -177,7 +182,9 @@ WITH parts AS (
     SELECT u.model_id, u.model_name, u.provider_name, u.last_received_at AS received_at, u.outcome,
         u.cold_start, u.requests, u.with_error_message, u.queue_wait_us, u.run_us, u.runs
     FROM usage_rollup u
-    WHERE u.hour >= @hour_from::timestamptz AND u.hour < @hour_to::timestamptz
+    WHERE ((NOT u.daily AND ((u.hour >= @hour_from::timestamptz AND u.hour < @day_from::timestamptz)
+            OR (u.hour >= @day_to::timestamptz AND u.hour < @hour_to::timestamptz)))
+        OR (u.daily AND u.hour >= @day_from::timestamptz AND u.hour < @day_to::timestamptz))
       AND (@process_id::bigint = 0 OR u.process_id = @process_id::bigint)
     UNION ALL
     SELECT COALESCE(r.model_id, 0), r.model_name, r.provider_name, r.received_at, r.outcome,
@@ -219,7 +226,9 @@ WITH parts AS (
     SELECT u.hour AS at, u.model_id, u.cold_start, u.outcome, u.requests, u.with_error_message,
         u.run_us, u.runs
     FROM usage_rollup u
-    WHERE u.hour >= @hour_from::timestamptz AND u.hour < @hour_to::timestamptz
+    WHERE ((NOT u.daily AND ((u.hour >= @hour_from::timestamptz AND u.hour < @day_from::timestamptz)
+            OR (u.hour >= @day_to::timestamptz AND u.hour < @hour_to::timestamptz)))
+        OR (u.daily AND u.hour >= @day_from::timestamptz AND u.hour < @day_to::timestamptz))
       AND (@process_id::bigint = 0 OR u.process_id = @process_id::bigint)
     UNION ALL
     SELECT r.received_at, COALESCE(r.model_id, 0), r.cold_start, r.outcome, 1::bigint,

@@ -258,6 +258,7 @@ type UsageRecordsDefault struct {
 }
 
 type UsageRollup struct {
+	Daily            bool
 	Hour             pgtype.Timestamptz
 	ProcessID        int64
 	ProfileID        int64

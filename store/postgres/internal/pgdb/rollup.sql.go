@@ -53,18 +53,20 @@ WITH parts AS (
         u.requests, CASE WHEN u.outcome <> 'success' THEN u.requests ELSE 0 END AS errors,
         u.cost_micros, u.total_tokens AS tokens
     FROM usage_rollup u
-    WHERE u.hour >= $7::timestamptz AND u.hour < $8::timestamptz
-      AND ($9::bigint = 0 OR u.process_id = $9::bigint)
-      AND ($10::bigint = 0 OR u.process_id IN (SELECT p.id FROM processes p WHERE p.user_id = $10::bigint))
+    WHERE ((NOT u.daily AND ((u.hour >= $7::timestamptz AND u.hour < $8::timestamptz)
+            OR (u.hour >= $9::timestamptz AND u.hour < $10::timestamptz)))
+        OR (u.daily AND u.hour >= $8::timestamptz AND u.hour < $9::timestamptz))
+      AND ($11::bigint = 0 OR u.process_id = $11::bigint)
+      AND ($12::bigint = 0 OR u.process_id IN (SELECT p.id FROM processes p WHERE p.user_id = $12::bigint))
     UNION ALL
     SELECT r.received_at, COALESCE(r.process_id, 0), COALESCE(r.profile_id, 0), r.model_name, r.provider_name,
         r.currency, 1::bigint, CASE WHEN r.outcome <> 'success' THEN 1 ELSE 0 END::bigint,
         r.cost_micros, r.total_tokens
     FROM usage_records r
-    WHERE ((r.received_at >= $11::timestamptz AND r.received_at < $7::timestamptz)
-        OR (r.received_at >= $8::timestamptz AND r.received_at < $12::timestamptz))
-      AND ($9::bigint = 0 OR r.process_id = $9::bigint)
-      AND ($10::bigint = 0 OR r.process_id IN (SELECT p.id FROM processes p WHERE p.user_id = $10::bigint))
+    WHERE ((r.received_at >= $13::timestamptz AND r.received_at < $7::timestamptz)
+        OR (r.received_at >= $10::timestamptz AND r.received_at < $14::timestamptz))
+      AND ($11::bigint = 0 OR r.process_id = $11::bigint)
+      AND ($12::bigint = 0 OR r.process_id IN (SELECT p.id FROM processes p WHERE p.user_id = $12::bigint))
 )
 SELECT
     date_bin($1::interval, x.at, timestamptz '2000-01-01 00:00:00+00')::timestamptz AS bucket,
@@ -90,6 +92,8 @@ type RollupRecordTotalsParams struct {
 	ByModel      bool
 	ByProvider   bool
 	HourFrom     pgtype.Timestamptz
+	DayFrom      pgtype.Timestamptz
+	DayTo        pgtype.Timestamptz
 	HourTo       pgtype.Timestamptz
 	ProcessID    int64
 	UserID       int64
@@ -111,11 +115,13 @@ type RollupRecordTotalsRow struct {
 	Tokens       int64
 }
 
-// The statistics below read the rollup for the whole hours
-// [@hour_from, @hour_to) and the records for the rest of
+// The statistics below read the daily rollup rows for the whole days
+// [@day_from, @day_to), the hourly ones for the rest of the whole hours
+// [@hour_from, @hour_to), and the records for the rest of
 // [@received_from, @received_to), the partial hours at its edges. With
-// @hour_from = @hour_to = @received_to they read only records. They return
-// what the queries of stats.sql return, row for row.
+// @day_from = @day_to = @hour_to they read no daily rows, with also
+// @hour_from = @hour_to = @received_to only records. They return what the
+// queries of stats.sql return, row for row.
 // RollupRecordTotals is UsageRecordTotals served from the rollup.
 func (q *Queries) RollupRecordTotals(ctx context.Context, arg RollupRecordTotalsParams) ([]RollupRecordTotalsRow, error) {
 	rows, err := q.db.Query(ctx, rollupRecordTotals,
@@ -126,6 +132,8 @@ func (q *Queries) RollupRecordTotals(ctx context.Context, arg RollupRecordTotals
 		arg.ByModel,
 		arg.ByProvider,
 		arg.HourFrom,
+		arg.DayFrom,
+		arg.DayTo,
 		arg.HourTo,
 		arg.ProcessID,
 		arg.UserID,
@@ -167,17 +175,19 @@ WITH parts AS (
     SELECT u.model_id, u.model_name, u.provider_name, u.last_received_at AS received_at, u.outcome,
         u.cold_start, u.requests, u.with_error_message, u.queue_wait_us, u.run_us, u.runs
     FROM usage_rollup u
-    WHERE u.hour >= $1::timestamptz AND u.hour < $2::timestamptz
-      AND ($3::bigint = 0 OR u.process_id = $3::bigint)
+    WHERE ((NOT u.daily AND ((u.hour >= $1::timestamptz AND u.hour < $2::timestamptz)
+            OR (u.hour >= $3::timestamptz AND u.hour < $4::timestamptz)))
+        OR (u.daily AND u.hour >= $2::timestamptz AND u.hour < $3::timestamptz))
+      AND ($5::bigint = 0 OR u.process_id = $5::bigint)
     UNION ALL
     SELECT COALESCE(r.model_id, 0), r.model_name, r.provider_name, r.received_at, r.outcome,
         r.cold_start, 1::bigint, CASE WHEN r.error_message <> '' THEN 1 ELSE 0 END::bigint, r.queue_wait_us,
         COALESCE((EXTRACT(EPOCH FROM r.completed_at - r.forwarded_at) * 1000000)::bigint, 0),
         CASE WHEN r.completed_at IS NOT NULL AND r.forwarded_at IS NOT NULL THEN 1 ELSE 0 END::bigint
     FROM usage_records r
-    WHERE ((r.received_at >= $4::timestamptz AND r.received_at < $1::timestamptz)
-        OR (r.received_at >= $2::timestamptz AND r.received_at < $5::timestamptz))
-      AND ($3::bigint = 0 OR r.process_id = $3::bigint)
+    WHERE ((r.received_at >= $6::timestamptz AND r.received_at < $1::timestamptz)
+        OR (r.received_at >= $4::timestamptz AND r.received_at < $7::timestamptz))
+      AND ($5::bigint = 0 OR r.process_id = $5::bigint)
 )
 SELECT
     x.model_id::bigint AS model_id,
@@ -204,6 +214,8 @@ GROUP BY x.model_id, CASE WHEN x.model_id = 0 THEN x.model_name ELSE '' END
 
 type RollupRequestStatsByModelParams struct {
 	HourFrom     pgtype.Timestamptz
+	DayFrom      pgtype.Timestamptz
+	DayTo        pgtype.Timestamptz
 	HourTo       pgtype.Timestamptz
 	ProcessID    int64
 	ReceivedFrom pgtype.Timestamptz
@@ -236,6 +248,8 @@ type RollupRequestStatsByModelRow struct {
 func (q *Queries) RollupRequestStatsByModel(ctx context.Context, arg RollupRequestStatsByModelParams) ([]RollupRequestStatsByModelRow, error) {
 	rows, err := q.db.Query(ctx, rollupRequestStatsByModel,
 		arg.HourFrom,
+		arg.DayFrom,
+		arg.DayTo,
 		arg.HourTo,
 		arg.ProcessID,
 		arg.ReceivedFrom,
@@ -282,17 +296,19 @@ WITH parts AS (
     SELECT u.hour AS at, u.model_id, u.cold_start, u.outcome, u.requests, u.with_error_message,
         u.run_us, u.runs
     FROM usage_rollup u
-    WHERE u.hour >= $2::timestamptz AND u.hour < $3::timestamptz
-      AND ($4::bigint = 0 OR u.process_id = $4::bigint)
+    WHERE ((NOT u.daily AND ((u.hour >= $2::timestamptz AND u.hour < $3::timestamptz)
+            OR (u.hour >= $4::timestamptz AND u.hour < $5::timestamptz)))
+        OR (u.daily AND u.hour >= $3::timestamptz AND u.hour < $4::timestamptz))
+      AND ($6::bigint = 0 OR u.process_id = $6::bigint)
     UNION ALL
     SELECT r.received_at, COALESCE(r.model_id, 0), r.cold_start, r.outcome, 1::bigint,
         CASE WHEN r.error_message <> '' THEN 1 ELSE 0 END::bigint,
         COALESCE((EXTRACT(EPOCH FROM r.completed_at - r.forwarded_at) * 1000000)::bigint, 0),
         CASE WHEN r.completed_at IS NOT NULL AND r.forwarded_at IS NOT NULL THEN 1 ELSE 0 END::bigint
     FROM usage_records r
-    WHERE ((r.received_at >= $5::timestamptz AND r.received_at < $2::timestamptz)
-        OR (r.received_at >= $3::timestamptz AND r.received_at < $6::timestamptz))
-      AND ($4::bigint = 0 OR r.process_id = $4::bigint)
+    WHERE ((r.received_at >= $7::timestamptz AND r.received_at < $2::timestamptz)
+        OR (r.received_at >= $5::timestamptz AND r.received_at < $8::timestamptz))
+      AND ($6::bigint = 0 OR r.process_id = $6::bigint)
 )
 SELECT
     to_timestamp(floor(EXTRACT(EPOCH FROM x.at) / $1::bigint) * $1::bigint)::timestamptz AS bucket,
@@ -311,6 +327,8 @@ ORDER BY 1
 type RollupRequestStatsSeriesParams struct {
 	BucketSeconds int64
 	HourFrom      pgtype.Timestamptz
+	DayFrom       pgtype.Timestamptz
+	DayTo         pgtype.Timestamptz
 	HourTo        pgtype.Timestamptz
 	ProcessID     int64
 	ReceivedFrom  pgtype.Timestamptz
@@ -334,6 +352,8 @@ func (q *Queries) RollupRequestStatsSeries(ctx context.Context, arg RollupReques
 	rows, err := q.db.Query(ctx, rollupRequestStatsSeries,
 		arg.BucketSeconds,
 		arg.HourFrom,
+		arg.DayFrom,
+		arg.DayTo,
 		arg.HourTo,
 		arg.ProcessID,
 		arg.ReceivedFrom,
@@ -482,36 +502,37 @@ func (q *Queries) RollupTokenTotals(ctx context.Context, arg RollupTokenTotalsPa
 
 const upsertUsageRollup = `-- name: UpsertUsageRollup :exec
 INSERT INTO usage_rollup (
-    hour, process_id, profile_id, model_id, model_name, provider_name, currency, outcome, cold_start,
+    daily, hour, process_id, profile_id, model_id, model_name, provider_name, currency, outcome, cold_start,
     requests, with_error_message, cost_micros, total_tokens, queue_wait_us, run_us, runs, last_received_at
 )
-SELECT u.hour, u.process_id, u.profile_id, u.model_id, u.model_name, u.provider_name, u.currency,
+SELECT u.daily, u.hour, u.process_id, u.profile_id, u.model_id, u.model_name, u.provider_name, u.currency,
     u.outcome, u.cold_start, u.requests, u.with_error_message, u.cost_micros, u.total_tokens,
     u.queue_wait_us, u.run_us, u.runs, u.last_received_at
 FROM ROWS FROM (
-    unnest($1::timestamptz[]),
-    unnest($2::bigint[]),
+    unnest($1::boolean[]),
+    unnest($2::timestamptz[]),
     unnest($3::bigint[]),
     unnest($4::bigint[]),
-    unnest($5::text[]),
+    unnest($5::bigint[]),
     unnest($6::text[]),
     unnest($7::text[]),
     unnest($8::text[]),
-    unnest($9::boolean[]),
-    unnest($10::bigint[]),
+    unnest($9::text[]),
+    unnest($10::boolean[]),
     unnest($11::bigint[]),
     unnest($12::bigint[]),
     unnest($13::bigint[]),
     unnest($14::bigint[]),
     unnest($15::bigint[]),
     unnest($16::bigint[]),
-    unnest($17::timestamptz[])
+    unnest($17::bigint[]),
+    unnest($18::timestamptz[])
 ) WITH ORDINALITY AS u(
-    hour, process_id, profile_id, model_id, model_name, provider_name, currency, outcome, cold_start,
+    daily, hour, process_id, profile_id, model_id, model_name, provider_name, currency, outcome, cold_start,
     requests, with_error_message, cost_micros, total_tokens, queue_wait_us, run_us, runs, last_received_at, ord
 )
 ORDER BY u.ord
-ON CONFLICT (hour, process_id, profile_id, model_id, model_name, provider_name, currency, outcome, cold_start)
+ON CONFLICT (daily, hour, process_id, profile_id, model_id, model_name, provider_name, currency, outcome, cold_start)
 DO UPDATE SET
     requests = usage_rollup.requests + EXCLUDED.requests,
     with_error_message = usage_rollup.with_error_message + EXCLUDED.with_error_message,
@@ -524,6 +545,7 @@ DO UPDATE SET
 `
 
 type UpsertUsageRollupParams struct {
+	Dailies           []bool
 	Hours             []pgtype.Timestamptz
 	ProcessIds        []int64
 	ProfileIds        []int64
@@ -548,6 +570,7 @@ type UpsertUsageRollupParams struct {
 // concurrent batches lock rows in one order).
 func (q *Queries) UpsertUsageRollup(ctx context.Context, arg UpsertUsageRollupParams) error {
 	_, err := q.db.Exec(ctx, upsertUsageRollup,
+		arg.Dailies,
 		arg.Hours,
 		arg.ProcessIds,
 		arg.ProfileIds,
