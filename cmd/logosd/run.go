@@ -70,6 +70,7 @@ type options struct {
 	trustedProxies  []netip.Prefix
 	retention       time.Duration
 	corsOrigins     []string
+	usageRetention  time.Duration // 0: keep usage forever
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
@@ -105,6 +106,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&gcMin, "gc-min-heap", gcMin, "smallest heap the Go collector lets grow before collecting, e.g. 64MiB; 0: Go's default. Ignored when GOGC is set (LOGOS_GC_MIN_HEAP)")
 	retention := env("LOGOS_SNAPSHOT_RETENTION", "168h")
 	fs.StringVar(&retention, "snapshot-retention", retention, "how long provider snapshots (polls of providers' admin URLs) are kept; 0: forever (LOGOS_SNAPSHOT_RETENTION)")
+	usageRetention := env("LOGOS_USAGE_RETENTION", "0")
+	fs.StringVar(&usageRetention, "usage-retention", usageRetention, "with PostgreSQL, how long usage records are kept: older whole months (partitions) are dropped, with their statistics; 0: forever (LOGOS_USAGE_RETENTION)")
 	cors := env("LOGOS_CORS_ORIGINS", "")
 	fs.StringVar(&cors, "cors-origins", cors, "comma-separated origins browsers may call Logos from, e.g. https://app.example.com; * allows any; empty: none (LOGOS_CORS_ORIGINS)")
 	timeout := env("LOGOS_SHUTDOWN_TIMEOUT", "30s")
@@ -219,6 +222,10 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	if o.retention, err = time.ParseDuration(retention); err != nil || o.retention < 0 {
 		return o, fmt.Errorf("invalid snapshot retention %q: want a duration, 0 to keep snapshots forever", retention)
 	}
+	if o.usageRetention, err = time.ParseDuration(usageRetention); err != nil || o.usageRetention < 0 ||
+		(o.usageRetention > 0 && o.usageRetention < 31*24*time.Hour) {
+		return o, fmt.Errorf("invalid usage retention %q: want 0 (forever) or a duration of at least 744h (a month)", usageRetention)
+	}
 	if o.retention == 0 {
 		o.retention = -1 // logos.Config: negative keeps them forever
 	}
@@ -330,6 +337,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer st.Close()
+	if stop := startUsagePartitions(ctx, st, opts.usageRetention); stop != nil {
+		defer stop()
+	}
 
 	var secretKey []byte
 	if v := getenv("LOGOS_SECRET_KEY"); v != "" {

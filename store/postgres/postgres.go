@@ -51,6 +51,9 @@ type Store struct {
 	q         *pgdb.Queries
 	log       *slog.Logger
 	closeOnce sync.Once
+	// noRollup makes the statistics read only the records (tests compare
+	// both ways).
+	noRollup bool
 }
 
 var _ store.Store = (*Store)(nil)

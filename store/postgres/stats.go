@@ -52,14 +52,19 @@ func (s *Store) UsageTotals(ctx context.Context, q store.UsageQuery) ([]store.Us
 		stride = pgtype.Interval{Days: 1, Valid: true}
 	}
 	byType := q.Groups(store.DimTokenType)
+	// Hourly and daily buckets and whole ranges are unions of whole hours.
+	hlo, hhi := rollupHours(q.From, q.To, true, hi)
+	// Daily rows serve whole days unless the buckets are hours.
+	dlo, dhi := rollupDays(hlo, hhi, q.Interval != store.IntervalHour)
 	var buckets []store.UsageBucket
 	err := s.inTx(ctx, readOnlySnapshot, func(qs *pgdb.Queries) error {
 		if err := qs.TuneStatsTransaction(ctx); err != nil {
 			return fmt.Errorf("tune: %w", err)
 		}
 		if !byType {
-			recs, err := qs.UsageRecordTotals(ctx, pgdb.UsageRecordTotalsParams{
-				Stride: stride, ReceivedFrom: lo, ReceivedTo: hi, ProcessID: q.ProcessID, UserID: q.UserID,
+			recs, err := s.recordTotals(ctx, qs, pgdb.RollupRecordTotalsParams{
+				Stride: stride, ReceivedFrom: lo, ReceivedTo: hi, HourFrom: hlo, HourTo: hhi, DayFrom: dlo, DayTo: dhi,
+				ProcessID: q.ProcessID, UserID: q.UserID,
 				ByProcess: q.Groups(store.DimProcess), ByProfile: q.Groups(store.DimProfile),
 				ByUser: q.Groups(store.DimUser), ByModel: q.Groups(store.DimModel),
 				ByProvider: q.Groups(store.DimProvider),
@@ -85,8 +90,9 @@ func (s *Store) UsageTotals(ctx context.Context, q store.UsageQuery) ([]store.Us
 		for _, t := range types {
 			typeNames[t.ID] = t.Name
 		}
-		toks, err := qs.UsageTokenTotals(ctx, pgdb.UsageTokenTotalsParams{
-			Stride: stride, ReceivedFrom: lo, ReceivedTo: hi, ProcessID: q.ProcessID, UserID: q.UserID,
+		toks, err := s.tokenTotals(ctx, qs, pgdb.RollupTokenTotalsParams{
+			Stride: stride, ReceivedFrom: lo, ReceivedTo: hi, HourFrom: hlo, HourTo: hhi,
+			ProcessID: q.ProcessID, UserID: q.UserID,
 			ByProcess: q.Groups(store.DimProcess), ByProfile: q.Groups(store.DimProfile),
 			ByUser: q.Groups(store.DimUser), ByModel: q.Groups(store.DimModel),
 			ByProvider: q.Groups(store.DimProvider), ByTokenType: byType,
@@ -117,12 +123,19 @@ func (s *Store) RequestStats(ctx context.Context, q store.RequestStatsQuery) (st
 		return store.RequestStats{}, fmt.Errorf("postgres: %s: %w", op, err)
 	}
 	lo, hi := rangeBounds(q.From, q.To)
+	hlo, hhi := rollupHours(q.From, q.To, true, hi)
+	// The series reads the rollup only if its buckets are made of whole hours.
+	slo, shi := rollupHours(q.From, q.To, q.BucketSeconds%3600 == 0, hi)
+	dlo, dhi := rollupDays(hlo, hhi, true)
+	sdlo, sdhi := rollupDays(slo, shi, q.BucketSeconds%86400 == 0)
 	var out store.RequestStats
 	err := s.inTx(ctx, readOnlySnapshot, func(qs *pgdb.Queries) error {
 		if err := qs.TuneStatsTransaction(ctx); err != nil {
 			return fmt.Errorf("tune: %w", err)
 		}
-		models, err := qs.RequestStatsByModel(ctx, pgdb.RequestStatsByModelParams{ReceivedFrom: lo, ReceivedTo: hi, ProcessID: q.ProcessID})
+		models, err := s.requestStatsByModel(ctx, qs, pgdb.RollupRequestStatsByModelParams{
+			ReceivedFrom: lo, ReceivedTo: hi, HourFrom: hlo, HourTo: hhi, DayFrom: dlo, DayTo: dhi, ProcessID: q.ProcessID,
+		})
 		if err != nil {
 			return fmt.Errorf("by model: %w", err)
 		}
@@ -140,8 +153,10 @@ func (s *Store) RequestStats(ctx context.Context, q store.RequestStatsQuery) (st
 				},
 			})
 		}
-		series, err := qs.RequestStatsSeries(ctx, pgdb.RequestStatsSeriesParams{
-			BucketSeconds: q.BucketSeconds, ReceivedFrom: lo, ReceivedTo: hi, ProcessID: q.ProcessID,
+		series, err := s.requestStatsSeries(ctx, qs, pgdb.RollupRequestStatsSeriesParams{
+			BucketSeconds: q.BucketSeconds, ReceivedFrom: lo, ReceivedTo: hi, HourFrom: slo, HourTo: shi,
+			DayFrom: sdlo, DayTo: sdhi,
+			ProcessID: q.ProcessID,
 		})
 		if err != nil {
 			return fmt.Errorf("series: %w", err)

@@ -67,6 +67,9 @@ func BenchmarkUsageStats1M(b *testing.B) {
 	}
 	defer conn.Close(ctx)
 	seedStart := time.Now()
+	if _, err := conn.Exec(ctx, `SELECT logos_ensure_usage_partitions($1, $2)`, start, end); err != nil {
+		b.Fatalf("partitions: %v", err)
+	}
 	if _, err := conn.Exec(ctx, `
 		INSERT INTO usage_records (request_id, process_id, profile_id, model_id, provider_id,
 			model_name, provider_name, operation, received_at, forwarded_at, completed_at,
@@ -87,14 +90,18 @@ func BenchmarkUsageStats1M(b *testing.B) {
 		b.Fatalf("seed records: %v", err)
 	}
 	if _, err := conn.Exec(ctx, `
-		INSERT INTO usage_tokens (usage_id, token_type_id, count, cost_micros)
-		SELECT r.id, tt.id, CASE tt.name WHEN 'prompt_tokens' THEN 200 + g % 800 ELSE 50 + g % 300 END, 0
+		INSERT INTO usage_tokens (usage_id, token_type_id, count, cost_micros, received_at)
+		SELECT r.id, tt.id, CASE tt.name WHEN 'prompt_tokens' THEN 200 + g % 800 ELSE 50 + g % 300 END, 0, r.received_at
 		FROM usage_records r CROSS JOIN token_types tt,
 			LATERAL (SELECT substr(r.request_id, 7)::bigint AS g) AS n`); err != nil {
 		b.Fatalf("seed tokens: %v", err)
 	}
+	// Records inserted by SQL bypass InsertUsage, which keeps the rollups.
+	if _, err := conn.Exec(ctx, `SELECT logos_rebuild_usage_rollup('-infinity', 'infinity')`); err != nil {
+		b.Fatalf("rollup: %v", err)
+	}
 	// What autovacuum would have done by the time anyone asks.
-	if _, err := conn.Exec(ctx, `VACUUM ANALYZE usage_records, usage_tokens`); err != nil {
+	if _, err := conn.Exec(ctx, `VACUUM ANALYZE usage_records, usage_tokens, usage_rollup, usage_token_rollup`); err != nil {
 		b.Fatalf("vacuum: %v", err)
 	}
 	b.Logf("seeded %d records and %d token counts in %v", benchRecords, 2*benchRecords, time.Since(seedStart).Round(time.Millisecond))

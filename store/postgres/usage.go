@@ -84,27 +84,29 @@ func (s *Store) insertUsageOnce(ctx context.Context, b *usageBatch) (int, error)
 		}
 		var tp pgdb.InsertUsageTokensParams
 		var names []string
+		inserted := make(map[string]bool, len(rows))
 		for _, row := range rows {
+			inserted[row.RequestID] = true
 			for _, tok := range b.tokens[row.RequestID] {
 				tp.UsageIds = append(tp.UsageIds, row.ID)
 				tp.TypeNames = append(tp.TypeNames, tok.Type)
 				tp.Counts = append(tp.Counts, tok.Count)
 				tp.CostMicros = append(tp.CostMicros, tok.CostMicros)
+				tp.ReceivedAts = append(tp.ReceivedAts, b.receivedAt[row.RequestID])
 				names = append(names, tok.Type)
 			}
 		}
-		if len(names) == 0 {
-			return nil
+		if len(names) > 0 {
+			// Sorted, so concurrent inserts lock new token types in one order.
+			slices.Sort(names)
+			if err := q.EnsureTokenTypeNames(ctx, slices.Compact(names)); err != nil {
+				return fmt.Errorf("token types: %w", err)
+			}
+			if err := q.InsertUsageTokens(ctx, tp); err != nil {
+				return fmt.Errorf("tokens: %w", err)
+			}
 		}
-		// Sorted, so concurrent inserts lock new token types in one order.
-		slices.Sort(names)
-		if err := q.EnsureTokenTypeNames(ctx, slices.Compact(names)); err != nil {
-			return fmt.Errorf("token types: %w", err)
-		}
-		if err := q.InsertUsageTokens(ctx, tp); err != nil {
-			return fmt.Errorf("tokens: %w", err)
-		}
-		return nil
+		return updateRollups(ctx, q, b, p, inserted)
 	})
 	return inserted, err
 }
@@ -118,6 +120,9 @@ type usageBatch struct {
 	// tokens holds the non-zero token counts of each record by request id,
 	// one entry per type.
 	tokens map[string][]store.TokenCount
+	// receivedAt holds each record's ReceivedAt by request id, the partition
+	// key of its tokens.
+	receivedAt map[string]pgtype.Timestamptz
 }
 
 // newUsageBatch validates and cleans records, drops later duplicates of a
@@ -213,6 +218,10 @@ func newUsageBatch(records []store.UsageRecord) (*usageBatch, error) {
 		p.ClassificationUs[i] = r.ClassificationTime.Microseconds()
 	}
 	b.params = p
+	b.receivedAt = make(map[string]pgtype.Timestamptz, n)
+	for i, id := range p.RequestIds {
+		b.receivedAt[id] = p.ReceivedAts[i]
+	}
 	b.refs = pgdb.LockUsageReferencesParams{
 		ProcessIds:    distinctIDs(p.ProcessIds),
 		ProfileIds:    distinctIDs(p.ProfileIds),

@@ -25,6 +25,7 @@ var statsTests = []test{
 	{"RequestStats", testRequestStats},
 	{"ScanUsage", testScanUsage},
 	{"CSV", testUsageCSV},
+	{"WholeEqualsSlices", testStatsWholeEqualsSlices},
 }
 
 // RunStats runs the statistics conformance tests against the store returned

@@ -80,7 +80,7 @@ FROM ROWS FROM (
     client_request_id, classified_by, classification_us, ord
 )
 ORDER BY u.ord
-ON CONFLICT (request_id) DO NOTHING
+ON CONFLICT (request_id, received_at) DO NOTHING
 RETURNING id, request_id;
 
 -- EnsureTokenTypeNames creates the token types named that do not exist yet, in
@@ -92,16 +92,18 @@ ORDER BY t.ord
 ON CONFLICT (name) DO NOTHING;
 
 -- InsertUsageTokens inserts token counts, one per element of the arrays,
--- resolving token types by name.
+-- resolving token types by name. received_at is the record's (the partition
+-- key of usage_tokens).
 -- name: InsertUsageTokens :exec
-INSERT INTO usage_tokens (usage_id, token_type_id, count, cost_micros)
-SELECT u.usage_id, tt.id, u.token_count, u.cost_micros
+INSERT INTO usage_tokens (usage_id, token_type_id, count, cost_micros, received_at)
+SELECT u.usage_id, tt.id, u.token_count, u.cost_micros, u.received_at
 FROM ROWS FROM (
     unnest(@usage_ids::bigint[]),
     unnest(@type_names::text[]),
     unnest(@counts::bigint[]),
-    unnest(@cost_micros::bigint[])
-) AS u(usage_id, type_name, token_count, cost_micros)
+    unnest(@cost_micros::bigint[]),
+    unnest(@received_ats::timestamptz[])
+) AS u(usage_id, type_name, token_count, cost_micros, received_at)
 JOIN token_types tt ON tt.name = u.type_name;
 
 -- name: GetUsage :one

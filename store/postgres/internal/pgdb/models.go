@@ -219,11 +219,93 @@ type UsageRecord struct {
 	ClassificationUs int64
 }
 
+type UsageRecordsDefault struct {
+	ID               int64
+	RequestID        string
+	ProcessID        pgtype.Int8
+	ProfileID        pgtype.Int8
+	ModelID          pgtype.Int8
+	ProviderID       pgtype.Int8
+	DeploymentID     pgtype.Int8
+	PolicyID         pgtype.Int8
+	ModelName        string
+	ProviderName     string
+	Operation        string
+	Stream           bool
+	ReceivedAt       pgtype.Timestamptz
+	ForwardedAt      pgtype.Timestamptz
+	FirstTokenAt     pgtype.Timestamptz
+	CompletedAt      pgtype.Timestamptz
+	StatusCode       int32
+	Outcome          string
+	ErrorMessage     string
+	ClientIp         string
+	Priority         int32
+	QueueWaitUs      int64
+	ColdStart        bool
+	LogLevel         string
+	Classification   []byte
+	RequestPayload   []byte
+	ResponsePayload  []byte
+	RequestHeaders   []byte
+	ResponseHeaders  []byte
+	CostMicros       int64
+	Currency         string
+	TotalTokens      int64
+	ClientRequestID  string
+	ClassifiedBy     string
+	ClassificationUs int64
+}
+
+type UsageRollup struct {
+	Daily            bool
+	Hour             pgtype.Timestamptz
+	ProcessID        int64
+	ProfileID        int64
+	ModelID          int64
+	ModelName        string
+	ProviderName     string
+	Currency         string
+	Outcome          string
+	ColdStart        bool
+	Requests         int64
+	WithErrorMessage int64
+	CostMicros       int64
+	TotalTokens      int64
+	QueueWaitUs      int64
+	RunUs            int64
+	Runs             int64
+	LastReceivedAt   pgtype.Timestamptz
+}
+
 type UsageToken struct {
 	UsageID     int64
 	TokenTypeID int64
 	Count       int64
 	CostMicros  int64
+	ReceivedAt  pgtype.Timestamptz
+}
+
+type UsageTokenRollup struct {
+	Hour         pgtype.Timestamptz
+	ProcessID    int64
+	ProfileID    int64
+	ModelName    string
+	ProviderName string
+	Currency     string
+	TokenTypeID  int64
+	Requests     int64
+	Errors       int64
+	Tokens       int64
+	CostMicros   int64
+}
+
+type UsageTokensDefault struct {
+	UsageID     int64
+	TokenTypeID int64
+	Count       int64
+	CostMicros  int64
+	ReceivedAt  pgtype.Timestamptz
 }
 
 type User struct {

@@ -154,7 +154,7 @@ FROM ROWS FROM (
     client_request_id, classified_by, classification_us, ord
 )
 ORDER BY u.ord
-ON CONFLICT (request_id) DO NOTHING
+ON CONFLICT (request_id, received_at) DO NOTHING
 RETURNING id, request_id
 `
 
@@ -261,32 +261,36 @@ func (q *Queries) InsertUsageRecords(ctx context.Context, arg InsertUsageRecords
 }
 
 const insertUsageTokens = `-- name: InsertUsageTokens :exec
-INSERT INTO usage_tokens (usage_id, token_type_id, count, cost_micros)
-SELECT u.usage_id, tt.id, u.token_count, u.cost_micros
+INSERT INTO usage_tokens (usage_id, token_type_id, count, cost_micros, received_at)
+SELECT u.usage_id, tt.id, u.token_count, u.cost_micros, u.received_at
 FROM ROWS FROM (
     unnest($1::bigint[]),
     unnest($2::text[]),
     unnest($3::bigint[]),
-    unnest($4::bigint[])
-) AS u(usage_id, type_name, token_count, cost_micros)
+    unnest($4::bigint[]),
+    unnest($5::timestamptz[])
+) AS u(usage_id, type_name, token_count, cost_micros, received_at)
 JOIN token_types tt ON tt.name = u.type_name
 `
 
 type InsertUsageTokensParams struct {
-	UsageIds   []int64
-	TypeNames  []string
-	Counts     []int64
-	CostMicros []int64
+	UsageIds    []int64
+	TypeNames   []string
+	Counts      []int64
+	CostMicros  []int64
+	ReceivedAts []pgtype.Timestamptz
 }
 
 // InsertUsageTokens inserts token counts, one per element of the arrays,
-// resolving token types by name.
+// resolving token types by name. received_at is the record's (the partition
+// key of usage_tokens).
 func (q *Queries) InsertUsageTokens(ctx context.Context, arg InsertUsageTokensParams) error {
 	_, err := q.db.Exec(ctx, insertUsageTokens,
 		arg.UsageIds,
 		arg.TypeNames,
 		arg.Counts,
 		arg.CostMicros,
+		arg.ReceivedAts,
 	)
 	return err
 }
