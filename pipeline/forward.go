@@ -107,19 +107,38 @@ func isLogosField(name string) bool {
 // keeps every stream's goroutine stack from doubling.
 func (x *Exchange) Forward(w http.ResponseWriter, r *http.Request, req *Request) {
 	lease, dep, ok := x.schedule(w, r, req)
-	if !ok {
-		return
+	for ok {
+		// retry hook: an attempt that failed before any byte reached the
+		// client is followed by one on the next candidate (retry.go).
+		if !x.attempt(w, r, req, lease, dep) {
+			return
+		}
+		lease, dep, ok = x.nextAttempt(w, r, req)
 	}
+}
+
+// attempt runs one upstream attempt on dep and releases its lease. It
+// reports whether the attempt failed before anything reached the client and
+// another may follow (retry.go).
+func (x *Exchange) attempt(w http.ResponseWriter, r *http.Request, req *Request, lease *scheduler.Lease, dep *Deployment) bool {
 	// Deferred, so that a panic below (recovered by net/http) still frees
 	// the deployment's slot.
 	var outcome scheduler.Outcome
-	defer func() { lease.Release(outcome) }()
+	defer func() {
+		x.endAttempt()
+		lease.Release(outcome)
+	}()
 	started := x.p.cfg.Now()
 	x.execute(w, r, req, dep)
+	if x.retry.again {
+		outcome = x.attemptOutcome(x.p.cfg.Now().Sub(started))
+		return true
+	}
 	outcome = scheduler.Outcome{StatusCode: x.rec.StatusCode, Latency: x.p.cfg.Now().Sub(started), Tokens: x.totalTokens()}
 	if x.rec.Outcome != store.OutcomeSuccess {
 		outcome.Err = errors.New(x.rec.ErrorMessage)
 	}
+	return false
 }
 
 // schedule admits req and waits for the scheduler's lease on one of its
@@ -151,6 +170,7 @@ func (x *Exchange) schedule(w http.ResponseWriter, r *http.Request, req *Request
 	}
 	x.rec.DeploymentID, x.rec.ProviderID, x.rec.ProviderName = dep.ID, dep.Provider.ID, dep.Provider.Name
 	x.chosen(w, dep)
+	x.beginRetries(job, deps, dep) // retry hook
 	return lease, dep, true
 }
 
@@ -223,6 +243,11 @@ func (x *Exchange) admit(w http.ResponseWriter, r *http.Request, req *Request) (
 	}
 
 	deps = x.withoutRateLimited(deps)
+	deps, e = x.withoutOpenBreakers(deps) // retry hook (breaker.go)
+	if e != nil {
+		x.fail(w, req, e)
+		return scheduler.Job{}, nil, false
+	}
 	job, e := x.job(r, req, deps)
 	if e != nil {
 		x.fail(w, req, e)
@@ -391,17 +416,20 @@ func (x *Exchange) execute(w http.ResponseWriter, r *http.Request, req *Request,
 		return
 	}
 	x.rec.ForwardedAt = x.p.cfg.Now()
-	resp, err := x.p.cfg.Client.Do(upReq)
+	resp, err := x.send(upReq, dep) // retry hook: Client.Do with the attempt timeout
 	if err != nil {
-		x.fail(w, req, x.transportError(r.Context(), err, dep))
+		x.attemptFailed(w, r, req, err, dep) // retry hook
 		return
 	}
 	defer resp.Body.Close()
-	x.setOverhead(w)
 	if obs := x.p.cfg.Upstream; obs != nil {
 		prov, _ := x.p.cfg.Providers.Lookup(string(dep.Provider.Kind))
 		obs.ObserveResponse(dep.ID, dep.Provider.ID, dep.Provider.Name, prov, resp.StatusCode, resp.Header)
 	}
+	if x.retryAnswer(resp, dep) { // retry hook: a 5xx or 429 another deployment may answer
+		return
+	}
+	x.setOverhead(w)
 
 	if resp.StatusCode >= 400 {
 		x.relayError(w, req, resp)

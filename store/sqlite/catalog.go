@@ -157,18 +157,21 @@ func (s *Store) DeleteProvider(ctx context.Context, id int64) error {
 func (s *Store) CreateModel(ctx context.Context, m store.Model) (store.Model, error) {
 	ts := formatTime(now())
 	row, err := s.w.CreateModel(ctx, sqlitedb.CreateModelParams{
-		Name:           m.Name,
-		WeightPrivacy:  string(orDefault(m.WeightPrivacy, store.PrivacyLocal)),
-		WeightLatency:  int64(m.WeightLatency),
-		WeightAccuracy: int64(m.WeightAccuracy),
-		WeightCost:     int64(m.WeightCost),
-		WeightQuality:  int64(m.WeightQuality),
-		Tags:           m.Tags,
-		Parallel:       int64(orDefault(m.Parallel, 1)),
-		Description:    m.Description,
-		ContextWindow:  int64(m.ContextWindow),
-		CreatedAt:      ts,
-		UpdatedAt:      ts,
+		Name:                  m.Name,
+		WeightPrivacy:         string(orDefault(m.WeightPrivacy, store.PrivacyLocal)),
+		WeightLatency:         int64(m.WeightLatency),
+		WeightAccuracy:        int64(m.WeightAccuracy),
+		WeightCost:            int64(m.WeightCost),
+		WeightQuality:         int64(m.WeightQuality),
+		Tags:                  m.Tags,
+		Parallel:              int64(orDefault(m.Parallel, 1)),
+		Description:           m.Description,
+		ContextWindow:         int64(m.ContextWindow),
+		RetryMaxAttempts:      int64(m.Retry.MaxAttempts),
+		RetryAttemptTimeoutMs: m.Retry.AttemptTimeout.Milliseconds(),
+		RetryDeadlineMs:       m.Retry.Deadline.Milliseconds(),
+		CreatedAt:             ts,
+		UpdatedAt:             ts,
 	})
 	if err != nil {
 		return store.Model{}, wrap("create model", err)
@@ -207,18 +210,21 @@ func (s *Store) ListModels(ctx context.Context) ([]store.Model, error) {
 // CreateModel) and sets UpdatedAt.
 func (s *Store) UpdateModel(ctx context.Context, m store.Model) (store.Model, error) {
 	row, err := s.w.UpdateModel(ctx, sqlitedb.UpdateModelParams{
-		ID:             m.ID,
-		Name:           m.Name,
-		WeightPrivacy:  string(orDefault(m.WeightPrivacy, store.PrivacyLocal)),
-		WeightLatency:  int64(m.WeightLatency),
-		WeightAccuracy: int64(m.WeightAccuracy),
-		WeightCost:     int64(m.WeightCost),
-		WeightQuality:  int64(m.WeightQuality),
-		Tags:           m.Tags,
-		Parallel:       int64(orDefault(m.Parallel, 1)),
-		Description:    m.Description,
-		ContextWindow:  int64(m.ContextWindow),
-		UpdatedAt:      formatTime(now()),
+		ID:                    m.ID,
+		Name:                  m.Name,
+		WeightPrivacy:         string(orDefault(m.WeightPrivacy, store.PrivacyLocal)),
+		WeightLatency:         int64(m.WeightLatency),
+		WeightAccuracy:        int64(m.WeightAccuracy),
+		WeightCost:            int64(m.WeightCost),
+		WeightQuality:         int64(m.WeightQuality),
+		Tags:                  m.Tags,
+		Parallel:              int64(orDefault(m.Parallel, 1)),
+		Description:           m.Description,
+		ContextWindow:         int64(m.ContextWindow),
+		RetryMaxAttempts:      int64(m.Retry.MaxAttempts),
+		RetryAttemptTimeoutMs: m.Retry.AttemptTimeout.Milliseconds(),
+		RetryDeadlineMs:       m.Retry.Deadline.Milliseconds(),
+		UpdatedAt:             formatTime(now()),
 	})
 	if err != nil {
 		return store.Model{}, wrap(fmt.Sprintf("update model %d", m.ID), err)
@@ -500,8 +506,13 @@ func toModel(d *decoder, r sqlitedb.Model) store.Model {
 		Parallel:       int(r.Parallel),
 		Description:    r.Description,
 		ContextWindow:  int(r.ContextWindow),
-		CreatedAt:      d.time("models.created_at", r.CreatedAt),
-		UpdatedAt:      d.time("models.updated_at", r.UpdatedAt),
+		Retry: store.RetryPolicy{
+			MaxAttempts:    int(r.RetryMaxAttempts),
+			AttemptTimeout: time.Duration(r.RetryAttemptTimeoutMs) * time.Millisecond,
+			Deadline:       time.Duration(r.RetryDeadlineMs) * time.Millisecond,
+		},
+		CreatedAt: d.time("models.created_at", r.CreatedAt),
+		UpdatedAt: d.time("models.updated_at", r.UpdatedAt),
 	}
 }
 

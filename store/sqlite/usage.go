@@ -224,6 +224,7 @@ func toUsageRow(r *store.UsageRecord) (usageRow, error) {
 			CostMicros:       r.CostMicros,
 			Currency:         r.Currency,
 			TotalTokens:      store.TotalTokens(tokens),
+			Attempts:         int64(r.Attempts),
 		},
 		tokens: tokens,
 	}, nil
@@ -434,5 +435,6 @@ func toUsageRecord(d *decoder, r sqlitedb.UsageRecord) store.UsageRecord {
 		ResponseHeaders:    jsonOf(r.ResponseHeaders),
 		CostMicros:         r.CostMicros,
 		Currency:           r.Currency,
+		Attempts:           int(r.Attempts),
 	}
 }
