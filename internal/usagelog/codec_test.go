@@ -28,7 +28,7 @@ func fullRecord() store.UsageRecord {
 		ResponseHeaders:    nil,
 		Tokens:             []store.TokenCount{{Type: "input", Count: 10, CostMicros: 3}, {Type: "output", Count: -1}},
 		CostMicros:         -7, Currency: "EUR",
-		Attempts:           2,
+		Attempts: 2,
 	}
 }
 
