@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -82,4 +83,21 @@ func TestBackoffIsJitteredAndBounded(t *testing.T) {
 	if d := x.backoff(3); d != 0 {
 		t.Fatalf("negative base: backoff %v", d)
 	}
+}
+
+func ExampleBreakers() {
+	b := NewBreakers(2, 30*time.Second)
+	now := time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC)
+	b.Failed(42, now)
+	b.Failed(42, now) // the second consecutive failure opens it
+	fmt.Println(b.State(42, now), b.Blocked(42, now))
+	later := now.Add(30 * time.Second)
+	fmt.Println(b.State(42, later), b.Blocked(42, later)) // one probe may pass
+	b.Begin(42, later)
+	b.Succeeded(42)
+	fmt.Println(b.State(42, later))
+	// Output:
+	// open true
+	// half_open false
+	// closed
 }

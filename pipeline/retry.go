@@ -239,9 +239,6 @@ func (x *Exchange) nextAttempt(w http.ResponseWriter, r *http.Request, req *Requ
 	rs := &x.retry
 	ctx := r.Context()
 	failed := x.rec.DeploymentID
-	x.p.cfg.Metrics.Retried(rs.reason)
-	x.p.log.Info("retrying the request on another deployment", "request_id", x.rec.RequestID, "failed_deployment", failed, "provider", x.rec.ProviderName, "reason", rs.reason, "attempt", x.rec.Attempts+1)
-
 	now := x.p.cfg.Now()
 	cands := make([]scheduler.Candidate, 0, len(rs.job.Candidates))
 	for _, c := range rs.job.Candidates {
@@ -255,6 +252,8 @@ func (x *Exchange) nextAttempt(w http.ResponseWriter, r *http.Request, req *Requ
 		x.writePending(w, req)
 		return nil, nil, false
 	}
+	x.p.cfg.Metrics.Retried(rs.reason)
+	x.p.log.Info("retrying the request on another deployment", "request_id", x.rec.RequestID, "failed_deployment", failed, "provider", x.rec.ProviderName, "reason", rs.reason, "attempt", x.rec.Attempts+1)
 	if !sleepCtx(ctx, min(x.backoff(x.rec.Attempts), left)) {
 		x.fail(w, req, oaierr.New(statusClientClosed, "Client closed the request"))
 		return nil, nil, false
