@@ -97,6 +97,14 @@ type Config struct {
 	// cut off (freeing its deployment slot) after WriteTimeout. Defaults to
 	// 60s; negative disables it.
 	WriteTimeout time.Duration
+	// BreakerThreshold is how many consecutive failures of a deployment
+	// (connection errors, timeouts before headers, 5xx answers) open its
+	// circuit breaker, and BreakerCoolOff how long it then stays out of
+	// requests' candidates before one probe request may use it. Default 5
+	// and 30s. How often and how long a request is retried on other
+	// deployments is set per model (store.RetryPolicy).
+	BreakerThreshold int
+	BreakerCoolOff   time.Duration
 	// MaxQueueTimeout caps the queue wait a client may ask for with
 	// Logos-Queue-Timeout or timeout_s; longer requests are clamped to it.
 	// Defaults to 600s or QueueTimeout, whichever is longer; set below
@@ -465,7 +473,11 @@ func New(cfg Config) (*Router, error) {
 		TrustedProxies:   cfg.TrustedProxies,
 		Upstream:         mon,
 		RateLimits:       mon,
+		Breakers:         pipeline.NewBreakers(cfg.BreakerThreshold, cfg.BreakerCoolOff),
 	})
+	if err == nil {
+		err = metrics.WatchBreakers(p.Breakers())
+	}
 	if err != nil {
 		mon.Close()
 		closeUsage()

@@ -104,6 +104,7 @@ type Metrics struct {
 	cost          *prometheus.CounterVec
 	rateLimited   prometheus.Counter
 	budgetRefused prometheus.Counter
+	retries       *prometheus.CounterVec
 }
 
 // New creates the request metrics and registers them on reg, which is
@@ -159,9 +160,13 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "logos_budget_refused_total",
 			Help: "Requests refused with 402 because a budget was exhausted.",
 		}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "logos_upstream_retries_total",
+			Help: "Upstream attempts that failed before any byte reached the client and were tried again on another deployment, by reason (connect, timeout, status_5xx, status_429).",
+		}, []string{"reason"}),
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.duration, m.ttft, m.inFlight, m.queueWait,
-		m.overhead, m.tokens, m.cost, m.rateLimited, m.budgetRefused} {
+		m.overhead, m.tokens, m.cost, m.rateLimited, m.budgetRefused, m.retries} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -240,6 +245,56 @@ func (m *Metrics) BudgetRefused() {
 		return
 	}
 	m.budgetRefused.Inc()
+}
+
+// Retried counts an upstream attempt tried again on another deployment;
+// reason is one of connect, timeout, status_5xx and status_429.
+func (m *Metrics) Retried(reason string) {
+	if m == nil {
+		return
+	}
+	m.retries.WithLabelValues(reason).Inc()
+}
+
+// BreakerSource reports the per-deployment circuit breakers at scrape time
+// (pipeline.Breakers): Each calls fn with every deployment that has a
+// breaker state (state is "closed", "open" or "half_open"), and Opened
+// counts the times a breaker opened.
+type BreakerSource interface {
+	EachState(fn func(deploymentID int64, state string))
+	Opened() int64
+}
+
+// WatchBreakers registers logos_circuit_breaker_state (1 for the current
+// state of each deployment that failed lately, by deployment id and state)
+// and logos_circuit_breaker_opened_total, read from src at scrape time.
+// Deployments absent from the state gauge are closed with no failures.
+func (m *Metrics) WatchBreakers(src BreakerSource) error {
+	if m == nil || src == nil {
+		return nil
+	}
+	return m.reg.Register(breakerCollector{src})
+}
+
+var (
+	breakerStateDesc = prometheus.NewDesc("logos_circuit_breaker_state",
+		"Circuit breaker state of deployments that failed lately: 1 for the current state (closed, open, half_open).", []string{"deployment_id", "state"}, nil)
+	breakerOpenedDesc = prometheus.NewDesc("logos_circuit_breaker_opened_total",
+		"Times a deployment's circuit breaker opened.", nil, nil)
+)
+
+type breakerCollector struct{ src BreakerSource }
+
+func (c breakerCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- breakerStateDesc
+	ch <- breakerOpenedDesc
+}
+
+func (c breakerCollector) Collect(ch chan<- prometheus.Metric) {
+	c.src.EachState(func(id int64, state string) {
+		ch <- prometheus.MustNewConstMetric(breakerStateDesc, prometheus.GaugeValue, 1, strconv.FormatInt(id, 10), state)
+	})
+	ch <- prometheus.MustNewConstMetric(breakerOpenedDesc, prometheus.CounterValue, float64(c.src.Opened()))
 }
 
 // Operation returns the operation label for op: op itself when it is known,

@@ -85,6 +85,11 @@ func (x *exchange) admit(w http.ResponseWriter, r *http.Request, req *Request) (
 	}
 
 	deps = x.withoutRateLimited(deps)
+	deps, e = x.withoutOpenBreakers(deps) // retry hook (breaker.go)
+	if e != nil {
+		x.fail(w, req, e)
+		return scheduler.Job{}, nil, false
+	}
 	job, e := x.job(r, req, deps)
 	if e != nil {
 		x.fail(w, req, e)

@@ -38,6 +38,8 @@ type exchange struct {
 	checkOnly bool
 	// resource is set when Logos chose the model (resource mode).
 	resource *resourceInfo
+	// retry is what the request keeps between upstream attempts (retry.go).
+	retry retryState
 }
 
 type ratedKey struct {

@@ -44,20 +44,40 @@ const (
 // keeps every stream's goroutine stack from doubling.
 func (x *exchange) forward(w http.ResponseWriter, r *http.Request, req *Request) {
 	lease, dep, ok := x.schedule(w, r, req)
-	if !ok {
-		return
+	for ok {
+		// retry hook: an attempt that failed before any byte reached the
+		// client is followed by one on the next candidate (retry.go).
+		if !x.attempt(w, r, req, lease, dep) {
+			return
+		}
+		lease, dep, ok = x.nextAttempt(w, r, req)
 	}
+}
+
+// attempt runs one upstream attempt on dep and releases its lease. It
+// reports whether the attempt failed before anything reached the client and
+// another may follow (retry.go).
+func (x *exchange) attempt(w http.ResponseWriter, r *http.Request, req *Request, lease *scheduler.Lease, dep *Deployment) bool {
 	// Deferred, so that a panic below (recovered by net/http) still frees
 	// the deployment's slot.
 	var outcome scheduler.Outcome
-	defer func() { lease.Release(outcome) }()
+	defer func() {
+		x.endAttempt()
+		lease.Release(outcome)
+	}()
 	started := x.p.cfg.Now()
 	x.execute(w, r, req, dep)
+	if x.retry.again {
+		outcome = x.attemptOutcome(x.p.cfg.Now().Sub(started))
+		x.completeOutcome(&outcome, dep.ID) // lifecycle.go
+		return true
+	}
 	outcome = scheduler.Outcome{StatusCode: x.rec.StatusCode, Latency: x.p.cfg.Now().Sub(started), Tokens: x.totalTokens()}
 	x.completeOutcome(&outcome, dep.ID) // lifecycle.go
 	if x.rec.Outcome != store.OutcomeSuccess {
 		outcome.Err = errors.New(x.rec.ErrorMessage)
 	}
+	return false
 }
 
 // fail records e and writes it unless the client is gone.

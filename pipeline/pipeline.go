@@ -116,6 +116,16 @@ type Config struct {
 	// before a reset) out of a request's candidates, as long as another
 	// candidate is not. Nil keeps every deployment a candidate.
 	RateLimits RateLimitChecker
+	// Breakers are the per-deployment circuit breakers: deployments whose
+	// breaker is open are left out of requests' candidates. Defaults to
+	// NewBreakers(0, 0) (5 consecutive failures open a breaker for 30s).
+	Breakers *Breakers
+	// RetryBackoff is the base of the jittered backoff before another
+	// attempt on the next deployment: about RetryBackoff·2ⁿ⁻¹ before the
+	// (n+1)-th attempt, at most 1s. Defaults to 50ms; negative waits not at
+	// all. How many attempts, and for how long, is per model
+	// (store.RetryPolicy).
+	RetryBackoff time.Duration
 }
 
 // RateLimitChecker reports whether an upstream asked, at now, not to be
@@ -173,6 +183,12 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Breakers == nil {
+		cfg.Breakers = NewBreakers(0, 0)
+	}
+	if cfg.RetryBackoff == 0 {
+		cfg.RetryBackoff = defaultRetryBackoff
+	}
 	p := &Pipeline{cfg: cfg, log: cfg.Logger}
 	p.catalog.Store(NewCatalog(store.Catalog{}, time.Time{}))
 	return p, nil
@@ -209,6 +225,9 @@ func (p *Pipeline) SetCatalog(c *Catalog) {
 	}
 	p.catalog.Store(c)
 }
+
+// Breakers returns the pipeline's circuit breakers.
+func (p *Pipeline) Breakers() *Breakers { return p.cfg.Breakers }
 
 // Catalog returns the current snapshot.
 func (p *Pipeline) Catalog() *Catalog { return p.catalog.Load() }

@@ -42,7 +42,8 @@ func (x *exchange) schedule(w http.ResponseWriter, r *http.Request, req *Request
 	}
 	x.rec.DeploymentID, x.rec.ProviderID, x.rec.ProviderName = dep.ID, dep.Provider.ID, dep.Provider.Name
 	x.chosen(w, dep)
-	leaseHeaders(w, lease) // lifecycle.go
+	leaseHeaders(w, lease)         // lifecycle.go
+	x.beginRetries(job, deps, dep) // retry hook
 	return lease, dep, true
 }
 

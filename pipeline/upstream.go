@@ -25,17 +25,20 @@ func (x *exchange) execute(w http.ResponseWriter, r *http.Request, req *Request,
 		return
 	}
 	x.rec.ForwardedAt = x.p.cfg.Now()
-	resp, err := x.p.cfg.Client.Do(upReq)
+	resp, err := x.send(upReq, dep) // retry hook: Client.Do with the attempt timeout
 	if err != nil {
-		x.fail(w, req, x.transportError(r.Context(), err, dep))
+		x.attemptFailed(w, r, req, err, dep) // retry hook
 		return
 	}
 	defer resp.Body.Close()
-	x.setOverhead(w)
 	if obs := x.p.cfg.Upstream; obs != nil {
 		prov, _ := x.p.cfg.Providers.Lookup(string(dep.Provider.Kind))
 		obs.ObserveResponse(dep.ID, dep.Provider.ID, dep.Provider.Name, prov, resp.StatusCode, resp.Header)
 	}
+	if x.retryAnswer(resp, dep) { // retry hook: a 5xx or 429 another deployment may answer
+		return
+	}
+	x.setOverhead(w)
 
 	if resp.StatusCode >= 400 {
 		x.relayError(w, req, resp)

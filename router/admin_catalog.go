@@ -391,26 +391,33 @@ type catalogModel struct {
 	Parallel       int           `json:"parallel"`
 	Description    string        `json:"description"`
 	ContextWindow  int           `json:"context_window"`
-	CreatedAt      time.Time     `json:"created_at"`
-	UpdatedAt      time.Time     `json:"updated_at"`
+	// The model's retry policy (0: the default; see store.RetryPolicy).
+	RetryMaxAttempts      int       `json:"retry_max_attempts"`
+	RetryAttemptTimeoutMS int64     `json:"retry_attempt_timeout_ms"`
+	RetryDeadlineMS       int64     `json:"retry_deadline_ms"`
+	CreatedAt             time.Time `json:"created_at"`
+	UpdatedAt             time.Time `json:"updated_at"`
 }
 
 // newCatalogModel returns the admin view of m.
 func newCatalogModel(m store.Model) catalogModel {
 	return catalogModel{
-		ID:             m.ID,
-		Name:           m.Name,
-		WeightPrivacy:  m.WeightPrivacy,
-		WeightLatency:  m.WeightLatency,
-		WeightAccuracy: m.WeightAccuracy,
-		WeightCost:     m.WeightCost,
-		WeightQuality:  m.WeightQuality,
-		Tags:           m.Tags,
-		Parallel:       m.Parallel,
-		Description:    m.Description,
-		ContextWindow:  m.ContextWindow,
-		CreatedAt:      m.CreatedAt,
-		UpdatedAt:      m.UpdatedAt,
+		ID:                    m.ID,
+		Name:                  m.Name,
+		WeightPrivacy:         m.WeightPrivacy,
+		WeightLatency:         m.WeightLatency,
+		WeightAccuracy:        m.WeightAccuracy,
+		WeightCost:            m.WeightCost,
+		WeightQuality:         m.WeightQuality,
+		Tags:                  m.Tags,
+		Parallel:              m.Parallel,
+		Description:           m.Description,
+		ContextWindow:         m.ContextWindow,
+		RetryMaxAttempts:      m.Retry.MaxAttempts,
+		RetryAttemptTimeoutMS: m.Retry.AttemptTimeout.Milliseconds(),
+		RetryDeadlineMS:       m.Retry.Deadline.Milliseconds(),
+		CreatedAt:             m.CreatedAt,
+		UpdatedAt:             m.UpdatedAt,
 	}
 }
 
@@ -437,16 +444,19 @@ func (x catalogAPI) addModel(a *adminRequest) (int, any, *oaierr.Error) {
 // named by worse_<category> (null, 0 or absent: below every model).
 func (x catalogAPI) addFullModel(a *adminRequest) (int, any, *oaierr.Error) {
 	var req struct {
-		Name          string `json:"name"`
-		WeightPrivacy string `json:"weight_privacy"`
-		WorseAccuracy *int64 `json:"worse_accuracy"`
-		WorseQuality  *int64 `json:"worse_quality"`
-		WorseLatency  *int64 `json:"worse_latency"`
-		WorseCost     *int64 `json:"worse_cost"`
-		Tags          string `json:"tags"`
-		Parallel      int    `json:"parallel"`
-		Description   string `json:"description"`
-		ContextWindow int    `json:"context_window"`
+		Name                  string `json:"name"`
+		WeightPrivacy         string `json:"weight_privacy"`
+		WorseAccuracy         *int64 `json:"worse_accuracy"`
+		WorseQuality          *int64 `json:"worse_quality"`
+		WorseLatency          *int64 `json:"worse_latency"`
+		WorseCost             *int64 `json:"worse_cost"`
+		Tags                  string `json:"tags"`
+		Parallel              int    `json:"parallel"`
+		Description           string `json:"description"`
+		ContextWindow         int    `json:"context_window"`
+		RetryMaxAttempts      int    `json:"retry_max_attempts"`
+		RetryAttemptTimeoutMS int64  `json:"retry_attempt_timeout_ms"`
+		RetryDeadlineMS       int64  `json:"retry_deadline_ms"`
 	}
 	if e := a.decode(&req); e != nil {
 		return 0, nil, e
@@ -457,6 +467,14 @@ func (x catalogAPI) addFullModel(a *adminRequest) (int, any, *oaierr.Error) {
 		Parallel:      req.Parallel,
 		Description:   req.Description,
 		ContextWindow: req.ContextWindow,
+	}
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{{"retry_max_attempts", int64(req.RetryMaxAttempts)}, {"retry_attempt_timeout_ms", req.RetryAttemptTimeoutMS}, {"retry_deadline_ms", req.RetryDeadlineMS}} {
+		if e := setRetryField(&m.Retry, f.name, f.v); e != nil {
+			return 0, nil, e
+		}
 	}
 	switch {
 	case m.Name == "":
@@ -536,11 +554,14 @@ func (x catalogAPI) updateModel(a *adminRequest) (int, any, *oaierr.Error) {
 	if category == "" {
 		return 0, nil, missing("category")
 	}
-	if category != "privacy" && rankCategory(category) == nil {
-		return 0, nil, invalid("category", "must be one of latency, accuracy, quality, cost, privacy")
+	if category != "privacy" && rankCategory(category) == nil && !isRetryField(category) {
+		return 0, nil, invalid("category", "must be one of latency, accuracy, quality, cost, privacy, retry_max_attempts, retry_attempt_timeout_ms, retry_deadline_ms")
 	}
 	if len(req.Value) == 0 || string(req.Value) == "null" {
 		return 0, nil, missing("value")
+	}
+	if isRetryField(category) {
+		return x.updateModelRetry(a, req.ID, category, req.Value)
 	}
 
 	if category == "privacy" {
@@ -592,6 +613,58 @@ func (x catalogAPI) updateModel(a *adminRequest) (int, any, *oaierr.Error) {
 	}
 	if err != nil {
 		return 0, nil, x.storeError(err, fmt.Sprintf("model %d", req.ID), "id")
+	}
+	return http.StatusOK, result("Updated Model"), nil
+}
+
+// isRetryField reports whether name is one of the admin API's fields of a
+// model's retry policy.
+func isRetryField(name string) bool {
+	return name == "retry_max_attempts" || name == "retry_attempt_timeout_ms" || name == "retry_deadline_ms"
+}
+
+// setRetryField sets one field of a retry policy from its admin API value,
+// checking the store's range (0 means the default).
+func setRetryField(p *store.RetryPolicy, name string, v int64) *oaierr.Error {
+	switch name {
+	case "retry_max_attempts":
+		if v < 0 || v > 100 {
+			return invalid(name, "must be between 0 (the default, 3) and 100")
+		}
+		p.MaxAttempts = int(v)
+		return nil
+	}
+	if v < 0 || v > 3_600_000 {
+		return invalid(name, "must be between 0 (the default) and 3600000 milliseconds")
+	}
+	d := time.Duration(v) * time.Millisecond
+	if name == "retry_attempt_timeout_ms" {
+		p.AttemptTimeout = d
+	} else {
+		p.Deadline = d
+	}
+	return nil
+}
+
+// updateModelRetry sets one field of a model's retry policy (update_model
+// with a retry_* category and an integer value).
+func (x catalogAPI) updateModelRetry(a *adminRequest, id int64, field string, value json.RawMessage) (int, any, *oaierr.Error) {
+	var v int64
+	if err := json.Unmarshal(value, &v); err != nil {
+		return 0, nil, invalid("value", "must be an integer for the category "+field)
+	}
+	rankMu.Lock()
+	defer rankMu.Unlock()
+	m, err := x.db.GetModel(a.ctx, id)
+	if err != nil {
+		return 0, nil, x.storeError(err, fmt.Sprintf("model %d", id), "id")
+	}
+	if e := setRetryField(&m.Retry, field, v); e != nil {
+		e.Param = "value"
+		return 0, nil, e
+	}
+	if _, err := x.db.UpdateModel(a.ctx, m); err != nil {
+		return 0, nil, x.storeError(err, fmt.Sprintf("model %d", id), "id")
 	}
 	return http.StatusOK, result("Updated Model"), nil
 }

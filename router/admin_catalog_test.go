@@ -556,7 +556,8 @@ func TestCatalogModels(t *testing.T) {
 	}
 	plain := f.id(out, "model_id")
 	full := f.id(f.ok("add_full_model", map[string]any{"name": "gpt-4o", "weight_privacy": "CLOUD_IN_EU_BY_US_PROVIDER", "worse_accuracy": nil,
-		"worse_quality": nil, "worse_latency": nil, "worse_cost": nil, "tags": "chat code", "parallel": 8, "description": "GPT-4o", "context_window": 128000}), "model_id")
+		"worse_quality": nil, "worse_latency": nil, "worse_cost": nil, "tags": "chat code", "parallel": 8, "description": "GPT-4o", "context_window": 128000,
+		"retry_max_attempts": 2, "retry_deadline_ms": 5000}), "model_id")
 
 	status, out := f.call("get_model", f.admin, map[string]any{"id": full})
 	if status != 200 {
@@ -566,9 +567,21 @@ func TestCatalogModels(t *testing.T) {
 	delete(out, "updated_at")
 	want := map[string]any{"id": float64(full), "name": "gpt-4o", "weight_privacy": "CLOUD_IN_EU_BY_US_PROVIDER", "weight_latency": float64(-4),
 		"weight_accuracy": float64(-4), "weight_cost": float64(-4), "weight_quality": float64(-4), "tags": "chat code", "parallel": float64(8),
-		"description": "GPT-4o", "context_window": float64(128000)}
+		"description": "GPT-4o", "context_window": float64(128000),
+		"retry_max_attempts": float64(2), "retry_attempt_timeout_ms": float64(0), "retry_deadline_ms": float64(5000)}
 	if d := cmp.Diff(want, out); d != "" {
 		t.Errorf("get_model (-want +got):\n%s", d)
+	}
+	// One retry field at a time through update_model; out of range is a 400.
+	f.ok("update_model", map[string]any{"id": full, "category": "retry_attempt_timeout_ms", "value": 1500})
+	if _, out = f.call("get_model", f.admin, map[string]any{"id": full}); out["retry_attempt_timeout_ms"] != float64(1500) || out["retry_max_attempts"] != float64(2) {
+		t.Errorf("after update_model retry_attempt_timeout_ms: %v", out)
+	}
+	if status, out := f.call("update_model", f.admin, map[string]any{"id": full, "category": "retry_max_attempts", "value": 101}); status != 400 {
+		t.Errorf("retry_max_attempts 101: %d %v", status, out)
+	}
+	if status, out := f.call("add_full_model", f.admin, map[string]any{"name": "bad-retry", "retry_deadline_ms": -1}); status != 400 {
+		t.Errorf("add_full_model with retry_deadline_ms -1: %d %v", status, out)
 	}
 
 	// The admin sees every model; a user only those its profiles may use.

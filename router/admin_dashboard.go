@@ -265,6 +265,7 @@ func (x statsAPI) getRequest(a *adminRequest) (int, any, *oaierr.Error) {
 		"classification": raw(r.Classification), "token_counts": tokens,
 		"request_payload": raw(r.RequestPayload), "response_payload": raw(r.ResponsePayload),
 		"request_headers": raw(r.RequestHeaders), "response_headers": raw(r.ResponseHeaders),
+		"attempts": r.Attempts,
 	} {
 		out[k] = v
 	}

@@ -282,6 +282,7 @@ func (x statsAPI) latestRequests(a *adminRequest) (int, any, *oaierr.Error) {
 			"priority_when_scheduled": r.Priority,
 			"queue_depth_at_enqueue":  0,
 			"error_message":           r.ErrorMessage,
+			"attempts":                r.Attempts,
 		}
 	}
 	return http.StatusOK, map[string]any{"requests": out}, nil

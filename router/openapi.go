@@ -181,7 +181,8 @@ func apiOps() []apiOp {
 		post("get_providers", tagCatalog, "Providers the caller reaches; credentials are never returned.", false, obj(), obj("providers!:[#Provider]")),
 		post("add_model", tagCatalog, "Add a model by name.", true, obj("name!:string"), resultResp("model_id:integer")),
 		post("add_full_model", tagCatalog, "Add a model with its weights.", true, obj("name!:string", "weight_privacy:string", "worse_accuracy:integer?", "worse_quality:integer?",
-			"worse_latency:integer?", "worse_cost:integer?", "tags:string", "parallel:integer", "description:string", "context_window:integer"), resultResp("model_id:integer")),
+			"worse_latency:integer?", "worse_cost:integer?", "tags:string", "parallel:integer", "description:string", "context_window:integer",
+			"retry_max_attempts:integer", "retry_attempt_timeout_ms:integer", "retry_deadline_ms:integer"), resultResp("model_id:integer")),
 		post("update_model", tagCatalog, "Change one field of a model, or rank it by feedback.", true, obj("id!:integer", "category!:string", "value!:any"), resultResp()),
 		post("delete_model", tagCatalog, "Delete a model.", true, obj("id!:integer"), resultResp()),
 		post("get_model", tagCatalog, "One model.", false, obj("id!:integer"), schemaOf("#Model")),
@@ -268,14 +269,15 @@ func apiSchemas() map[string]any {
 		"tokens!:integer", "cost_micros!:integer", "cost!:number", "currency!:string", "cold_start!:boolean", "error_message!:string", "log_level!:string",
 		"client_request_id!:string", "profile_id!:integer", "model_id!:integer", "provider_id!:integer", "deployment_id!:integer", "policy_id!:integer",
 		"forwarded_at!:string?", "first_token_at!:string?", "completed_at!:string?", "priority!:integer", "client_ip!:string",
-		"classification!:any", "request_payload!:any", "response_payload!:any", "request_headers!:any", "response_headers!:any")
+		"classification!:any", "request_payload!:any", "response_payload!:any", "request_headers!:any", "response_headers!:any", "attempts!:integer")
 	with(record, "token_counts", arrayOf(obj("type!:string", "count!:integer", "cost_micros!:integer")))
 	record["required"] = append(record["required"].([]string), "token_counts")
 	return map[string]any{
 		"Error":     obj("error!:#ErrorBody"),
 		"ErrorBody": obj("message!:string", "type!:string", "param!:string?", "code!:string?"),
 		"Model": obj("id!:integer", "name!:string", "weight_privacy!:string", "weight_latency!:integer", "weight_accuracy!:integer", "weight_cost!:integer",
-			"weight_quality!:integer", "tags!:string", "parallel!:integer", "description!:string", "context_window!:integer", "created_at!:date-time", "updated_at!:date-time"),
+			"weight_quality!:integer", "tags!:string", "parallel!:integer", "description!:string", "context_window!:integer",
+			"retry_max_attempts!:integer", "retry_attempt_timeout_ms!:integer", "retry_deadline_ms!:integer", "created_at!:date-time", "updated_at!:date-time"),
 		"Provider": obj("id!:integer", "name!:string", "kind!:string", "base_url!:string", "auth_name!:string", "auth_format!:string", "api_version!:string",
 			"privacy!:string", "admin_url!:string", "total_vram_mb!:integer", "parallel_capacity!:integer", "keep_alive_seconds!:integer",
 			"max_loaded_models!:integer", "has_api_key!:boolean"),

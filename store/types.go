@@ -273,8 +273,28 @@ type Model struct {
 	Parallel       int    // 1..256; 0 is stored as 1
 	Description    string
 	ContextWindow  int // tokens, 0 = unknown
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// Retry bounds how a request for the model is tried again on its next
+	// candidate deployment when one fails before answering. Zero fields
+	// take the gateway's defaults.
+	Retry     RetryPolicy
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// RetryPolicy bounds the upstream attempts of one request. A zero field
+// means the default (package pipeline documents them).
+type RetryPolicy struct {
+	// MaxAttempts is the most upstream attempts per request, the first
+	// included; 1 never retries. Stored 0..100.
+	MaxAttempts int
+	// AttemptTimeout bounds the wait for one attempt's response headers;
+	// zero waits as long as the upstream takes (non-streaming answers send
+	// their headers only when the whole answer is ready). Whole
+	// milliseconds, stored 0..1 hour.
+	AttemptTimeout time.Duration
+	// Deadline is how long after the first attempt began another may
+	// still start. Whole milliseconds, stored 0..1 hour.
+	Deadline time.Duration
 }
 
 // Deployment is a model served by a provider (unique per model × provider).
@@ -401,6 +421,10 @@ type UsageRecord struct {
 	Tokens          []TokenCount
 	CostMicros      int64
 	Currency        string
+	// Attempts is how many times the request was sent upstream (0 when it
+	// never was); above 1 the earlier attempts failed before any byte
+	// reached the client, and DeploymentID is the one that answered last.
+	Attempts int
 }
 
 // Job is an asynchronous request.

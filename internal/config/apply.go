@@ -553,6 +553,7 @@ func (a *applier) applyModels(ctx context.Context) error {
 			Parallel:       orDefault(m.Parallel, defaultParallel),
 			Description:    m.Description,
 			ContextWindow:  m.ContextWindow,
+			Retry:          m.Retry.policy(),
 		}
 		sm, exists := a.models[m.Name]
 		if !exists {
@@ -574,6 +575,9 @@ func (a *applier) applyModels(ctx context.Context) error {
 		diff.num("parallel", int64(sm.Parallel), int64(want.Parallel))
 		diff.str("description", sm.Description, want.Description)
 		diff.num("context_window", int64(sm.ContextWindow), int64(want.ContextWindow))
+		diff.num("retry.max_attempts", int64(sm.Retry.MaxAttempts), int64(want.Retry.MaxAttempts))
+		diff.num("retry.attempt_timeout_ms", sm.Retry.AttemptTimeout.Milliseconds(), want.Retry.AttemptTimeout.Milliseconds())
+		diff.num("retry.deadline_ms", sm.Retry.Deadline.Milliseconds(), want.Retry.Deadline.Milliseconds())
 		if len(diff) == 0 {
 			continue
 		}

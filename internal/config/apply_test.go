@@ -258,6 +258,7 @@ models:
   - name: llama3
     tags: chat local
     quality: 8
+    retry: {max_attempts: 2}
     deployments:
       - provider: ollama
         upstream_model: llama3.1:8b
@@ -299,7 +300,7 @@ func TestApplyUpdates(t *testing.T) {
 			Updated: []string{
 				`updated process app: log_level "BILLING" → "FULL", settings {"rpm":10} → {"rpm":20}`,
 				`updated provider ollama: base_url "http://127.0.0.1:11434" → "http://gpu-1:11434", parallel_capacity 2 → 4`,
-				`updated model llama3: quality 0 → 8, tags "chat" → "chat local"`,
+				`updated model llama3: quality 0 → 8, tags "chat" → "chat local", retry.max_attempts 0 → 2`,
 				`updated deployment llama3@ollama: upstream_model "" → "llama3.1:8b"`,
 				`updated policy app/fast: latency 5 → 7`,
 				`updated price prompt_tokens from 2025-01-01T00:00:00Z: 1 EUR → 1.5 EUR`,

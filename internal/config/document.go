@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/logos-llm/logos/store"
 )
@@ -108,8 +109,50 @@ type Model struct {
 	Parallel      int    `yaml:"parallel,omitempty" json:"parallel,omitempty"`
 	Description   string `yaml:"description,omitempty" json:"description,omitempty"`
 	ContextWindow int    `yaml:"context_window,omitempty" json:"context_window,omitempty"`
+	// Retry bounds how a request for the model is tried again on its next
+	// deployment when one fails before answering; absent, or a zero
+	// field, means the default.
+	Retry *Retry `yaml:"retry,omitempty" json:"retry,omitempty"`
 	// Deployments are the providers serving the model, one per provider.
 	Deployments []Deployment `yaml:"deployments,omitempty" json:"deployments,omitempty"`
+}
+
+// Retry describes a model's store.RetryPolicy. A connection error, no
+// response headers within AttemptTimeoutMS, a 5xx or a 429 from one
+// deployment is tried again on the next candidate, never after a byte
+// reached the client.
+type Retry struct {
+	// MaxAttempts is the most upstream attempts per request, the first
+	// included (0..100; 0 means 3, 1 never retries).
+	MaxAttempts int `yaml:"max_attempts,omitempty" json:"max_attempts,omitempty"`
+	// AttemptTimeoutMS bounds the wait for one attempt's response headers
+	// (0 means none: non-streaming answers send their headers only when
+	// the whole answer is ready). At most 3,600,000.
+	AttemptTimeoutMS int64 `yaml:"attempt_timeout_ms,omitempty" json:"attempt_timeout_ms,omitempty"`
+	// DeadlineMS is how long after the first attempt began another may
+	// still start (0 means 30,000). At most 3,600,000.
+	DeadlineMS int64 `yaml:"deadline_ms,omitempty" json:"deadline_ms,omitempty"`
+}
+
+// policy returns the store policy r describes (nil: all defaults).
+func (r *Retry) policy() store.RetryPolicy {
+	if r == nil {
+		return store.RetryPolicy{}
+	}
+	return store.RetryPolicy{
+		MaxAttempts:    r.MaxAttempts,
+		AttemptTimeout: time.Duration(r.AttemptTimeoutMS) * time.Millisecond,
+		Deadline:       time.Duration(r.DeadlineMS) * time.Millisecond,
+	}
+}
+
+// retryOf returns the document form of p (nil when every field is the
+// default).
+func retryOf(p store.RetryPolicy) *Retry {
+	if p == (store.RetryPolicy{}) {
+		return nil
+	}
+	return &Retry{MaxAttempts: p.MaxAttempts, AttemptTimeoutMS: p.AttemptTimeout.Milliseconds(), DeadlineMS: p.Deadline.Milliseconds()}
 }
 
 // Deployment describes a store.Deployment of the enclosing model. Provider

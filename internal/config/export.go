@@ -126,6 +126,7 @@ func Export(ctx context.Context, s store.Store, opts ExportOptions) (*Document, 
 			Parallel:      m.Parallel,
 			Description:   m.Description,
 			ContextWindow: m.ContextWindow,
+			Retry:         retryOf(m.Retry),
 		})
 	}
 	for _, dep := range c.Deployments {

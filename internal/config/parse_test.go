@@ -105,6 +105,21 @@ func TestValidate(t *testing.T) {
 			},
 		},
 		{
+			name: "retry out of range",
+			yaml: `models:
+  - name: m
+    retry:
+      max_attempts: 101
+      attempt_timeout_ms: -1
+      deadline_ms: 3600001
+`,
+			want: []string{
+				"line 4: models[0].retry.max_attempts: must be between 0 (the default, 3) and 100",
+				"line 5: models[0].retry.attempt_timeout_ms: must be between 0 (the default) and 3600000 (one hour)",
+				"line 6: models[0].retry.deadline_ms: must be between 0 (the default) and 3600000 (one hour)",
+			},
+		},
+		{
 			name: "duplicate provider, bad auth, malformed reference, negative numbers",
 			yaml: `providers:
   - name: a

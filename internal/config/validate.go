@@ -83,6 +83,7 @@ func Validate(d *Document) error {
 			p.add(at+".parallel", "must be between 1 and 256")
 		}
 		notNegative(p, at+".context_window", int64(m.ContextWindow))
+		checkRetry(p, at+".retry", m.Retry)
 		deployed := map[string]bool{}
 		for j, dep := range m.Deployments {
 			dat := fmt.Sprintf("%s.deployments[%d]", at, j)
@@ -311,6 +312,24 @@ func required(p *problems, path, v string) bool {
 }
 
 // notNegative reports a negative number.
+// checkRetry checks a model's retry policy against the store's ranges.
+func checkRetry(p *problems, path string, r *Retry) {
+	if r == nil {
+		return
+	}
+	if r.MaxAttempts < 0 || r.MaxAttempts > 100 {
+		p.add(path+".max_attempts", "must be between 0 (the default, 3) and 100")
+	}
+	for _, f := range []struct {
+		name string
+		ms   int64
+	}{{"attempt_timeout_ms", r.AttemptTimeoutMS}, {"deadline_ms", r.DeadlineMS}} {
+		if f.ms < 0 || f.ms > 3_600_000 {
+			p.add(path+"."+f.name, "must be between 0 (the default) and 3600000 (one hour)")
+		}
+	}
+}
+
 func notNegative(p *problems, path string, n int64) {
 	if n < 0 {
 		p.add(path, "must not be negative")

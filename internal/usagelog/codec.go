@@ -16,7 +16,14 @@ import (
 // for the zero time). It costs a fraction of encoding/json, which matters
 // as it runs twice per request. TestCodecCoversEveryField fails when
 // UsageRecord gains a field the codec does not know.
-const codecVersion = 2
+//
+// Version 3 appends Attempts. Records of version 2 (a log written before
+// it) still decode, with Attempts 0, so a log left by an older binary is
+// replayed after an upgrade.
+const (
+	codecVersion   = 3
+	codecVersionV2 = 2
+)
 
 var errCodec = errors.New("usagelog: malformed record")
 
@@ -89,7 +96,8 @@ func appendRecord(b []byte, r *store.UsageRecord) []byte {
 		b = binary.AppendVarint(b, t.CostMicros)
 	}
 	b = binary.AppendVarint(b, r.CostMicros)
-	return appendString(b, r.Currency)
+	b = appendString(b, r.Currency)
+	return binary.AppendVarint(b, int64(r.Attempts))
 }
 
 // decoder reads an encoded record; the first error sticks.
@@ -163,7 +171,7 @@ func (d *decoder) bool() bool {
 // decodeRecord decodes what appendRecord encoded.
 func decodeRecord(b []byte) (store.UsageRecord, error) {
 	var r store.UsageRecord
-	if len(b) == 0 || b[0] != codecVersion {
+	if len(b) == 0 || (b[0] != codecVersion && b[0] != codecVersionV2) {
 		return r, errCodec
 	}
 	d := decoder{b: b[1:]}
@@ -210,6 +218,9 @@ func decodeRecord(b []byte) (store.UsageRecord, error) {
 	}
 	r.CostMicros = d.varint()
 	r.Currency = d.string()
+	if b[0] >= codecVersion {
+		r.Attempts = int(d.varint())
+	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = errCodec
 	}
@@ -218,7 +229,7 @@ func decodeRecord(b []byte) (store.UsageRecord, error) {
 
 // requestID decodes only the request id of an encoded record.
 func requestID(b []byte) (string, error) {
-	if len(b) == 0 || b[0] != codecVersion {
+	if len(b) == 0 || (b[0] != codecVersion && b[0] != codecVersionV2) {
 		return "", errCodec
 	}
 	d := decoder{b: b[1:]}

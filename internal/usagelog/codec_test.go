@@ -28,6 +28,7 @@ func fullRecord() store.UsageRecord {
 		ResponseHeaders:    nil,
 		Tokens:             []store.TokenCount{{Type: "input", Count: 10, CostMicros: 3}, {Type: "output", Count: -1}},
 		CostMicros:         -7, Currency: "EUR",
+		Attempts: 2,
 	}
 }
 
@@ -50,8 +51,8 @@ func TestCodecRoundTrip(t *testing.T) {
 // it to appendRecord and decodeRecord (and to fullRecord), then update the
 // count here.
 func TestCodecCoversEveryField(t *testing.T) {
-	if n := reflect.TypeFor[store.UsageRecord]().NumField(); n != 35 {
-		t.Fatalf("store.UsageRecord has %d fields; the usage log codec knows 35", n)
+	if n := reflect.TypeFor[store.UsageRecord]().NumField(); n != 36 {
+		t.Fatalf("store.UsageRecord has %d fields; the usage log codec knows 36", n)
 	}
 	// Every field of fullRecord is set, so a field the codec skipped would
 	// differ after a round trip.
@@ -60,6 +61,28 @@ func TestCodecCoversEveryField(t *testing.T) {
 		if v.Field(i).IsZero() && v.Type().Field(i).Name != "ResponseHeaders" {
 			t.Errorf("fullRecord leaves %s zero", v.Type().Field(i).Name)
 		}
+	}
+}
+
+// TestCodecReadsVersion2: a log written before records had Attempts (codec
+// version 2: the same encoding without its last field) is still replayed.
+func TestCodecReadsVersion2(t *testing.T) {
+	r := fullRecord()
+	r.Attempts = 0
+	b := appendRecord(nil, &r)
+	v2 := append([]byte{codecVersionV2}, b[1:len(b)-1]...) // Attempts 0 is one byte
+	got, err := decodeRecord(v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(r, got); diff != "" {
+		t.Fatalf("version 2 record (-want +got):\n%s", diff)
+	}
+	if id, err := requestID(v2); err != nil || id != r.RequestID {
+		t.Fatalf("requestID of a version 2 record: %q, %v", id, err)
+	}
+	if _, err := decodeRecord(append([]byte{4}, b[1:]...)); err == nil {
+		t.Fatal("an unknown version decoded")
 	}
 }
 

@@ -169,9 +169,10 @@ func (s *Store) DeleteProvider(ctx context.Context, id int64) error {
 
 // modelParams holds the converted columns shared by CreateModel and UpdateModel.
 type modelParams struct {
-	privacy                               string
-	latency, accuracy, cost, quality, par int32
-	contextWindow                         int32
+	privacy                                   string
+	latency, accuracy, cost, quality, par     int32
+	contextWindow                             int32
+	retryMax, retryTimeoutMS, retryDeadlineMS int32
 }
 
 // modelColumns converts m's columns: an empty WeightPrivacy means
@@ -183,13 +184,16 @@ func modelColumns(op string, m store.Model) (modelParams, error) {
 		par = defaultModelParallel
 	}
 	p := modelParams{
-		privacy:       string(orDefault(m.WeightPrivacy, store.PrivacyLocal)),
-		latency:       c.conv("latency weight", m.WeightLatency),
-		accuracy:      c.conv("accuracy weight", m.WeightAccuracy),
-		cost:          c.conv("cost weight", m.WeightCost),
-		quality:       c.conv("quality weight", m.WeightQuality),
-		par:           c.conv("parallel", par),
-		contextWindow: c.conv("context window", m.ContextWindow),
+		privacy:         string(orDefault(m.WeightPrivacy, store.PrivacyLocal)),
+		latency:         c.conv("latency weight", m.WeightLatency),
+		accuracy:        c.conv("accuracy weight", m.WeightAccuracy),
+		cost:            c.conv("cost weight", m.WeightCost),
+		quality:         c.conv("quality weight", m.WeightQuality),
+		par:             c.conv("parallel", par),
+		contextWindow:   c.conv("context window", m.ContextWindow),
+		retryMax:        c.conv("retry max attempts", m.Retry.MaxAttempts),
+		retryTimeoutMS:  c.conv("retry attempt timeout", int(m.Retry.AttemptTimeout.Milliseconds())),
+		retryDeadlineMS: c.conv("retry deadline", int(m.Retry.Deadline.Milliseconds())),
 	}
 	return p, c.check(op)
 }
@@ -203,16 +207,19 @@ func (s *Store) CreateModel(ctx context.Context, m store.Model) (store.Model, er
 		return store.Model{}, err
 	}
 	r, err := s.q.CreateModel(ctx, pgdb.CreateModelParams{
-		Name:           m.Name,
-		WeightPrivacy:  p.privacy,
-		WeightLatency:  p.latency,
-		WeightAccuracy: p.accuracy,
-		WeightCost:     p.cost,
-		WeightQuality:  p.quality,
-		Tags:           m.Tags,
-		Parallel:       p.par,
-		Description:    m.Description,
-		ContextWindow:  p.contextWindow,
+		Name:                  m.Name,
+		WeightPrivacy:         p.privacy,
+		WeightLatency:         p.latency,
+		WeightAccuracy:        p.accuracy,
+		WeightCost:            p.cost,
+		WeightQuality:         p.quality,
+		Tags:                  m.Tags,
+		Parallel:              p.par,
+		Description:           m.Description,
+		ContextWindow:         p.contextWindow,
+		RetryMaxAttempts:      p.retryMax,
+		RetryAttemptTimeoutMs: p.retryTimeoutMS,
+		RetryDeadlineMs:       p.retryDeadlineMS,
 	})
 	if err != nil {
 		return store.Model{}, mapErr(op, err)
@@ -256,17 +263,20 @@ func (s *Store) UpdateModel(ctx context.Context, m store.Model) (store.Model, er
 		return store.Model{}, err
 	}
 	r, err := s.q.UpdateModel(ctx, pgdb.UpdateModelParams{
-		ID:             m.ID,
-		Name:           m.Name,
-		WeightPrivacy:  p.privacy,
-		WeightLatency:  p.latency,
-		WeightAccuracy: p.accuracy,
-		WeightCost:     p.cost,
-		WeightQuality:  p.quality,
-		Tags:           m.Tags,
-		Parallel:       p.par,
-		Description:    m.Description,
-		ContextWindow:  p.contextWindow,
+		ID:                    m.ID,
+		Name:                  m.Name,
+		WeightPrivacy:         p.privacy,
+		WeightLatency:         p.latency,
+		WeightAccuracy:        p.accuracy,
+		WeightCost:            p.cost,
+		WeightQuality:         p.quality,
+		Tags:                  m.Tags,
+		Parallel:              p.par,
+		Description:           m.Description,
+		ContextWindow:         p.contextWindow,
+		RetryMaxAttempts:      p.retryMax,
+		RetryAttemptTimeoutMs: p.retryTimeoutMS,
+		RetryDeadlineMs:       p.retryDeadlineMS,
 	})
 	if err != nil {
 		return store.Model{}, mapErr(op, err)

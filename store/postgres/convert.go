@@ -165,8 +165,13 @@ func modelFromRow(r pgdb.Model) store.Model {
 		Parallel:       int(r.Parallel),
 		Description:    r.Description,
 		ContextWindow:  int(r.ContextWindow),
-		CreatedAt:      fromTime(r.CreatedAt),
-		UpdatedAt:      fromTime(r.UpdatedAt),
+		Retry: store.RetryPolicy{
+			MaxAttempts:    int(r.RetryMaxAttempts),
+			AttemptTimeout: time.Duration(r.RetryAttemptTimeoutMs) * time.Millisecond,
+			Deadline:       time.Duration(r.RetryDeadlineMs) * time.Millisecond,
+		},
+		CreatedAt: fromTime(r.CreatedAt),
+		UpdatedAt: fromTime(r.UpdatedAt),
 	}
 }
 
@@ -260,6 +265,7 @@ func usageFromRow(r pgdb.UsageRecord) store.UsageRecord {
 		ResponseHeaders:    jsonOut(r.ResponseHeaders),
 		CostMicros:         r.CostMicros,
 		Currency:           r.Currency,
+		Attempts:           int(r.Attempts),
 	}
 }
 

@@ -180,6 +180,7 @@ func newUsageBatch(records []store.UsageRecord) (*usageBatch, error) {
 		ClientRequestIds: make([]string, n),
 		ClassifiedBys:    make([]string, n),
 		ClassificationUs: make([]int64, n),
+		Attempts:         make([]int32, n),
 	}
 	for i, r := range b.recs {
 		p.RequestIds[i] = r.RequestID
@@ -216,6 +217,7 @@ func newUsageBatch(records []store.UsageRecord) (*usageBatch, error) {
 		p.ClientRequestIds[i] = r.ClientRequestID
 		p.ClassifiedBys[i] = r.ClassifiedBy
 		p.ClassificationUs[i] = r.ClassificationTime.Microseconds()
+		p.Attempts[i] = int32(r.Attempts) // range checked by validateUsage
 	}
 	b.params = p
 	b.receivedAt = make(map[string]pgtype.Timestamptz, n)
@@ -287,6 +289,7 @@ func validateUsage(r store.UsageRecord) error {
 	var c int32s
 	c.conv("status code", r.StatusCode)
 	c.conv("priority", r.Priority)
+	c.conv("attempts", r.Attempts)
 	switch {
 	case c.err != nil:
 		return c.err

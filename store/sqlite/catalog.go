@@ -156,18 +156,21 @@ func (s *Store) DeleteProvider(ctx context.Context, id int64) error {
 func (s *Store) CreateModel(ctx context.Context, m store.Model) (store.Model, error) {
 	ts := formatTime(now())
 	row, err := s.w.CreateModel(ctx, sqlitedb.CreateModelParams{
-		Name:           m.Name,
-		WeightPrivacy:  string(orDefault(m.WeightPrivacy, store.PrivacyLocal)),
-		WeightLatency:  int64(m.WeightLatency),
-		WeightAccuracy: int64(m.WeightAccuracy),
-		WeightCost:     int64(m.WeightCost),
-		WeightQuality:  int64(m.WeightQuality),
-		Tags:           m.Tags,
-		Parallel:       int64(orDefault(m.Parallel, 1)),
-		Description:    m.Description,
-		ContextWindow:  int64(m.ContextWindow),
-		CreatedAt:      ts,
-		UpdatedAt:      ts,
+		Name:                  m.Name,
+		WeightPrivacy:         string(orDefault(m.WeightPrivacy, store.PrivacyLocal)),
+		WeightLatency:         int64(m.WeightLatency),
+		WeightAccuracy:        int64(m.WeightAccuracy),
+		WeightCost:            int64(m.WeightCost),
+		WeightQuality:         int64(m.WeightQuality),
+		Tags:                  m.Tags,
+		Parallel:              int64(orDefault(m.Parallel, 1)),
+		Description:           m.Description,
+		ContextWindow:         int64(m.ContextWindow),
+		RetryMaxAttempts:      int64(m.Retry.MaxAttempts),
+		RetryAttemptTimeoutMs: m.Retry.AttemptTimeout.Milliseconds(),
+		RetryDeadlineMs:       m.Retry.Deadline.Milliseconds(),
+		CreatedAt:             ts,
+		UpdatedAt:             ts,
 	})
 	if err != nil {
 		return store.Model{}, mapErr("create model", err)
@@ -206,18 +209,21 @@ func (s *Store) ListModels(ctx context.Context) ([]store.Model, error) {
 // CreateModel) and sets UpdatedAt.
 func (s *Store) UpdateModel(ctx context.Context, m store.Model) (store.Model, error) {
 	row, err := s.w.UpdateModel(ctx, sqlitedb.UpdateModelParams{
-		ID:             m.ID,
-		Name:           m.Name,
-		WeightPrivacy:  string(orDefault(m.WeightPrivacy, store.PrivacyLocal)),
-		WeightLatency:  int64(m.WeightLatency),
-		WeightAccuracy: int64(m.WeightAccuracy),
-		WeightCost:     int64(m.WeightCost),
-		WeightQuality:  int64(m.WeightQuality),
-		Tags:           m.Tags,
-		Parallel:       int64(orDefault(m.Parallel, 1)),
-		Description:    m.Description,
-		ContextWindow:  int64(m.ContextWindow),
-		UpdatedAt:      formatTime(now()),
+		ID:                    m.ID,
+		Name:                  m.Name,
+		WeightPrivacy:         string(orDefault(m.WeightPrivacy, store.PrivacyLocal)),
+		WeightLatency:         int64(m.WeightLatency),
+		WeightAccuracy:        int64(m.WeightAccuracy),
+		WeightCost:            int64(m.WeightCost),
+		WeightQuality:         int64(m.WeightQuality),
+		Tags:                  m.Tags,
+		Parallel:              int64(orDefault(m.Parallel, 1)),
+		Description:           m.Description,
+		ContextWindow:         int64(m.ContextWindow),
+		RetryMaxAttempts:      int64(m.Retry.MaxAttempts),
+		RetryAttemptTimeoutMs: m.Retry.AttemptTimeout.Milliseconds(),
+		RetryDeadlineMs:       m.Retry.Deadline.Milliseconds(),
+		UpdatedAt:             formatTime(now()),
 	})
 	if err != nil {
 		return store.Model{}, mapErr(fmt.Sprintf("update model %d", m.ID), err)

@@ -216,8 +216,13 @@ func modelFromRow(d *decoder, r sqlitedb.Model) store.Model {
 		Parallel:       int(r.Parallel),
 		Description:    r.Description,
 		ContextWindow:  int(r.ContextWindow),
-		CreatedAt:      d.time("models.created_at", r.CreatedAt),
-		UpdatedAt:      d.time("models.updated_at", r.UpdatedAt),
+		Retry: store.RetryPolicy{
+			MaxAttempts:    int(r.RetryMaxAttempts),
+			AttemptTimeout: time.Duration(r.RetryAttemptTimeoutMs) * time.Millisecond,
+			Deadline:       time.Duration(r.RetryDeadlineMs) * time.Millisecond,
+		},
+		CreatedAt: d.time("models.created_at", r.CreatedAt),
+		UpdatedAt: d.time("models.updated_at", r.UpdatedAt),
 	}
 }
 
@@ -311,6 +316,7 @@ func usageFromRow(d *decoder, r sqlitedb.UsageRecord) store.UsageRecord {
 		ResponseHeaders:    jsonOut(r.ResponseHeaders),
 		CostMicros:         r.CostMicros,
 		Currency:           r.Currency,
+		Attempts:           int(r.Attempts),
 	}
 }
 

@@ -224,6 +224,7 @@ func toUsageRow(r *store.UsageRecord) (usageRow, error) {
 			CostMicros:       r.CostMicros,
 			Currency:         r.Currency,
 			TotalTokens:      store.TotalTokens(tokens),
+			Attempts:         int64(r.Attempts),
 		},
 		tokens: tokens,
 	}, nil

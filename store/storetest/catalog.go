@@ -155,6 +155,11 @@ func fullModel(name string) store.Model {
 		Parallel:       256,
 		Description:    "A model.\nWith two lines and ünïcödé.",
 		ContextWindow:  131072,
+		Retry: store.RetryPolicy{
+			MaxAttempts:    4,
+			AttemptTimeout: 2500 * time.Millisecond,
+			Deadline:       time.Hour,
+		},
 	}
 }
 
@@ -260,6 +265,14 @@ func testModelInvalid(t *testing.T, s store.Store) {
 	m.ContextWindow = -1
 	_, err = s.CreateModel(ctx, m)
 	wantInvalid(t, "CreateModel with a negative context window", err)
+	m = newModel("too-many-attempts")
+	m.Retry.MaxAttempts = 101
+	_, err = s.CreateModel(ctx, m)
+	wantInvalid(t, "CreateModel with 101 retry attempts", err)
+	m = newModel("negative-deadline")
+	m.Retry.Deadline = -time.Second
+	_, err = s.CreateModel(ctx, m)
+	wantInvalid(t, "CreateModel with a negative retry deadline", err)
 	if got := must(s.ListModels(ctx))(t); len(got) != 0 {
 		t.Errorf("ListModels after refused creates = %+v, want none", got)
 	}

@@ -95,6 +95,7 @@ func fullUsage(f fixture, requestID string) store.UsageRecord {
 		},
 		CostMicros: 75 + 1<<40,
 		Currency:   "EUR",
+		Attempts:   3,
 	}
 }
 

@@ -33,10 +33,12 @@ DELETE FROM providers WHERE id = @id;
 -- name: CreateModel :one
 INSERT INTO models (
     name, weight_privacy, weight_latency, weight_accuracy, weight_cost, weight_quality,
-    tags, parallel, description, context_window
+    tags, parallel, description, context_window, retry_max_attempts,
+    retry_attempt_timeout_ms, retry_deadline_ms
 ) VALUES (
     @name, @weight_privacy, @weight_latency, @weight_accuracy, @weight_cost, @weight_quality,
-    @tags, @parallel, @description, @context_window
+    @tags, @parallel, @description, @context_window, @retry_max_attempts,
+    @retry_attempt_timeout_ms, @retry_deadline_ms
 )
 RETURNING *;
 
@@ -54,7 +56,9 @@ UPDATE models
 SET name = @name, weight_privacy = @weight_privacy, weight_latency = @weight_latency,
     weight_accuracy = @weight_accuracy, weight_cost = @weight_cost,
     weight_quality = @weight_quality, tags = @tags, parallel = @parallel,
-    description = @description, context_window = @context_window, updated_at = now()
+    description = @description, context_window = @context_window,
+    retry_max_attempts = @retry_max_attempts, retry_attempt_timeout_ms = @retry_attempt_timeout_ms,
+    retry_deadline_ms = @retry_deadline_ms, updated_at = now()
 WHERE id = @id
 RETURNING *;
 

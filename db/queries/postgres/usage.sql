@@ -25,7 +25,7 @@ INSERT INTO usage_records (
     completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us,
     cold_start, log_level, classification, request_payload, response_payload,
     request_headers, response_headers, cost_micros, currency, total_tokens,
-    client_request_id, classified_by, classification_us
+    client_request_id, classified_by, classification_us, attempts
 )
 SELECT
     u.request_id, NULLIF(u.process_id, 0), NULLIF(u.profile_id, 0), NULLIF(u.model_id, 0),
@@ -35,7 +35,7 @@ SELECT
     u.priority, u.queue_wait_us, u.cold_start, u.log_level, u.classification,
     u.request_payload, u.response_payload, u.request_headers, u.response_headers,
     u.cost_micros, u.currency, u.total_tokens, u.client_request_id, u.classified_by,
-    u.classification_us
+    u.classification_us, u.attempts
 FROM ROWS FROM (
     unnest(@request_ids::text[]),
     unnest(@process_ids::bigint[]),
@@ -70,14 +70,15 @@ FROM ROWS FROM (
     unnest(@total_tokens::bigint[]),
     unnest(@client_request_ids::text[]),
     unnest(@classified_bys::text[]),
-    unnest(@classification_us::bigint[])
+    unnest(@classification_us::bigint[]),
+    unnest(@attempts::integer[])
 ) WITH ORDINALITY AS u(
     request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id,
     model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at,
     completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us,
     cold_start, log_level, classification, request_payload, response_payload,
     request_headers, response_headers, cost_micros, currency, total_tokens,
-    client_request_id, classified_by, classification_us, ord
+    client_request_id, classified_by, classification_us, attempts, ord
 )
 ORDER BY u.ord
 ON CONFLICT (request_id, received_at) DO NOTHING

@@ -37,10 +37,12 @@ DELETE FROM providers WHERE id = @id;
 -- name: CreateModel :one
 INSERT INTO models (
     name, weight_privacy, weight_latency, weight_accuracy, weight_cost, weight_quality,
-    tags, parallel, description, context_window, created_at, updated_at
+    tags, parallel, description, context_window, retry_max_attempts,
+    retry_attempt_timeout_ms, retry_deadline_ms, created_at, updated_at
 ) VALUES (
     @name, @weight_privacy, @weight_latency, @weight_accuracy, @weight_cost, @weight_quality,
-    @tags, @parallel, @description, @context_window, @created_at, @updated_at
+    @tags, @parallel, @description, @context_window, @retry_max_attempts,
+    @retry_attempt_timeout_ms, @retry_deadline_ms, @created_at, @updated_at
 )
 RETURNING *;
 
@@ -58,7 +60,9 @@ UPDATE models
 SET name = @name, weight_privacy = @weight_privacy, weight_latency = @weight_latency,
     weight_accuracy = @weight_accuracy, weight_cost = @weight_cost,
     weight_quality = @weight_quality, tags = @tags, parallel = @parallel,
-    description = @description, context_window = @context_window, updated_at = @updated_at
+    description = @description, context_window = @context_window,
+    retry_max_attempts = @retry_max_attempts, retry_attempt_timeout_ms = @retry_attempt_timeout_ms,
+    retry_deadline_ms = @retry_deadline_ms, updated_at = @updated_at
 WHERE id = @id
 RETURNING *;
 

@@ -9,7 +9,7 @@ INSERT INTO usage_records (
     first_token_at, completed_at, status_code, outcome, error_message, client_ip,
     priority, queue_wait_us, cold_start, log_level, classification, request_payload,
     response_payload, request_headers, response_headers, cost_micros, currency,
-    total_tokens, client_request_id, classified_by, classification_us
+    total_tokens, client_request_id, classified_by, classification_us, attempts
 ) VALUES (
     @request_id,
     (SELECT p.id FROM processes p WHERE p.id = @process_id),
@@ -22,7 +22,7 @@ INSERT INTO usage_records (
     @first_token_at, @completed_at, @status_code, @outcome, @error_message, @client_ip,
     @priority, @queue_wait_us, @cold_start, @log_level, @classification, @request_payload,
     @response_payload, @request_headers, @response_headers, @cost_micros, @currency,
-    @total_tokens, @client_request_id, @classified_by, @classification_us
+    @total_tokens, @client_request_id, @classified_by, @classification_us, @attempts
 )
 ON CONFLICT (request_id) DO NOTHING;
 

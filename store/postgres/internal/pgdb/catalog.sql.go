@@ -59,25 +59,30 @@ func (q *Queries) CreateDeployment(ctx context.Context, arg CreateDeploymentPara
 const createModel = `-- name: CreateModel :one
 INSERT INTO models (
     name, weight_privacy, weight_latency, weight_accuracy, weight_cost, weight_quality,
-    tags, parallel, description, context_window
+    tags, parallel, description, context_window, retry_max_attempts,
+    retry_attempt_timeout_ms, retry_deadline_ms
 ) VALUES (
     $1, $2, $3, $4, $5, $6,
-    $7, $8, $9, $10
+    $7, $8, $9, $10, $11,
+    $12, $13
 )
-RETURNING id, name, weight_privacy, weight_latency, weight_accuracy, weight_cost, weight_quality, tags, parallel, description, context_window, created_at, updated_at
+RETURNING id, name, weight_privacy, weight_latency, weight_accuracy, weight_cost, weight_quality, tags, parallel, description, context_window, created_at, updated_at, retry_max_attempts, retry_attempt_timeout_ms, retry_deadline_ms
 `
 
 type CreateModelParams struct {
-	Name           string
-	WeightPrivacy  string
-	WeightLatency  int32
-	WeightAccuracy int32
-	WeightCost     int32
-	WeightQuality  int32
-	Tags           string
-	Parallel       int32
-	Description    string
-	ContextWindow  int32
+	Name                  string
+	WeightPrivacy         string
+	WeightLatency         int32
+	WeightAccuracy        int32
+	WeightCost            int32
+	WeightQuality         int32
+	Tags                  string
+	Parallel              int32
+	Description           string
+	ContextWindow         int32
+	RetryMaxAttempts      int32
+	RetryAttemptTimeoutMs int32
+	RetryDeadlineMs       int32
 }
 
 func (q *Queries) CreateModel(ctx context.Context, arg CreateModelParams) (Model, error) {
@@ -92,6 +97,9 @@ func (q *Queries) CreateModel(ctx context.Context, arg CreateModelParams) (Model
 		arg.Parallel,
 		arg.Description,
 		arg.ContextWindow,
+		arg.RetryMaxAttempts,
+		arg.RetryAttemptTimeoutMs,
+		arg.RetryDeadlineMs,
 	)
 	var i Model
 	err := row.Scan(
@@ -108,6 +116,9 @@ func (q *Queries) CreateModel(ctx context.Context, arg CreateModelParams) (Model
 		&i.ContextWindow,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.RetryMaxAttempts,
+		&i.RetryAttemptTimeoutMs,
+		&i.RetryDeadlineMs,
 	)
 	return i, err
 }
@@ -368,7 +379,7 @@ func (q *Queries) GetDeployment(ctx context.Context, id int64) (Deployment, erro
 }
 
 const getModel = `-- name: GetModel :one
-SELECT id, name, weight_privacy, weight_latency, weight_accuracy, weight_cost, weight_quality, tags, parallel, description, context_window, created_at, updated_at FROM models WHERE id = $1
+SELECT id, name, weight_privacy, weight_latency, weight_accuracy, weight_cost, weight_quality, tags, parallel, description, context_window, created_at, updated_at, retry_max_attempts, retry_attempt_timeout_ms, retry_deadline_ms FROM models WHERE id = $1
 `
 
 func (q *Queries) GetModel(ctx context.Context, id int64) (Model, error) {
@@ -388,12 +399,15 @@ func (q *Queries) GetModel(ctx context.Context, id int64) (Model, error) {
 		&i.ContextWindow,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.RetryMaxAttempts,
+		&i.RetryAttemptTimeoutMs,
+		&i.RetryDeadlineMs,
 	)
 	return i, err
 }
 
 const getModelByName = `-- name: GetModelByName :one
-SELECT id, name, weight_privacy, weight_latency, weight_accuracy, weight_cost, weight_quality, tags, parallel, description, context_window, created_at, updated_at FROM models WHERE name = $1
+SELECT id, name, weight_privacy, weight_latency, weight_accuracy, weight_cost, weight_quality, tags, parallel, description, context_window, created_at, updated_at, retry_max_attempts, retry_attempt_timeout_ms, retry_deadline_ms FROM models WHERE name = $1
 `
 
 func (q *Queries) GetModelByName(ctx context.Context, name string) (Model, error) {
@@ -413,6 +427,9 @@ func (q *Queries) GetModelByName(ctx context.Context, name string) (Model, error
 		&i.ContextWindow,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.RetryMaxAttempts,
+		&i.RetryAttemptTimeoutMs,
+		&i.RetryDeadlineMs,
 	)
 	return i, err
 }
@@ -611,7 +628,7 @@ func (q *Queries) ListDeployments(ctx context.Context) ([]Deployment, error) {
 }
 
 const listModels = `-- name: ListModels :many
-SELECT id, name, weight_privacy, weight_latency, weight_accuracy, weight_cost, weight_quality, tags, parallel, description, context_window, created_at, updated_at FROM models ORDER BY id
+SELECT id, name, weight_privacy, weight_latency, weight_accuracy, weight_cost, weight_quality, tags, parallel, description, context_window, created_at, updated_at, retry_max_attempts, retry_attempt_timeout_ms, retry_deadline_ms FROM models ORDER BY id
 `
 
 func (q *Queries) ListModels(ctx context.Context) ([]Model, error) {
@@ -637,6 +654,9 @@ func (q *Queries) ListModels(ctx context.Context) ([]Model, error) {
 			&i.ContextWindow,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.RetryMaxAttempts,
+			&i.RetryAttemptTimeoutMs,
+			&i.RetryDeadlineMs,
 		); err != nil {
 			return nil, err
 		}
@@ -881,23 +901,28 @@ UPDATE models
 SET name = $1, weight_privacy = $2, weight_latency = $3,
     weight_accuracy = $4, weight_cost = $5,
     weight_quality = $6, tags = $7, parallel = $8,
-    description = $9, context_window = $10, updated_at = now()
-WHERE id = $11
-RETURNING id, name, weight_privacy, weight_latency, weight_accuracy, weight_cost, weight_quality, tags, parallel, description, context_window, created_at, updated_at
+    description = $9, context_window = $10,
+    retry_max_attempts = $11, retry_attempt_timeout_ms = $12,
+    retry_deadline_ms = $13, updated_at = now()
+WHERE id = $14
+RETURNING id, name, weight_privacy, weight_latency, weight_accuracy, weight_cost, weight_quality, tags, parallel, description, context_window, created_at, updated_at, retry_max_attempts, retry_attempt_timeout_ms, retry_deadline_ms
 `
 
 type UpdateModelParams struct {
-	Name           string
-	WeightPrivacy  string
-	WeightLatency  int32
-	WeightAccuracy int32
-	WeightCost     int32
-	WeightQuality  int32
-	Tags           string
-	Parallel       int32
-	Description    string
-	ContextWindow  int32
-	ID             int64
+	Name                  string
+	WeightPrivacy         string
+	WeightLatency         int32
+	WeightAccuracy        int32
+	WeightCost            int32
+	WeightQuality         int32
+	Tags                  string
+	Parallel              int32
+	Description           string
+	ContextWindow         int32
+	RetryMaxAttempts      int32
+	RetryAttemptTimeoutMs int32
+	RetryDeadlineMs       int32
+	ID                    int64
 }
 
 func (q *Queries) UpdateModel(ctx context.Context, arg UpdateModelParams) (Model, error) {
@@ -912,6 +937,9 @@ func (q *Queries) UpdateModel(ctx context.Context, arg UpdateModelParams) (Model
 		arg.Parallel,
 		arg.Description,
 		arg.ContextWindow,
+		arg.RetryMaxAttempts,
+		arg.RetryAttemptTimeoutMs,
+		arg.RetryDeadlineMs,
 		arg.ID,
 	)
 	var i Model
@@ -929,6 +957,9 @@ func (q *Queries) UpdateModel(ctx context.Context, arg UpdateModelParams) (Model
 		&i.ContextWindow,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.RetryMaxAttempts,
+		&i.RetryAttemptTimeoutMs,
+		&i.RetryDeadlineMs,
 	)
 	return i, err
 }

@@ -57,19 +57,22 @@ type Job struct {
 }
 
 type Model struct {
-	ID             int64
-	Name           string
-	WeightPrivacy  string
-	WeightLatency  int32
-	WeightAccuracy int32
-	WeightCost     int32
-	WeightQuality  int32
-	Tags           string
-	Parallel       int32
-	Description    string
-	ContextWindow  int32
-	CreatedAt      pgtype.Timestamptz
-	UpdatedAt      pgtype.Timestamptz
+	ID                    int64
+	Name                  string
+	WeightPrivacy         string
+	WeightLatency         int32
+	WeightAccuracy        int32
+	WeightCost            int32
+	WeightQuality         int32
+	Tags                  string
+	Parallel              int32
+	Description           string
+	ContextWindow         int32
+	CreatedAt             pgtype.Timestamptz
+	UpdatedAt             pgtype.Timestamptz
+	RetryMaxAttempts      int32
+	RetryAttemptTimeoutMs int32
+	RetryDeadlineMs       int32
 }
 
 type Policy struct {
@@ -217,6 +220,7 @@ type UsageRecord struct {
 	ClientRequestID  string
 	ClassifiedBy     string
 	ClassificationUs int64
+	Attempts         int32
 }
 
 type UsageRecordsDefault struct {
@@ -255,6 +259,7 @@ type UsageRecordsDefault struct {
 	ClientRequestID  string
 	ClassifiedBy     string
 	ClassificationUs int64
+	Attempts         int32
 }
 
 type UsageRollup struct {

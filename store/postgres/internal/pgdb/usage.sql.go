@@ -46,7 +46,7 @@ func (q *Queries) EnsureTokenTypeNames(ctx context.Context, names []string) erro
 }
 
 const getUsage = `-- name: GetUsage :one
-SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency, total_tokens, client_request_id, classified_by, classification_us FROM usage_records WHERE request_id = $1
+SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency, total_tokens, client_request_id, classified_by, classification_us, attempts FROM usage_records WHERE request_id = $1
 `
 
 func (q *Queries) GetUsage(ctx context.Context, requestID string) (UsageRecord, error) {
@@ -88,6 +88,7 @@ func (q *Queries) GetUsage(ctx context.Context, requestID string) (UsageRecord, 
 		&i.ClientRequestID,
 		&i.ClassifiedBy,
 		&i.ClassificationUs,
+		&i.Attempts,
 	)
 	return i, err
 }
@@ -99,7 +100,7 @@ INSERT INTO usage_records (
     completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us,
     cold_start, log_level, classification, request_payload, response_payload,
     request_headers, response_headers, cost_micros, currency, total_tokens,
-    client_request_id, classified_by, classification_us
+    client_request_id, classified_by, classification_us, attempts
 )
 SELECT
     u.request_id, NULLIF(u.process_id, 0), NULLIF(u.profile_id, 0), NULLIF(u.model_id, 0),
@@ -109,7 +110,7 @@ SELECT
     u.priority, u.queue_wait_us, u.cold_start, u.log_level, u.classification,
     u.request_payload, u.response_payload, u.request_headers, u.response_headers,
     u.cost_micros, u.currency, u.total_tokens, u.client_request_id, u.classified_by,
-    u.classification_us
+    u.classification_us, u.attempts
 FROM ROWS FROM (
     unnest($1::text[]),
     unnest($2::bigint[]),
@@ -144,14 +145,15 @@ FROM ROWS FROM (
     unnest($31::bigint[]),
     unnest($32::text[]),
     unnest($33::text[]),
-    unnest($34::bigint[])
+    unnest($34::bigint[]),
+    unnest($35::integer[])
 ) WITH ORDINALITY AS u(
     request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id,
     model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at,
     completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us,
     cold_start, log_level, classification, request_payload, response_payload,
     request_headers, response_headers, cost_micros, currency, total_tokens,
-    client_request_id, classified_by, classification_us, ord
+    client_request_id, classified_by, classification_us, attempts, ord
 )
 ORDER BY u.ord
 ON CONFLICT (request_id, received_at) DO NOTHING
@@ -193,6 +195,7 @@ type InsertUsageRecordsParams struct {
 	ClientRequestIds []string
 	ClassifiedBys    []string
 	ClassificationUs []int64
+	Attempts         []int32
 }
 
 type InsertUsageRecordsRow struct {
@@ -241,6 +244,7 @@ func (q *Queries) InsertUsageRecords(ctx context.Context, arg InsertUsageRecords
 		arg.ClientRequestIds,
 		arg.ClassifiedBys,
 		arg.ClassificationUs,
+		arg.Attempts,
 	)
 	if err != nil {
 		return nil, err
@@ -296,7 +300,7 @@ func (q *Queries) InsertUsageTokens(ctx context.Context, arg InsertUsageTokensPa
 }
 
 const listUsage = `-- name: ListUsage :many
-SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency, total_tokens, client_request_id, classified_by, classification_us FROM usage_records
+SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency, total_tokens, client_request_id, classified_by, classification_us, attempts FROM usage_records
 WHERE ($1::bigint = 0 OR process_id = $1::bigint)
   AND ($2::timestamptz IS NULL OR received_at >= $2::timestamptz)
   AND ($3::timestamptz IS NULL OR received_at < $3::timestamptz)
@@ -363,6 +367,7 @@ func (q *Queries) ListUsage(ctx context.Context, arg ListUsageParams) ([]UsageRe
 			&i.ClientRequestID,
 			&i.ClassifiedBy,
 			&i.ClassificationUs,
+			&i.Attempts,
 		); err != nil {
 			return nil, err
 		}

@@ -64,27 +64,32 @@ func (q *Queries) CreateDeployment(ctx context.Context, arg CreateDeploymentPara
 const createModel = `-- name: CreateModel :one
 INSERT INTO models (
     name, weight_privacy, weight_latency, weight_accuracy, weight_cost, weight_quality,
-    tags, parallel, description, context_window, created_at, updated_at
+    tags, parallel, description, context_window, retry_max_attempts,
+    retry_attempt_timeout_ms, retry_deadline_ms, created_at, updated_at
 ) VALUES (
     ?1, ?2, ?3, ?4, ?5, ?6,
-    ?7, ?8, ?9, ?10, ?11, ?12
+    ?7, ?8, ?9, ?10, ?11,
+    ?12, ?13, ?14, ?15
 )
-RETURNING id, name, weight_privacy, weight_latency, weight_accuracy, weight_cost, weight_quality, tags, parallel, description, context_window, created_at, updated_at
+RETURNING id, name, weight_privacy, weight_latency, weight_accuracy, weight_cost, weight_quality, tags, parallel, description, context_window, created_at, updated_at, retry_max_attempts, retry_attempt_timeout_ms, retry_deadline_ms
 `
 
 type CreateModelParams struct {
-	Name           string
-	WeightPrivacy  string
-	WeightLatency  int64
-	WeightAccuracy int64
-	WeightCost     int64
-	WeightQuality  int64
-	Tags           string
-	Parallel       int64
-	Description    string
-	ContextWindow  int64
-	CreatedAt      string
-	UpdatedAt      string
+	Name                  string
+	WeightPrivacy         string
+	WeightLatency         int64
+	WeightAccuracy        int64
+	WeightCost            int64
+	WeightQuality         int64
+	Tags                  string
+	Parallel              int64
+	Description           string
+	ContextWindow         int64
+	RetryMaxAttempts      int64
+	RetryAttemptTimeoutMs int64
+	RetryDeadlineMs       int64
+	CreatedAt             string
+	UpdatedAt             string
 }
 
 func (q *Queries) CreateModel(ctx context.Context, arg CreateModelParams) (Model, error) {
@@ -99,6 +104,9 @@ func (q *Queries) CreateModel(ctx context.Context, arg CreateModelParams) (Model
 		arg.Parallel,
 		arg.Description,
 		arg.ContextWindow,
+		arg.RetryMaxAttempts,
+		arg.RetryAttemptTimeoutMs,
+		arg.RetryDeadlineMs,
 		arg.CreatedAt,
 		arg.UpdatedAt,
 	)
@@ -117,6 +125,9 @@ func (q *Queries) CreateModel(ctx context.Context, arg CreateModelParams) (Model
 		&i.ContextWindow,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.RetryMaxAttempts,
+		&i.RetryAttemptTimeoutMs,
+		&i.RetryDeadlineMs,
 	)
 	return i, err
 }
@@ -402,7 +413,7 @@ func (q *Queries) GetDeployment(ctx context.Context, id int64) (Deployment, erro
 }
 
 const getModel = `-- name: GetModel :one
-SELECT id, name, weight_privacy, weight_latency, weight_accuracy, weight_cost, weight_quality, tags, parallel, description, context_window, created_at, updated_at FROM models WHERE id = ?1
+SELECT id, name, weight_privacy, weight_latency, weight_accuracy, weight_cost, weight_quality, tags, parallel, description, context_window, created_at, updated_at, retry_max_attempts, retry_attempt_timeout_ms, retry_deadline_ms FROM models WHERE id = ?1
 `
 
 func (q *Queries) GetModel(ctx context.Context, id int64) (Model, error) {
@@ -422,12 +433,15 @@ func (q *Queries) GetModel(ctx context.Context, id int64) (Model, error) {
 		&i.ContextWindow,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.RetryMaxAttempts,
+		&i.RetryAttemptTimeoutMs,
+		&i.RetryDeadlineMs,
 	)
 	return i, err
 }
 
 const getModelByName = `-- name: GetModelByName :one
-SELECT id, name, weight_privacy, weight_latency, weight_accuracy, weight_cost, weight_quality, tags, parallel, description, context_window, created_at, updated_at FROM models WHERE name = ?1
+SELECT id, name, weight_privacy, weight_latency, weight_accuracy, weight_cost, weight_quality, tags, parallel, description, context_window, created_at, updated_at, retry_max_attempts, retry_attempt_timeout_ms, retry_deadline_ms FROM models WHERE name = ?1
 `
 
 func (q *Queries) GetModelByName(ctx context.Context, name string) (Model, error) {
@@ -447,6 +461,9 @@ func (q *Queries) GetModelByName(ctx context.Context, name string) (Model, error
 		&i.ContextWindow,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.RetryMaxAttempts,
+		&i.RetryAttemptTimeoutMs,
+		&i.RetryDeadlineMs,
 	)
 	return i, err
 }
@@ -572,7 +589,7 @@ func (q *Queries) ListDeployments(ctx context.Context) ([]Deployment, error) {
 }
 
 const listModels = `-- name: ListModels :many
-SELECT id, name, weight_privacy, weight_latency, weight_accuracy, weight_cost, weight_quality, tags, parallel, description, context_window, created_at, updated_at FROM models ORDER BY id
+SELECT id, name, weight_privacy, weight_latency, weight_accuracy, weight_cost, weight_quality, tags, parallel, description, context_window, created_at, updated_at, retry_max_attempts, retry_attempt_timeout_ms, retry_deadline_ms FROM models ORDER BY id
 `
 
 func (q *Queries) ListModels(ctx context.Context) ([]Model, error) {
@@ -598,6 +615,9 @@ func (q *Queries) ListModels(ctx context.Context) ([]Model, error) {
 			&i.ContextWindow,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.RetryMaxAttempts,
+			&i.RetryAttemptTimeoutMs,
+			&i.RetryDeadlineMs,
 		); err != nil {
 			return nil, err
 		}
@@ -930,24 +950,29 @@ UPDATE models
 SET name = ?1, weight_privacy = ?2, weight_latency = ?3,
     weight_accuracy = ?4, weight_cost = ?5,
     weight_quality = ?6, tags = ?7, parallel = ?8,
-    description = ?9, context_window = ?10, updated_at = ?11
-WHERE id = ?12
-RETURNING id, name, weight_privacy, weight_latency, weight_accuracy, weight_cost, weight_quality, tags, parallel, description, context_window, created_at, updated_at
+    description = ?9, context_window = ?10,
+    retry_max_attempts = ?11, retry_attempt_timeout_ms = ?12,
+    retry_deadline_ms = ?13, updated_at = ?14
+WHERE id = ?15
+RETURNING id, name, weight_privacy, weight_latency, weight_accuracy, weight_cost, weight_quality, tags, parallel, description, context_window, created_at, updated_at, retry_max_attempts, retry_attempt_timeout_ms, retry_deadline_ms
 `
 
 type UpdateModelParams struct {
-	Name           string
-	WeightPrivacy  string
-	WeightLatency  int64
-	WeightAccuracy int64
-	WeightCost     int64
-	WeightQuality  int64
-	Tags           string
-	Parallel       int64
-	Description    string
-	ContextWindow  int64
-	UpdatedAt      string
-	ID             int64
+	Name                  string
+	WeightPrivacy         string
+	WeightLatency         int64
+	WeightAccuracy        int64
+	WeightCost            int64
+	WeightQuality         int64
+	Tags                  string
+	Parallel              int64
+	Description           string
+	ContextWindow         int64
+	RetryMaxAttempts      int64
+	RetryAttemptTimeoutMs int64
+	RetryDeadlineMs       int64
+	UpdatedAt             string
+	ID                    int64
 }
 
 func (q *Queries) UpdateModel(ctx context.Context, arg UpdateModelParams) (Model, error) {
@@ -962,6 +987,9 @@ func (q *Queries) UpdateModel(ctx context.Context, arg UpdateModelParams) (Model
 		arg.Parallel,
 		arg.Description,
 		arg.ContextWindow,
+		arg.RetryMaxAttempts,
+		arg.RetryAttemptTimeoutMs,
+		arg.RetryDeadlineMs,
 		arg.UpdatedAt,
 		arg.ID,
 	)
@@ -980,6 +1008,9 @@ func (q *Queries) UpdateModel(ctx context.Context, arg UpdateModelParams) (Model
 		&i.ContextWindow,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.RetryMaxAttempts,
+		&i.RetryAttemptTimeoutMs,
+		&i.RetryDeadlineMs,
 	)
 	return i, err
 }

@@ -57,19 +57,22 @@ type Job struct {
 }
 
 type Model struct {
-	ID             int64
-	Name           string
-	WeightPrivacy  string
-	WeightLatency  int64
-	WeightAccuracy int64
-	WeightCost     int64
-	WeightQuality  int64
-	Tags           string
-	Parallel       int64
-	Description    string
-	ContextWindow  int64
-	CreatedAt      string
-	UpdatedAt      string
+	ID                    int64
+	Name                  string
+	WeightPrivacy         string
+	WeightLatency         int64
+	WeightAccuracy        int64
+	WeightCost            int64
+	WeightQuality         int64
+	Tags                  string
+	Parallel              int64
+	Description           string
+	ContextWindow         int64
+	CreatedAt             string
+	UpdatedAt             string
+	RetryMaxAttempts      int64
+	RetryAttemptTimeoutMs int64
+	RetryDeadlineMs       int64
 }
 
 type Policy struct {
@@ -217,6 +220,7 @@ type UsageRecord struct {
 	ClientRequestID  string
 	ClassifiedBy     string
 	ClassificationUs int64
+	Attempts         int64
 }
 
 type UsageToken struct {

@@ -47,7 +47,7 @@ func (q *Queries) CountUsageByProcess(ctx context.Context, arg CountUsageByProce
 }
 
 const getUsageByRequestID = `-- name: GetUsageByRequestID :one
-SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency, total_tokens, client_request_id, classified_by, classification_us FROM usage_records WHERE request_id = ?1
+SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency, total_tokens, client_request_id, classified_by, classification_us, attempts FROM usage_records WHERE request_id = ?1
 `
 
 func (q *Queries) GetUsageByRequestID(ctx context.Context, requestID string) (UsageRecord, error) {
@@ -89,6 +89,7 @@ func (q *Queries) GetUsageByRequestID(ctx context.Context, requestID string) (Us
 		&i.ClientRequestID,
 		&i.ClassifiedBy,
 		&i.ClassificationUs,
+		&i.Attempts,
 	)
 	return i, err
 }
@@ -100,7 +101,7 @@ INSERT INTO usage_records (
     first_token_at, completed_at, status_code, outcome, error_message, client_ip,
     priority, queue_wait_us, cold_start, log_level, classification, request_payload,
     response_payload, request_headers, response_headers, cost_micros, currency,
-    total_tokens, client_request_id, classified_by, classification_us
+    total_tokens, client_request_id, classified_by, classification_us, attempts
 ) VALUES (
     ?1,
     (SELECT p.id FROM processes p WHERE p.id = ?2),
@@ -113,7 +114,7 @@ INSERT INTO usage_records (
     ?14, ?15, ?16, ?17, ?18, ?19,
     ?20, ?21, ?22, ?23, ?24, ?25,
     ?26, ?27, ?28, ?29, ?30,
-    ?31, ?32, ?33, ?34
+    ?31, ?32, ?33, ?34, ?35
 )
 ON CONFLICT (request_id) DO NOTHING
 `
@@ -153,6 +154,7 @@ type InsertUsageRecordParams struct {
 	ClientRequestID  string
 	ClassifiedBy     string
 	ClassificationUs int64
+	Attempts         int64
 }
 
 // InsertUsageRecord stores one record unless its request id is already stored,
@@ -195,6 +197,7 @@ func (q *Queries) InsertUsageRecord(ctx context.Context, arg InsertUsageRecordPa
 		arg.ClientRequestID,
 		arg.ClassifiedBy,
 		arg.ClassificationUs,
+		arg.Attempts,
 	)
 }
 
@@ -221,7 +224,7 @@ func (q *Queries) InsertUsageToken(ctx context.Context, arg InsertUsageTokenPara
 }
 
 const listUsage = `-- name: ListUsage :many
-SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency, total_tokens, client_request_id, classified_by, classification_us FROM usage_records
+SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency, total_tokens, client_request_id, classified_by, classification_us, attempts FROM usage_records
 WHERE received_at >= ?1 AND received_at < ?2
 ORDER BY received_at DESC, id DESC
 LIMIT ?3
@@ -281,6 +284,7 @@ func (q *Queries) ListUsage(ctx context.Context, arg ListUsageParams) ([]UsageRe
 			&i.ClientRequestID,
 			&i.ClassifiedBy,
 			&i.ClassificationUs,
+			&i.Attempts,
 		); err != nil {
 			return nil, err
 		}
@@ -296,7 +300,7 @@ func (q *Queries) ListUsage(ctx context.Context, arg ListUsageParams) ([]UsageRe
 }
 
 const listUsageByProcess = `-- name: ListUsageByProcess :many
-SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency, total_tokens, client_request_id, classified_by, classification_us FROM usage_records
+SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency, total_tokens, client_request_id, classified_by, classification_us, attempts FROM usage_records
 WHERE process_id = ?1 AND received_at >= ?2 AND received_at < ?3
 ORDER BY received_at DESC, id DESC
 LIMIT ?4
@@ -359,6 +363,7 @@ func (q *Queries) ListUsageByProcess(ctx context.Context, arg ListUsageByProcess
 			&i.ClientRequestID,
 			&i.ClassifiedBy,
 			&i.ClassificationUs,
+			&i.Attempts,
 		); err != nil {
 			return nil, err
 		}
