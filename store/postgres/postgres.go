@@ -51,6 +51,9 @@ type Store struct {
 	q         *pgdb.Queries
 	log       *slog.Logger
 	closeOnce sync.Once
+	// tx is set on the Store that InTx hands to its function: q then runs
+	// in that transaction, and inTx opens savepoints in it.
+	tx pgx.Tx
 }
 
 var _ store.Store = (*Store)(nil)
@@ -143,7 +146,11 @@ func (s *Store) Close() error {
 // inTx runs fn in a transaction with the given options, committing if fn
 // returns nil and rolling back otherwise.
 func (s *Store) inTx(ctx context.Context, opts pgx.TxOptions, fn func(q *pgdb.Queries) error) error {
-	tx, err := s.pool.BeginTx(ctx, opts)
+	begin := func() (pgx.Tx, error) { return s.pool.BeginTx(ctx, opts) }
+	if s.tx != nil {
+		begin = func() (pgx.Tx, error) { return s.tx.Begin(ctx) } // a savepoint of InTx's transaction
+	}
+	tx, err := begin()
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
