@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/logos-llm/logos/internal/catalog"
 	"github.com/logos-llm/logos/internal/oaierr"
 	"github.com/logos-llm/logos/pipeline"
 	"github.com/logos-llm/logos/router/ui"
@@ -90,6 +91,8 @@ type Handler struct {
 	cors *cors
 	// openapi renders /openapi.json once.
 	openapi func() []byte
+	// cat makes every change the admin API asks for.
+	cat *catalog.Catalog
 }
 
 // New returns a Handler.
@@ -104,6 +107,7 @@ func New(cfg Config) *Handler {
 		cfg.BodyReadTimeout = 60 * time.Second
 	}
 	h := &Handler{cfg: cfg, log: cfg.Logger, mux: &routeMux{ServeMux: http.NewServeMux()}, openapi: sync.OnceValue(renderOpenAPI), cors: newCORS(cfg.CORSOrigins)}
+	h.cat = catalog.New(cfg.Store, catalog.Options{Seal: h.sealFunc(), Logger: cfg.Logger})
 	h.routes()
 	return h
 }

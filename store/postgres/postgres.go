@@ -51,9 +51,6 @@ type Store struct {
 	q         *pgdb.Queries
 	log       *slog.Logger
 	closeOnce sync.Once
-	// tx is set on the Store that InTx hands to its function: q then runs
-	// in that transaction, and inTx opens savepoints in it.
-	tx pgx.Tx
 }
 
 var _ store.Store = (*Store)(nil)
@@ -96,7 +93,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: open: ping: %w", err)
 	}
-	return &Store{pool: pool, q: pgdb.New(pool), log: log}, nil
+	return &Store{pool: pool, q: pgdb.New(ctxDB{pool}), log: log}, nil
 }
 
 // migrate applies the embedded migrations on a database/sql connection that
@@ -146,11 +143,7 @@ func (s *Store) Close() error {
 // inTx runs fn in a transaction with the given options, committing if fn
 // returns nil and rolling back otherwise.
 func (s *Store) inTx(ctx context.Context, opts pgx.TxOptions, fn func(q *pgdb.Queries) error) error {
-	begin := func() (pgx.Tx, error) { return s.pool.BeginTx(ctx, opts) }
-	if s.tx != nil {
-		begin = func() (pgx.Tx, error) { return s.tx.Begin(ctx) } // a savepoint of InTx's transaction
-	}
-	tx, err := begin()
+	tx, err := s.begin(ctx, opts) // a savepoint inside InTx
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}

@@ -84,10 +84,6 @@ type Store struct {
 
 	closeOnce sync.Once
 	closeErr  error
-
-	// tx is set on the Store that InTx hands to its function: w and r then
-	// run in that transaction, and so do writeTx and readTx.
-	tx *sql.Tx
 }
 
 // Open opens (creating if needed) the database at cfg.Path, applies the
@@ -147,8 +143,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	return &Store{
 		writer: writer,
 		reader: reader,
-		w:      sqlitedb.New(writer),
-		r:      sqlitedb.New(reader),
+		w:      sqlitedb.New(ctxDB{db: writer, writer: writer}),
+		r:      sqlitedb.New(ctxDB{db: reader, writer: writer}),
 		log:    log,
 	}, nil
 }
@@ -246,8 +242,8 @@ func (s *Store) Close() error {
 // writeTx runs fn in one IMMEDIATE transaction on the writer connection and
 // commits if fn returns nil.
 func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	if s.tx != nil {
-		return s.savepoint(ctx, fn) // inside InTx: part of its transaction
+	if tx := txOf(ctx, s.writer); tx != nil {
+		return savepoint(ctx, tx, fn) // inside InTx: part of its transaction
 	}
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
@@ -266,8 +262,8 @@ func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // readTx runs fn in one read transaction on the read pool, so that everything
 // fn reads comes from the same snapshot.
 func (s *Store) readTx(ctx context.Context, fn func(q *sqlitedb.Queries) error) error {
-	if q, ok := s.txQueries(); ok {
-		return fn(q) // inside InTx: read its writes
+	if tx := txOf(ctx, s.writer); tx != nil {
+		return fn(s.r.WithTx(tx)) // inside InTx: read its writes
 	}
 	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"testing"
 
@@ -9,7 +10,9 @@ import (
 
 // RunTx runs the conformance tests of [store.Transactor] against the store
 // returned by open, which must implement it. Like [Run], every test is a
-// subtest with a fresh store from open.
+// subtest with a fresh store from open. Inside a transaction the tests only
+// read with a context from outside it: a store with a single writer
+// connection would wait for itself on a write.
 func RunTx(t *testing.T, open func(t testing.TB) store.Store) {
 	tests := []struct {
 		name string
@@ -36,24 +39,24 @@ func RunTx(t *testing.T, open func(t testing.TB) store.Store) {
 func testTxCommits(t *testing.T, s store.Store, tr store.Transactor) {
 	ctx := t.Context()
 	var m store.Model
-	err := tr.InTx(ctx, func(tx store.Tx) error {
+	err := tr.InTx(ctx, func(ctx context.Context) error {
 		var err error
-		if m, err = tx.CreateModel(ctx, store.Model{Name: "m"}); err != nil {
+		if m, err = s.CreateModel(ctx, store.Model{Name: "m"}); err != nil {
 			return err
 		}
-		u, err := tx.CreateUser(ctx, store.User{Username: "u"})
+		u, err := s.CreateUser(ctx, store.User{Username: "u"})
 		if err != nil {
 			return err
 		}
-		p, err := tx.CreateProcess(ctx, store.Process{Name: "p", UserID: u.ID, KeyHash: []byte("h"), KeyPrefix: "lg-p"})
+		p, err := s.CreateProcess(ctx, store.Process{Name: "p", UserID: u.ID, KeyHash: []byte("h"), KeyPrefix: "lg-p"})
 		if err != nil {
 			return err
 		}
-		prof, err := tx.CreateProfile(ctx, store.Profile{Name: "p", ProcessID: p.ID})
+		prof, err := s.CreateProfile(ctx, store.Profile{Name: "p", ProcessID: p.ID})
 		if err != nil {
 			return err
 		}
-		return tx.GrantModel(ctx, prof.ID, m.ID)
+		return s.GrantModel(ctx, prof.ID, m.ID)
 	})
 	if err != nil {
 		t.Fatalf("InTx: %v", err)
@@ -71,11 +74,11 @@ func testTxCommits(t *testing.T, s store.Store, tr store.Transactor) {
 func testTxRollsBack(t *testing.T, s store.Store, tr store.Transactor) {
 	ctx := t.Context()
 	stop := errors.New("stop")
-	err := tr.InTx(ctx, func(tx store.Tx) error {
-		if _, err := tx.CreateProvider(ctx, store.Provider{Name: "p", Kind: store.KindOpenAI, BaseURL: "http://x"}); err != nil {
+	err := tr.InTx(ctx, func(ctx context.Context) error {
+		if _, err := s.CreateProvider(ctx, store.Provider{Name: "p", Kind: store.KindOpenAI, BaseURL: "http://x"}); err != nil {
 			return err
 		}
-		if _, err := tx.CreateModel(ctx, store.Model{Name: "m"}); err != nil {
+		if _, err := s.CreateModel(ctx, store.Model{Name: "m"}); err != nil {
 			return err
 		}
 		return stop
@@ -100,22 +103,28 @@ func testTxRollsBack(t *testing.T, s store.Store, tr store.Transactor) {
 	}
 }
 
-func testTxReadsOwnWrites(t *testing.T, _ store.Store, tr store.Transactor) {
-	ctx := t.Context()
-	err := tr.InTx(ctx, func(tx store.Tx) error {
-		m, err := tx.CreateModel(ctx, store.Model{Name: "m"})
+func testTxReadsOwnWrites(t *testing.T, s store.Store, tr store.Transactor) {
+	outer := t.Context()
+	ctx := outer
+	err := tr.InTx(ctx, func(ctx context.Context) error {
+		m, err := s.CreateModel(ctx, store.Model{Name: "m"})
 		if err != nil {
 			return err
 		}
-		if got, err := tx.GetModel(ctx, m.ID); err != nil || got.Name != "m" {
+		if got, err := s.GetModel(ctx, m.ID); err != nil || got.Name != "m" {
 			t.Errorf("GetModel in the transaction = %+v, %v", got, err)
 		}
-		c, err := tx.LoadCatalog(ctx)
+		c, err := s.LoadCatalog(ctx)
 		if err != nil {
 			return err
 		}
 		if len(c.Models) != 1 {
 			t.Errorf("LoadCatalog in the transaction: %d models, want 1", len(c.Models))
+		}
+		// A read with a context from outside does not see the write
+		// before the commit.
+		if _, err := s.GetModel(outer, m.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("GetModel outside the transaction before commit = %v, want ErrNotFound", err)
 		}
 		return nil
 	})
@@ -129,11 +138,11 @@ func testTxFailedWrite(t *testing.T, s store.Store, tr store.Transactor) {
 	if _, err := s.CreateModel(ctx, store.Model{Name: "taken"}); err != nil {
 		t.Fatal(err)
 	}
-	err := tr.InTx(ctx, func(tx store.Tx) error {
-		if _, err := tx.CreateModel(ctx, store.Model{Name: "taken"}); !errors.Is(err, store.ErrConflict) {
+	err := tr.InTx(ctx, func(ctx context.Context) error {
+		if _, err := s.CreateModel(ctx, store.Model{Name: "taken"}); !errors.Is(err, store.ErrConflict) {
 			t.Errorf("duplicate CreateModel in the transaction = %v, want ErrConflict", err)
 		}
-		_, err := tx.CreateModel(ctx, store.Model{Name: "other"})
+		_, err := s.CreateModel(ctx, store.Model{Name: "other"})
 		return err
 	})
 	if err != nil {
@@ -148,14 +157,14 @@ func testTxNested(t *testing.T, s store.Store, tr store.Transactor) {
 	ctx := t.Context()
 	params := store.BootstrapParams{AdminUsername: "root", ProcessName: "root", ProfileName: "root", KeyHash: []byte("hash"), KeyPrefix: "lg-root"}
 	stop := errors.New("stop")
-	err := tr.InTx(ctx, func(tx store.Tx) error {
-		if _, err := tx.Bootstrap(ctx, params); err != nil {
+	err := tr.InTx(ctx, func(ctx context.Context) error {
+		if _, err := s.Bootstrap(ctx, params); err != nil {
 			return err
 		}
-		if _, err := tx.Bootstrap(ctx, params); !errors.Is(err, store.ErrConflict) {
+		if _, err := s.Bootstrap(ctx, params); !errors.Is(err, store.ErrConflict) {
 			t.Errorf("second Bootstrap in the transaction = %v, want ErrConflict", err)
 		}
-		if ok, err := tx.Initialized(ctx); err != nil || !ok {
+		if ok, err := s.Initialized(ctx); err != nil || !ok {
 			t.Errorf("Initialized in the transaction = %v, %v", ok, err)
 		}
 		return stop
