@@ -15,8 +15,14 @@ import (
 // microsPerUnit is how many micros make one currency unit.
 const microsPerUnit = 1_000_000
 
-// ErrAmount is wrapped by every ParseMicros error.
-var ErrAmount = errors.New("invalid amount")
+// Errors of ParseMicros.
+var (
+	// ErrAmount is wrapped by every ParseMicros error.
+	ErrAmount = errors.New("invalid amount")
+	// ErrAmountTooLarge is wrapped, with ErrAmount, by the error of an
+	// amount of 9,223,372,036,854 units or more.
+	ErrAmountTooLarge = errors.New("too large")
+)
 
 // ParseMicros parses a non-negative decimal amount of currency units into
 // millionths of a unit (micros), exactly, without floating point. It is the
@@ -39,7 +45,7 @@ func ParseMicros(s string) (int64, error) {
 	if whole != "" {
 		var err error
 		if units, err = strconv.ParseInt(whole, 10, 64); err != nil || units > math.MaxInt64/microsPerUnit-1 {
-			return 0, fmt.Errorf("%w %q: too large", ErrAmount, s)
+			return 0, fmt.Errorf("%w %q: %w", ErrAmount, s, ErrAmountTooLarge)
 		}
 	}
 	var micros int64
