@@ -34,13 +34,10 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 	if txOf(ctx, s.writer) != nil {
 		return fn(ctx) // already inside a transaction
 	}
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	// fn's error is returned as it is; writeTx wraps its own.
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
 		return fn(context.WithValue(ctx, txKey{}, &ctxTx{writer: s.writer, tx: tx}))
 	})
-	if err != nil {
-		return fmt.Errorf("sqlite: transaction: %w", err)
-	}
-	return nil
 }
 
 // savepoint runs fn under a savepoint of tx, so that a nested write
