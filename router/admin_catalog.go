@@ -381,7 +381,6 @@ func (x catalogAPI) getModels(a *adminRequest) (int, any, *oaierr.Error) {
 	return http.StatusOK, map[string]any{"models": out}, nil
 }
 
-
 // ---- Deployments -----------------------------------------------------------
 
 // catalogDeployment is a deployment as the admin API shows it, without its
@@ -694,4 +693,3 @@ func (x catalogAPI) callerModels(ctx context.Context, c principal) (map[int64]bo
 	}
 	return ids, nil
 }
-

@@ -311,7 +311,6 @@ func (x identityAPI) setLog(a *adminRequest) (int, any, *oaierr.Error) {
 
 // ---- policies ----
 
-
 // policyView is a policy as the API shows it; its field names are those of
 // add_policy and update_policy, so it can be edited and sent back.
 type policyView struct {
