@@ -1,11 +1,20 @@
 package logos_test
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/logos-llm/logos/store"
 )
 
 // The dependency tests say the architecture (README, Architecture):
@@ -249,5 +258,102 @@ func TestTopLevelFolders(t *testing.T) {
 	}
 	if seen < 8 {
 		t.Errorf("found only %d top-level folders", seen)
+	}
+}
+
+// storeWriteMethods returns the names of the identity and catalogue methods
+// of store.Store that write: every method of store.IdentityStore and
+// store.CatalogStore but the reads (Get*, List*, Load*, Initialized).
+func storeWriteMethods() map[string]bool {
+	writes := map[string]bool{}
+	for _, it := range []reflect.Type{reflect.TypeFor[store.IdentityStore](), reflect.TypeFor[store.CatalogStore]()} {
+		for i := range it.NumMethod() {
+			name := it.Method(i).Name
+			switch {
+			case strings.HasPrefix(name, "Get"), strings.HasPrefix(name, "List"), strings.HasPrefix(name, "Load"), name == "Initialized":
+			default:
+				writes[name] = true
+			}
+		}
+	}
+	return writes
+}
+
+// TestOnlyCatalogWritesTheCatalogue guards the one write path of the
+// catalogue and the identities: no Go file outside internal/catalog and the
+// store packages (store/...) calls a write method of the Store
+// (CreateModel, UpdateProvider, GrantModel, SetProcessKey, Bootstrap, ...).
+// Test files are exempt: they set up fixtures with the store directly. So
+// is examples/: an example stands for an embedder's own program, which
+// cannot import internal/catalog and fills its store as it likes. A call is
+// a method call x.M(...) whose x is not an imported package
+// (catalog.Bootstrap is the catalogue's own function); the check is
+// syntactic, so calls of methods of the same name on other types are listed
+// in notStore.
+func TestOnlyCatalogWritesTheCatalogue(t *testing.T) {
+	// notStore lists calls of methods named like a store write that are not
+	// on a store, by file, receiver and method.
+	notStore := map[[3]string]string{
+		{"cmd/logosd/run.go", "r", "Bootstrap"}: "logos.Router.Bootstrap, which calls catalog.Bootstrap",
+	}
+	writes := storeWriteMethods()
+	for _, m := range []string{"CreateModel", "UpdateProvider", "GrantModel", "CreateProcess", "DeleteProfile", "SetProcessKey", "Bootstrap", "CreatePrice", "MarkInitialized", "EnsureTokenType"} {
+		if !writes[m] {
+			t.Fatalf("the write methods derived from package store miss %s: %v", m, writes)
+		}
+	}
+	fset := token.NewFileSet()
+	checked := 0
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		slash := filepath.ToSlash(path)
+		if d.IsDir() {
+			switch {
+			case slash == "store", slash == "internal/catalog", slash == "examples", d.Name() == "testdata", strings.HasPrefix(d.Name(), ".") && slash != ".":
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return err
+		}
+		checked++
+		imported := map[string]bool{}
+		for _, imp := range f.Imports {
+			p, _ := strconv.Unquote(imp.Path.Value)
+			name := p[strings.LastIndex(p, "/")+1:]
+			if imp.Name != nil {
+				name = imp.Name.Name
+			}
+			imported[name] = true
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			sel, ok := call.Fun.(*ast.SelectorExpr)
+			if !ok || !writes[sel.Sel.Name] {
+				return true
+			}
+			if id, ok := sel.X.(*ast.Ident); ok && (imported[id.Name] || notStore[[3]string{filepath.ToSlash(path), id.Name, sel.Sel.Name}] != "") {
+				return true // a package's function, such as catalog.Bootstrap
+			}
+			t.Errorf("%s: calls the store write method %s; change the catalogue through internal/catalog", fset.Position(call.Pos()), sel.Sel.Name)
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked < 50 {
+		t.Fatalf("checked only %d files", checked)
 	}
 }

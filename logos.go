@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/logos-llm/logos/classify"
+	"github.com/logos-llm/logos/internal/config"
 	"github.com/logos-llm/logos/internal/secret"
 	"github.com/logos-llm/logos/internal/usagelog"
 	"github.com/logos-llm/logos/monitor"
@@ -779,4 +780,59 @@ func (h *jobHooks) Cancel(id int64) bool {
 		return r.Cancel(id)
 	}
 	return false
+}
+
+// ParseSecretKey parses a SecretKey as LOGOS_SECRET_KEY gives it (see
+// Config.SecretKey for the accepted forms).
+func ParseSecretKey(s string) ([]byte, error) { return secret.ParseKey(s) }
+
+// ApplyConfigOptions configure ApplyConfig.
+type ApplyConfigOptions struct {
+	// Getenv resolves the document's "${VAR}" references (process keys,
+	// credentials). Defaults to nil, which resolves nothing.
+	Getenv func(string) string
+	// Prune deletes what the document does not mention (users and services
+	// excepted). Defaults to false: ApplyConfig only creates and updates.
+	Prune bool
+}
+
+// ConfigReport lists what ApplyConfig changed, as sentences such as
+// "created provider openai" and "updated model gpt-4o: quality 0 → 8".
+// Secrets never appear in it.
+type ConfigReport struct {
+	Created, Updated, Deleted []string
+}
+
+// ApplyConfig applies a config document (the YAML or JSON text of a logosd
+// --config file) to the Router's store by name, through the same catalogue
+// operations as the admin API, sealing credentials with Config.SecretKey,
+// and reloads the catalogue. It validates the document and its "${VAR}"
+// references first and writes nothing if any is invalid; on the stores of
+// this module the writes are one transaction. The report lists what was
+// changed, also when an error stopped the apply part way on a store without
+// transactions.
+func (r *Router) ApplyConfig(ctx context.Context, document []byte, opts ApplyConfigOptions) (ConfigReport, error) {
+	full, ok := r.cfg.Store.(store.Store)
+	if !ok {
+		return ConfigReport{}, fmt.Errorf("logos: applying a config needs a store that writes the catalogue (store.Store): %w", errors.ErrUnsupported)
+	}
+	d, err := config.Parse(document)
+	if err != nil {
+		return ConfigReport{}, err
+	}
+	ao := config.ApplyOptions{Getenv: opts.Getenv, Prune: opts.Prune}
+	if r.box != nil {
+		ao.Seal, ao.Open = r.box.Seal, r.box.Open
+	}
+	rep, err := config.Apply(ctx, full, d, ao)
+	out := ConfigReport{Created: rep.Created, Updated: rep.Updated, Deleted: rep.Deleted}
+	if err != nil {
+		if rep.Changed() {
+			if rerr := r.Reload(ctx); rerr != nil {
+				r.log.Warn("catalogue reload after a partial config apply failed", "err", rerr)
+			}
+		}
+		return out, err
+	}
+	return out, r.Reload(ctx)
 }

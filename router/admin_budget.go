@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logos-llm/logos/internal/catalog"
 	"github.com/logos-llm/logos/internal/oaierr"
 	"github.com/logos-llm/logos/pipeline/billing"
 	"github.com/logos-llm/logos/store"
@@ -112,7 +113,7 @@ func (x budgetAPI) setBudget(a *adminRequest) (int, any, *oaierr.Error) {
 	if len(b.Currency) != 3 || strings.Trim(b.Currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
 		return 0, nil, invalid("currency", "must be a three-letter ISO 4217 code")
 	}
-	limit, err := billing.ParseMicros(req.Limit)
+	limit, err := catalog.ParseMicros(req.Limit)
 	if err != nil || limit <= 0 {
 		return 0, nil, invalid("limit", `must be a positive decimal amount with at most six decimals, e.g. "50.00"`)
 	}

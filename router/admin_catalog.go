@@ -1,19 +1,14 @@
 package router
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"math"
 	"net/http"
-	"net/url"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/logos-llm/logos/classify/ranking"
+	"github.com/logos-llm/logos/internal/catalog"
 	"github.com/logos-llm/logos/internal/config"
 	"github.com/logos-llm/logos/internal/oaierr"
 	"github.com/logos-llm/logos/store"
@@ -122,177 +117,17 @@ func newCatalogProvider(p store.Provider) catalogProvider {
 	}
 }
 
-// providerFields are the provider fields add_provider and update_provider
-// accept. A nil field was absent from the request (or JSON null) and leaves
-// the provider's value unchanged.
-type providerFields struct {
-	Name             *string `json:"provider_name"`
-	Type             *string `json:"provider_type"`
-	BaseURL          *string `json:"base_url"`
-	APIKey           *string `json:"api_key"`
-	AuthName         *string `json:"auth_name"`
-	AuthFormat       *string `json:"auth_format"`
-	APIVersion       *string `json:"api_version"`
-	Privacy          *string `json:"privacy"`
-	AdminURL         *string `json:"admin_url"`
-	TotalVRAMMB      *int64  `json:"total_vram_mb"`
-	ParallelCapacity *int    `json:"parallel_capacity"`
-	KeepAliveSeconds *int    `json:"keep_alive_seconds"`
-	MaxLoadedModels  *int    `json:"max_loaded_models"`
-	// ExtraOperations replaces the provider's list of operations allowed
-	// beyond the known ones; [] clears it.
-	ExtraOperations *[]string `json:"extra_operations"`
-	// Monitoring: admin_url is polled every poll_interval_ms for at most
-	// poll_timeout_ms (0 = 5000 each); sleep_mode polls vLLM's /is_sleeping.
-	PollIntervalMS *int64 `json:"poll_interval_ms"`
-	PollTimeoutMS  *int64 `json:"poll_timeout_ms"`
-	SleepMode      *bool  `json:"sleep_mode"`
-}
-
-// maxPollMS bounds poll_interval_ms and poll_timeout_ms: one day.
-const maxPollMS = 24 * 60 * 60 * 1000
-
-// applyProviderFields validates the present fields and sets them on p. An api_key is
-// sealed; an empty one removes the credential. An empty privacy is ignored.
-func (x catalogAPI) applyProviderFields(f providerFields, p *store.Provider) *oaierr.Error {
-	if f.Name != nil {
-		if p.Name = strings.TrimSpace(*f.Name); p.Name == "" {
-			return missing("provider_name")
-		}
-	}
-	if f.Type != nil {
-		if strings.TrimSpace(*f.Type) == "" {
-			return missing("provider_type")
-		}
-		kind, ok := ProviderKind(*f.Type)
-		if !ok {
-			return invalid("provider_type", "must be one of openai, azure, ollama, openai_compatible (or the original's cloud, openwebui)")
-		}
-		p.Kind = kind
-	}
-	if f.BaseURL != nil {
-		if p.BaseURL = strings.TrimSpace(*f.BaseURL); p.BaseURL == "" {
-			return missing("base_url")
-		}
-		if e := catalogHTTPURL("base_url", p.BaseURL); e != nil {
-			return e
-		}
-	}
-	if f.AuthName != nil {
-		p.AuthHeader = strings.TrimSpace(*f.AuthName)
-		if p.AuthHeader != "" && !catalogHeaderName(p.AuthHeader) {
-			return invalid("auth_name", "must be a valid HTTP header name")
-		}
-	}
-	if f.AuthFormat != nil {
-		p.AuthFormat = *f.AuthFormat
-		if p.AuthFormat != "" && !strings.Contains(p.AuthFormat, "{}") {
-			return invalid("auth_format", `must contain the placeholder "{}" for the credential`)
-		}
-	}
-	if f.APIVersion != nil {
-		p.APIVersion = strings.TrimSpace(*f.APIVersion)
-	}
-	if f.ExtraOperations != nil {
-		ops := make([]string, 0, len(*f.ExtraOperations))
-		for _, op := range *f.ExtraOperations {
-			op = strings.TrimSpace(op)
-			if err := store.CheckOperationPattern(op); err != nil {
-				return invalid("extra_operations", "has an invalid entry: "+err.Error())
-			}
-			ops = append(ops, op)
-		}
-		p.ExtraOperations = ops
-	}
-	if f.Privacy != nil && strings.TrimSpace(*f.Privacy) != "" {
-		level, e := catalogPrivacy("privacy", *f.Privacy)
-		if e != nil {
-			return e
-		}
-		p.Privacy = level
-	}
-	if f.AdminURL != nil {
-		if p.AdminURL = strings.TrimSpace(*f.AdminURL); p.AdminURL != "" {
-			if e := catalogHTTPURL("admin_url", p.AdminURL); e != nil {
-				return e
-			}
-		}
-	}
-	for _, n := range []struct {
-		field string
-		v     *int
-		dst   *int
-	}{
-		{"parallel_capacity", f.ParallelCapacity, &p.ParallelCapacity},
-		{"keep_alive_seconds", f.KeepAliveSeconds, &p.KeepAliveSeconds},
-		{"max_loaded_models", f.MaxLoadedModels, &p.MaxLoadedModels},
-	} {
-		if n.v == nil {
-			continue
-		}
-		if *n.v < 0 {
-			return invalid(n.field, "must not be negative")
-		}
-		*n.dst = *n.v
-	}
-	for _, n := range []struct {
-		field string
-		v     *int64
-		dst   *time.Duration
-	}{
-		{"poll_interval_ms", f.PollIntervalMS, &p.PollInterval},
-		{"poll_timeout_ms", f.PollTimeoutMS, &p.PollTimeout},
-	} {
-		if n.v == nil {
-			continue
-		}
-		if *n.v < 0 || *n.v > maxPollMS {
-			return invalid(n.field, "must be between 0 (the default, 5000) and 86400000 (one day)")
-		}
-		*n.dst = time.Duration(*n.v) * time.Millisecond
-	}
-	if f.SleepMode != nil {
-		p.SleepMode = *f.SleepMode
-	}
-	if f.TotalVRAMMB != nil {
-		if *f.TotalVRAMMB < 0 {
-			return invalid("total_vram_mb", "must not be negative")
-		}
-		p.TotalVRAMMB = *f.TotalVRAMMB
-	}
-	if f.APIKey != nil {
-		sealed, e := x.seal(*f.APIKey)
-		if e != nil {
-			return e
-		}
-		p.Credential = sealed
-	}
-	return nil
-}
-
 // addProvider creates a provider: provider_name, base_url and provider_type
 // are required; api_key, auth_name, auth_format, api_version, privacy and the
 // scheduling fields of update_provider are optional.
 func (x catalogAPI) addProvider(a *adminRequest) (int, any, *oaierr.Error) {
-	var req providerFields
+	var req catalog.ProviderFields
 	if e := a.decode(&req); e != nil {
 		return 0, nil, e
 	}
-	switch {
-	case req.Name == nil:
-		return 0, nil, missing("provider_name")
-	case req.BaseURL == nil:
-		return 0, nil, missing("base_url")
-	case req.Type == nil:
-		return 0, nil, missing("provider_type")
-	}
-	var p store.Provider
-	if e := x.applyProviderFields(req, &p); e != nil {
-		return 0, nil, e
-	}
-	created, err := x.db.CreateProvider(a.ctx, p)
+	created, err := x.cat.NewProvider(a.ctx, req)
 	if err != nil {
-		return 0, nil, x.storeError(err, fmt.Sprintf("provider %q", p.Name), "provider_name")
+		return 0, nil, x.catalogError(err)
 	}
 	return http.StatusOK, result("Created Provider.", "provider-id", created.ID), nil
 }
@@ -305,29 +140,15 @@ func (x catalogAPI) updateProvider(a *adminRequest) (int, any, *oaierr.Error) {
 	var req struct {
 		ProviderID int64 `json:"provider_id"`
 	}
-	var fields providerFields
+	var fields catalog.ProviderFields
 	if e := a.decode(&req); e != nil {
 		return 0, nil, e
 	}
 	if e := a.decode(&fields); e != nil {
 		return 0, nil, e
 	}
-	if e := catalogNeedID("provider_id", req.ProviderID); e != nil {
-		return 0, nil, e
-	}
-	p, err := x.db.GetProvider(a.ctx, req.ProviderID)
-	if err != nil {
-		return 0, nil, x.storeError(err, fmt.Sprintf("provider %d", req.ProviderID), "provider_id")
-	}
-	if e := x.applyProviderFields(fields, &p); e != nil {
-		return 0, nil, e
-	}
-	if _, err := x.db.UpdateProvider(a.ctx, p); err != nil {
-		field := "provider_id"
-		if errors.Is(err, store.ErrConflict) {
-			field = "provider_name"
-		}
-		return 0, nil, x.storeError(err, fmt.Sprintf("provider %q", p.Name), field)
+	if _, err := x.cat.EditProvider(a.ctx, req.ProviderID, fields); err != nil {
+		return 0, nil, x.catalogError(err)
 	}
 	return http.StatusOK, result("Updated Provider."), nil
 }
@@ -429,13 +250,9 @@ func (x catalogAPI) addModel(a *adminRequest) (int, any, *oaierr.Error) {
 	if e := a.decode(&req); e != nil {
 		return 0, nil, e
 	}
-	name := strings.TrimSpace(req.Name)
-	if name == "" {
-		return 0, nil, missing("name")
-	}
-	m, err := x.db.CreateModel(a.ctx, store.Model{Name: name})
+	m, err := x.cat.NewModel(a.ctx, req.Name)
 	if err != nil {
-		return 0, nil, x.storeError(err, fmt.Sprintf("model %q", name), "name")
+		return 0, nil, x.catalogError(err)
 	}
 	return http.StatusOK, result("Created Model", "model_id", m.ID), nil
 }
@@ -461,76 +278,38 @@ func (x catalogAPI) addFullModel(a *adminRequest) (int, any, *oaierr.Error) {
 	if e := a.decode(&req); e != nil {
 		return 0, nil, e
 	}
-	m := store.Model{
-		Name:          strings.TrimSpace(req.Name),
-		Tags:          strings.TrimSpace(req.Tags),
-		Parallel:      req.Parallel,
-		Description:   req.Description,
-		ContextWindow: req.ContextWindow,
-	}
+	var retry store.RetryPolicy
 	for _, f := range []struct {
 		name string
 		v    int64
-	}{{"retry_max_attempts", int64(req.RetryMaxAttempts)}, {"retry_attempt_timeout_ms", req.RetryAttemptTimeoutMS}, {"retry_deadline_ms", req.RetryDeadlineMS}} {
-		if e := setRetryField(&m.Retry, f.name, f.v); e != nil {
-			return 0, nil, e
+	}{{catalog.RetryMaxAttempts, int64(req.RetryMaxAttempts)}, {catalog.RetryAttemptTimeout, req.RetryAttemptTimeoutMS}, {catalog.RetryDeadline, req.RetryDeadlineMS}} {
+		if err := catalog.SetRetryField(&retry, f.name, f.v); err != nil {
+			return 0, nil, x.catalogError(err)
 		}
 	}
-	switch {
-	case m.Name == "":
-		return 0, nil, missing("name")
-	case m.Parallel < 0 || m.Parallel > 256:
-		return 0, nil, invalid("parallel", "must be between 1 and 256")
-	case m.ContextWindow < 0:
-		return 0, nil, invalid("context_window", "must not be negative")
-	}
-	if strings.TrimSpace(req.WeightPrivacy) != "" {
-		level, e := catalogPrivacy("weight_privacy", req.WeightPrivacy)
-		if e != nil {
-			return 0, nil, e
-		}
-		m.WeightPrivacy = level
-	}
-	worse := map[string]*int64{
+	worse := map[string]int64{}
+	for category, id := range map[string]*int64{
 		"accuracy": req.WorseAccuracy,
 		"quality":  req.WorseQuality,
 		"latency":  req.WorseLatency,
 		"cost":     req.WorseCost,
-	}
-
-	rankMu.Lock()
-	defer rankMu.Unlock()
-	models, err := x.db.ListModels(a.ctx)
-	if err != nil {
-		return 0, nil, x.storeError(err, "models", "")
-	}
-	for _, c := range rankCategories {
-		if id := worse[c.name]; id != nil && *id != 0 && catalogFindModel(models, *id) < 0 {
-			return 0, nil, x.storeError(store.ErrNotFound, fmt.Sprintf("model %d", *id), "worse_"+c.name)
+	} {
+		if id != nil {
+			worse[category] = *id
 		}
 	}
-	name := m.Name
-	m, err = x.db.CreateModel(a.ctx, m)
-	if err != nil {
-		return 0, nil, x.storeError(err, fmt.Sprintf("model %q", name), "name")
-	}
-	models = append(models, m)
-	changed, err := rerank(models, m.ID, func(category string, l ranking.List) (ranking.List, error) {
-		var below int64
-		if id := worse[category]; id != nil {
-			below = *id
-		}
-		return l.Insert(m.ID, below)
+	m, err := x.cat.NewRankedModel(a.ctx, catalog.RankedModel{
+		Name:          req.Name,
+		WeightPrivacy: req.WeightPrivacy,
+		Tags:          req.Tags,
+		Description:   req.Description,
+		Parallel:      req.Parallel,
+		ContextWindow: req.ContextWindow,
+		Worse:         worse,
+		Retry:         retry,
 	})
-	if err == nil {
-		err = x.saveWeights(a.ctx, models, changed)
-	}
 	if err != nil {
-		// Leave no unranked model behind.
-		if derr := x.db.DeleteModel(context.WithoutCancel(a.ctx), m.ID); derr != nil {
-			x.log.Error("admin: removing a model whose ranking failed", "model_id", m.ID, "err", derr)
-		}
-		return 0, nil, x.storeError(err, fmt.Sprintf("model %q", m.Name), "")
+		return 0, nil, x.catalogError(err)
 	}
 	return http.StatusOK, result("Created Model", "model_id", m.ID), nil
 }
@@ -547,124 +326,8 @@ func (x catalogAPI) updateModel(a *adminRequest) (int, any, *oaierr.Error) {
 	if e := a.decode(&req); e != nil {
 		return 0, nil, e
 	}
-	if e := catalogNeedID("id", req.ID); e != nil {
-		return 0, nil, e
-	}
-	category := strings.ToLower(strings.TrimSpace(req.Category))
-	if category == "" {
-		return 0, nil, missing("category")
-	}
-	if category != "privacy" && rankCategory(category) == nil && !isRetryField(category) {
-		return 0, nil, invalid("category", "must be one of latency, accuracy, quality, cost, privacy, retry_max_attempts, retry_attempt_timeout_ms, retry_deadline_ms")
-	}
-	if len(req.Value) == 0 || string(req.Value) == "null" {
-		return 0, nil, missing("value")
-	}
-	if isRetryField(category) {
-		return x.updateModelRetry(a, req.ID, category, req.Value)
-	}
-
-	if category == "privacy" {
-		var s string
-		if err := json.Unmarshal(req.Value, &s); err != nil {
-			return 0, nil, invalid("value", "must be a privacy level for the category privacy")
-		}
-		level, e := catalogPrivacy("value", s)
-		if e != nil {
-			return 0, nil, e
-		}
-		rankMu.Lock()
-		defer rankMu.Unlock()
-		m, err := x.db.GetModel(a.ctx, req.ID)
-		if err != nil {
-			return 0, nil, x.storeError(err, fmt.Sprintf("model %d", req.ID), "id")
-		}
-		m.WeightPrivacy = level
-		if _, err := x.db.UpdateModel(a.ctx, m); err != nil {
-			return 0, nil, x.storeError(err, fmt.Sprintf("model %d", req.ID), "id")
-		}
-		return http.StatusOK, result("Updated Model"), nil
-	}
-
-	var delta int
-	if err := json.Unmarshal(req.Value, &delta); err != nil {
-		return 0, nil, invalid("value", "must be an integer for the category "+category)
-	}
-	if delta < -maxFeedback || delta > maxFeedback {
-		return 0, nil, invalid("value", fmt.Sprintf("must be between %d and %d", -maxFeedback, maxFeedback))
-	}
-	rankMu.Lock()
-	defer rankMu.Unlock()
-	models, err := x.db.ListModels(a.ctx)
-	if err != nil {
-		return 0, nil, x.storeError(err, "models", "")
-	}
-	if catalogFindModel(models, req.ID) < 0 {
-		return 0, nil, x.storeError(store.ErrNotFound, fmt.Sprintf("model %d", req.ID), "id")
-	}
-	changed, err := rerank(models, 0, func(c string, l ranking.List) (ranking.List, error) {
-		if c != category {
-			return l, nil
-		}
-		return l.Feedback(req.ID, delta)
-	})
-	if err == nil {
-		err = x.saveWeights(a.ctx, models, changed)
-	}
-	if err != nil {
-		return 0, nil, x.storeError(err, fmt.Sprintf("model %d", req.ID), "id")
-	}
-	return http.StatusOK, result("Updated Model"), nil
-}
-
-// isRetryField reports whether name is one of the admin API's fields of a
-// model's retry policy.
-func isRetryField(name string) bool {
-	return name == "retry_max_attempts" || name == "retry_attempt_timeout_ms" || name == "retry_deadline_ms"
-}
-
-// setRetryField sets one field of a retry policy from its admin API value,
-// checking the store's range (0 means the default).
-func setRetryField(p *store.RetryPolicy, name string, v int64) *oaierr.Error {
-	switch name {
-	case "retry_max_attempts":
-		if v < 0 || v > 100 {
-			return invalid(name, "must be between 0 (the default, 3) and 100")
-		}
-		p.MaxAttempts = int(v)
-		return nil
-	}
-	if v < 0 || v > 3_600_000 {
-		return invalid(name, "must be between 0 (the default) and 3600000 milliseconds")
-	}
-	d := time.Duration(v) * time.Millisecond
-	if name == "retry_attempt_timeout_ms" {
-		p.AttemptTimeout = d
-	} else {
-		p.Deadline = d
-	}
-	return nil
-}
-
-// updateModelRetry sets one field of a model's retry policy (update_model
-// with a retry_* category and an integer value).
-func (x catalogAPI) updateModelRetry(a *adminRequest, id int64, field string, value json.RawMessage) (int, any, *oaierr.Error) {
-	var v int64
-	if err := json.Unmarshal(value, &v); err != nil {
-		return 0, nil, invalid("value", "must be an integer for the category "+field)
-	}
-	rankMu.Lock()
-	defer rankMu.Unlock()
-	m, err := x.db.GetModel(a.ctx, id)
-	if err != nil {
-		return 0, nil, x.storeError(err, fmt.Sprintf("model %d", id), "id")
-	}
-	if e := setRetryField(&m.Retry, field, v); e != nil {
-		e.Param = "value"
-		return 0, nil, e
-	}
-	if _, err := x.db.UpdateModel(a.ctx, m); err != nil {
-		return 0, nil, x.storeError(err, fmt.Sprintf("model %d", id), "id")
+	if err := x.cat.Feedback(a.ctx, req.ID, req.Category, req.Value); err != nil {
+		return 0, nil, x.catalogError(err)
 	}
 	return http.StatusOK, result("Updated Model"), nil
 }
@@ -678,30 +341,8 @@ func (x catalogAPI) deleteModel(a *adminRequest) (int, any, *oaierr.Error) {
 	if e := a.decode(&req); e != nil {
 		return 0, nil, e
 	}
-	if e := catalogNeedID("id", req.ID); e != nil {
-		return 0, nil, e
-	}
-	rankMu.Lock()
-	defer rankMu.Unlock()
-	models, err := x.db.ListModels(a.ctx)
-	if err != nil {
-		return 0, nil, x.storeError(err, "models", "")
-	}
-	if catalogFindModel(models, req.ID) < 0 {
-		return 0, nil, x.storeError(store.ErrNotFound, fmt.Sprintf("model %d", req.ID), "id")
-	}
-	changed, err := rerank(models, 0, func(_ string, l ranking.List) (ranking.List, error) {
-		return l.Remove(req.ID)
-	})
-	if err != nil {
-		return 0, nil, x.storeError(err, fmt.Sprintf("model %d", req.ID), "id")
-	}
-	// Delete first: if that fails, no weight has changed.
-	if err := x.db.DeleteModel(a.ctx, req.ID); err != nil {
-		return 0, nil, x.storeError(err, fmt.Sprintf("model %d", req.ID), "id")
-	}
-	if err := x.saveWeights(a.ctx, models, changed); err != nil {
-		return 0, nil, x.storeError(err, "model weights", "")
+	if err := x.cat.DropModel(a.ctx, req.ID); err != nil {
+		return 0, nil, x.catalogError(err)
 	}
 	return http.StatusOK, result("Deleted Model"), nil
 }
@@ -715,8 +356,8 @@ func (x catalogAPI) getModel(a *adminRequest) (int, any, *oaierr.Error) {
 	if e := a.decode(&req); e != nil {
 		return 0, nil, e
 	}
-	if e := catalogNeedID("id", req.ID); e != nil {
-		return 0, nil, e
+	if err := catalog.CheckID("id", req.ID); err != nil {
+		return 0, nil, x.catalogError(err)
 	}
 	if !a.caller.Admin {
 		allowed, e := x.callerModels(a.ctx, a.caller)
@@ -760,94 +401,6 @@ func (x catalogAPI) getModels(a *adminRequest) (int, any, *oaierr.Error) {
 	return http.StatusOK, map[string]any{"models": out}, nil
 }
 
-// ---- Ranking ---------------------------------------------------------------
-
-// maxFeedback bounds the value of one update_model feedback, far beyond any
-// useful rank offset (adjacent ranks are ranking.Step apart) and far from
-// overflowing a weight.
-const maxFeedback = 1_000_000
-
-// rankMu serialises the read-rank-write cycles of model weights in this
-// process, so two concurrent feedbacks cannot overwrite each other.
-var rankMu sync.Mutex
-
-// rankCategories are the ranked weight categories of a model. Privacy is a
-// level, not a rank.
-var rankCategories = []struct {
-	name   string
-	weight func(m *store.Model) *int
-}{
-	{"accuracy", func(m *store.Model) *int { return &m.WeightAccuracy }},
-	{"quality", func(m *store.Model) *int { return &m.WeightQuality }},
-	{"latency", func(m *store.Model) *int { return &m.WeightLatency }},
-	{"cost", func(m *store.Model) *int { return &m.WeightCost }},
-}
-
-// rankCategory returns the weight accessor of a ranked category, or nil.
-func rankCategory(name string) func(m *store.Model) *int {
-	for _, c := range rankCategories {
-		if c.name == name {
-			return c.weight
-		}
-	}
-	return nil
-}
-
-// rerank re-ranks models in every category: it builds the category's ranking
-// from the stored weights of all models but skip (0: none), applies op, and
-// writes the resulting weights into models. A model op removed keeps its
-// weights. It returns the indexes of the models whose weights changed.
-func rerank(models []store.Model, skip int64, op func(category string, l ranking.List) (ranking.List, error)) ([]int, error) {
-	changed := map[int]bool{}
-	for _, c := range rankCategories {
-		weights := make(map[int64]int, len(models))
-		for i := range models {
-			if models[i].ID != skip {
-				weights[models[i].ID] = *c.weight(&models[i])
-			}
-		}
-		l, err := op(c.name, ranking.FromWeights(weights))
-		if err != nil {
-			return nil, fmt.Errorf("ranking %s: %w", c.name, err)
-		}
-		next := l.Weights()
-		for i := range models {
-			w, ok := next[models[i].ID]
-			if p := c.weight(&models[i]); ok && *p != w {
-				*p = w
-				changed[i] = true
-			}
-		}
-	}
-	out := make([]int, 0, len(changed))
-	for i := range models {
-		if changed[i] {
-			out = append(out, i)
-		}
-	}
-	return out, nil
-}
-
-// saveWeights stores the models at the given indexes.
-func (x catalogAPI) saveWeights(ctx context.Context, models []store.Model, idx []int) error {
-	for _, i := range idx {
-		if _, err := x.db.UpdateModel(ctx, models[i]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// catalogFindModel returns the index of the model with the given id, or -1.
-func catalogFindModel(models []store.Model, id int64) int {
-	for i := range models {
-		if models[i].ID == id {
-			return i
-		}
-	}
-	return -1
-}
-
 // ---- Deployments -----------------------------------------------------------
 
 // catalogDeployment is a deployment as the admin API shows it, without its
@@ -863,33 +416,6 @@ type catalogDeployment struct {
 	APIVersion       string `json:"api_version"`
 	ParallelCapacity int    `json:"parallel_capacity"`
 	HasAPIKey        bool   `json:"has_api_key"`
-}
-
-// modelAndProvider checks that the model and the provider a request names
-// (in model_id and provider_id) exist.
-func (x catalogAPI) modelAndProvider(ctx context.Context, modelID, providerID int64) *oaierr.Error {
-	if _, err := x.db.GetModel(ctx, modelID); err != nil {
-		return x.storeError(err, fmt.Sprintf("model %d", modelID), "model_id")
-	}
-	if _, err := x.db.GetProvider(ctx, providerID); err != nil {
-		return x.storeError(err, fmt.Sprintf("provider %d", providerID), "provider_id")
-	}
-	return nil
-}
-
-// deploymentOf returns the deployment of a model on a provider, and false if
-// there is none.
-func (x catalogAPI) deploymentOf(ctx context.Context, modelID, providerID int64) (store.Deployment, bool, *oaierr.Error) {
-	deps, err := x.db.ListDeployments(ctx)
-	if err != nil {
-		return store.Deployment{}, false, x.storeError(err, "deployments", "")
-	}
-	for _, d := range deps {
-		if d.ModelID == modelID && d.ProviderID == providerID {
-			return d, true, nil
-		}
-	}
-	return store.Deployment{}, false, nil
 }
 
 // connectModelProvider deploys model_id on provider_id. Optional fields:
@@ -909,61 +435,16 @@ func (x catalogAPI) connectModelProvider(a *adminRequest) (int, any, *oaierr.Err
 	if e := a.decode(&req); e != nil {
 		return 0, nil, e
 	}
-	if e := cmp.Or(catalogNeedID("model_id", req.ModelID), catalogNeedID("provider_id", req.ProviderID)); e != nil {
-		return 0, nil, e
+	d, err := x.cat.Connect(a.ctx, req.ModelID, req.ProviderID, catalog.DeploymentFields{
+		UpstreamModel:    req.UpstreamModel,
+		Endpoint:         req.Endpoint,
+		APIVersion:       req.APIVersion,
+		ParallelCapacity: req.ParallelCapacity,
+	})
+	if err != nil {
+		return 0, nil, x.catalogError(err)
 	}
-	if req.Endpoint != nil {
-		if e := catalogEndpoint(*req.Endpoint); e != nil {
-			return 0, nil, e
-		}
-	}
-	if req.ParallelCapacity != nil && *req.ParallelCapacity < 0 {
-		return 0, nil, invalid("parallel_capacity", "must not be negative")
-	}
-	if e := x.modelAndProvider(a.ctx, req.ModelID, req.ProviderID); e != nil {
-		return 0, nil, e
-	}
-	apply := func(d *store.Deployment) {
-		if req.UpstreamModel != nil {
-			d.UpstreamModel = strings.TrimSpace(*req.UpstreamModel)
-		}
-		if req.Endpoint != nil {
-			d.Endpoint = strings.TrimSpace(*req.Endpoint)
-		}
-		if req.APIVersion != nil {
-			d.APIVersion = strings.TrimSpace(*req.APIVersion)
-		}
-		if req.ParallelCapacity != nil {
-			d.ParallelCapacity = *req.ParallelCapacity
-		}
-	}
-	const done = "Connected Model to Provider."
-	for attempt := 0; ; attempt++ {
-		d, ok, e := x.deploymentOf(a.ctx, req.ModelID, req.ProviderID)
-		if e != nil {
-			return 0, nil, e
-		}
-		if ok {
-			before := d
-			apply(&d)
-			if d != before {
-				if _, err := x.db.UpdateDeployment(a.ctx, d); err != nil {
-					return 0, nil, x.storeError(err, fmt.Sprintf("deployment %d", d.ID), "")
-				}
-			}
-			return http.StatusOK, result(done, "deployment-id", d.ID), nil
-		}
-		d = store.Deployment{ModelID: req.ModelID, ProviderID: req.ProviderID}
-		apply(&d)
-		d, err := x.db.CreateDeployment(a.ctx, d)
-		if errors.Is(err, store.ErrConflict) && attempt == 0 {
-			continue // created concurrently: answer that one
-		}
-		if err != nil {
-			return 0, nil, x.storeError(err, fmt.Sprintf("deployment of model %d on provider %d", req.ModelID, req.ProviderID), "")
-		}
-		return http.StatusOK, result(done, "deployment-id", d.ID), nil
-	}
+	return http.StatusOK, result("Connected Model to Provider.", "deployment-id", d.ID), nil
 }
 
 // connectModelAPI sets the credential (api_key, sealed; "" removes it) and,
@@ -978,37 +459,9 @@ func (x catalogAPI) connectModelAPI(a *adminRequest) (int, any, *oaierr.Error) {
 	if e := a.decode(&req); e != nil {
 		return 0, nil, e
 	}
-	if e := cmp.Or(catalogNeedID("model_id", req.ModelID), catalogNeedID("provider_id", req.ProviderID)); e != nil {
-		return 0, nil, e
-	}
-	if req.APIKey == nil {
-		return 0, nil, missing("api_key")
-	}
-	if req.Endpoint != nil {
-		if e := catalogEndpoint(*req.Endpoint); e != nil {
-			return 0, nil, e
-		}
-	}
-	if e := x.modelAndProvider(a.ctx, req.ModelID, req.ProviderID); e != nil {
-		return 0, nil, e
-	}
-	d, ok, e := x.deploymentOf(a.ctx, req.ModelID, req.ProviderID)
-	if e != nil {
-		return 0, nil, e
-	}
-	if !ok {
-		return 0, nil, oaierr.New(http.StatusBadRequest, "Model is not connected to the specified provider.").WithParam("provider_id").WithCode("not_connected")
-	}
-	sealed, e := x.seal(*req.APIKey)
-	if e != nil {
-		return 0, nil, e
-	}
-	d.Credential = sealed
-	if req.Endpoint != nil {
-		d.Endpoint = strings.TrimSpace(*req.Endpoint)
-	}
-	if _, err := x.db.UpdateDeployment(a.ctx, d); err != nil {
-		return 0, nil, x.storeError(err, fmt.Sprintf("deployment %d", d.ID), "")
+	d, err := x.cat.SetDeploymentKey(a.ctx, req.ModelID, req.ProviderID, req.APIKey, req.Endpoint)
+	if err != nil {
+		return 0, nil, x.catalogError(err)
 	}
 	return http.StatusOK, result("Added api-connection to model.", "deployment-id", d.ID), nil
 }
@@ -1060,17 +513,8 @@ func (x catalogAPI) connectProfileModel(a *adminRequest) (int, any, *oaierr.Erro
 	if e := a.decode(&req); e != nil {
 		return 0, nil, e
 	}
-	if e := cmp.Or(catalogNeedID("profile_id", req.ProfileID), catalogNeedID("model_id", req.ModelID)); e != nil {
-		return 0, nil, e
-	}
-	if _, err := x.db.GetProfile(a.ctx, req.ProfileID); err != nil {
-		return 0, nil, x.storeError(err, fmt.Sprintf("profile %d", req.ProfileID), "profile_id")
-	}
-	if _, err := x.db.GetModel(a.ctx, req.ModelID); err != nil {
-		return 0, nil, x.storeError(err, fmt.Sprintf("model %d", req.ModelID), "model_id")
-	}
-	if err := x.db.GrantModel(a.ctx, req.ProfileID, req.ModelID); err != nil && !errors.Is(err, store.ErrConflict) {
-		return 0, nil, x.storeError(err, fmt.Sprintf("permission of profile %d for model %d", req.ProfileID, req.ModelID), "")
+	if err := x.cat.Permit(a.ctx, req.ProfileID, req.ModelID); err != nil {
+		return 0, nil, x.catalogError(err)
 	}
 	return http.StatusOK, result("Created Permission.", "profile-id", req.ProfileID, "model-id", req.ModelID), nil
 }
@@ -1085,47 +529,9 @@ func (x catalogAPI) connectProcessProvider(a *adminRequest) (int, any, *oaierr.E
 	if e := a.decode(&req); e != nil {
 		return 0, nil, e
 	}
-	if e := cmp.Or(catalogNeedID("profile_id", req.ProfileID), catalogNeedID("provider_id", req.ProviderID)); e != nil {
-		return 0, nil, e
-	}
-	if _, err := x.db.GetProfile(a.ctx, req.ProfileID); err != nil {
-		return 0, nil, x.storeError(err, fmt.Sprintf("profile %d", req.ProfileID), "profile_id")
-	}
-	if _, err := x.db.GetProvider(a.ctx, req.ProviderID); err != nil {
-		return 0, nil, x.storeError(err, fmt.Sprintf("provider %d", req.ProviderID), "provider_id")
-	}
-	deps, err := x.db.ListDeployments(a.ctx)
+	granted, err := x.cat.PermitProvider(a.ctx, req.ProfileID, req.ProviderID)
 	if err != nil {
-		return 0, nil, x.storeError(err, "deployments", "")
-	}
-	perms, err := x.db.ListPermissions(a.ctx, req.ProfileID)
-	if err != nil {
-		return 0, nil, x.storeError(err, fmt.Sprintf("profile %d", req.ProfileID), "profile_id")
-	}
-	has := make(map[int64]bool, len(perms))
-	for _, p := range perms {
-		has[p.ModelID] = true
-	}
-	granted := 0
-	for _, d := range deps {
-		if d.ProviderID != req.ProviderID || has[d.ModelID] {
-			continue
-		}
-		has[d.ModelID] = true
-		switch err := x.db.GrantModel(a.ctx, req.ProfileID, d.ModelID); {
-		case err == nil:
-			granted++
-		case errors.Is(err, store.ErrConflict):
-			// Granted concurrently.
-		case errors.Is(err, store.ErrInvalid):
-			// The profile or the model was deleted concurrently: the first
-			// ends the call, the second only skips that model.
-			if _, err := x.db.GetProfile(a.ctx, req.ProfileID); err != nil {
-				return 0, nil, x.storeError(err, fmt.Sprintf("profile %d", req.ProfileID), "profile_id")
-			}
-		default:
-			return 0, nil, x.storeError(err, fmt.Sprintf("permission of profile %d for model %d", req.ProfileID, d.ModelID), "")
-		}
+		return 0, nil, x.catalogError(err)
 	}
 	msg := fmt.Sprintf("Granted access to %d model(s) for provider %d.", granted, req.ProviderID)
 	return http.StatusOK, result(msg, "granted", granted, "profile-id", req.ProfileID, "provider-id", req.ProviderID), nil
@@ -1135,8 +541,9 @@ func (x catalogAPI) connectProcessProvider(a *adminRequest) (int, any, *oaierr.E
 
 // addBilling adds a price: type_cost is the price per 1,000 tokens of the
 // token type type_name (created if needed) in currency units, valid from
-// valid_from (ISO 8601; without a zone it is UTC). currency (default EUR),
-// model_id and provider_id (default any) are optional.
+// valid_from (catalog.ParseTime: ISO 8601; without a zone it is UTC).
+// currency (default EUR), model_id and provider_id (default any) are
+// optional.
 func (x catalogAPI) addBilling(a *adminRequest) (int, any, *oaierr.Error) {
 	var req struct {
 		TypeName   string   `json:"type_name"`
@@ -1149,83 +556,18 @@ func (x catalogAPI) addBilling(a *adminRequest) (int, any, *oaierr.Error) {
 	if e := a.decode(&req); e != nil {
 		return 0, nil, e
 	}
-	name := strings.TrimSpace(req.TypeName)
-	switch {
-	case name == "":
-		return 0, nil, missing("type_name")
-	case req.TypeCost == nil:
-		return 0, nil, missing("type_cost")
-	case *req.TypeCost < 0:
-		return 0, nil, invalid("type_cost", "must not be negative")
-	case strings.TrimSpace(req.ValidFrom) == "":
-		return 0, nil, missing("valid_from")
-	case req.ModelID < 0:
-		return 0, nil, invalid("model_id", "must be a positive id")
-	case req.ProviderID < 0:
-		return 0, nil, invalid("provider_id", "must be a positive id")
-	}
-	// Price per 1,000 tokens in units → per million tokens in micro-units.
-	micros := math.Round(*req.TypeCost * 1000 * 1e6)
-	if micros >= math.MaxInt64 {
-		return 0, nil, invalid("type_cost", "is too large")
-	}
-	from, ok := catalogTime(req.ValidFrom)
-	if !ok {
-		return 0, nil, invalid("valid_from", "must be an ISO 8601 date or time, e.g. 2026-01-01T00:00:00Z")
-	}
-	currency := strings.ToUpper(strings.TrimSpace(req.Currency))
-	if currency == "" {
-		currency = "EUR"
-	}
-	if len(currency) != 3 || strings.Trim(currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
-		return 0, nil, invalid("currency", "must be a three-letter ISO 4217 code")
-	}
-	if req.ModelID != 0 {
-		if _, err := x.db.GetModel(a.ctx, req.ModelID); err != nil {
-			return 0, nil, x.storeError(err, fmt.Sprintf("model %d", req.ModelID), "model_id")
-		}
-	}
-	if req.ProviderID != 0 {
-		if _, err := x.db.GetProvider(a.ctx, req.ProviderID); err != nil {
-			return 0, nil, x.storeError(err, fmt.Sprintf("provider %d", req.ProviderID), "provider_id")
-		}
-	}
-	tt, err := x.db.EnsureTokenType(a.ctx, name)
-	if err != nil {
-		return 0, nil, x.storeError(err, fmt.Sprintf("token type %q", name), "type_name")
-	}
-	p, err := x.db.CreatePrice(a.ctx, store.Price{
-		TokenTypeID:      tt.ID,
-		ModelID:          req.ModelID,
-		ProviderID:       req.ProviderID,
-		ValidFrom:        from,
-		MicrosPerMillion: int64(micros),
-		Currency:         currency,
+	p, err := x.cat.NewPrice(a.ctx, catalog.PriceRequest{
+		TokenType:   req.TypeName,
+		PerThousand: req.TypeCost,
+		ValidFrom:   req.ValidFrom,
+		Currency:    req.Currency,
+		ModelID:     req.ModelID,
+		ProviderID:  req.ProviderID,
 	})
 	if err != nil {
-		return 0, nil, x.storeError(err, fmt.Sprintf("price of %q from %s", name, from.Format(time.RFC3339)), "valid_from")
+		return 0, nil, x.catalogError(err)
 	}
 	return http.StatusOK, result("Successfully added billing", "billing-id", p.ID), nil
-}
-
-// catalogTime parses an ISO 8601 time as the original accepted it: RFC 3339
-// with a zone or "Z", or a local date-time or date, taken as UTC.
-func catalogTime(s string) (time.Time, bool) {
-	s = strings.TrimSpace(s)
-	for _, layout := range []string{
-		time.RFC3339Nano,
-		"2006-01-02T15:04:05.999999999",
-		"2006-01-02 15:04:05.999999999Z07:00",
-		"2006-01-02 15:04:05.999999999",
-		"2006-01-02T15:04Z07:00",
-		"2006-01-02T15:04",
-		time.DateOnly,
-	} {
-		if t, err := time.Parse(layout, s); err == nil && t.UTC().Year() >= 1 && t.UTC().Year() <= 9999 {
-			return t.UTC(), true
-		}
-	}
-	return time.Time{}, false
 }
 
 // ---- Export and import ----------------------------------------------------
@@ -1352,21 +694,6 @@ func catalogNonNil(s []string) []string {
 
 // ---- Shared helpers --------------------------------------------------------
 
-// seal encrypts a provider or deployment credential with the
-// configured Sealer. An empty credential, or any without a Sealer, is
-// returned as given.
-func (x catalogAPI) seal(secret string) (string, *oaierr.Error) {
-	if secret == "" || x.cfg.Sealer == nil {
-		return secret, nil
-	}
-	sealed, err := x.cfg.Sealer.Seal(secret)
-	if err != nil {
-		x.log.Error("admin: sealing a credential failed", "err", err)
-		return "", oaierr.New(http.StatusInternalServerError, "Internal server error")
-	}
-	return sealed, nil
-}
-
 // callerModels returns the ids of the models any profile of the
 // caller's process may use.
 func (x catalogAPI) callerModels(ctx context.Context, c principal) (map[int64]bool, *oaierr.Error) {
@@ -1385,64 +712,4 @@ func (x catalogAPI) callerModels(ctx context.Context, c principal) (map[int64]bo
 		}
 	}
 	return ids, nil
-}
-
-// catalogNeedID checks a required id field.
-func catalogNeedID(field string, id int64) *oaierr.Error {
-	switch {
-	case id == 0:
-		return missing(field)
-	case id < 0:
-		return invalid(field, "must be a positive id")
-	}
-	return nil
-}
-
-// catalogPrivacy parses a privacy level (case-insensitive).
-func catalogPrivacy(field, s string) (store.Privacy, *oaierr.Error) {
-	p := store.Privacy(strings.ToUpper(strings.TrimSpace(s)))
-	if !p.Valid() {
-		return "", invalid(field, "must be one of LOCAL, CLOUD_IN_EU_BY_EU_PROVIDER, CLOUD_IN_EU_BY_US_PROVIDER, CLOUD_NOT_IN_EU_BY_US_PROVIDER")
-	}
-	return p, nil
-}
-
-// catalogHTTPURL checks that s is an absolute http(s) URL.
-func catalogHTTPURL(field, s string) *oaierr.Error {
-	if u, err := url.Parse(s); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return invalid(field, "must be an http(s) URL")
-	}
-	return nil
-}
-
-// catalogEndpoint checks a deployment endpoint: empty, a path joined to the
-// provider's base URL, or an absolute http(s) URL.
-func catalogEndpoint(s string) *oaierr.Error {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return nil
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return invalid("endpoint", "must be a path or an http(s) URL")
-	}
-	if u.Scheme != "" {
-		return catalogHTTPURL("endpoint", s)
-	}
-	return nil
-}
-
-// catalogHeaderName reports whether s is a valid HTTP header name (an RFC
-// 9110 token).
-func catalogHeaderName(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return s != ""
 }

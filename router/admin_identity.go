@@ -2,13 +2,12 @@ package router
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/logos-llm/logos/internal/apikey"
+	"github.com/logos-llm/logos/internal/catalog"
 	"github.com/logos-llm/logos/internal/oaierr"
 	"github.com/logos-llm/logos/store"
 )
@@ -69,24 +68,9 @@ func (x identityAPI) addUser(a *adminRequest) (int, any, *oaierr.Error) {
 	if e := a.decode(&req); e != nil {
 		return 0, nil, e
 	}
-	username, e := x.text("username", req.Username)
-	if e != nil {
-		return 0, nil, e
-	}
-	if req.Role == "" {
-		return 0, nil, missing("role")
-	}
-	if !store.Role(req.Role).Valid() {
-		return 0, nil, invalid("role", `must be "admin" or "user"`)
-	}
-	u, err := x.db.CreateUser(a.ctx, store.User{
-		Username: username,
-		Prename:  strings.TrimSpace(req.Prename),
-		Name:     strings.TrimSpace(req.Name),
-		Role:     store.Role(req.Role),
-	})
+	u, err := x.cat.NewUser(a.ctx, store.User{Username: req.Username, Prename: req.Prename, Name: req.Name, Role: store.Role(req.Role)})
 	if err != nil {
-		return 0, nil, x.storeError(err, fmt.Sprintf("user %q", username), "username")
+		return 0, nil, x.catalogError(err)
 	}
 	x.log.Info("admin: user created", "user_id", u.ID, "role", u.Role, "by_process", a.caller.Process.ID)
 	return http.StatusOK, result("Created user", "user-id", u.ID), nil
@@ -108,48 +92,14 @@ func (x identityAPI) addProcess(a *adminRequest) (int, any, *oaierr.Error) {
 	if e := a.decode(&req); e != nil {
 		return 0, nil, e
 	}
-	name, e := x.text("name", req.Name)
-	if e != nil {
-		return 0, nil, e
+	c, err := x.cat.NewProcess(a.ctx, catalog.NewProcessRequest{
+		Name: req.Name, UserID: req.UserID, ServiceID: req.ServiceID, LogLevel: req.LogLevel, Priority: req.Priority,
+	})
+	if err != nil {
+		return 0, nil, x.catalogError(err)
 	}
-	p := store.Process{Name: name, LogLevel: store.LogBilling}
-	switch {
-	case req.UserID == 0 && req.ServiceID == 0:
-		return 0, nil, oaierr.New(http.StatusBadRequest, `One of the fields "user_id" and "service_id" is required`).WithParam("user_id").WithCode("missing_field")
-	case req.UserID != 0 && req.ServiceID != 0:
-		return 0, nil, invalid("service_id", `must not be set together with "user_id"`)
-	case req.UserID != 0:
-		if e := x.id("user_id", req.UserID); e != nil {
-			return 0, nil, e
-		}
-		if _, err := x.db.GetUser(a.ctx, req.UserID); err != nil {
-			return 0, nil, x.storeError(err, fmt.Sprintf("user %d", req.UserID), "user_id")
-		}
-		p.UserID = req.UserID
-	default:
-		if e := x.id("service_id", req.ServiceID); e != nil {
-			return 0, nil, e
-		}
-		if _, err := x.db.GetService(a.ctx, req.ServiceID); err != nil {
-			return 0, nil, x.storeError(err, fmt.Sprintf("service %d", req.ServiceID), "service_id")
-		}
-		p.ServiceID = req.ServiceID
-	}
-	if req.LogLevel != "" {
-		if e := x.logLevel("log_level", req.LogLevel); e != nil {
-			return 0, nil, e
-		}
-		p.LogLevel = store.LogLevel(req.LogLevel)
-	}
-	if req.Priority != 0 && (req.Priority < 1 || req.Priority > 10) {
-		return 0, nil, invalid("priority", "must be between 1 (low) and 10 (high)")
-	}
-	p.Priority = req.Priority
-	p, prof, key, e := x.createProcess(a, p, "name", true)
-	if e != nil {
-		return 0, nil, e
-	}
-	return http.StatusOK, result("Created process", "process-id", p.ID, "profile-id", prof.ID, "logos-key", key), nil
+	x.logCreated(a, c.Process)
+	return http.StatusOK, result("Created process", "process-id", c.Process.ID, "profile-id", c.Profile.ID, "logos-key", c.Key), nil
 }
 
 // addProfile adds a profile to a process.
@@ -163,17 +113,17 @@ func (x identityAPI) addProfile(a *adminRequest) (int, any, *oaierr.Error) {
 	if e := a.decode(&req); e != nil {
 		return 0, nil, e
 	}
-	name, e := x.text("profile_name", req.ProfileName)
-	if e != nil {
-		return 0, nil, e
+	name, err := catalog.NonEmpty("profile_name", req.ProfileName)
+	if err != nil {
+		return 0, nil, x.catalogError(err)
 	}
 	p, e := x.process(a, "process_id", req.ProcessID)
 	if e != nil {
 		return 0, nil, e
 	}
-	prof, err := x.db.CreateProfile(a.ctx, store.Profile{Name: name, ProcessID: p.ID})
+	prof, err := x.cat.NewProfile(a.ctx, p.ID, name)
 	if err != nil {
-		return 0, nil, x.storeError(err, fmt.Sprintf("profile %q of process %d", name, p.ID), "profile_name")
+		return 0, nil, x.catalogError(err)
 	}
 	return http.StatusOK, result("Added profile", "profile-id", prof.ID), nil
 }
@@ -189,29 +139,13 @@ func (x identityAPI) addService(a *adminRequest) (int, any, *oaierr.Error) {
 	if e := a.decode(&req); e != nil {
 		return 0, nil, e
 	}
-	name, e := x.text("name", req.Name)
-	if e != nil {
-		return 0, nil, e
-	}
-	// The store has no way to delete a service, so refuse a taken process
-	// name before creating one rather than leave it without a process.
-	switch _, err := x.db.GetProcessByName(a.ctx, name); {
-	case err == nil:
-		return 0, nil, oaierr.New(http.StatusConflict, fmt.Sprintf("A process named %q already exists", name)).WithParam("name").WithCode("conflict")
-	case !errors.Is(err, store.ErrNotFound):
-		return 0, nil, x.storeError(err, fmt.Sprintf("process %q", name), "name")
-	}
-	svc, err := x.db.CreateService(a.ctx, store.Service{Name: name})
+	c, err := x.cat.NewService(a.ctx, req.Name)
 	if err != nil {
-		return 0, nil, x.storeError(err, fmt.Sprintf("service %q", name), "name")
+		return 0, nil, x.catalogError(err)
 	}
-	p, prof, key, e := x.createProcess(a, store.Process{Name: name, ServiceID: svc.ID}, "name", true)
-	if e != nil {
-		x.log.Warn("admin: service created without its process", "service_id", svc.ID, "status", e.Status)
-		return 0, nil, e
-	}
+	x.logCreated(a, c.Process)
 	return http.StatusOK, result("Created Service.",
-		"service-id", svc.ID, "process-id", p.ID, "profile-id", prof.ID, "logos-key", key), nil
+		"service-id", c.Service.ID, "process-id", c.Process.ID, "profile-id", c.Profile.ID, "logos-key", c.Key), nil
 }
 
 // connectServiceProcess creates another process and key for a service. It is
@@ -227,30 +161,15 @@ func (x identityAPI) connectServiceProcess(a *adminRequest) (int, any, *oaierr.E
 	if e := a.decode(&req); e != nil {
 		return 0, nil, e
 	}
-	if e := x.id("service_id", req.ServiceID); e != nil {
-		return 0, nil, e
-	}
-	name, e := x.text("process_name", req.ProcessName)
-	if e != nil {
-		return 0, nil, e
-	}
-	if _, err := x.db.GetService(a.ctx, req.ServiceID); err != nil {
-		return 0, nil, x.storeError(err, fmt.Sprintf("service %d", req.ServiceID), "service_id")
-	}
-	switch p, err := x.db.GetProcessByName(a.ctx, name); {
-	case err == nil && p.ServiceID == req.ServiceID:
-		return http.StatusOK, x.connected(p.ID), nil
-	case err == nil:
-		return 0, nil, oaierr.New(http.StatusConflict, fmt.Sprintf("A process named %q already exists for another owner", name)).WithParam("process_name").WithCode("conflict")
-	case !errors.Is(err, store.ErrNotFound):
-		return 0, nil, x.storeError(err, fmt.Sprintf("process %q", name), "process_name")
-	}
-	p, _, key, e := x.createProcess(a, store.Process{Name: name, ServiceID: req.ServiceID}, "process_name", false)
-	if e != nil {
-		return 0, nil, e
+	p, key, created, err := x.cat.ConnectServiceProcess(a.ctx, req.ServiceID, req.ProcessName)
+	if err != nil {
+		return 0, nil, x.catalogError(err)
 	}
 	res := x.connected(p.ID)
-	res["api-key"] = key
+	if created {
+		x.logCreated(a, p)
+		res["api-key"] = key
+	}
 	return http.StatusOK, res, nil
 }
 
@@ -259,28 +178,9 @@ func (identityAPI) connected(processID int64) map[string]any {
 	return result(fmt.Sprintf("Connected service. Process-ID: %d.", processID), "process-id", processID)
 }
 
-// createProcess stores p with a new key derived from its name and, with
-// withProfile, a profile of the same name (removing the process again if that
-// fails). field names the request field that carried the name.
-func (x identityAPI) createProcess(a *adminRequest, p store.Process, field string, withProfile bool) (store.Process, store.Profile, string, *oaierr.Error) {
-	key := apikey.Generate(p.Name)
-	p.KeyHash, p.KeyPrefix = apikey.Hash(key), apikey.Prefix(key)
-	created, err := x.db.CreateProcess(a.ctx, p)
-	if err != nil {
-		return store.Process{}, store.Profile{}, "", x.storeError(err, fmt.Sprintf("process %q", p.Name), field)
-	}
-	p = created
-	var prof store.Profile
-	if withProfile {
-		if prof, err = x.db.CreateProfile(a.ctx, store.Profile{Name: p.Name, ProcessID: p.ID}); err != nil {
-			if derr := x.db.DeleteProcess(context.WithoutCancel(a.ctx), p.ID); derr != nil {
-				x.log.Error("admin: removing a process without profile failed", "process_id", p.ID, "err", derr)
-			}
-			return store.Process{}, store.Profile{}, "", x.storeError(err, fmt.Sprintf("profile %q", p.Name), field)
-		}
-	}
+// logCreated logs the creation of a process by the caller.
+func (x identityAPI) logCreated(a *adminRequest, p store.Process) {
 	x.log.Info("admin: process created", "process_id", p.ID, "key_prefix", p.KeyPrefix, "by_process", a.caller.Process.ID)
-	return p, prof, key, nil
 }
 
 // ---- keys and log levels ----
@@ -347,46 +247,13 @@ func (x identityAPI) revokeKey(a *adminRequest) (int, any, *oaierr.Error) {
 	if e != nil {
 		return 0, nil, e
 	}
+	if err := x.cat.RevokeKey(a.ctx, p); err != nil {
+		return 0, nil, x.catalogError(err)
+	}
 	if p.RevokedAt.IsZero() {
-		last, err := x.lastAdminKey(a.ctx, p)
-		if err != nil {
-			return 0, nil, x.storeError(err, "admin keys", "")
-		}
-		if last {
-			return 0, nil, oaierr.New(http.StatusConflict, "Refusing to revoke the last active admin key; rotate it instead").WithParam("process_id").WithCode("last_admin_key")
-		}
-		if err := x.db.RevokeProcessKey(a.ctx, p.ID, time.Time{}); err != nil {
-			return 0, nil, x.storeError(err, fmt.Sprintf("process %d", p.ID), "process_id")
-		}
 		x.log.Info("admin: key revoked", "process_id", p.ID, "key_prefix", p.KeyPrefix, "by_process", a.caller.Process.ID)
 	}
 	return http.StatusOK, result("Revoked key", "process-id", p.ID), nil
-}
-
-// lastAdminKey reports whether p is an admin's process whose key is the only
-// active key of any admin.
-func (x identityAPI) lastAdminKey(ctx context.Context, p store.Process) (bool, error) {
-	users, err := x.db.ListUsers(ctx)
-	if err != nil {
-		return false, err
-	}
-	admins := make(map[int64]bool)
-	for _, u := range users {
-		admins[u.ID] = u.Role == store.RoleAdmin
-	}
-	if !admins[p.UserID] {
-		return false, nil
-	}
-	procs, err := x.db.ListProcesses(ctx)
-	if err != nil {
-		return false, err
-	}
-	for _, q := range procs {
-		if q.ID != p.ID && q.RevokedAt.IsZero() && admins[q.UserID] {
-			return false, nil
-		}
-	}
-	return true, nil
 }
 
 // rotateKey gives a process a new key, returned only here; the old key stops
@@ -398,12 +265,11 @@ func (x identityAPI) rotateKey(a *adminRequest) (int, any, *oaierr.Error) {
 	if e != nil {
 		return 0, nil, e
 	}
-	key := apikey.Generate(p.Name)
-	prefix := apikey.Prefix(key)
-	if err := x.db.SetProcessKey(a.ctx, p.ID, apikey.Hash(key), prefix); err != nil {
-		return 0, nil, x.storeError(err, fmt.Sprintf("process %d", p.ID), "process_id")
+	key, err := x.cat.RotateKey(a.ctx, p)
+	if err != nil {
+		return 0, nil, x.catalogError(err)
 	}
-	x.log.Info("admin: key rotated", "process_id", p.ID, "key_prefix", prefix, "by_process", a.caller.Process.ID)
+	x.log.Info("admin: key rotated", "process_id", p.ID, "key_prefix", apikey.Prefix(key), "by_process", a.caller.Process.ID)
 	return http.StatusOK, result("Rotated key", "process-id", p.ID, "logos-key", key), nil
 }
 
@@ -430,75 +296,20 @@ func (x identityAPI) setLog(a *adminRequest) (int, any, *oaierr.Error) {
 	if e := a.decode(&req); e != nil {
 		return 0, nil, e
 	}
-	if e := x.logLevel("set_log", req.SetLog); e != nil {
-		return 0, nil, e
+	if err := catalog.CheckLogLevel("set_log", req.SetLog); err != nil {
+		return 0, nil, x.catalogError(err)
 	}
 	p, e := x.process(a, "process_id", req.ProcessID)
 	if e != nil {
 		return 0, nil, e
 	}
-	p.LogLevel = store.LogLevel(req.SetLog)
-	if _, err := x.db.UpdateProcess(a.ctx, p); err != nil {
-		return 0, nil, x.storeError(err, fmt.Sprintf("process %d", p.ID), "process_id")
+	if err := x.cat.SetLogLevel(a.ctx, p, req.SetLog); err != nil {
+		return 0, nil, x.catalogError(err)
 	}
 	return http.StatusOK, result("Updated log level to " + req.SetLog), nil
 }
 
 // ---- policies ----
-
-// policyFields are the settable fields of a policy. Absent (or null) fields
-// take their defaults on add_policy and keep their values on update_policy.
-type policyFields struct {
-	EntityID          *int64  `json:"entity_id"`
-	Name              *string `json:"name"`
-	Description       *string `json:"description"`
-	ThresholdPrivacy  *string `json:"threshold_privacy"`
-	ThresholdLatency  *int    `json:"threshold_latency"`
-	ThresholdAccuracy *int    `json:"threshold_accuracy"`
-	ThresholdCost     *int    `json:"threshold_cost"`
-	ThresholdQuality  *int    `json:"threshold_quality"`
-	Priority          *int    `json:"priority"`
-	Topic             *string `json:"topic"`
-}
-
-// apply validates the present fields and sets them on p. It does not check
-// that the process exists.
-func (f *policyFields) apply(x identityAPI, p *store.Policy) *oaierr.Error {
-	if f.EntityID != nil {
-		if e := x.id("entity_id", *f.EntityID); e != nil {
-			return e
-		}
-		p.ProcessID = *f.EntityID
-	}
-	if f.Name != nil {
-		name, e := x.text("name", *f.Name)
-		if e != nil {
-			return e
-		}
-		p.Name = name
-	}
-	if f.ThresholdPrivacy != nil {
-		if !store.Privacy(*f.ThresholdPrivacy).Valid() {
-			return invalid("threshold_privacy", "must be one of LOCAL, CLOUD_IN_EU_BY_EU_PROVIDER, CLOUD_IN_EU_BY_US_PROVIDER, CLOUD_NOT_IN_EU_BY_US_PROVIDER")
-		}
-		p.ThresholdPrivacy = store.Privacy(*f.ThresholdPrivacy)
-	}
-	setPolicyField(&p.Description, f.Description)
-	setPolicyField(&p.ThresholdLatency, f.ThresholdLatency)
-	setPolicyField(&p.ThresholdAccuracy, f.ThresholdAccuracy)
-	setPolicyField(&p.ThresholdCost, f.ThresholdCost)
-	setPolicyField(&p.ThresholdQuality, f.ThresholdQuality)
-	setPolicyField(&p.Priority, f.Priority)
-	setPolicyField(&p.Topic, f.Topic)
-	return nil
-}
-
-// setPolicyField sets *dst to *v when v is not nil (the field was sent).
-func setPolicyField[T any](dst *T, v *T) {
-	if v != nil {
-		*dst = *v
-	}
-}
 
 // policyView is a policy as the API shows it; its field names are those of
 // add_policy and update_policy, so it can be edited and sent back.
@@ -543,7 +354,7 @@ func newPolicyView(p store.Policy) policyView {
 //	 threshold_accuracy?, threshold_cost?, threshold_quality?, priority?, topic?}
 //	→ {"result":"Created Policy","policy-id"}
 func (x identityAPI) addPolicy(a *adminRequest) (int, any, *oaierr.Error) {
-	var req policyFields
+	var req catalog.PolicyFields
 	if e := a.decode(&req); e != nil {
 		return 0, nil, e
 	}
@@ -554,15 +365,15 @@ func (x identityAPI) addPolicy(a *adminRequest) (int, any, *oaierr.Error) {
 		return 0, nil, missing("name")
 	}
 	p := store.Policy{ThresholdPrivacy: store.PrivacyLocal}
-	if e := req.apply(x, &p); e != nil {
-		return 0, nil, e
+	if err := req.ApplyTo(&p); err != nil {
+		return 0, nil, x.catalogError(err)
 	}
 	if _, e := x.process(a, "entity_id", p.ProcessID); e != nil {
 		return 0, nil, e
 	}
-	created, err := x.db.CreatePolicy(a.ctx, p)
+	created, err := x.cat.NewPolicy(a.ctx, p)
 	if err != nil {
-		return 0, nil, x.storeError(err, fmt.Sprintf("policy %q", p.Name), "name")
+		return 0, nil, x.catalogError(err)
 	}
 	return http.StatusOK, result("Created Policy", "policy-id", created.ID), nil
 }
@@ -577,7 +388,7 @@ func (x identityAPI) updatePolicy(a *adminRequest) (int, any, *oaierr.Error) {
 	var req struct {
 		ID int64 `json:"id"`
 	}
-	var fields policyFields
+	var fields catalog.PolicyFields
 	if e := a.decode(&req); e != nil {
 		return 0, nil, e
 	}
@@ -589,16 +400,16 @@ func (x identityAPI) updatePolicy(a *adminRequest) (int, any, *oaierr.Error) {
 		return 0, nil, e
 	}
 	owner := p.ProcessID
-	if e := fields.apply(x, &p); e != nil {
-		return 0, nil, e
+	if err := fields.ApplyTo(&p); err != nil {
+		return 0, nil, x.catalogError(err)
 	}
 	if p.ProcessID != owner {
 		if _, e := x.process(a, "entity_id", p.ProcessID); e != nil {
 			return 0, nil, e
 		}
 	}
-	if _, err := x.db.UpdatePolicy(a.ctx, p); err != nil {
-		return 0, nil, x.storeError(err, fmt.Sprintf("policy %q", p.Name), "name")
+	if _, err := x.cat.EditPolicy(a.ctx, p); err != nil {
+		return 0, nil, x.catalogError(err)
 	}
 	return http.StatusOK, result("Updated Policy"), nil
 }
@@ -611,8 +422,8 @@ func (x identityAPI) deletePolicy(a *adminRequest) (int, any, *oaierr.Error) {
 	if e != nil {
 		return 0, nil, e
 	}
-	if err := x.db.DeletePolicy(a.ctx, id); err != nil {
-		return 0, nil, x.storeError(err, fmt.Sprintf("policy %d", id), "id")
+	if err := x.cat.DropPolicy(a.ctx, id); err != nil {
+		return 0, nil, x.catalogError(err)
 	}
 	return http.StatusOK, result("Deleted Policy"), nil
 }
@@ -792,26 +603,6 @@ func (identityAPI) id(field string, v int64) *oaierr.Error {
 		return missing(field)
 	case v < 0:
 		return invalid(field, "must be a positive integer")
-	}
-	return nil
-}
-
-// text returns a required string field without surrounding space.
-func (identityAPI) text(field, v string) (string, *oaierr.Error) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return "", missing(field)
-	}
-	return v, nil
-}
-
-// logLevel checks a required log level field.
-func (identityAPI) logLevel(field, v string) *oaierr.Error {
-	if v == "" {
-		return missing(field)
-	}
-	if !store.LogLevel(v).Valid() {
-		return invalid(field, `must be "BILLING" or "FULL"`)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/logos-llm/logos/internal/catalog"
 	"github.com/logos-llm/logos/internal/oaierr"
 	"github.com/logos-llm/logos/pipeline"
 	"github.com/logos-llm/logos/router/ui"
@@ -92,6 +93,8 @@ type Handler struct {
 	cors *cors
 	// openapi renders /openapi.json once.
 	openapi func() []byte
+	// cat makes every change the admin API asks for.
+	cat *catalog.Catalog
 }
 
 // New returns a Handler. It decides no values of its own: a Router's are
@@ -103,6 +106,9 @@ func New(cfg Config) *Handler {
 	h := &Handler{cfg: cfg, log: cfg.Logger, mux: &routeMux{ServeMux: http.NewServeMux()}, openapi: sync.OnceValue(renderOpenAPI), cors: newCORS(cfg.CORSOrigins)}
 	if db, ok := cfg.Store.(store.Store); ok {
 		h.db = db
+	}
+	if h.db != nil {
+		h.cat = catalog.New(h.db, catalog.Options{Seal: h.sealFunc(), Logger: cfg.Logger})
 	}
 	h.routes()
 	return h

@@ -23,7 +23,6 @@ import (
 	"github.com/logos-llm/logos/classify"
 	"github.com/logos-llm/logos/internal/config"
 	"github.com/logos-llm/logos/internal/gcfloor"
-	"github.com/logos-llm/logos/internal/secret"
 	"github.com/logos-llm/logos/providers/builtin"
 	"github.com/logos-llm/logos/router"
 	"github.com/logos-llm/logos/store"
@@ -307,7 +306,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if opts.configPath == "" {
 			return errors.New("--check needs --config")
 		}
-		d, err := readConfig(opts.configPath)
+		_, d, err := readConfig(opts.configPath)
 		if err == nil {
 			// The ${VAR}s logosd would need at start-up must be set too.
 			if err = config.CheckEnv(d, getenv); err != nil {
@@ -321,9 +320,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stdout, "%s: OK\n", opts.configPath)
 		return nil
 	}
-	var doc *config.Document
+	var (
+		doc     *config.Document
+		docData []byte
+	)
 	if opts.configPath != "" {
-		if doc, err = readConfig(opts.configPath); err != nil {
+		if docData, doc, err = readConfig(opts.configPath); err != nil {
 			return err
 		}
 	}
@@ -343,7 +345,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	var secretKey []byte
 	if v := getenv("LOGOS_SECRET_KEY"); v != "" {
-		if secretKey, err = secret.ParseKey(v); err != nil {
+		if secretKey, err = logos.ParseSecretKey(v); err != nil {
 			return fmt.Errorf("LOGOS_SECRET_KEY: %w", err)
 		}
 	} else {
@@ -406,29 +408,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 
-	box, err := secret.NewBox(secretKey)
-	if len(secretKey) == 0 {
-		box, err = nil, nil
-	}
-	if err != nil {
-		_ = router.Close(context.Background())
-		return err
-	}
-	apply := func(ctx context.Context, d *config.Document) error {
-		rep, err := config.Apply(ctx, st, d, config.ApplyOptions{Getenv: getenv, Prune: opts.prune, Seal: box.Seal, Open: box.Open})
+	apply := func(ctx context.Context, data []byte) error {
+		rep, err := router.ApplyConfig(ctx, data, logos.ApplyConfigOptions{Getenv: getenv, Prune: opts.prune})
 		for _, line := range append(append(rep.Created, rep.Updated...), rep.Deleted...) {
 			log.Info("config: " + line)
 		}
 		if err != nil {
 			return fmt.Errorf("applying %s: %w", opts.configPath, err)
 		}
-		if !rep.Changed() {
+		if len(rep.Created)+len(rep.Updated)+len(rep.Deleted) == 0 {
 			log.Info("config: no changes", "file", opts.configPath)
 		}
-		return router.Reload(ctx)
+		return nil
 	}
 	if doc != nil {
-		if err := apply(ctx, doc); err != nil {
+		if err := apply(ctx, docData); err != nil {
 			_ = router.Close(context.Background())
 			return err
 		}
@@ -443,9 +437,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 				case <-ctx.Done():
 					return
 				case <-hup:
-					d, err := readConfig(opts.configPath)
+					data, _, err := readConfig(opts.configPath)
 					if err == nil {
-						err = apply(ctx, d)
+						err = apply(ctx, data)
 					}
 					if err != nil {
 						log.Error("config reload failed; keeping the running catalogue", "err", err)
@@ -539,17 +533,18 @@ func openStore(ctx context.Context, o options, log *slog.Logger) (store.Store, e
 	return s, nil
 }
 
-// readConfig reads and validates a config file.
-func readConfig(path string) (*config.Document, error) {
+// readConfig reads and validates a config file, and returns its text and
+// document.
+func readConfig(path string) ([]byte, *config.Document, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading config: %w", err)
+		return nil, nil, fmt.Errorf("reading config: %w", err)
 	}
 	d, err := config.Parse(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s:\n%w", path, err)
+		return nil, nil, fmt.Errorf("%s:\n%w", path, err)
 	}
-	return d, nil
+	return data, d, nil
 }
 
 // bootstrap sets up an empty store from LOGOS_ROOT_KEY, or says that the

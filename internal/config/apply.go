@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/logos-llm/logos/internal/apikey"
+	"github.com/logos-llm/logos/internal/catalog"
 	"github.com/logos-llm/logos/store"
 )
 
@@ -87,19 +88,22 @@ func (r Report) Changed() bool {
 // Before writing, Apply marks the store as set up (store.IdentityStore's
 // MarkInitialized), so that POST /logosdb/setup refuses on it from then on.
 //
-// Objects are written in dependency order (users, services, processes,
-// profiles, providers, models, deployments, permissions, policies, prices).
-// The store has no transaction across these writes, so a failure can leave
-// part of the document applied; applying it again completes it, because every
-// step compares with what is stored. Applying the same document twice changes
-// nothing the second time.
+// Objects are written through package internal/catalog, in dependency
+// order (users, services, processes, profiles, providers, models,
+// deployments, permissions, policies, prices). On a store that is a
+// store.Transactor (store/sqlite, store/postgres) one pass is one
+// transaction: a failure leaves nothing of the document applied and the
+// report of a failed pass is empty. On another store (a wrapper that hides
+// the capability) a failure can leave part of the document applied;
+// applying it again completes it, because every step compares with what is
+// stored. Applying the same document twice changes nothing the second time.
 //
 // A process's key is set from its "${VAR}" only when the resolved key's hash
 // differs from the stored one, so re-applying never rotates a key. Only the
 // hash and the display prefix of a key are stored.
 //
-// The report lists what was changed, also when an error stopped Apply part
-// way.
+// The report lists what was changed and kept, also when an error stopped
+// Apply part way on a store without transactions.
 func Apply(ctx context.Context, s store.Store, d *Document, opts ApplyOptions) (Report, error) {
 	if d == nil {
 		return Report{}, errors.New("config: apply: no document")
@@ -114,13 +118,24 @@ func Apply(ctx context.Context, s store.Store, d *Document, opts ApplyOptions) (
 	// A store configured from a document is set up: POST /logosdb/setup must
 	// not hand a root key to the first caller, also after a restart without
 	// the file or on another replica.
-	if err := s.MarkInitialized(ctx); err != nil {
+	cat := catalog.New(s, catalog.Options{Seal: opts.Seal})
+	if err := cat.MarkSetUp(ctx); err != nil {
 		return Report{}, fmt.Errorf("config: apply: marking the store as set up: %w", err)
 	}
 	var rep Report
 	for attempt := 1; ; attempt++ {
-		a := &applier{s: s, d: d, opts: opts, sec: sec, rep: &rep}
-		err := a.run(ctx)
+		var pass Report
+		err := cat.Atomically(ctx, func(ctx context.Context) error {
+			pass = Report{}
+			a := &applier{c: cat, d: d, opts: opts, sec: sec, rep: &pass}
+			return a.run(ctx)
+		})
+		if err != nil && cat.Transactional() {
+			pass = Report{} // rolled back: nothing of this pass was kept
+		}
+		rep.Created = append(rep.Created, pass.Created...)
+		rep.Updated = append(rep.Updated, pass.Updated...)
+		rep.Deleted = append(rep.Deleted, pass.Deleted...)
 		if err == nil || attempt == maxAttempts || !errors.Is(err, store.ErrConflict) {
 			return rep, err
 		}
@@ -131,7 +146,7 @@ func Apply(ctx context.Context, s store.Store, d *Document, opts ApplyOptions) (
 // applier is one pass of Apply: the stored state, indexed by name, kept up
 // to date as the pass writes.
 type applier struct {
-	s    store.Store
+	c    *catalog.Catalog
 	d    *Document
 	opts ApplyOptions
 	sec  secrets
@@ -195,18 +210,11 @@ func (a *applier) run(ctx context.Context) error {
 
 // load reads the stored state.
 func (a *applier) load(ctx context.Context) error {
-	users, err := a.s.ListUsers(ctx)
+	st, err := a.c.Load(ctx)
 	if err != nil {
-		return fmt.Errorf("config: reading users: %w", err)
+		return fmt.Errorf("config: %w", err)
 	}
-	services, err := a.s.ListServices(ctx)
-	if err != nil {
-		return fmt.Errorf("config: reading services: %w", err)
-	}
-	c, err := a.s.LoadCatalog(ctx)
-	if err != nil {
-		return fmt.Errorf("config: reading the catalogue: %w", err)
-	}
+	users, services, c := st.Users, st.Services, st.Catalog
 	a.catalog = c
 	a.users = indexBy(users, func(u store.User) string { return u.Username })
 	a.services = indexBy(services, func(s store.Service) string { return s.Name })
@@ -355,7 +363,7 @@ func (a *applier) applyUsers(ctx context.Context) error {
 		if _, ok := a.users[u.Username]; ok {
 			continue // check made sure it is equal
 		}
-		su, err := a.s.CreateUser(ctx, store.User{Username: u.Username, Prename: u.Prename, Name: u.Name, Role: u.Role})
+		su, err := a.c.AddUser(ctx, store.User{Username: u.Username, Prename: u.Prename, Name: u.Name, Role: u.Role})
 		if err != nil {
 			return a.fail(fmt.Sprintf("users[%d]", i), err, "creating user %q", u.Username)
 		}
@@ -370,7 +378,7 @@ func (a *applier) applyServices(ctx context.Context) error {
 		if _, ok := a.services[sv.Name]; ok {
 			continue
 		}
-		ss, err := a.s.CreateService(ctx, store.Service{Name: sv.Name})
+		ss, err := a.c.AddService(ctx, store.Service{Name: sv.Name})
 		if err != nil {
 			return a.fail(fmt.Sprintf("services[%d]", i), err, "creating service %q", sv.Name)
 		}
@@ -398,23 +406,14 @@ func (a *applier) applyProcesses(ctx context.Context) error {
 
 		sp, exists := a.processes[pr.Name]
 		if !exists {
-			if hasKey {
-				want.KeyHash, want.KeyPrefix = apikey.Hash(key), apikey.Prefix(key)
-			} else {
-				// The hash must be unique and match no key anyone has; the
-				// key is then revoked so that the process shows as keyless.
-				want.KeyHash = apikey.Hash(apikey.Generate(pr.Name))
+			// Without a key, catalog gives the process a hash that matches
+			// no key anyone has and revokes it, so that it shows as keyless.
+			if !hasKey {
+				key = ""
 			}
-			sp, err = a.s.CreateProcess(ctx, want)
+			sp, err = a.c.AddProcess(ctx, want, key)
 			if err != nil {
 				return a.fail(at, err, "creating process %q", pr.Name)
-			}
-			if !hasKey {
-				now := time.Now()
-				if err := a.s.RevokeProcessKey(ctx, sp.ID, now); err != nil {
-					return a.fail(at, err, "revoking the placeholder key of process %q", pr.Name)
-				}
-				sp.RevokedAt = now
 			}
 			a.processes[pr.Name] = sp
 			if hasKey {
@@ -434,13 +433,13 @@ func (a *applier) applyProcesses(ctx context.Context) error {
 		if len(diff) > 0 {
 			upd := sp
 			upd.LogLevel, upd.Priority, upd.Settings = want.LogLevel, want.Priority, want.Settings
-			if sp, err = a.s.UpdateProcess(ctx, upd); err != nil {
+			if sp, err = a.c.ChangeProcess(ctx, upd); err != nil {
 				return a.fail(at, err, "updating process %q", pr.Name)
 			}
 			a.processes[pr.Name] = sp
 		}
 		if hasKey && !apikey.Equal(sp.KeyHash, apikey.Hash(key)) {
-			if err := a.s.SetProcessKey(ctx, sp.ID, apikey.Hash(key), apikey.Prefix(key)); err != nil {
+			if err := a.c.SetKey(ctx, sp.ID, key); err != nil {
 				return a.fail(at+".key", err, "setting the key of process %q", pr.Name)
 			}
 			sp.KeyHash, sp.KeyPrefix, sp.RevokedAt = apikey.Hash(key), apikey.Prefix(key), time.Time{}
@@ -460,7 +459,7 @@ func (a *applier) applyProfiles(ctx context.Context) error {
 			if _, ok := a.profiles[k]; ok {
 				continue
 			}
-			sp, err := a.s.CreateProfile(ctx, store.Profile{Name: prof.Name, ProcessID: proc.ID})
+			sp, err := a.c.AddProfile(ctx, store.Profile{Name: prof.Name, ProcessID: proc.ID})
 			if err != nil {
 				return a.fail(fmt.Sprintf("processes[%d].profiles[%d]", i, j), err, "creating profile %q of process %q", prof.Name, pr.Name)
 			}
@@ -499,7 +498,7 @@ func (a *applier) applyProviders(ctx context.Context) error {
 		}
 		want.Credential = cred
 		if !exists {
-			sp, err = a.s.CreateProvider(ctx, want)
+			sp, err = a.c.AddProvider(ctx, want)
 			if err != nil {
 				return a.fail(at, err, "creating provider %q", pr.Name)
 			}
@@ -530,7 +529,7 @@ func (a *applier) applyProviders(ctx context.Context) error {
 			continue
 		}
 		want.ID, want.CreatedAt = sp.ID, sp.CreatedAt
-		if sp, err = a.s.UpdateProvider(ctx, want); err != nil {
+		if sp, err = a.c.ChangeProvider(ctx, want); err != nil {
 			return a.fail(at, err, "updating provider %q", pr.Name)
 		}
 		a.providers[pr.Name] = sp
@@ -557,7 +556,7 @@ func (a *applier) applyModels(ctx context.Context) error {
 		}
 		sm, exists := a.models[m.Name]
 		if !exists {
-			sm, err := a.s.CreateModel(ctx, want)
+			sm, err := a.c.AddModel(ctx, want)
 			if err != nil {
 				return a.fail(at, err, "creating model %q", m.Name)
 			}
@@ -582,7 +581,7 @@ func (a *applier) applyModels(ctx context.Context) error {
 			continue
 		}
 		want.ID, want.CreatedAt = sm.ID, sm.CreatedAt
-		sm, err := a.s.UpdateModel(ctx, want)
+		sm, err := a.c.ChangeModel(ctx, want)
 		if err != nil {
 			return a.fail(at, err, "updating model %q", m.Name)
 		}
@@ -615,7 +614,7 @@ func (a *applier) applyDeployments(ctx context.Context) error {
 				ParallelCapacity: dep.ParallelCapacity,
 			}
 			if !exists {
-				sd, err = a.s.CreateDeployment(ctx, want)
+				sd, err = a.c.AddDeployment(ctx, want)
 				if err != nil {
 					return a.fail(at, err, "creating deployment %s", name)
 				}
@@ -634,7 +633,7 @@ func (a *applier) applyDeployments(ctx context.Context) error {
 				continue
 			}
 			want.ID, want.CreatedAt = sd.ID, sd.CreatedAt
-			if sd, err = a.s.UpdateDeployment(ctx, want); err != nil {
+			if sd, err = a.c.ChangeDeployment(ctx, want); err != nil {
 				return a.fail(at, err, "updating deployment %s", name)
 			}
 			a.deployments[k] = sd
@@ -654,12 +653,12 @@ func (a *applier) applyPermissions(ctx context.Context) error {
 				if a.permissions[perm] {
 					continue
 				}
-				err := a.s.GrantModel(ctx, perm.ProfileID, perm.ModelID)
-				if err != nil && !errors.Is(err, store.ErrConflict) {
+				granted, err := a.c.Grant(ctx, perm.ProfileID, perm.ModelID)
+				if err != nil {
 					return a.fail(fmt.Sprintf("processes[%d].profiles[%d].models[%d]", i, j, k), err, "granting model %q to profile %s/%s", m, pr.Name, prof.Name)
 				}
 				a.permissions[perm] = true
-				if err == nil {
+				if granted {
 					a.created("permission %s/%s → %s", pr.Name, prof.Name, m)
 				}
 			}
@@ -688,7 +687,7 @@ func (a *applier) applyPolicies(ctx context.Context) error {
 		k := policyKey{proc.ID, pol.Name}
 		sp, exists := a.policies[k]
 		if !exists {
-			sp, err := a.s.CreatePolicy(ctx, want)
+			sp, err := a.c.AddPolicy(ctx, want)
 			if err != nil {
 				return a.fail(at, err, "creating policy %s", name)
 			}
@@ -709,7 +708,7 @@ func (a *applier) applyPolicies(ctx context.Context) error {
 			continue
 		}
 		want.ID, want.CreatedAt = sp.ID, sp.CreatedAt
-		sp, err := a.s.UpdatePolicy(ctx, want)
+		sp, err := a.c.ChangePolicy(ctx, want)
 		if err != nil {
 			return a.fail(at, err, "updating policy %s", name)
 		}
@@ -729,7 +728,7 @@ func (a *applier) applyPrices(ctx context.Context) error {
 		tt, ok := a.tokenTypes[pr.TokenType]
 		if !ok {
 			var err error
-			if tt, err = a.s.EnsureTokenType(ctx, pr.TokenType); err != nil {
+			if tt, err = a.c.TokenType(ctx, pr.TokenType); err != nil {
 				return a.fail(at+".token_type", err, "creating token type %q", pr.TokenType)
 			}
 			a.tokenTypes[pr.TokenType] = tt
@@ -749,12 +748,12 @@ func (a *applier) applyPrices(ctx context.Context) error {
 			continue
 		}
 		if exists {
-			if err := a.s.DeletePrice(ctx, sp.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			if err := a.c.RemovePrice(ctx, sp.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 				return a.fail(at, err, "replacing price %s", name)
 			}
 			delete(a.prices, k)
 		}
-		np, err := a.s.CreatePrice(ctx, want)
+		np, err := a.c.AddPrice(ctx, want)
 		if err != nil {
 			return a.fail(at, err, "creating price %s", name)
 		}
@@ -837,7 +836,7 @@ func (a *applier) prune(ctx context.Context) error {
 			continue
 		}
 		name := describePrice(tokenTypeName[p.TokenTypeID], modelName[p.ModelID], providerName[p.ProviderID], p.ValidFrom)
-		if err := a.delete(a.s.DeletePrice(ctx, p.ID), "price "+name); err != nil {
+		if err := a.delete(a.c.RemovePrice(ctx, p.ID), "price "+name); err != nil {
 			return err
 		}
 	}
@@ -845,7 +844,7 @@ func (a *applier) prune(ctx context.Context) error {
 		if keepPolicy[policyKey{p.ProcessID, p.Name}] {
 			continue
 		}
-		if err := a.delete(a.s.DeletePolicy(ctx, p.ID), "policy "+processName[p.ProcessID]+"/"+p.Name); err != nil {
+		if err := a.delete(a.c.RemovePolicy(ctx, p.ID), "policy "+processName[p.ProcessID]+"/"+p.Name); err != nil {
 			return err
 		}
 	}
@@ -853,7 +852,7 @@ func (a *applier) prune(ctx context.Context) error {
 		if keepPermission[p] {
 			continue
 		}
-		if err := a.delete(a.s.RevokeModel(ctx, p.ProfileID, p.ModelID), "permission "+profileName[p.ProfileID]+" → "+modelName[p.ModelID]); err != nil {
+		if err := a.delete(a.c.Ungrant(ctx, p.ProfileID, p.ModelID), "permission "+profileName[p.ProfileID]+" → "+modelName[p.ModelID]); err != nil {
 			return err
 		}
 	}
@@ -861,7 +860,7 @@ func (a *applier) prune(ctx context.Context) error {
 		if keepDeployment[[2]int64{d.ModelID, d.ProviderID}] {
 			continue
 		}
-		if err := a.delete(a.s.DeleteDeployment(ctx, d.ID), "deployment "+modelName[d.ModelID]+"@"+providerName[d.ProviderID]); err != nil {
+		if err := a.delete(a.c.RemoveDeployment(ctx, d.ID), "deployment "+modelName[d.ModelID]+"@"+providerName[d.ProviderID]); err != nil {
 			return err
 		}
 	}
@@ -869,7 +868,7 @@ func (a *applier) prune(ctx context.Context) error {
 		if keepProfile[profileKey{p.ProcessID, p.Name}] {
 			continue
 		}
-		if err := a.delete(a.s.DeleteProfile(ctx, p.ID), "profile "+profileName[p.ID]); err != nil {
+		if err := a.delete(a.c.RemoveProfile(ctx, p.ID), "profile "+profileName[p.ID]); err != nil {
 			return err
 		}
 	}
@@ -877,7 +876,7 @@ func (a *applier) prune(ctx context.Context) error {
 		if keepProcess[p.Name] {
 			continue
 		}
-		if err := a.delete(a.s.DeleteProcess(ctx, p.ID), "process "+p.Name); err != nil {
+		if err := a.delete(a.c.RemoveProcess(ctx, p.ID), "process "+p.Name); err != nil {
 			return err
 		}
 	}
@@ -885,7 +884,7 @@ func (a *applier) prune(ctx context.Context) error {
 		if keepModel[m.Name] {
 			continue
 		}
-		if err := a.delete(a.s.DeleteModel(ctx, m.ID), "model "+m.Name); err != nil {
+		if err := a.delete(a.c.RemoveModel(ctx, m.ID), "model "+m.Name); err != nil {
 			return err
 		}
 	}
@@ -893,7 +892,7 @@ func (a *applier) prune(ctx context.Context) error {
 		if keepProvider[p.Name] {
 			continue
 		}
-		if err := a.delete(a.s.DeleteProvider(ctx, p.ID), "provider "+p.Name); err != nil {
+		if err := a.delete(a.c.RemoveProvider(ctx, p.ID), "provider "+p.Name); err != nil {
 			return err
 		}
 	}

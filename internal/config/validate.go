@@ -3,22 +3,19 @@ package config
 import (
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/logos-llm/logos/internal/apikey"
+	"github.com/logos-llm/logos/internal/catalog"
+	"github.com/logos-llm/logos/internal/header"
 	"github.com/logos-llm/logos/store"
 )
 
 var (
 	// envRefRE matches a whole "${VAR}" reference.
 	envRefRE = regexp.MustCompile(`^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$`)
-	// currencyRE matches an ISO 4217 code.
-	currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
-	// headerNameRE matches an HTTP header name (RFC 9110 token).
-	headerNameRE = regexp.MustCompile("^[!#$%&'*+\\-.^_`|~0-9A-Za-z]+$")
 )
 
 // Owner prefixes of Process.Owner.
@@ -209,7 +206,7 @@ func Validate(d *Document) error {
 				p.add(at+".price_per_million", "%v", err)
 			}
 		}
-		if pr.Currency != "" && !currencyRE.MatchString(pr.Currency) {
+		if pr.Currency != "" && !catalog.IsCurrency(pr.Currency) {
 			p.add(at+".currency", "must be a three-letter ISO 4217 code such as EUR or USD")
 		}
 		k := priceKey{pr.TokenType, pr.Model, pr.Provider, from.UnixMicro()}
@@ -338,8 +335,7 @@ func notNegative(p *problems, path string, n int64) {
 
 // checkURL reports a value that is not an absolute http(s) URL with a host.
 func checkURL(p *problems, path, v string) {
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if !catalog.IsHTTPURL(v) {
 		p.add(path, "must be an absolute http:// or https:// URL, not %q", v)
 	}
 }
@@ -352,9 +348,9 @@ func checkPrivacy(p *problems, path string, v store.Privacy) {
 }
 
 // checkAuth reports an invalid auth header name or format.
-func checkAuth(p *problems, at, header, format string) {
-	if header != "" && !headerNameRE.MatchString(header) {
-		p.add(at+".auth_header", "%q is not a valid HTTP header name", header)
+func checkAuth(p *problems, at, headerName, format string) {
+	if headerName != "" && !header.ValidName(headerName) {
+		p.add(at+".auth_header", "%q is not a valid HTTP header name", headerName)
 	}
 	if format != "" && !strings.Contains(format, "{}") {
 		p.add(at+".auth_format", "must contain a {} placeholder for the credential, e.g. \"Bearer {}\"")
@@ -395,15 +391,15 @@ func settingsJSON(settings map[string]any) (json.RawMessage, error) {
 	return json.Marshal(settings)
 }
 
-// parseValidFrom parses an RFC 3339 time or a date (midnight UTC).
+// parseValidFrom parses a price's valid_from with catalog.ParseTime, the one
+// time grammar of prices (RFC 3339, a date-time without zone as UTC, or a
+// date), and words its error for a document.
 func parseValidFrom(s string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t.UTC().Truncate(time.Microsecond), nil
+	t, err := catalog.ParseTime(s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("must be an RFC 3339 time (2025-01-01T00:00:00Z) or a date (2025-01-01), not %q", s)
 	}
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t, nil
-	}
-	return time.Time{}, fmt.Errorf("must be an RFC 3339 time (2025-01-01T00:00:00Z) or a date (2025-01-01), not %q", s)
+	return t, nil
 }
 
 // priceKey identifies a price: token type, model, provider, valid from (µs).

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/logos-llm/logos/internal/header"
 	"github.com/logos-llm/logos/providers"
 )
 
@@ -265,7 +266,7 @@ func AuthValue(t providers.Target, def DefaultAuth) (name, value string, ok bool
 			format = def.Format
 		}
 	}
-	if !validHeaderName(name) {
+	if !header.ValidName(name) {
 		return "", "", false, errorf(secret, "AuthHeader is not a valid header name")
 	}
 	if format == "" {
@@ -352,22 +353,6 @@ func DefaultMethod(c providers.Call, getOperations ...string) string {
 		}
 	}
 	return http.MethodPost
-}
-
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 func validHeaderValue(s string) bool {

@@ -96,7 +96,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: open: ping: %w", err)
 	}
-	return &Store{pool: pool, q: pgdb.New(pool), log: log}, nil
+	return &Store{pool: pool, q: pgdb.New(ctxDB{pool}), log: log}, nil
 }
 
 // migrate applies the embedded migrations on a database/sql connection that
@@ -146,7 +146,7 @@ func (s *Store) Close() error {
 // inTx runs fn in a transaction with the given options, committing if fn
 // returns nil and rolling back otherwise.
 func (s *Store) inTx(ctx context.Context, opts pgx.TxOptions, fn func(q *pgdb.Queries) error) error {
-	tx, err := s.pool.BeginTx(ctx, opts)
+	tx, err := s.begin(ctx, opts) // a savepoint inside InTx
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}

@@ -143,8 +143,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	return &Store{
 		writer: writer,
 		reader: reader,
-		w:      sqlitedb.New(writer),
-		r:      sqlitedb.New(reader),
+		w:      sqlitedb.New(ctxDB{db: writer, writer: writer}),
+		r:      sqlitedb.New(ctxDB{db: reader, writer: writer}),
 		log:    log,
 	}, nil
 }
@@ -242,6 +242,9 @@ func (s *Store) Close() error {
 // writeTx runs fn in one IMMEDIATE transaction on the writer connection and
 // commits if fn returns nil.
 func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if tx := txOf(ctx, s.writer); tx != nil {
+		return savepoint(ctx, tx, fn) // inside InTx: part of its transaction
+	}
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin write transaction: %w", err)
@@ -259,6 +262,9 @@ func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // readTx runs fn in one read transaction on the read pool, so that everything
 // fn reads comes from the same snapshot.
 func (s *Store) readTx(ctx context.Context, fn func(q *sqlitedb.Queries) error) error {
+	if tx := txOf(ctx, s.writer); tx != nil {
+		return fn(s.r.WithTx(tx)) // inside InTx: read its writes
+	}
 	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("begin read transaction: %w", err)
