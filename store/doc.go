@@ -49,9 +49,14 @@
 //     answer 501.
 //   - [UsageStatsStore] (suite RunStats): the statistics endpoints and the
 //     usage CSV export. Without it they answer 501.
+//   - [Transactor] (suite RunTx): the catalogue's multi-step writes (grants
+//     of a provider's models, a process with its profile, re-ranking, a
+//     config file apply) become all-or-nothing. Without it they are done
+//     step by step, as a store without transactions allows.
 //
 // The finer interfaces say which code uses what: [IdentityReader] and
 // [CatalogLookup] are read by the admin API, while [IdentityWriter] and
-// [CatalogWriter] are called only by the code that writes the catalogue
-// (setup, the admin API's write endpoints, the config file).
+// [CatalogWriter] are called only by internal/catalog, the one code that
+// writes the catalogue (setup, the admin API's write endpoints, the config
+// file); deps_test.go checks it.
 package store

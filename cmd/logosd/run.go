@@ -65,6 +65,8 @@ type options struct {
 	maxQueue        int // per deployment; 0: unlimited
 	bodyReadTimeout time.Duration
 	writeTimeout    time.Duration
+	breakerFails    int
+	breakerCoolOff  time.Duration
 	maxQueueTimeout time.Duration
 	trustedProxies  []netip.Prefix
 	retention       time.Duration
@@ -136,6 +138,10 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&write, "write-timeout", write, "longest one write of an answer to a client may block; renewed on every write, so streams that the client reads are not cut (LOGOS_WRITE_TIMEOUT)")
 	maxWait := env("LOGOS_MAX_QUEUE_TIMEOUT", "600s")
 	fs.StringVar(&maxWait, "max-queue-timeout", maxWait, "longest queue wait a client may ask for with Logos-Queue-Timeout or timeout_s; longer ones are clamped (LOGOS_MAX_QUEUE_TIMEOUT)")
+	breakerFails := env("LOGOS_BREAKER_THRESHOLD", "5")
+	fs.StringVar(&breakerFails, "breaker-threshold", breakerFails, "consecutive failures (connection errors, timeouts before headers, 5xx) that open a deployment's circuit breaker (LOGOS_BREAKER_THRESHOLD)")
+	breakerCool := env("LOGOS_BREAKER_COOL_OFF", "30s")
+	fs.StringVar(&breakerCool, "breaker-cool-off", breakerCool, "how long an open circuit breaker keeps its deployment out of requests' candidates before one probe may use it (LOGOS_BREAKER_COOL_OFF)")
 	proxies := env("LOGOS_TRUSTED_PROXIES", "")
 	fs.StringVar(&proxies, "trusted-proxies", proxies, "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed for client_ip; empty: none (LOGOS_TRUSTED_PROXIES)")
 	if err := fs.Parse(args); err != nil {
@@ -144,7 +150,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	for _, d := range []struct {
 		name, v string
 		dst     *time.Duration
-	}{{"body read timeout", bodyRead, &o.bodyReadTimeout}, {"write timeout", write, &o.writeTimeout}, {"max queue timeout", maxWait, &o.maxQueueTimeout}} {
+	}{{"body read timeout", bodyRead, &o.bodyReadTimeout}, {"write timeout", write, &o.writeTimeout}, {"max queue timeout", maxWait, &o.maxQueueTimeout}, {"breaker cool-off", breakerCool, &o.breakerCoolOff}} {
 		v, err := time.ParseDuration(d.v)
 		if err != nil || v <= 0 {
 			return o, fmt.Errorf("invalid %s %q: want a duration above 0", d.name, d.v)
@@ -153,6 +159,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	}
 	if o.maxConnections, err = strconv.Atoi(maxConns); err != nil || o.maxConnections < 0 {
 		return o, fmt.Errorf("invalid max connections %q: want a whole number, 0 for unlimited", maxConns)
+	}
+	if o.breakerFails, err = strconv.Atoi(breakerFails); err != nil || o.breakerFails < 1 {
+		return o, fmt.Errorf("invalid breaker threshold %q: want a whole number of at least 1", breakerFails)
 	}
 	if o.maxQueue, err = strconv.Atoi(maxQueue); err != nil || o.maxQueue < 0 {
 		return o, fmt.Errorf("invalid max queue %q: want a whole number, 0 for unlimited", maxQueue)
@@ -392,6 +401,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MetricsToken:      getenv("LOGOS_METRICS_TOKEN"),
 		BodyReadTimeout:   opts.bodyReadTimeout,
 		WriteTimeout:      opts.writeTimeout,
+		BreakerThreshold:  opts.breakerFails,
+		BreakerCoolOff:    opts.breakerCoolOff,
 		MaxQueueTimeout:   opts.maxQueueTimeout,
 		TrustedProxies:    opts.trustedProxies,
 		SnapshotRetention: opts.retention,

@@ -575,21 +575,25 @@ func TestSecurityLimitOptions(t *testing.T) {
 	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
 	o, err := parseOptions(nil, env(nil), io.Discard)
 	if err != nil || o.maxConnections != 10000 || o.maxQueue != 1000 || o.bodyReadTimeout != time.Minute ||
-		o.writeTimeout != time.Minute || o.maxQueueTimeout != 10*time.Minute || len(o.trustedProxies) != 0 {
+		o.writeTimeout != time.Minute || o.maxQueueTimeout != 10*time.Minute || len(o.trustedProxies) != 0 ||
+		o.breakerFails != 5 || o.breakerCoolOff != 30*time.Second {
 		t.Fatalf("defaults: %+v %v", o, err)
 	}
-	o, err = parseOptions([]string{"--max-connections", "5", "--write-timeout", "2m"}, env(map[string]string{
-		"LOGOS_MAX_QUEUE": "7", "LOGOS_BODY_READ_TIMEOUT": "5s", "LOGOS_MAX_QUEUE_TIMEOUT": "30s",
+	o, err = parseOptions([]string{"--max-connections", "5", "--write-timeout", "2m", "--breaker-threshold", "2"}, env(map[string]string{
+		"LOGOS_BREAKER_COOL_OFF": "5s",
+		"LOGOS_MAX_QUEUE":        "7", "LOGOS_BODY_READ_TIMEOUT": "5s", "LOGOS_MAX_QUEUE_TIMEOUT": "30s",
 		"LOGOS_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7,::1",
 	}), io.Discard)
 	if err != nil || o.maxConnections != 5 || o.maxQueue != 7 || o.bodyReadTimeout != 5*time.Second ||
 		o.writeTimeout != 2*time.Minute || o.maxQueueTimeout != 30*time.Second || len(o.trustedProxies) != 3 ||
-		o.trustedProxies[1].String() != "192.168.1.7/32" || o.trustedProxies[2].String() != "::1/128" {
+		o.trustedProxies[1].String() != "192.168.1.7/32" || o.trustedProxies[2].String() != "::1/128" ||
+		o.breakerFails != 2 || o.breakerCoolOff != 5*time.Second {
 		t.Fatalf("set: %+v %v", o, err)
 	}
 	for _, args := range [][]string{
 		{"--max-connections", "-1"}, {"--max-queue", "x"}, {"--write-timeout", "0"},
 		{"--body-read-timeout", "soon"}, {"--trusted-proxies", "10.0.0.0/33"}, {"--trusted-proxies", "proxy.local"},
+		{"--breaker-threshold", "0"}, {"--breaker-cool-off", "-1s"},
 	} {
 		if _, err := parseOptions(args, env(nil), io.Discard); err == nil {
 			t.Errorf("parseOptions(%v) accepted", args)
