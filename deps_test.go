@@ -51,6 +51,7 @@ var leaves = []string{
 	module + "/internal/jsonobj", // JSON object scanning without decoding
 	module + "/internal/apikey",  // the key format and its hash
 	module + "/internal/oaierr",  // OpenAI-format error bodies
+	module + "/internal/header",  // the one check of a header name
 }
 
 // bases are the shared code of one family of implementations, by the

@@ -20,13 +20,15 @@ import (
 )
 
 // usageCounter wraps a Store and counts the usage records the Router stores.
-// Embedding the Store interface forwards every method it does not override.
-// It hides the optional capabilities of the wrapped store, which the Router
-// finds by type assertion (store.JobQueue, store.RateLimitStore, ...): a
-// wrapper that should keep them forwards them too. This one does not, so its
-// Router runs without the job API.
+// Embedding the store.Store interface forwards every method it does not
+// override, so the admin API and setup keep working. It hides the other
+// optional capabilities of the wrapped store, which the Router finds by type
+// assertion (store.JobQueue, store.RateLimitStore, ...): a wrapper that
+// should keep them forwards them too. This one does not, so its Router runs
+// without the job API. A store that embeds only logos.Store (store.Core)
+// serves the proxied API but not the admin API or Router.Bootstrap.
 type usageCounter struct {
-	logos.Store
+	store.Store
 	batches, records atomic.Int64
 }
 

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/logos-llm/logos/internal/catalog"
 	"github.com/logos-llm/logos/store"
 	"github.com/logos-llm/logos/store/postgres"
 )
@@ -114,21 +116,23 @@ func ensureCatalogue(ctx context.Context, s store.Store, pool *pgxpool.Pool) (fi
 		return cat, err
 	}
 	if n == 0 {
+		// Through internal/catalog, the one writer of the catalogue.
+		c := catalog.New(s, catalog.Options{Logger: slog.New(slog.DiscardHandler)})
 		providers := map[string]int64{}
 		for i := range fillUsers {
-			u, err := s.CreateUser(ctx, store.User{Username: fmt.Sprintf("fill-u-%d", i), Role: store.RoleUser})
+			u, err := c.AddUser(ctx, store.User{Username: fmt.Sprintf("fill-u-%d", i), Role: store.RoleUser})
 			if err != nil {
 				return cat, err
 			}
 			for j := range fillProcesses / fillUsers {
 				name := fmt.Sprintf("fill-p-%d", i*(fillProcesses/fillUsers)+j)
-				p, err := s.CreateProcess(ctx, store.Process{Name: name, KeyHash: []byte("fill-key-" + name),
-					KeyPrefix: "lg-fill", UserID: u.ID, LogLevel: store.LogBilling, Priority: 5})
+				p, err := c.AddProcess(ctx, store.Process{Name: name, UserID: u.ID, LogLevel: store.LogBilling, Priority: 5},
+					"lg-fill-key-"+name)
 				if err != nil {
 					return cat, err
 				}
 				for k := range (i + j) % 3 {
-					if _, err := s.CreateProfile(ctx, store.Profile{Name: fmt.Sprintf("fill-prof-%d", k), ProcessID: p.ID}); err != nil {
+					if _, err := c.AddProfile(ctx, store.Profile{Name: fmt.Sprintf("fill-prof-%d", k), ProcessID: p.ID}); err != nil {
 						return cat, err
 					}
 				}
@@ -140,7 +144,7 @@ func ensureCatalogue(ctx context.Context, s store.Store, pool *pgxpool.Pool) (fi
 				if m.cloud {
 					privacy = store.PrivacyCloudInEUByUSProvider
 				}
-				pv, err := s.CreateProvider(ctx, store.Provider{Name: "fill-" + m.provider, Kind: store.KindOllama,
+				pv, err := c.AddProvider(ctx, store.Provider{Name: "fill-" + m.provider, Kind: store.KindOllama,
 					BaseURL: "http://localhost:11434", Privacy: privacy})
 				if err != nil {
 					return cat, err
@@ -151,7 +155,7 @@ func ensureCatalogue(ctx context.Context, s store.Store, pool *pgxpool.Pool) (fi
 			if m.cloud {
 				privacy = store.PrivacyCloudInEUByUSProvider
 			}
-			if _, err := s.CreateModel(ctx, store.Model{Name: "fill-" + m.name, WeightPrivacy: privacy, Parallel: 1}); err != nil {
+			if _, err := c.AddModel(ctx, store.Model{Name: "fill-" + m.name, WeightPrivacy: privacy, Parallel: 1}); err != nil {
 				return cat, err
 			}
 		}
@@ -335,7 +339,7 @@ func fill(ctx context.Context, c fillConfig, stdout io.Writer) error {
 	}
 	typeIDs := map[string]int64{}
 	for _, name := range fillTokenTypes {
-		t, err := s.EnsureTokenType(ctx, name)
+		t, err := catalog.New(s, catalog.Options{}).TokenType(ctx, name)
 		if err != nil {
 			return err
 		}
