@@ -56,6 +56,7 @@ func TestPostgresRateLimitAcrossReplicas(t *testing.T) {
 
 	var admitted, refused atomic.Int64
 	var wg sync.WaitGroup
+	start := time.Now()
 	for i := range 200 {
 		wg.Add(1)
 		go func() {
@@ -89,8 +90,12 @@ func TestPostgresRateLimitAcrossReplicas(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if n := admitted.Load(); n < 57 || n > 63 || n+refused.Load() != 200 {
-		t.Fatalf("admitted %d, refused %d of 200; want 60 ± 3 admitted", n, refused.Load())
+	// A machine too loaded to send 200 requests within the rest of the
+	// minute crosses into the next window, which admits 60 more: each
+	// window touched may admit its 60, never more.
+	windows := int64(time.Now().Truncate(time.Minute).Sub(start.Truncate(time.Minute))/time.Minute) + 1
+	if n := admitted.Load(); n < 57 || n > 60*windows+3 || n+refused.Load() != 200 {
+		t.Fatalf("admitted %d, refused %d of 200 in %d minute window(s); want 60 ± 3 admitted per window", n, refused.Load(), windows)
 	}
 	t.Logf("admitted %d of 200 across two replicas", admitted.Load())
 }
