@@ -200,13 +200,14 @@ func (x *exchange) admitRate(ctx context.Context, w http.ResponseWriter, model s
 	}
 	var d ratelimit.Decision
 	admitted := false
-	for _, k := range []ratedKey{
-		{ratelimit.Key(x.caller.Process.ID, model), pl.models[model]},
-		{ratelimit.Key(x.caller.Process.ID, ""), pl.process},
-	} {
-		if k.limits.IsZero() {
+	for _, scope := range [...]struct {
+		model  string
+		limits ratelimit.Limits
+	}{{model, pl.models[model]}, {"", pl.process}} {
+		if scope.limits.IsZero() {
 			continue
 		}
+		k := ratedKey{ratelimit.Key(x.caller.Process.ID, scope.model), scope.limits}
 		kd, err := lim.Admit(ctx, k.key, k.limits)
 		if ctx.Err() != nil {
 			return oaierr.New(statusClientClosed, "Client closed the request")

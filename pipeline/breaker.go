@@ -77,6 +77,43 @@ func (b *Breakers) Blocked(deploymentID int64, now time.Time) bool {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	return b.blockedLocked(deploymentID, now)
+}
+
+// tracking reports whether any deployment has a breaker state (failures
+// counted or open). While none has, every deployment may be used and the
+// per-request checks cost one atomic load.
+func (b *Breakers) tracking() bool { return b != nil && b.tracked.Load() != 0 }
+
+// keep returns the items of s whose deployment's breaker lets a request
+// through at now, taking the lock once. It returns s itself when it drops
+// none.
+func keep[T any](b *Breakers, now time.Time, s []T, id func(T) int64) []T {
+	if !b.tracking() {
+		return s
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []T
+	for i, v := range s {
+		if !b.blockedLocked(id(v), now) {
+			if out != nil {
+				out = append(out, v)
+			}
+			continue
+		}
+		if out == nil {
+			out = append(make([]T, 0, len(s)-1), s[:i]...)
+		}
+	}
+	if out == nil {
+		return s
+	}
+	return out
+}
+
+// blockedLocked is Blocked with b.mu held.
+func (b *Breakers) blockedLocked(deploymentID int64, now time.Time) bool {
 	s := b.states[deploymentID]
 	switch {
 	case s == nil:

@@ -81,26 +81,11 @@ func (x *exchange) beginRetries(job scheduler.Job, deps []*Deployment, dep *Depl
 // deps itself when it drops none.
 func (x *exchange) withoutOpenBreakers(deps []*Deployment) ([]*Deployment, *oaierr.Error) {
 	b := x.p.cfg.Breakers
-	if b.tracked.Load() == 0 {
+	if !b.tracking() {
 		return deps, nil
 	}
-	now := x.p.cfg.Now()
-	var out []*Deployment
-	for i, d := range deps {
-		if !b.Blocked(d.ID, now) {
-			if out != nil {
-				out = append(out, d)
-			}
-			continue
-		}
-		if out == nil {
-			out = append(make([]*Deployment, 0, len(deps)-1), deps[:i]...)
-		}
-	}
-	switch {
-	case out == nil:
-		return deps, nil
-	case len(out) == 0:
+	out := keep(b, x.p.cfg.Now(), deps, func(d *Deployment) int64 { return d.ID })
+	if len(out) == 0 {
 		e := oaierr.New(http.StatusServiceUnavailable, "Every deployment of this model is failing; Logos keeps requests away from them for a while").WithCode("upstream_unavailable")
 		e.RetryAfter = int(max(b.coolOff/time.Second, 1))
 		return nil, e
@@ -113,7 +98,9 @@ func (x *exchange) withoutOpenBreakers(deps []*Deployment) ([]*Deployment, *oaie
 func (x *exchange) send(upReq *http.Request, dep *Deployment) (*http.Response, error) {
 	x.rec.Attempts++
 	x.retry.again, x.retry.pendingErr, x.retry.pendingResp = false, nil, nil
-	x.p.cfg.Breakers.Begin(dep.ID, x.p.cfg.Now())
+	if b := x.p.cfg.Breakers; b.tracking() {
+		b.Begin(dep.ID, x.p.cfg.Now())
+	}
 	timeout := x.retry.policy.AttemptTimeout
 	if timeout <= 0 {
 		return x.p.cfg.Client.Do(upReq)
@@ -217,13 +204,16 @@ func (x *exchange) mayRetry(dep *Deployment) bool {
 	if x.checkOnly || x.rec.Attempts >= rs.policy.MaxAttempts || !now.Before(rs.deadline) {
 		return false
 	}
-	for _, c := range rs.job.Candidates {
-		if c.DeploymentID != dep.ID && !x.p.cfg.Breakers.Blocked(c.DeploymentID, now) {
+	for _, c := range keep(x.p.cfg.Breakers, now, rs.job.Candidates, candidateID) {
+		if c.DeploymentID != dep.ID {
 			return true
 		}
 	}
 	return false
 }
+
+// candidateID is a candidate's deployment id.
+func candidateID(c scheduler.Candidate) int64 { return c.DeploymentID }
 
 // attemptOutcome is the scheduler outcome of a failed attempt that another
 // follows.
@@ -241,8 +231,8 @@ func (x *exchange) nextAttempt(w http.ResponseWriter, r *http.Request, req *Requ
 	failed := x.rec.DeploymentID
 	now := x.p.cfg.Now()
 	cands := make([]scheduler.Candidate, 0, len(rs.job.Candidates))
-	for _, c := range rs.job.Candidates {
-		if c.DeploymentID != failed && !x.p.cfg.Breakers.Blocked(c.DeploymentID, now) {
+	for _, c := range keep(x.p.cfg.Breakers, now, rs.job.Candidates, candidateID) {
+		if c.DeploymentID != failed {
 			cands = append(cands, c)
 		}
 	}
@@ -269,22 +259,11 @@ func (x *exchange) nextAttempt(w http.ResponseWriter, r *http.Request, req *Requ
 		x.writePending(w, req)
 		return nil, nil, false
 	}
-	var dep *Deployment
-	for _, d := range rs.deps {
-		if d.ID == lease.Candidate().DeploymentID {
-			dep = d
-		}
-	}
+	dep := x.leased(w, lease, rs.deps)
 	if dep == nil {
-		lease.Release(scheduler.Outcome{Err: errors.New("lease for an unknown deployment")})
 		x.writePending(w, req)
 		return nil, nil, false
 	}
-	x.rec.QueueWait += lease.QueueWait()
-	x.rec.ColdStart = x.rec.ColdStart || lease.ColdStart()
-	x.rec.DeploymentID, x.rec.ProviderID, x.rec.ProviderName = dep.ID, dep.Provider.ID, dep.Provider.Name
-	x.chosen(w, dep)
-	leaseHeaders(w, lease) // lifecycle.go
 	return lease, dep, true
 }
 

@@ -26,25 +26,39 @@ func (x *exchange) schedule(w http.ResponseWriter, r *http.Request, req *Request
 		x.fail(w, req, x.scheduleError(r.Context(), err, job.Timeout))
 		return nil, nil, false
 	}
-	x.rec.QueueWait = lease.QueueWait()
-	x.rec.ColdStart = lease.ColdStart()
+	dep := x.leased(w, lease, deps)
+	if dep == nil {
+		// A scheduler granted a deployment that was not a candidate.
+		x.fail(w, req, oaierr.New(http.StatusInternalServerError, "Internal server error"))
+		return nil, nil, false
+	}
+	x.beginRetries(job, deps, dep) // retry hook
+	return lease, dep, true
+}
+
+// leased records the deployment of lease among deps in the usage record and
+// the response headers, adding the lease's queue wait and cold start to the
+// request's (a retried request waits for each of its leases). It returns
+// nil, and releases the lease, when the scheduler granted a deployment that
+// was not a candidate.
+func (x *exchange) leased(w http.ResponseWriter, lease *scheduler.Lease, deps []*Deployment) *Deployment {
 	var dep *Deployment
 	for _, d := range deps {
 		if d.ID == lease.Candidate().DeploymentID {
 			dep = d
+			break
 		}
 	}
 	if dep == nil {
-		// A scheduler granted a deployment that was not a candidate.
-		x.fail(w, req, oaierr.New(http.StatusInternalServerError, "Internal server error"))
 		lease.Release(scheduler.Outcome{Err: errors.New("lease for an unknown deployment")})
-		return nil, nil, false
+		return nil
 	}
+	x.rec.QueueWait += lease.QueueWait()
+	x.rec.ColdStart = x.rec.ColdStart || lease.ColdStart()
 	x.rec.DeploymentID, x.rec.ProviderID, x.rec.ProviderName = dep.ID, dep.Provider.ID, dep.Provider.Name
 	x.chosen(w, dep)
-	leaseHeaders(w, lease)         // lifecycle.go
-	x.beginRetries(job, deps, dep) // retry hook
-	return lease, dep, true
+	leaseHeaders(w, lease) // lifecycle.go
+	return dep
 }
 
 // job builds the scheduling request: candidates, priority and queue timeout.
