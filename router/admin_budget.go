@@ -110,7 +110,7 @@ func (x budgetAPI) setBudget(a *adminRequest) (int, any, *oaierr.Error) {
 	case !b.Period.Valid():
 		return 0, nil, invalid("period", `must be "day", "week" or "month"`)
 	}
-	if len(b.Currency) != 3 || strings.Trim(b.Currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+	if !catalog.IsCurrency(b.Currency) {
 		return 0, nil, invalid("currency", "must be a three-letter ISO 4217 code")
 	}
 	limit, err := catalog.ParseMicros(req.Limit)

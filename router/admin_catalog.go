@@ -636,7 +636,7 @@ func (x catalogAPI) importDocument(a *adminRequest) (int, any, *oaierr.Error) {
 	if err != nil {
 		return 0, nil, catalogDocumentError(err)
 	}
-	opts := config.ApplyOptions{Getenv: x.cfg.Getenv, EnvPrefix: config.ImportEnvPrefix, Prune: req.Prune}
+	opts := config.ApplyOptions{Getenv: x.cfg.Getenv, EnvPrefix: config.ImportEnvPrefix, Prune: req.Prune, Catalog: x.cat}
 	if x.cfg.Sealer != nil {
 		opts.Seal = x.cfg.Sealer.Seal
 		if o, ok := x.cfg.Sealer.(catalogOpener); ok {

@@ -77,11 +77,6 @@ func (h *Handler) setup(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// ProviderKind maps a provider type as the admin API and the original accept
-// it to a kind: the four kinds themselves, and the original's "cloud" and
-// "openwebui" as openai_compatible. Empty means openai_compatible.
-func ProviderKind(typ string) (store.ProviderKind, bool) { return catalog.ProviderKind(typ) }
-
 // Bootstrap creates the admin user, root process and root profile. With an
 // empty key a new one is generated; the key is returned. It fails with
 // store.ErrConflict when the store is already set up.

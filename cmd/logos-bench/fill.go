@@ -338,8 +338,9 @@ func fill(ctx context.Context, c fillConfig, stdout io.Writer) error {
 		return fmt.Errorf("catalogue: %w", err)
 	}
 	typeIDs := map[string]int64{}
+	types := catalog.New(s, catalog.Options{Logger: slog.New(slog.DiscardHandler)})
 	for _, name := range fillTokenTypes {
-		t, err := catalog.New(s, catalog.Options{}).TokenType(ctx, name)
+		t, err := types.TokenType(ctx, name)
 		if err != nil {
 			return err
 		}
@@ -349,10 +350,8 @@ func fill(ctx context.Context, c fillConfig, stdout io.Writer) error {
 	if err := pool.QueryRow(ctx, `SELECT to_regclass('usage_rollup') IS NOT NULL`).Scan(&partitioned); err != nil {
 		return err
 	}
-	if p, ok := any(s).(interface {
-		EnsureUsagePartitions(ctx context.Context, from, to time.Time) (int, error)
-	}); ok && partitioned {
-		if _, err := p.EnsureUsagePartitions(ctx, c.From, c.To); err != nil {
+	if partitioned {
+		if _, err := s.EnsureUsagePartitions(ctx, c.From, c.To); err != nil {
 			return err
 		}
 	}

@@ -17,6 +17,13 @@ const (
 	RetryDeadline       = "retry_deadline_ms"
 )
 
+// MaxRetryAttempts and MaxRetryMillis bound a model's retry policy (the
+// store's ranges): attempts, and the attempt timeout and deadline in ms.
+const (
+	MaxRetryAttempts = 100
+	MaxRetryMillis   = 3_600_000
+)
+
 // IsRetryField reports whether name is one of the retry fields of a model.
 func IsRetryField(name string) bool {
 	return name == RetryMaxAttempts || name == RetryAttemptTimeout || name == RetryDeadline
@@ -27,13 +34,13 @@ func IsRetryField(name string) bool {
 func SetRetryField(p *store.RetryPolicy, name string, v int64) error {
 	switch name {
 	case RetryMaxAttempts:
-		if v < 0 || v > 100 {
+		if v < 0 || v > MaxRetryAttempts {
 			return invalid(name, "must be between 0 (the default, 3) and 100")
 		}
 		p.MaxAttempts = int(v)
 		return nil
 	case RetryAttemptTimeout, RetryDeadline:
-		if v < 0 || v > 3_600_000 {
+		if v < 0 || v > MaxRetryMillis {
 			return invalid(name, "must be between 0 (the default) and 3600000 milliseconds")
 		}
 		d := time.Duration(v) * time.Millisecond

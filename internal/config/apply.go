@@ -54,6 +54,10 @@ type ApplyOptions struct {
 	// Seal encrypts a credential before it is stored. Defaults to nil, which
 	// stores credentials as given.
 	Seal func(string) (string, error)
+	// Catalog is the catalogue writer to apply through, so that an import
+	// shares the admin API's re-ranking lock. Defaults to a new one over the
+	// store, with Seal.
+	Catalog *catalog.Catalog
 	// Open decrypts a stored credential so that it can be compared with the
 	// document's. It receives every non-empty stored credential and must
 	// return one that was stored unsealed unchanged. Defaults to nil, which
@@ -118,7 +122,10 @@ func Apply(ctx context.Context, s store.Store, d *Document, opts ApplyOptions) (
 	// A store configured from a document is set up: POST /logosdb/setup must
 	// not hand a root key to the first caller, also after a restart without
 	// the file or on another replica.
-	cat := catalog.New(s, catalog.Options{Seal: opts.Seal})
+	cat := opts.Catalog
+	if cat == nil {
+		cat = catalog.New(s, catalog.Options{Seal: opts.Seal})
+	}
 	if err := cat.MarkSetUp(ctx); err != nil {
 		return Report{}, fmt.Errorf("config: apply: marking the store as set up: %w", err)
 	}

@@ -308,25 +308,25 @@ func required(p *problems, path, v string) bool {
 	return true
 }
 
-// notNegative reports a negative number.
 // checkRetry checks a model's retry policy against the store's ranges.
 func checkRetry(p *problems, path string, r *Retry) {
 	if r == nil {
 		return
 	}
-	if r.MaxAttempts < 0 || r.MaxAttempts > 100 {
+	if r.MaxAttempts < 0 || r.MaxAttempts > catalog.MaxRetryAttempts {
 		p.add(path+".max_attempts", "must be between 0 (the default, 3) and 100")
 	}
 	for _, f := range []struct {
 		name string
 		ms   int64
 	}{{"attempt_timeout_ms", r.AttemptTimeoutMS}, {"deadline_ms", r.DeadlineMS}} {
-		if f.ms < 0 || f.ms > 3_600_000 {
+		if f.ms < 0 || f.ms > catalog.MaxRetryMillis {
 			p.add(path+"."+f.name, "must be between 0 (the default) and 3600000 (one hour)")
 		}
 	}
 }
 
+// notNegative reports a negative number.
 func notNegative(p *problems, path string, n int64) {
 	if n < 0 {
 		p.add(path, "must not be negative")

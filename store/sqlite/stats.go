@@ -15,14 +15,6 @@ var _ store.UsageStatsStore = (*Store)(nil)
 // tokenChunk so that one token query covers a page.
 const scanPageSize = tokenChunk
 
-// flag converts a bool to the 0/1 the statistics queries take.
-func flag(b bool) int64 {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 // statsRange returns the stored bounds of [from, to) after checking that both
 // can be stored.
 func statsRange(from, to time.Time) (lo, hi string, err error) {
@@ -61,9 +53,9 @@ func (s *Store) UsageTotals(ctx context.Context, q store.UsageQuery) ([]store.Us
 		if !byType {
 			recs, err := qs.UsageRecordTotals(ctx, sqlitedb.UsageRecordTotalsParams{
 				Unit: string(q.Interval), ReceivedFrom: lo, ReceivedTo: hi, ProcessID: q.ProcessID, UserID: q.UserID,
-				ByProcess: flag(q.Groups(store.DimProcess)), ByProfile: flag(q.Groups(store.DimProfile)),
-				ByUser: flag(q.Groups(store.DimUser)), ByModel: flag(q.Groups(store.DimModel)),
-				ByProvider: flag(q.Groups(store.DimProvider)),
+				ByProcess: boolInt(q.Groups(store.DimProcess)), ByProfile: boolInt(q.Groups(store.DimProfile)),
+				ByUser: boolInt(q.Groups(store.DimUser)), ByModel: boolInt(q.Groups(store.DimModel)),
+				ByProvider: boolInt(q.Groups(store.DimProvider)),
 			})
 			if err != nil {
 				return fmt.Errorf("records: %w", err)
@@ -88,9 +80,9 @@ func (s *Store) UsageTotals(ctx context.Context, q store.UsageQuery) ([]store.Us
 		}
 		toks, err := qs.UsageTokenTotals(ctx, sqlitedb.UsageTokenTotalsParams{
 			Unit: string(q.Interval), ReceivedFrom: lo, ReceivedTo: hi, ProcessID: q.ProcessID, UserID: q.UserID,
-			ByProcess: flag(q.Groups(store.DimProcess)), ByProfile: flag(q.Groups(store.DimProfile)),
-			ByUser: flag(q.Groups(store.DimUser)), ByModel: flag(q.Groups(store.DimModel)),
-			ByProvider: flag(q.Groups(store.DimProvider)), ByTokenType: flag(byType),
+			ByProcess: boolInt(q.Groups(store.DimProcess)), ByProfile: boolInt(q.Groups(store.DimProfile)),
+			ByUser: boolInt(q.Groups(store.DimUser)), ByModel: boolInt(q.Groups(store.DimModel)),
+			ByProvider: boolInt(q.Groups(store.DimProvider)), ByTokenType: boolInt(byType),
 		})
 		if err != nil {
 			return fmt.Errorf("tokens: %w", err)
