@@ -1,8 +1,10 @@
 package logos_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/logos-llm/logos"
+	"github.com/logos-llm/logos/providers"
 	"github.com/logos-llm/logos/providers/providertest"
 	"github.com/logos-llm/logos/store"
 )
@@ -372,5 +375,35 @@ func TestTraceOff(t *testing.T) {
 	}
 	if got := seen.all(); !slices.Equal(got, []string{"", ""}) {
 		t.Errorf("upstream got traceparents %q without tracing, want none", got)
+	}
+}
+
+// BenchmarkRouterChatTraced is BenchmarkRouterChat with every request
+// traced (batched to an exporter that drops the spans): the cost of
+// tracing on. BenchmarkRouterChat itself is the cost with tracing off.
+//
+//	go test -run '^$' -bench 'RouterChat' -benchmem .
+func BenchmarkRouterChatTraced(b *testing.B) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"id":"c","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}}`))
+	}))
+	defer up.Close()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	e := newEnv(b, func(c *logos.Config) { c.TracerProvider = tp })
+	e.deploy("m", providers.Target{Kind: "openai", BaseURL: up.URL + "/v1"}, nil)
+	body := `{"model":"m","messages":[{"role":"user","content":"Hello there"}]}`
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		req := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+e.key)
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		e.router.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			b.Fatalf("status %d %s", rec.Code, rec.Body)
+		}
 	}
 }
