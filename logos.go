@@ -30,6 +30,7 @@ import (
 	"github.com/logos-llm/logos/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // The interfaces a Router is composed of, re-exported so that embedding code
@@ -214,6 +215,18 @@ type Config struct {
 	// router.ParseCORSOrigins; "*" allows any). Defaults to none; the
 	// dashboard at /ui/ is same-origin and needs none.
 	CORSOrigins []string
+	// TracerProvider, when set, traces every proxied request with
+	// OpenTelemetry: a server span named after the GenAI operation and
+	// model ("chat gpt-4o") that joins the caller's W3C traceparent, with
+	// children for authentication (logos.auth), classification
+	// (logos.classify), the scheduler's wait (logos.queue), each upstream
+	// attempt (logos.upstream, whose traceparent is sent upstream) and the
+	// usage record's hand-off (logos.usage), and attributes of the GenAI
+	// semantic conventions (gen_ai.request.model, gen_ai.usage.input_tokens,
+	// ...). Keys, credentials and payloads are never recorded. The Router
+	// does not shut it down. Defaults to nil: tracing off, no work done for
+	// it, and no traceparent sent upstream.
+	TracerProvider trace.TracerProvider
 }
 
 func (c *Config) validate() error {
@@ -475,6 +488,7 @@ func New(cfg Config) (*Router, error) {
 		Upstream:         mon,
 		RateLimits:       mon,
 		Breakers:         pipeline.NewBreakers(cfg.BreakerThreshold, cfg.BreakerCoolOff),
+		Tracer:           cfg.TracerProvider,
 	})
 	if err == nil {
 		err = metrics.WatchBreakers(p.Breakers())

@@ -22,6 +22,7 @@ import (
 func (x *exchange) admit(w http.ResponseWriter, r *http.Request, req *Request) (scheduler.Job, []*Deployment, bool) {
 	ctx := r.Context()
 	x.rec.Stream = req.Stream
+	x.tr.request(req)
 	x.setRequestBody(req.Body)
 	known := req.Native || knownOperation(req.Operation)
 	if !known && !x.caller.Catalog.anyProviderAllows(req.Operation) {

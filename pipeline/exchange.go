@@ -40,6 +40,8 @@ type exchange struct {
 	resource *resourceInfo
 	// retry is what the request keeps between upstream attempts (retry.go).
 	retry retryState
+	// tr is the request's trace spans; nil when tracing is off (trace.go).
+	tr *reqTrace
 }
 
 type ratedKey struct {
@@ -151,9 +153,12 @@ func (x *exchange) End() {
 		}
 		// The record must outlive the request: a client that disconnected
 		// still leaves it.
-		if err := x.p.cfg.Usage.Write(context.Background(), x.rec); err != nil {
+		us := x.tr.usage()
+		err := x.p.cfg.Usage.Write(context.Background(), x.rec)
+		if err != nil {
 			x.p.log.Error("usage record not written", "request_id", x.rec.RequestID, "client_request_id", x.rec.ClientRequestID, "err", err)
 		}
+		x.tr.finish(us, &x.rec, err)
 		x.p.cfg.Metrics.ObserveRequest(x.rec)
 		x.p.inFlight.Add(-1)
 	})

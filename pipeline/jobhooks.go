@@ -63,6 +63,7 @@ func (p *Pipeline) callerByID(processID, profileID int64) (Caller, *oaierr.Error
 // has an effect.
 func (x *exchange) discard() {
 	x.once.Do(func() {
+		x.tr.discard()
 		x.spend.Complete(0)
 		x.p.cfg.Metrics.RequestDiscarded()
 		x.p.inFlight.Add(-1)

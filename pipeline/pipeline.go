@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/logos-llm/logos/classify"
 	"github.com/logos-llm/logos/internal/oaierr"
 	"github.com/logos-llm/logos/monitor"
@@ -126,6 +128,12 @@ type Config struct {
 	// all. How many attempts, and for how long, is per model
 	// (store.RetryPolicy).
 	RetryBackoff time.Duration
+	// Tracer, when set, traces every request with OpenTelemetry spans
+	// (trace.go): a server span per request joined to the caller's W3C
+	// traceparent, children for authentication, classification, queueing,
+	// each upstream attempt (whose traceparent is sent upstream) and the
+	// usage record. Nil traces nothing and sends no traceparent upstream.
+	Tracer trace.TracerProvider
 }
 
 // RateLimitChecker reports whether an upstream asked, at now, not to be
@@ -147,6 +155,7 @@ type Pipeline struct {
 	log      *slog.Logger
 	catalog  atomic.Pointer[Catalog]
 	inFlight atomic.Int64 // exchanges begun and not ended
+	tracer   trace.Tracer // nil: tracing off
 }
 
 // InFlight returns how many requests have begun and not yet handed over their
@@ -190,6 +199,9 @@ func New(cfg Config) (*Pipeline, error) {
 		cfg.RetryBackoff = defaultRetryBackoff
 	}
 	p := &Pipeline{cfg: cfg, log: cfg.Logger}
+	if cfg.Tracer != nil {
+		p.tracer = cfg.Tracer.Tracer(tracerName)
+	}
 	p.catalog.Store(NewCatalog(store.Catalog{}, time.Time{}))
 	return p, nil
 }

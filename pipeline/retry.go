@@ -119,6 +119,7 @@ func (x *exchange) send(upReq *http.Request, dep *Deployment) (*http.Response, e
 
 // endAttempt frees what send set up for the attempt's body.
 func (x *exchange) endAttempt() {
+	x.tr.endUpstream(&x.rec, x.retry.again)
 	if x.retry.cancel != nil {
 		x.retry.cancel(nil)
 		x.retry.actx, x.retry.cancel = nil, nil
@@ -250,8 +251,10 @@ func (x *exchange) nextAttempt(w http.ResponseWriter, r *http.Request, req *Requ
 	}
 	job := rs.job
 	job.Timeout = max(min(job.Timeout, rs.deadline.Sub(x.p.cfg.Now())), time.Nanosecond)
+	x.tr.startQueue(len(job.Candidates))
 	lease, err := x.p.cfg.Scheduler.Acquire(ctx, job)
 	if err != nil {
+		x.tr.queued(nil, nil, err)
 		if ctx.Err() != nil {
 			x.fail(w, req, oaierr.New(statusClientClosed, "Client closed the request while it was queued"))
 			return nil, nil, false

@@ -21,8 +21,10 @@ func (x *exchange) schedule(w http.ResponseWriter, r *http.Request, req *Request
 	if !ok {
 		return nil, nil, false
 	}
+	x.tr.startQueue(len(job.Candidates))
 	lease, err := x.p.cfg.Scheduler.Acquire(r.Context(), job)
 	if err != nil {
+		x.tr.queued(nil, nil, err)
 		x.fail(w, req, x.scheduleError(r.Context(), err, job.Timeout))
 		return nil, nil, false
 	}
@@ -50,6 +52,7 @@ func (x *exchange) leased(w http.ResponseWriter, lease *scheduler.Lease, deps []
 		}
 	}
 	if dep == nil {
+		x.tr.queued(lease, nil, nil)
 		lease.Release(scheduler.Outcome{Err: errors.New("lease for an unknown deployment")})
 		return nil
 	}
@@ -58,6 +61,7 @@ func (x *exchange) leased(w http.ResponseWriter, lease *scheduler.Lease, deps []
 	x.rec.DeploymentID, x.rec.ProviderID, x.rec.ProviderName = dep.ID, dep.Provider.ID, dep.Provider.Name
 	x.chosen(w, dep)
 	leaseHeaders(w, lease) // lifecycle.go
+	x.tr.queued(lease, dep, nil)
 	return dep
 }
 

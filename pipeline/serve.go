@@ -197,16 +197,21 @@ func (p *Pipeline) start(w http.ResponseWriter, r *http.Request, rt *Route) (*ex
 		caller Caller
 		e      *oaierr.Error
 	)
+	tr := p.startTrace(r, rt) // nil: tracing off
 	if rt.Identity != nil {
 		caller, e = p.callerByID(rt.Identity.ProcessID, rt.Identity.ProfileID)
 	} else {
 		caller, e = p.authenticate(rt.Key, rt.Profile)
 	}
+	tr.authenticated(caller, e)
 	if e == nil {
-		return p.begin(caller, r, rt), true
+		x := p.begin(caller, r, rt)
+		x.tr = tr
+		return x, true
 	}
 	if caller.Process != nil {
 		x := p.begin(caller, r, rt)
+		x.tr = tr
 		x.failed(e)
 		x.End()
 	}

@@ -25,7 +25,9 @@ func (x *exchange) execute(w http.ResponseWriter, r *http.Request, req *Request,
 		return
 	}
 	x.rec.ForwardedAt = x.p.cfg.Now()
+	x.tr.startUpstream(upReq, req, dep, x.rec.Attempts+1)
 	resp, err := x.send(upReq, dep) // retry hook: Client.Do with the attempt timeout
+	x.tr.upstreamAnswered(resp, err)
 	if err != nil {
 		x.attemptFailed(w, r, req, err, dep) // retry hook
 		return

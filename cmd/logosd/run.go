@@ -72,6 +72,7 @@ type options struct {
 	retention       time.Duration
 	corsOrigins     []string
 	usageRetention  time.Duration // 0: keep usage forever
+	otel            otelOptions   // otel.go
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
@@ -144,7 +145,16 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&breakerCool, "breaker-cool-off", breakerCool, "how long an open circuit breaker keeps its deployment out of requests' candidates before one probe may use it (LOGOS_BREAKER_COOL_OFF)")
 	proxies := env("LOGOS_TRUSTED_PROXIES", "")
 	fs.StringVar(&proxies, "trusted-proxies", proxies, "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed for client_ip; empty: none (LOGOS_TRUSTED_PROXIES)")
+	fs.StringVar(&o.otel.endpoint, "otel-endpoint", env("LOGOS_OTEL_ENDPOINT", ""), "OTLP/HTTP endpoint to send OpenTelemetry traces of requests to, e.g. http://localhost:4318; empty: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT if set, else tracing off (LOGOS_OTEL_ENDPOINT)")
+	sampleRatio := env("LOGOS_OTEL_SAMPLE_RATIO", "1")
+	fs.StringVar(&sampleRatio, "otel-sample-ratio", sampleRatio, "fraction of the traces logosd starts that are sampled; requests that come with a traceparent follow the caller's choice (LOGOS_OTEL_SAMPLE_RATIO)")
 	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if o.otel.sampleRatio, err = parseSampleRatio(sampleRatio); err != nil {
+		return o, err
+	}
+	if _, err := tracesURL(o.otel, getenv); err != nil {
 		return o, err
 	}
 	for _, d := range []struct {
@@ -369,6 +379,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	tracer, stopTracing, err := newTracing(ctx, opts.otel, getenv, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// After the Router's Close: every request's spans have ended.
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := stopTracing(sctx); err != nil {
+			log.Warn("OpenTelemetry spans not all exported", "err", err)
+		}
+	}()
 	cc := classify.Config{Balancer: opts.classifierWeights, Logger: log}
 	if opts.embeddingsURL != "" {
 		emb, err := classify.NewEmbeddings(classify.EmbeddingsConfig{
@@ -410,6 +432,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		JobLease:          opts.jobLease,
 		JobRetention:      opts.jobRetention,
 		CORSOrigins:       opts.corsOrigins,
+		TracerProvider:    tracer,
 	})
 	if err != nil {
 		return err

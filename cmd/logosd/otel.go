@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"runtime/debug"
+	"strconv"
+	"strings"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Tracing is off unless an OTLP endpoint is given: --otel-endpoint
+// (LOGOS_OTEL_ENDPOINT), or OpenTelemetry's own
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT.
+// Spans go to the endpoint over OTLP/HTTP (protobuf) in batches; the
+// exporter also reads OpenTelemetry's other OTEL_EXPORTER_OTLP_* variables
+// (headers, timeout, certificates).
+
+// otelOptions are the tracing settings.
+type otelOptions struct {
+	endpoint    string  // --otel-endpoint; "" leaves it to the OTEL_* variables
+	sampleRatio float64 // of the traces logosd starts; a caller's sampled flag is followed
+}
+
+// tracesURL returns the OTLP/HTTP URL traces are sent to, or "" when
+// tracing is off. The flag wins; OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is
+// used as it is; a base URL (the flag or OTEL_EXPORTER_OTLP_ENDPOINT)
+// without a path gets /v1/traces, as OpenTelemetry specifies.
+func tracesURL(o otelOptions, getenv func(string) string) (string, error) {
+	base := o.endpoint
+	if base == "" {
+		if v := getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"); v != "" {
+			_, err := parseEndpoint(v)
+			return v, err
+		}
+		base = getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+	}
+	if base == "" {
+		return "", nil
+	}
+	u, err := parseEndpoint(base)
+	if err != nil {
+		return "", err
+	}
+	if strings.Trim(u.Path, "/") == "" {
+		return strings.TrimRight(base, "/") + "/v1/traces", nil
+	}
+	return base, nil
+}
+
+// parseEndpoint parses an OTLP/HTTP URL.
+func parseEndpoint(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("invalid OpenTelemetry endpoint %q: want an http:// or https:// URL such as http://localhost:4318", s)
+	}
+	return u, nil
+}
+
+// parseSampleRatio reads --otel-sample-ratio: a fraction from 0 to 1.
+func parseSampleRatio(s string) (float64, error) {
+	r, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || !(r >= 0 && r <= 1) {
+		return 0, fmt.Errorf("invalid OpenTelemetry sample ratio %q: want a number from 0 to 1", s)
+	}
+	return r, nil
+}
+
+// newTracing returns the tracer provider of logosd's requests and the
+// function that flushes and stops it, or a nil provider when tracing is
+// off. Export errors are logged.
+func newTracing(ctx context.Context, o otelOptions, getenv func(string) string, log *slog.Logger) (trace.TracerProvider, func(context.Context) error, error) {
+	endpoint, err := tracesURL(o, getenv)
+	if err != nil || endpoint == "" {
+		return nil, func(context.Context) error { return nil }, err
+	}
+	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(endpoint))
+	if err != nil {
+		return nil, nil, fmt.Errorf("OpenTelemetry exporter: %w", err)
+	}
+	name := getenv("OTEL_SERVICE_NAME")
+	if name == "" {
+		name = "logosd"
+	}
+	version := "(devel)"
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		version = bi.Main.Version
+	}
+	res := resource.NewWithAttributes(semconv.SchemaURL, semconv.ServiceName(name), semconv.ServiceVersion(version))
+	tp := sdktrace.NewTracerProvider(
+		sdktrace.WithBatcher(exp),
+		sdktrace.WithResource(res),
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(o.sampleRatio))),
+	)
+	// The SDK reports export failures to OpenTelemetry's handler, which is
+	// process-wide: logosd owns the process.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		log.Warn("OpenTelemetry", "err", err)
+	}))
+	log.Info("tracing requests with OpenTelemetry", "endpoint", redactURL(endpoint), "sample_ratio", o.sampleRatio, "service", name)
+	return tp, tp.Shutdown, nil
+}
+
+// redactURL drops a URL's user information, which may hold a password.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return ""
+	}
+	u.User = nil
+	return u.String()
+}
