@@ -141,32 +141,73 @@ func ProviderKind(typ string) (store.ProviderKind, bool) {
 }
 
 // IsHTTPURL reports whether s is an absolute http(s) URL with a host.
-func IsHTTPURL(s string) bool {
+func IsHTTPURL(s string) bool { return HTTPURLProblem(s) == "" }
+
+// wantHTTP ends the reasons of HTTPURLProblem and EndpointProblem.
+const wantHTTP = "want http:// or https://"
+
+// HTTPURLProblem says why s is not an absolute http:// or https:// URL with
+// a host (a provider's base_url or admin_url), or returns "" when it is one.
+// The reason never repeats s, which may carry a credential, and reads after
+// the field's name: "has no scheme: want http:// or https://". The admin API
+// and the config file check URLs with it, so that they accept the same ones.
+func HTTPURLProblem(s string) string {
 	u, err := url.Parse(s)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+	// "localhost:8080/v1" parses with the scheme "localhost".
+	noScheme := !strings.Contains(s, "://") && (err != nil || u.Scheme == "" || (u.Scheme != "http" && u.Scheme != "https"))
+	switch {
+	case noScheme:
+		return "has no scheme: " + wantHTTP
+	case err != nil:
+		return "is not a valid URL: " + wantHTTP
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Sprintf("has scheme %q: %s", u.Scheme, wantHTTP)
+	case u.Host == "":
+		return "has no host: want http://host or https://host"
+	}
+	return ""
+}
+
+// EndpointProblem says why s is not a deployment endpoint, or returns ""
+// when it is one: empty, a path (with an optional query) joined to the
+// provider's base URL, or an absolute http(s) URL (HTTPURLProblem). A value
+// that names a host without a scheme ("localhost:8080/v1",
+// "10.0.0.5:8000/v1", "//gpu-box/v1") is refused, not taken for a path: the
+// provider could not resolve it. The admin API and the config file check
+// endpoints with it, so that they accept the same ones.
+func EndpointProblem(s string) string {
+	s = strings.TrimSpace(s)
+	switch {
+	case s == "":
+		return ""
+	case strings.Contains(s, "://"):
+		return HTTPURLProblem(s)
+	case strings.HasPrefix(s, "//"):
+		return "has no scheme: " + wantHTTP
+	}
+	u, err := url.Parse(s)
+	first, _, _ := strings.Cut(s, "/")
+	switch {
+	case (err == nil && u.Scheme != "") || (err != nil && strings.Contains(first, ":")):
+		return "has no scheme: " + wantHTTP + " (or a path such as /v1/chat/completions)"
+	case err != nil:
+		return "is neither a path nor a URL: want a path such as /v1/chat/completions, or http:// or https://"
+	}
+	return ""
 }
 
 // checkHTTPURL checks that field's value s is an absolute http(s) URL.
 func checkHTTPURL(field, s string) error {
-	if !IsHTTPURL(s) {
-		return invalid(field, "must be an http(s) URL")
+	if r := HTTPURLProblem(s); r != "" {
+		return invalid(field, r)
 	}
 	return nil
 }
 
-// checkEndpoint checks a deployment endpoint: empty, a path joined to the
-// provider's base URL, or an absolute http(s) URL.
+// checkEndpoint checks a deployment endpoint (EndpointProblem).
 func checkEndpoint(s string) error {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return nil
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return invalid("endpoint", "must be a path or an http(s) URL")
-	}
-	if u.Scheme != "" {
-		return checkHTTPURL("endpoint", s)
+	if r := EndpointProblem(s); r != "" {
+		return invalid("endpoint", r)
 	}
 	return nil
 }

@@ -115,3 +115,36 @@ func TestProviderKind(t *testing.T) {
 		t.Error("ProviderKind(bedrock) accepted")
 	}
 }
+
+// TestEndpointProblem pins the one check of deployment endpoints and
+// provider URLs that the admin API and the config file share: a host without
+// a scheme is refused with a reason that says what is wanted.
+func TestEndpointProblem(t *testing.T) {
+	const noScheme = "has no scheme: want http:// or https://"
+	for _, tc := range []struct{ in, endpoint, url string }{
+		{"", "", noScheme},
+		{"http://gpu:8000/v1", "", ""},
+		{"HTTPS://api.example.com", "", ""},
+		{" https://api.example.com/v1 ", "", "is not a valid URL: want http:// or https://"},
+		{"/v1/chat/completions", "", noScheme},
+		{"chat/completions?api-version=2024-06-01", "", noScheme},
+		{"v1/models/gemini:generateContent", "", noScheme},
+		{"localhost:8080/v1", noScheme + " (or a path such as /v1/chat/completions)", noScheme},
+		{"localhost:8080", noScheme + " (or a path such as /v1/chat/completions)", noScheme},
+		{"10.0.0.5:8000/v1", noScheme + " (or a path such as /v1/chat/completions)", noScheme},
+		{"//gpu-box/v1", noScheme, noScheme},
+		{"ftp://x/y", `has scheme "ftp": want http:// or https://`, `has scheme "ftp": want http:// or https://`},
+		{"http:///v1", "has no host: want http://host or https://host", "has no host: want http://host or https://host"},
+		{"%zz", "is neither a path nor a URL: want a path such as /v1/chat/completions, or http:// or https://", noScheme},
+	} {
+		if got := EndpointProblem(tc.in); got != tc.endpoint {
+			t.Errorf("EndpointProblem(%q) = %q, want %q", tc.in, got, tc.endpoint)
+		}
+		if got := HTTPURLProblem(tc.in); got != tc.url {
+			t.Errorf("HTTPURLProblem(%q) = %q, want %q", tc.in, got, tc.url)
+		}
+		if err := checkEndpoint(tc.in); (err == nil) != (tc.endpoint == "") {
+			t.Errorf("checkEndpoint(%q) = %v", tc.in, err)
+		}
+	}
+}
