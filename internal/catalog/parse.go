@@ -106,13 +106,31 @@ var timeLayouts = []string{
 // Until they were merged the config file accepted only RFC 3339 and dates;
 // it now accepts what add_billing accepted, and refuses nothing it took.
 func ParseTime(s string) (time.Time, error) {
+	t, err := ParseTimeAsWritten(s)
+	if err != nil || t.UTC().Year() < 1 || t.UTC().Year() > 9999 {
+		return time.Time{}, timeError(s)
+	}
+	return t.UTC().Truncate(time.Microsecond), nil
+}
+
+// ParseTimeAsWritten parses s with ParseTime's grammar and returns the time
+// as written: in its zone (UTC when it has none), to the nanosecond, with
+// any year the layouts can hold (0 to 9999). It is the time grammar of the
+// statistics' ranges and a budget's starts_at, which accepted RFC 3339 and
+// dates before they shared it; they apply their own limits to the result.
+func ParseTimeAsWritten(s string) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	for _, layout := range timeLayouts {
-		if t, err := time.Parse(layout, s); err == nil && t.UTC().Year() >= 1 && t.UTC().Year() <= 9999 {
-			return t.UTC().Truncate(time.Microsecond), nil
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
 		}
 	}
-	return time.Time{}, fmt.Errorf("%w %q: want an RFC 3339 time such as 2026-01-01T00:00:00Z or a date such as 2026-01-01", ErrTime, s)
+	return time.Time{}, timeError(s)
+}
+
+// timeError is the error of a time ParseTime refuses.
+func timeError(s string) error {
+	return fmt.Errorf("%w %q: want an RFC 3339 time such as 2026-01-01T00:00:00Z or a date such as 2026-01-01", ErrTime, strings.TrimSpace(s))
 }
 
 // privacyReason is the Reason of a refused privacy level.

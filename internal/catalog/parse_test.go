@@ -105,6 +105,37 @@ func TestParseTime(t *testing.T) {
 	}
 }
 
+// TestParseTimeAsWritten: the grammar ParseTime limits to the stores'
+// years and precision, as the statistics and budgets use it: the time as
+// written, in its zone, any year the layouts hold, to the nanosecond.
+func TestParseTimeAsWritten(t *testing.T) {
+	plus2 := time.FixedZone("", 2*3600)
+	for _, tc := range []struct {
+		in   string
+		want time.Time
+		ok   bool
+	}{
+		{"2026-01-01T02:00:00.123456789+02:00", time.Date(2026, 1, 1, 2, 0, 0, 123456789, plus2), true},
+		{"0000-01-01T00:00:00Z", time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), true},
+		{"0000-01-01", time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), true},
+		{"2026-01-01T08:30", time.Date(2026, 1, 1, 8, 30, 0, 0, time.UTC), true},
+		{"yesterday", time.Time{}, false},
+	} {
+		got, err := ParseTimeAsWritten(tc.in)
+		if (err == nil) != tc.ok || !got.Equal(tc.want) {
+			t.Errorf("ParseTimeAsWritten(%q) = %v, %v; want %v, ok %v", tc.in, got, err, tc.want, tc.ok)
+		}
+		if err == nil {
+			if _, off := got.Zone(); off != func() int { _, o := tc.want.Zone(); return o }() {
+				t.Errorf("ParseTimeAsWritten(%q) = %v: not in the zone written", tc.in, got)
+			}
+		}
+		if err != nil && !errors.Is(err, ErrTime) {
+			t.Errorf("ParseTimeAsWritten(%q) error %v does not wrap ErrTime", tc.in, err)
+		}
+	}
+}
+
 func TestProviderKind(t *testing.T) {
 	for in, want := range map[string]string{"": "openai_compatible", "cloud": "openai_compatible", "OpenWebUI": "openai_compatible", "Azure": "azure", " ollama ": "ollama"} {
 		if got, ok := ProviderKind(in); !ok || string(got) != want {
