@@ -830,15 +830,11 @@ func (r *Router) ApplyConfig(ctx context.Context, document []byte, opts ApplyCon
 	if !ok {
 		return ConfigReport{}, fmt.Errorf("logos: applying a config needs a store that writes the catalogue (store.Store): %w", errors.ErrUnsupported)
 	}
-	d, err := config.Parse(document)
-	if err != nil {
-		return ConfigReport{}, err
-	}
 	ao := config.ApplyOptions{Getenv: opts.Getenv, Prune: opts.Prune}
 	if r.box != nil {
-		ao.Seal, ao.Open = r.box.Seal, r.box.Open
+		ao = ao.WithSealer(r.box)
 	}
-	rep, err := config.Apply(ctx, full, d, ao)
+	rep, err := config.ApplyDocument(ctx, full, document, ao)
 	out := ConfigReport{Created: rep.Created, Updated: rep.Updated, Deleted: rep.Deleted}
 	if err != nil {
 		if rep.Changed() {

@@ -87,6 +87,34 @@ type State struct {
 	Sleep Sleep
 }
 
+// FindLoaded returns the entry of Loaded for model that has not expired at
+// now, and whether there is one. Names compare as Ollama's do: a name
+// without a tag is the ":latest" one, and either the entry's Name or its
+// Model may match. An entry whose ExpiresAt has passed is not loaded even if
+// the last poll still listed it. An empty model is never loaded (an entry
+// without a Model would otherwise match it).
+func (s State) FindLoaded(model string, now time.Time) (LoadedModel, bool) {
+	if model == "" {
+		return LoadedModel{}, false
+	}
+	want := ollamaName(model)
+	for _, m := range s.Loaded {
+		expired := !m.ExpiresAt.IsZero() && m.ExpiresAt.Before(now)
+		if !expired && (ollamaName(m.Name) == want || ollamaName(m.Model) == want) {
+			return m, true
+		}
+	}
+	return LoadedModel{}, false
+}
+
+// ollamaName normalises an Ollama model name: "llama3" is "llama3:latest".
+func ollamaName(n string) string {
+	if n != "" && !strings.Contains(n, ":") {
+		return n + ":latest"
+	}
+	return n
+}
+
 // LoadedModel is a model loaded in an upstream's memory.
 type LoadedModel struct {
 	Name     string `json:"name"`

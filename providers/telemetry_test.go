@@ -155,3 +155,31 @@ func TestReadRateLimitHeadersDoesNotAllocate(t *testing.T) {
 		t.Errorf("ReadRateLimitHeaders allocates %v times per call, want 0", n)
 	}
 }
+
+func TestStateFindLoaded(t *testing.T) {
+	st := providers.State{LoadedKnown: true, Loaded: []providers.LoadedModel{
+		{Name: "llama3:latest", Model: "llama3:latest", SizeVRAM: 1},
+		{Name: "qwen2.5:7b", SizeVRAM: 2, ExpiresAt: now.Add(time.Minute)},
+		{Name: "gone:latest", SizeVRAM: 3, ExpiresAt: now.Add(-time.Second)},
+		{Name: "alias", Model: "mistral:7b", SizeVRAM: 4},
+	}}
+	for _, tc := range []struct {
+		model string
+		want  int64 // SizeVRAM of the entry found; 0: none
+	}{
+		{"llama3", 1},        // no tag is :latest
+		{"llama3:latest", 1}, // exact
+		{"llama3:8b", 0},     // another tag
+		{"qwen2.5:7b", 2},    // expires later
+		{"qwen2.5", 0},       // :latest is not :7b
+		{"gone", 0},          // expired, though listed
+		{"mistral:7b", 4},    // matched by Model
+		{"alias:latest", 4},  // Name without a tag is :latest
+		{"", 0},              // never, though qwen2.5:7b has no Model
+	} {
+		m, ok := st.FindLoaded(tc.model, now)
+		if ok != (tc.want != 0) || m.SizeVRAM != tc.want {
+			t.Errorf("FindLoaded(%q) = %+v, %v; want size %d", tc.model, m, ok, tc.want)
+		}
+	}
+}

@@ -119,7 +119,9 @@ func (x budgetAPI) setBudget(a *adminRequest) (int, any, *oaierr.Error) {
 	}
 	b.LimitMicros = limit
 	if req.StartsAt != "" {
-		t, err := time.Parse(time.RFC3339Nano, req.StartsAt)
+		// The catalogue's grammar (RFC 3339, dates, ...), with the year
+		// limits this field always had.
+		t, err := catalog.ParseTimeAsWritten(req.StartsAt)
 		if err != nil || t.Year() < 1 || t.Year() > 9999 {
 			return 0, nil, invalid("starts_at", "must be an RFC 3339 time")
 		}

@@ -117,3 +117,28 @@ func TestBudgetErrors(t *testing.T) {
 		t.Errorf("refused budgets were stored: %v", got)
 	}
 }
+
+// TestBudgetStartsAtGrammar pins the grammar of starts_at
+// (catalog.ParseTimeAsWritten with years 1 to 9999 as written): the RFC 3339
+// times it accepted before it shared the catalogue's grammar, and the
+// catalogue's other forms (dates, times without a zone taken as UTC).
+func TestBudgetStartsAtGrammar(t *testing.T) {
+	e := newBudgetEnv(t)
+	pid, _ := e.user("alice", store.RoleUser)
+	for _, tc := range []struct{ in, want string }{
+		{"2026-01-01T06:00:00Z", "2026-01-01T06:00:00Z"},
+		{"2026-01-01T07:00:00.5+01:00", "2026-01-01T06:00:00Z"},
+		{"2026-01-01", "2026-01-01T00:00:00Z"},
+		{"2026-01-01T06:30", "2026-01-01T06:30:00Z"},
+		{" 2026-01-01 06:30:00Z ", "2026-01-01T06:30:00Z"},
+	} {
+		b := e.ok("set_budget", e.rootKey, map[string]any{"process_id": pid, "limit": "5", "currency": "EUR", "period": "month", "starts_at": tc.in})
+		if got := b["budget"].(map[string]any)["starts_at"]; got != tc.want {
+			t.Errorf("starts_at %q is answered as %v, want %s", tc.in, got, tc.want)
+		}
+	}
+	for _, in := range []string{"yesterday", "0000-01-01T00:00:00Z", "2026-01-01T00:00:00+25:00"} {
+		e.fail("set_budget", e.rootKey, map[string]any{"process_id": pid, "limit": "5", "currency": "EUR", "period": "month", "starts_at": in},
+			http.StatusBadRequest, "starts_at", "invalid_value")
+	}
+}

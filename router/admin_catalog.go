@@ -632,18 +632,11 @@ func (x catalogAPI) importDocument(a *adminRequest) (int, any, *oaierr.Error) {
 	case data[0] != '{':
 		return 0, nil, invalid("json_data", "must be a document object (providers, models, users, services, processes, policies, prices) or its text")
 	}
-	doc, err := config.Parse(data)
-	if err != nil {
-		return 0, nil, catalogDocumentError(err)
-	}
 	opts := config.ApplyOptions{Getenv: x.cfg.Getenv, EnvPrefix: config.ImportEnvPrefix, Prune: req.Prune, Catalog: x.cat}
 	if x.cfg.Sealer != nil {
-		opts.Seal = x.cfg.Sealer.Seal
-		if o, ok := x.cfg.Sealer.(catalogOpener); ok {
-			opts.Open = o.Open
-		}
+		opts = opts.WithSealer(x.cfg.Sealer)
 	}
-	rep, err := config.Apply(a.ctx, x.db, doc, opts)
+	rep, err := config.ApplyDocument(a.ctx, x.db, data, opts)
 	if err != nil {
 		if rep.Changed() {
 			x.log.Warn("admin: import stopped part way", "created", rep.Created, "updated", rep.Updated, "deleted", rep.Deleted)

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/logos-llm/logos/internal/oaierr"
@@ -270,11 +269,8 @@ func laneState(kind store.ProviderKind, upstream string, st live.ProviderState, 
 	case !polled || st.Err != "" || st.PolledAt.IsZero():
 		return "unknown"
 	case st.LoadedKnown:
-		for _, lm := range st.Loaded {
-			expired := !lm.ExpiresAt.IsZero() && lm.ExpiresAt.Before(now)
-			if !expired && (ollamaName(lm.Name) == ollamaName(upstream) || ollamaName(lm.Model) == ollamaName(upstream)) {
-				return "warm"
-			}
+		if _, ok := st.FindLoaded(upstream, now); ok {
+			return "warm"
 		}
 		return "cold"
 	case st.Sleep == providers.Asleep:
@@ -282,14 +278,6 @@ func laneState(kind store.ProviderKind, upstream string, st live.ProviderState, 
 	default:
 		return "awake"
 	}
-}
-
-// ollamaName normalises an Ollama model name: "llama3" is "llama3:latest".
-func ollamaName(n string) string {
-	if n != "" && !strings.Contains(n, ":") {
-		return n + ":latest"
-	}
-	return n
 }
 
 // knownCount returns n, or nil when it is unknown (negative).

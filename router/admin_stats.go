@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logos-llm/logos/internal/catalog"
 	"github.com/logos-llm/logos/internal/oaierr"
 	"github.com/logos-llm/logos/store"
 )
@@ -82,20 +83,18 @@ func scope(c principal, processID int64) (int64, *oaierr.Error) {
 	return c.Process.ID, nil
 }
 
-// parseStatsTime parses an RFC 3339 time or a date (YYYY-MM-DD, UTC
-// midnight); empty is the zero time.
+// parseStatsTime parses a time with catalog.ParseTimeAsWritten (RFC 3339,
+// a date at UTC midnight, and the catalogue's other ISO 8601 forms), in UTC;
+// empty is the zero time.
 func parseStatsTime(field, s string) (time.Time, *oaierr.Error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
+	if strings.TrimSpace(s) == "" {
 		return time.Time{}, nil
 	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t.UTC(), nil
+	t, err := catalog.ParseTimeAsWritten(s)
+	if err != nil {
+		return time.Time{}, invalid(field, "must be an RFC 3339 time or a date (YYYY-MM-DD)")
 	}
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t, nil
-	}
-	return time.Time{}, invalid(field, "must be an RFC 3339 time or a date (YYYY-MM-DD)")
+	return t.UTC(), nil
 }
 
 // statsRange resolves from/to: to defaults to now, from to 30 days before to.

@@ -251,3 +251,43 @@ func TestUsageCSV(t *testing.T) {
 		t.Errorf("CSV with a bad from: %d, want 400", status)
 	}
 }
+
+// TestStatsTimeGrammar pins the time grammar of the statistics' ranges
+// (catalog.ParseTimeAsWritten): everything it accepted before it shared the
+// catalogue's grammar (RFC 3339 to the nanosecond in any zone and year the
+// layout holds, dates), and the catalogue's other forms.
+func TestStatsTimeGrammar(t *testing.T) {
+	utc := func(y int, mo time.Month, d, h, mi, s, ns int) time.Time {
+		return time.Date(y, mo, d, h, mi, s, ns, time.UTC)
+	}
+	for _, tc := range []struct {
+		in   string
+		want time.Time
+		ok   bool
+	}{
+		// Accepted before.
+		{"2026-01-01T00:00:00Z", utc(2026, 1, 1, 0, 0, 0, 0), true},
+		{"2026-01-01T02:00:00.123456789+02:00", utc(2026, 1, 1, 0, 0, 0, 123456789), true},
+		{"0000-01-01T00:00:00Z", utc(0, 1, 1, 0, 0, 0, 0), true},
+		{"9999-12-31T23:00:00-05:00", utc(10000, 1, 1, 4, 0, 0, 0), true},
+		{"2026-03-01", utc(2026, 3, 1, 0, 0, 0, 0), true},
+		{"0000-01-01", utc(0, 1, 1, 0, 0, 0, 0), true},
+		{" 2026-03-01 ", utc(2026, 3, 1, 0, 0, 0, 0), true},
+		{"", time.Time{}, true},
+		// The catalogue's other forms.
+		{"2026-01-01T08:30", utc(2026, 1, 1, 8, 30, 0, 0), true},
+		{"2026-01-01 08:30:15+01:00", utc(2026, 1, 1, 7, 30, 15, 0), true},
+		// Refused.
+		{"yesterday", time.Time{}, false},
+		{"2026-13-01", time.Time{}, false},
+		{"1767225600", time.Time{}, false},
+	} {
+		got, e := parseStatsTime("from", tc.in)
+		if (e == nil) != tc.ok || !got.Equal(tc.want) || (e == nil && got.Location() != time.UTC) {
+			t.Errorf("parseStatsTime(%q) = %v, %v; want %v, ok %v", tc.in, got, e, tc.want, tc.ok)
+		}
+		if e != nil && e.Param != "from" {
+			t.Errorf("parseStatsTime(%q): error names %q, want from", tc.in, e.Param)
+		}
+	}
+}

@@ -268,7 +268,9 @@ func (c fillConfig) gen(cat *fillCatalogue, r *rand.Rand, pcg *rand.PCG, i int64
 		if r.IntN(10) < 7 {
 			rec.Tokens = append(rec.Tokens, store.TokenCount{Type: "total_tokens", Count: prompt + compl})
 		}
-		if r.IntN(5) == 0 {
+		// No zero counts: InsertUsage leaves them out, and so do the
+		// rollups (postgres.UsageRollup).
+		if r.IntN(5) == 0 && prompt/2 > 0 {
 			rec.Tokens = append(rec.Tokens, store.TokenCount{Type: "prompt_cached_tokens", Count: prompt / 2})
 		}
 		rec.CostMicros = pc + cc
@@ -294,31 +296,6 @@ func nullTime(t time.Time) any {
 	}
 	return t
 }
-
-// fillRollupKey and fillRollupSums mirror usage_rollup.
-type fillRollupKey struct {
-	daily                             bool
-	hour                              time.Time
-	process, profile, model           int64
-	modelName, providerName, currency string
-	outcome                           string
-	coldStart                         bool
-}
-
-type fillRollupSums struct {
-	requests, withError, cost, total, queue, runUs, runs int64
-	last                                                 time.Time
-}
-
-// fillTokenKey and fillTokenSums mirror usage_token_rollup.
-type fillTokenKey struct {
-	hour                              time.Time
-	process, profile                  int64
-	modelName, providerName, currency string
-	tokenType                         int64
-}
-
-type fillTokenSums struct{ requests, errors, tokens, cost int64 }
 
 // fill runs a fill.
 func fill(ctx context.Context, c fillConfig, stdout io.Writer) error {
@@ -364,8 +341,14 @@ func fill(ctx context.Context, c fillConfig, stdout io.Writer) error {
 		return err
 	}
 
-	rollup := map[fillRollupKey]*fillRollupSums{}
-	tokRollup := map[fillTokenKey]*fillTokenSums{}
+	// The rollups are summed by the store's own code (postgres.UsageRollup,
+	// what InsertUsage sums with) while the records stream to COPY, and
+	// written at the end in one upsert: one definition of the rollup sums in
+	// Go for every insert path. Calling the migration's SQL function
+	// logos_rebuild_usage_rollup after the COPY would also be exact, but it
+	// rereads every record of the range (a second full scan of millions of
+	// rows); it stays for rebuilds.
+	rollup := postgres.NewUsageRollup()
 	var mu sync.Mutex // guards progress output
 	progress := func(what string, n int64) {
 		mu.Lock()
@@ -389,7 +372,7 @@ func fill(ctx context.Context, c fillConfig, stdout io.Writer) error {
 				progress("records", i)
 			}
 			if partitioned {
-				addRollup(rollup, tokRollup, typeIDs, rec)
+				rollup.Add(rec.UsageRecord)
 			}
 			return []any{id, rec.RequestID, nullID(rec.ProcessID), nullID(rec.ProfileID), nullID(rec.ModelID),
 				nullID(rec.ProviderID), rec.ModelName, rec.ProviderName, rec.Operation, rec.Stream, rec.ReceivedAt,
@@ -455,10 +438,11 @@ func fill(ctx context.Context, c fillConfig, stdout io.Writer) error {
 	}
 	progress("records and tokens copied", c.Records)
 	if partitioned {
-		if err := copyRollups(ctx, pool, rollup, tokRollup); err != nil {
+		if err := s.AddUsageRollup(ctx, rollup); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "rollups: %d rows, token rollups: %d rows\n", len(rollup), len(tokRollup))
+		rows, tokRows := rollup.Rows()
+		fmt.Fprintf(stdout, "rollups: %d rows, token rollups: %d rows\n", rows, tokRows)
 	}
 	if _, err := pool.Exec(ctx, `ANALYZE usage_records, usage_tokens`); err != nil {
 		return err
@@ -470,109 +454,6 @@ func fill(ctx context.Context, c fillConfig, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "filled %d records in %v\n", c.Records, time.Since(start).Round(time.Second))
 	return nil
-}
-
-// addRollup adds rec to the rollups, as InsertUsage does.
-func addRollup(rollup map[fillRollupKey]*fillRollupSums, toks map[fillTokenKey]*fillTokenSums, typeIDs map[string]int64, rec fillRecord) {
-	hour := rec.ReceivedAt.Truncate(time.Hour)
-	k := fillRollupKey{hour: hour, process: rec.ProcessID, profile: rec.ProfileID, model: rec.ModelID,
-		modelName: rec.ModelName, providerName: rec.ProviderName, currency: rec.Currency,
-		outcome: string(rec.Outcome), coldStart: rec.ColdStart}
-	day := k
-	day.daily, day.hour = true, rec.ReceivedAt.Truncate(24*time.Hour)
-	for _, k := range []fillRollupKey{k, day} {
-		s := rollup[k]
-		if s == nil {
-			s = &fillRollupSums{}
-			rollup[k] = s
-		}
-		s.requests++
-		if rec.ErrorMessage != "" {
-			s.withError++
-		}
-		s.cost += rec.CostMicros
-		s.total += rec.total
-		s.queue += rec.QueueWait.Microseconds()
-		if !rec.ForwardedAt.IsZero() && !rec.CompletedAt.IsZero() {
-			s.runUs += rec.CompletedAt.UnixMicro() - rec.ForwardedAt.UnixMicro()
-			s.runs++
-		}
-		if rec.ReceivedAt.After(s.last) {
-			s.last = rec.ReceivedAt
-		}
-	}
-	errored := int64(0)
-	if rec.Outcome != store.OutcomeSuccess {
-		errored = 1
-	}
-	for _, t := range rec.Tokens {
-		tk := fillTokenKey{hour: hour, process: rec.ProcessID, profile: rec.ProfileID, modelName: rec.ModelName,
-			providerName: rec.ProviderName, currency: rec.Currency, tokenType: typeIDs[t.Type]}
-		ts := toks[tk]
-		if ts == nil {
-			ts = &fillTokenSums{}
-			toks[tk] = ts
-		}
-		ts.requests++
-		ts.errors += errored
-		ts.tokens += t.Count
-		ts.cost += t.CostMicros
-	}
-}
-
-// copyRollups adds the rollup sums to the database's rollups (COPY into
-// temporary tables, then one upsert each, so that fills add up).
-func copyRollups(ctx context.Context, pool *pgxpool.Pool, rollup map[fillRollupKey]*fillRollupSums, toks map[fillTokenKey]*fillTokenSums) error {
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE fill_rollup (LIKE usage_rollup) ON COMMIT DROP;
-		CREATE TEMP TABLE fill_token_rollup (LIKE usage_token_rollup) ON COMMIT DROP`); err != nil {
-		return err
-	}
-	rows := make([][]any, 0, len(rollup))
-	for k, s := range rollup {
-		rows = append(rows, []any{k.daily, k.hour, k.process, k.profile, k.model, k.modelName, k.providerName, k.currency,
-			k.outcome, k.coldStart, s.requests, s.withError, s.cost, s.total, s.queue, s.runUs, s.runs, s.last})
-	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"fill_rollup"}, []string{"daily", "hour", "process_id", "profile_id",
-		"model_id", "model_name", "provider_name", "currency", "outcome", "cold_start", "requests",
-		"with_error_message", "cost_micros", "total_tokens", "queue_wait_us", "run_us", "runs", "last_received_at"},
-		pgx.CopyFromRows(rows)); err != nil {
-		return fmt.Errorf("copy rollup: %w", err)
-	}
-	rows = rows[:0]
-	for k, s := range toks {
-		rows = append(rows, []any{k.hour, k.process, k.profile, k.modelName, k.providerName, k.currency,
-			k.tokenType, s.requests, s.errors, s.tokens, s.cost})
-	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"fill_token_rollup"}, []string{"hour", "process_id",
-		"profile_id", "model_name", "provider_name", "currency", "token_type_id", "requests", "errors", "tokens",
-		"cost_micros"}, pgx.CopyFromRows(rows)); err != nil {
-		return fmt.Errorf("copy token rollup: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `
-		INSERT INTO usage_rollup SELECT * FROM fill_rollup
-		ON CONFLICT (daily, hour, process_id, profile_id, model_id, model_name, provider_name, currency, outcome, cold_start)
-		DO UPDATE SET requests = usage_rollup.requests + EXCLUDED.requests,
-			with_error_message = usage_rollup.with_error_message + EXCLUDED.with_error_message,
-			cost_micros = usage_rollup.cost_micros + EXCLUDED.cost_micros,
-			total_tokens = usage_rollup.total_tokens + EXCLUDED.total_tokens,
-			queue_wait_us = usage_rollup.queue_wait_us + EXCLUDED.queue_wait_us,
-			run_us = usage_rollup.run_us + EXCLUDED.run_us,
-			runs = usage_rollup.runs + EXCLUDED.runs,
-			last_received_at = GREATEST(usage_rollup.last_received_at, EXCLUDED.last_received_at);
-		INSERT INTO usage_token_rollup SELECT * FROM fill_token_rollup
-		ON CONFLICT (hour, process_id, profile_id, model_name, provider_name, currency, token_type_id)
-		DO UPDATE SET requests = usage_token_rollup.requests + EXCLUDED.requests,
-			errors = usage_token_rollup.errors + EXCLUDED.errors,
-			tokens = usage_token_rollup.tokens + EXCLUDED.tokens,
-			cost_micros = usage_token_rollup.cost_micros + EXCLUDED.cost_micros`); err != nil {
-		return fmt.Errorf("merge rollups: %w", err)
-	}
-	return tx.Commit(ctx)
 }
 
 // newPool connects to url.

@@ -287,8 +287,12 @@ func TestFieldErrors(t *testing.T) {
 				_, err := c.NewProvider(ctx, catalog.ProviderFields{Name: ptr("p"), BaseURL: ptr("http://x"), Type: ptr("openai"), AuthName: ptr("api key")})
 				return err
 			}()},
-			{"url", "base_url", "must be an http(s) URL", func() error {
+			{"url", "base_url", `has scheme "ftp": want http:// or https://`, func() error {
 				_, err := c.NewProvider(ctx, catalog.ProviderFields{Name: ptr("p"), BaseURL: ptr("ftp://x"), Type: ptr("openai")})
+				return err
+			}()},
+			{"scheme-less url", "base_url", "has no scheme: want http:// or https://", func() error {
+				_, err := c.NewProvider(ctx, catalog.ProviderFields{Name: ptr("p"), BaseURL: ptr("localhost:8080/v1"), Type: ptr("openai")})
 				return err
 			}()},
 			{"time", "valid_from", "must be an ISO 8601 date or time, e.g. 2026-01-01T00:00:00Z", func() error {

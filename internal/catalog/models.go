@@ -173,23 +173,16 @@ func (c *Catalog) Feedback(ctx context.Context, id int64, category string, value
 	c.rank.Lock()
 	defer c.rank.Unlock()
 	return c.Atomically(ctx, func(ctx context.Context) error {
-		models, err := c.s.ListModels(ctx)
-		if err != nil {
-			return object(err, "models", "")
-		}
-		if findModel(models, id) < 0 {
-			return object(store.ErrNotFound, fmt.Sprintf("model %d", id), "id")
-		}
-		changed, err := rerank(models, 0, func(cat string, l ranking.List) (ranking.List, error) {
+		models, changed, err := c.rerankAround(ctx, id, func(cat string, l ranking.List) (ranking.List, error) {
 			if cat != category {
 				return l, nil
 			}
 			return l.Feedback(id, delta)
 		})
-		if err == nil {
-			err = c.saveWeights(ctx, models, changed)
+		if err != nil {
+			return err
 		}
-		return object(err, fmt.Sprintf("model %d", id), "id")
+		return object(c.saveWeights(ctx, models, changed), fmt.Sprintf("model %d", id), "id")
 	})
 }
 
@@ -202,18 +195,11 @@ func (c *Catalog) DropModel(ctx context.Context, id int64) error {
 	c.rank.Lock()
 	defer c.rank.Unlock()
 	return c.Atomically(ctx, func(ctx context.Context) error {
-		models, err := c.s.ListModels(ctx)
-		if err != nil {
-			return object(err, "models", "")
-		}
-		if findModel(models, id) < 0 {
-			return object(store.ErrNotFound, fmt.Sprintf("model %d", id), "id")
-		}
-		changed, err := rerank(models, 0, func(_ string, l ranking.List) (ranking.List, error) {
+		models, changed, err := c.rerankAround(ctx, id, func(_ string, l ranking.List) (ranking.List, error) {
 			return l.Remove(id)
 		})
 		if err != nil {
-			return object(err, fmt.Sprintf("model %d", id), "id")
+			return err
 		}
 		// Delete first: if that fails, no weight has changed.
 		if err := c.s.DeleteModel(ctx, id); err != nil {
@@ -221,6 +207,25 @@ func (c *Catalog) DropModel(ctx context.Context, id int64) error {
 		}
 		return object(c.saveWeights(ctx, models, changed), "model weights", "")
 	})
+}
+
+// rerankAround lists the models and re-ranks them with op (rerank) for a
+// change to model id, which must exist: Feedback and DropModel, holding
+// c.rank inside Atomically. It returns the models and the indexes of those
+// whose weights changed; its errors are ready to return (*ObjectError).
+func (c *Catalog) rerankAround(ctx context.Context, id int64, op func(category string, l ranking.List) (ranking.List, error)) ([]store.Model, []int, error) {
+	models, err := c.s.ListModels(ctx)
+	if err != nil {
+		return nil, nil, object(err, "models", "")
+	}
+	if findModel(models, id) < 0 {
+		return nil, nil, object(store.ErrNotFound, fmt.Sprintf("model %d", id), "id")
+	}
+	changed, err := rerank(models, 0, op)
+	if err != nil {
+		return nil, nil, object(err, fmt.Sprintf("model %d", id), "id")
+	}
+	return models, changed, nil
 }
 
 // AddModel stores a model record as given (the config file).

@@ -106,13 +106,31 @@ var timeLayouts = []string{
 // Until they were merged the config file accepted only RFC 3339 and dates;
 // it now accepts what add_billing accepted, and refuses nothing it took.
 func ParseTime(s string) (time.Time, error) {
+	t, err := ParseTimeAsWritten(s)
+	if err != nil || t.UTC().Year() < 1 || t.UTC().Year() > 9999 {
+		return time.Time{}, timeError(s)
+	}
+	return t.UTC().Truncate(time.Microsecond), nil
+}
+
+// ParseTimeAsWritten parses s with ParseTime's grammar and returns the time
+// as written: in its zone (UTC when it has none), to the nanosecond, with
+// any year the layouts can hold (0 to 9999). It is the time grammar of the
+// statistics' ranges and a budget's starts_at, which accepted RFC 3339 and
+// dates before they shared it; they apply their own limits to the result.
+func ParseTimeAsWritten(s string) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	for _, layout := range timeLayouts {
-		if t, err := time.Parse(layout, s); err == nil && t.UTC().Year() >= 1 && t.UTC().Year() <= 9999 {
-			return t.UTC().Truncate(time.Microsecond), nil
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
 		}
 	}
-	return time.Time{}, fmt.Errorf("%w %q: want an RFC 3339 time such as 2026-01-01T00:00:00Z or a date such as 2026-01-01", ErrTime, s)
+	return time.Time{}, timeError(s)
+}
+
+// timeError is the error of a time ParseTime refuses.
+func timeError(s string) error {
+	return fmt.Errorf("%w %q: want an RFC 3339 time such as 2026-01-01T00:00:00Z or a date such as 2026-01-01", ErrTime, strings.TrimSpace(s))
 }
 
 // privacyReason is the Reason of a refused privacy level.
@@ -141,32 +159,73 @@ func ProviderKind(typ string) (store.ProviderKind, bool) {
 }
 
 // IsHTTPURL reports whether s is an absolute http(s) URL with a host.
-func IsHTTPURL(s string) bool {
+func IsHTTPURL(s string) bool { return HTTPURLProblem(s) == "" }
+
+// wantHTTP ends the reasons of HTTPURLProblem and EndpointProblem.
+const wantHTTP = "want http:// or https://"
+
+// HTTPURLProblem says why s is not an absolute http:// or https:// URL with
+// a host (a provider's base_url or admin_url), or returns "" when it is one.
+// The reason never repeats s, which may carry a credential, and reads after
+// the field's name: "has no scheme: want http:// or https://". The admin API
+// and the config file check URLs with it, so that they accept the same ones.
+func HTTPURLProblem(s string) string {
 	u, err := url.Parse(s)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+	// "localhost:8080/v1" parses with the scheme "localhost".
+	noScheme := !strings.Contains(s, "://") && (err != nil || u.Scheme == "" || (u.Scheme != "http" && u.Scheme != "https"))
+	switch {
+	case noScheme:
+		return "has no scheme: " + wantHTTP
+	case err != nil:
+		return "is not a valid URL: " + wantHTTP
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Sprintf("has scheme %q: %s", u.Scheme, wantHTTP)
+	case u.Host == "":
+		return "has no host: want http://host or https://host"
+	}
+	return ""
+}
+
+// EndpointProblem says why s is not a deployment endpoint, or returns ""
+// when it is one: empty, a path (with an optional query) joined to the
+// provider's base URL, or an absolute http(s) URL (HTTPURLProblem). A value
+// that names a host without a scheme ("localhost:8080/v1",
+// "10.0.0.5:8000/v1", "//gpu-box/v1") is refused, not taken for a path: the
+// provider could not resolve it. The admin API and the config file check
+// endpoints with it, so that they accept the same ones.
+func EndpointProblem(s string) string {
+	s = strings.TrimSpace(s)
+	switch {
+	case s == "":
+		return ""
+	case strings.Contains(s, "://"):
+		return HTTPURLProblem(s)
+	case strings.HasPrefix(s, "//"):
+		return "has no scheme: " + wantHTTP
+	}
+	u, err := url.Parse(s)
+	first, _, _ := strings.Cut(s, "/")
+	switch {
+	case (err == nil && u.Scheme != "") || (err != nil && strings.Contains(first, ":")):
+		return "has no scheme: " + wantHTTP + " (or a path such as /v1/chat/completions)"
+	case err != nil:
+		return "is neither a path nor a URL: want a path such as /v1/chat/completions, or http:// or https://"
+	}
+	return ""
 }
 
 // checkHTTPURL checks that field's value s is an absolute http(s) URL.
 func checkHTTPURL(field, s string) error {
-	if !IsHTTPURL(s) {
-		return invalid(field, "must be an http(s) URL")
+	if r := HTTPURLProblem(s); r != "" {
+		return invalid(field, r)
 	}
 	return nil
 }
 
-// checkEndpoint checks a deployment endpoint: empty, a path joined to the
-// provider's base URL, or an absolute http(s) URL.
+// checkEndpoint checks a deployment endpoint (EndpointProblem).
 func checkEndpoint(s string) error {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return nil
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return invalid("endpoint", "must be a path or an http(s) URL")
-	}
-	if u.Scheme != "" {
-		return checkHTTPURL("endpoint", s)
+	if r := EndpointProblem(s); r != "" {
+		return invalid("endpoint", r)
 	}
 	return nil
 }

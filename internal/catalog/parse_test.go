@@ -105,6 +105,37 @@ func TestParseTime(t *testing.T) {
 	}
 }
 
+// TestParseTimeAsWritten: the grammar ParseTime limits to the stores'
+// years and precision, as the statistics and budgets use it: the time as
+// written, in its zone, any year the layouts hold, to the nanosecond.
+func TestParseTimeAsWritten(t *testing.T) {
+	plus2 := time.FixedZone("", 2*3600)
+	for _, tc := range []struct {
+		in   string
+		want time.Time
+		ok   bool
+	}{
+		{"2026-01-01T02:00:00.123456789+02:00", time.Date(2026, 1, 1, 2, 0, 0, 123456789, plus2), true},
+		{"0000-01-01T00:00:00Z", time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), true},
+		{"0000-01-01", time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), true},
+		{"2026-01-01T08:30", time.Date(2026, 1, 1, 8, 30, 0, 0, time.UTC), true},
+		{"yesterday", time.Time{}, false},
+	} {
+		got, err := ParseTimeAsWritten(tc.in)
+		if (err == nil) != tc.ok || !got.Equal(tc.want) {
+			t.Errorf("ParseTimeAsWritten(%q) = %v, %v; want %v, ok %v", tc.in, got, err, tc.want, tc.ok)
+		}
+		if err == nil {
+			if _, off := got.Zone(); off != func() int { _, o := tc.want.Zone(); return o }() {
+				t.Errorf("ParseTimeAsWritten(%q) = %v: not in the zone written", tc.in, got)
+			}
+		}
+		if err != nil && !errors.Is(err, ErrTime) {
+			t.Errorf("ParseTimeAsWritten(%q) error %v does not wrap ErrTime", tc.in, err)
+		}
+	}
+}
+
 func TestProviderKind(t *testing.T) {
 	for in, want := range map[string]string{"": "openai_compatible", "cloud": "openai_compatible", "OpenWebUI": "openai_compatible", "Azure": "azure", " ollama ": "ollama"} {
 		if got, ok := ProviderKind(in); !ok || string(got) != want {
@@ -113,5 +144,38 @@ func TestProviderKind(t *testing.T) {
 	}
 	if _, ok := ProviderKind("bedrock"); ok {
 		t.Error("ProviderKind(bedrock) accepted")
+	}
+}
+
+// TestEndpointProblem pins the one check of deployment endpoints and
+// provider URLs that the admin API and the config file share: a host without
+// a scheme is refused with a reason that says what is wanted.
+func TestEndpointProblem(t *testing.T) {
+	const noScheme = "has no scheme: want http:// or https://"
+	for _, tc := range []struct{ in, endpoint, url string }{
+		{"", "", noScheme},
+		{"http://gpu:8000/v1", "", ""},
+		{"HTTPS://api.example.com", "", ""},
+		{" https://api.example.com/v1 ", "", "is not a valid URL: want http:// or https://"},
+		{"/v1/chat/completions", "", noScheme},
+		{"chat/completions?api-version=2024-06-01", "", noScheme},
+		{"v1/models/gemini:generateContent", "", noScheme},
+		{"localhost:8080/v1", noScheme + " (or a path such as /v1/chat/completions)", noScheme},
+		{"localhost:8080", noScheme + " (or a path such as /v1/chat/completions)", noScheme},
+		{"10.0.0.5:8000/v1", noScheme + " (or a path such as /v1/chat/completions)", noScheme},
+		{"//gpu-box/v1", noScheme, noScheme},
+		{"ftp://x/y", `has scheme "ftp": want http:// or https://`, `has scheme "ftp": want http:// or https://`},
+		{"http:///v1", "has no host: want http://host or https://host", "has no host: want http://host or https://host"},
+		{"%zz", "is neither a path nor a URL: want a path such as /v1/chat/completions, or http:// or https://", noScheme},
+	} {
+		if got := EndpointProblem(tc.in); got != tc.endpoint {
+			t.Errorf("EndpointProblem(%q) = %q, want %q", tc.in, got, tc.endpoint)
+		}
+		if got := HTTPURLProblem(tc.in); got != tc.url {
+			t.Errorf("HTTPURLProblem(%q) = %q, want %q", tc.in, got, tc.url)
+		}
+		if err := checkEndpoint(tc.in); (err == nil) != (tc.endpoint == "") {
+			t.Errorf("checkEndpoint(%q) = %v", tc.in, err)
+		}
 	}
 }

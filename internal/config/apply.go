@@ -67,6 +67,41 @@ type ApplyOptions struct {
 	Open func(string) (string, error)
 }
 
+// Sealer encrypts credentials before they are stored. One that can also
+// decrypt them (an Open(string) (string, error) method, as secret.Box has)
+// lets Apply compare the stored credentials with the document's.
+type Sealer interface {
+	Seal(plain string) (string, error)
+}
+
+// WithSealer returns opts with Seal from s and, when s can also decrypt,
+// Open from it. A nil s leaves opts as they are.
+func (opts ApplyOptions) WithSealer(s Sealer) ApplyOptions {
+	if s == nil {
+		return opts
+	}
+	opts.Seal = s.Seal
+	if o, ok := s.(interface{ Open(string) (string, error) }); ok {
+		opts.Open = o.Open
+	}
+	return opts
+}
+
+// ApplyDocument parses document, the YAML or JSON text of a config
+// document, and applies it to s with opts (Parse, then Apply). It is the one
+// path from a document's text to the store, shared by logos.Router's
+// ApplyConfig and the admin API's import. Every problem of the document,
+// found by Parse or by Apply, is an *Error (see Errors), and then nothing is
+// written; the report lists what was changed, also when a store error
+// stopped a store without transactions part way.
+func ApplyDocument(ctx context.Context, s store.Store, document []byte, opts ApplyOptions) (Report, error) {
+	d, err := Parse(document)
+	if err != nil {
+		return Report{}, err
+	}
+	return Apply(ctx, s, d, opts)
+}
+
 // Report lists what Apply changed, in the order it changed it, as
 // sentences such as "created provider openai", "updated model gpt-4o: quality
 // 0 → 8" and "deleted deployment llama3@ollama". Secrets never appear in it.

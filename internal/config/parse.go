@@ -38,7 +38,9 @@ func Parse(data []byte) (*Document, error) {
 	if err := root.Decode(d); err != nil {
 		var te *yaml.TypeError
 		if !errors.As(err, &te) {
-			return nil, fmt.Errorf("config: %w", err)
+			// An *Error like every other problem, so that callers need
+			// not tell parse failures apart (ApplyDocument).
+			return nil, &Error{Msg: fmt.Sprintf("config: %v", err)}
 		}
 		for _, msg := range te.Errors {
 			p.errs = append(p.errs, typeError(msg, d.Lines))

@@ -100,7 +100,7 @@ func TestValidate(t *testing.T) {
 `,
 			want: []string{
 				"line 3: providers[0].kind: must be one of openai, azure, ollama, openai_compatible",
-				`line 4: providers[0].base_url: must be an absolute http:// or https:// URL, not "api.example.com"`,
+				"line 4: providers[0].base_url: has no scheme: want http:// or https://",
 				"line 5: providers[1].name: is required",
 			},
 		},
@@ -140,7 +140,7 @@ func TestValidate(t *testing.T) {
 				`line 9: providers[1].auth_format: must contain a {} placeholder for the credential, e.g. "Bearer {}"`,
 				"line 10: providers[1].credential: a reference must be the whole value, ${VAR} with VAR made of letters, digits and _",
 				"line 11: providers[1].parallel_capacity: must not be negative",
-				`line 12: providers[1].admin_url: must be an absolute http:// or https:// URL, not "ftp://b.example"`,
+				`line 12: providers[1].admin_url: has scheme "ftp": want http:// or https://`,
 			},
 		},
 		{
@@ -178,7 +178,7 @@ models:
 				"line 8: models[0].parallel: must be between 1 and 256",
 				`line 11: models[0].deployments[1].provider: model "m" is already deployed on provider "p"`,
 				`line 12: models[0].deployments[2].provider: unknown provider "q" (not in providers)`,
-				`line 13: models[0].deployments[2].endpoint: must be an absolute http:// or https:// URL, not "ftp://x/y"`,
+				`line 13: models[0].deployments[2].endpoint: has scheme "ftp": want http:// or https://`,
 				`line 14: models[1].name: duplicate model "m"`,
 			},
 		},
@@ -297,6 +297,38 @@ processes:
 			name: "tab indentation",
 			yaml: "providers:\n\t- name: x\n",
 			want: []string{"line 2: invalid YAML: found character that cannot start any token"},
+		},
+		{
+			// The admin API refuses these endpoints (catalog.EndpointProblem);
+			// the config file used to take them for paths.
+			name: "scheme-less endpoints and URLs",
+			yaml: `providers:
+  - name: p
+    kind: openai_compatible
+    base_url: localhost:8080/v1
+    admin_url: 10.0.0.5:9000/metrics
+models:
+  - name: m
+    deployments:
+      - provider: p
+        endpoint: localhost:8080/v1
+      - provider: q
+        endpoint: 10.0.0.5:8000/v1/chat/completions
+      - provider: r
+        endpoint: //gpu-box/v1
+      - provider: s
+        endpoint: v1/chat/completions?api-version=2024-06-01
+`,
+			want: []string{
+				"line 4: providers[0].base_url: has no scheme: want http:// or https://",
+				"line 5: providers[0].admin_url: has no scheme: want http:// or https://",
+				"line 10: models[0].deployments[0].endpoint: has no scheme: want http:// or https:// (or a path such as /v1/chat/completions)",
+				`line 11: models[0].deployments[1].provider: unknown provider "q" (not in providers)`,
+				"line 12: models[0].deployments[1].endpoint: has no scheme: want http:// or https:// (or a path such as /v1/chat/completions)",
+				`line 13: models[0].deployments[2].provider: unknown provider "r" (not in providers)`,
+				"line 14: models[0].deployments[2].endpoint: has no scheme: want http:// or https://",
+				`line 15: models[0].deployments[3].provider: unknown provider "s" (not in providers)`,
+			},
 		},
 		{
 			name: "not a mapping",

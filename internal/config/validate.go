@@ -93,8 +93,8 @@ func Validate(d *Document) error {
 				}
 			}
 			deployed[dep.Provider] = true
-			if dep.Endpoint != "" && strings.Contains(dep.Endpoint, "://") {
-				checkURL(p, dat+".endpoint", dep.Endpoint)
+			if r := catalog.EndpointProblem(dep.Endpoint); r != "" {
+				p.add(dat+".endpoint", "%s", r)
 			}
 			checkCredential(p, dat+".credential", dep.Credential)
 			notNegative(p, dat+".parallel_capacity", int64(dep.ParallelCapacity))
@@ -333,10 +333,11 @@ func notNegative(p *problems, path string, n int64) {
 	}
 }
 
-// checkURL reports a value that is not an absolute http(s) URL with a host.
+// checkURL reports a value that is not an absolute http(s) URL with a host,
+// with the admin API's reason (catalog.HTTPURLProblem).
 func checkURL(p *problems, path, v string) {
-	if !catalog.IsHTTPURL(v) {
-		p.add(path, "must be an absolute http:// or https:// URL, not %q", v)
+	if r := catalog.HTTPURLProblem(v); r != "" {
+		p.add(path, "%s", r)
 	}
 }
 

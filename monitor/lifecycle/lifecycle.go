@@ -38,7 +38,6 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -334,14 +333,10 @@ func (e *Executor) Lane(dep int64) (scheduler.LaneSpec, bool) {
 		spec.State = scheduler.LaneSleeping
 	case l.sleeper == nil && st.LoadedKnown:
 		spec.State = scheduler.LaneCold
-		now := e.cfg.Now()
-		for _, m := range st.Loaded {
-			expired := !m.ExpiresAt.IsZero() && m.ExpiresAt.Before(now)
-			if !expired && (ollamaName(m.Name) == ollamaName(l.model) || ollamaName(m.Model) == ollamaName(l.model)) {
-				spec.State = scheduler.LaneAwake
-				if !hasProf {
-					spec.AwakeMB = int(m.SizeVRAM >> 20)
-				}
+		if m, ok := st.FindLoaded(l.model, e.cfg.Now()); ok {
+			spec.State = scheduler.LaneAwake
+			if !hasProf {
+				spec.AwakeMB = int(m.SizeVRAM >> 20)
 			}
 		}
 	}
@@ -445,11 +440,3 @@ func (e *Executor) Records() []Record {
 // TransitionsCounter returns the counter of transitions by provider, action
 // and result, for tests and embedding code that does not pass a Registerer.
 func (e *Executor) TransitionsCounter() *prometheus.CounterVec { return e.transitions }
-
-// ollamaName normalises an Ollama model name: "llama3" is "llama3:latest".
-func ollamaName(n string) string {
-	if n != "" && !strings.Contains(n, ":") {
-		return n + ":latest"
-	}
-	return n
-}

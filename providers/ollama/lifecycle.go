@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/logos-llm/logos/providers"
@@ -36,18 +35,9 @@ func (*Provider) UnloadModel(ctx context.Context, client *http.Client, t provide
 }
 
 func generate(ctx context.Context, client *http.Client, t providers.Target, o providers.PollOptions, body map[string]any) error {
-	raw := o.AdminURL
-	if strings.TrimSpace(raw) == "" {
-		raw = t.BaseURL
-	}
-	base, err := openaicompat.ParseBaseURL(raw, t.Credential)
+	u, err := openaicompat.ServerURL("ollama", t, o, "/v1", "api/generate")
 	if err != nil {
-		return openaicompat.RedactedErrorf(t.Credential, "ollama: server URL: %v", err)
-	}
-	root, _ := openaicompat.TrimPathSuffix(base, "/v1")
-	u, err := openaicompat.JoinPath(root, "api/generate")
-	if err != nil {
-		return openaicompat.RedactedErrorf(t.Credential, "ollama: server URL: %v", err)
+		return err
 	}
 	b, err := json.Marshal(body)
 	if err != nil {

@@ -28,7 +28,7 @@ func (*Provider) Sleep(ctx context.Context, client *http.Client, t providers.Tar
 	if level != 2 {
 		level = 1
 	}
-	u, err := serverURL(t, o, "sleep")
+	u, err := ServerURL("openaicompat", t, o, "/metrics", "sleep")
 	if err != nil {
 		return err
 	}
@@ -43,27 +43,30 @@ func (*Provider) Wake(ctx context.Context, client *http.Client, t providers.Targ
 	if !o.SleepMode {
 		return fmt.Errorf("openaicompat: sleep mode is off: %w", providers.ErrUnsupported)
 	}
-	u, err := serverURL(t, o, "wake_up")
+	u, err := ServerURL("openaicompat", t, o, "/metrics", "wake_up")
 	if err != nil {
 		return err
 	}
 	return PostControl(ctx, client, "openaicompat", u, t, nil, BearerAuth())
 }
 
-// serverURL is the vLLM server's path p: below o.AdminURL without a
-// trailing /metrics, else below t.BaseURL without a trailing /v1.
-func serverURL(t providers.Target, o providers.PollOptions, p string) (*url.URL, error) {
-	raw, suffix := o.AdminURL, "/metrics"
+// ServerURL returns the path p of the server behind t: below o.AdminURL
+// without a trailing adminSuffix when it is set, else below t.BaseURL
+// without a trailing /v1. The vLLM control endpoints (adminSuffix
+// "/metrics", the monitoring URL) and Ollama's (adminSuffix "/v1") are found
+// this way. pkg prefixes errors, which never contain the credential.
+func ServerURL(pkg string, t providers.Target, o providers.PollOptions, adminSuffix, p string) (*url.URL, error) {
+	raw, suffix := o.AdminURL, adminSuffix
 	if strings.TrimSpace(raw) == "" {
 		raw, suffix = t.BaseURL, "/v1"
 	}
 	u, err := ParseBaseURL(raw, t.Credential)
 	if err != nil {
-		return nil, errorf(t.Credential, "openaicompat: server URL: %v", err)
+		return nil, errorf(t.Credential, "%s: server URL: %v", pkg, err)
 	}
 	root, _ := TrimPathSuffix(u, suffix)
 	if u, err = JoinPath(root, p); err != nil {
-		return nil, errorf(t.Credential, "openaicompat: server URL: %v", err)
+		return nil, errorf(t.Credential, "%s: server URL: %v", pkg, err)
 	}
 	return u, nil
 }

@@ -60,3 +60,24 @@ func TestWakeFailureStatus(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+func TestServerURL(t *testing.T) {
+	for _, tc := range []struct {
+		base, admin, suffix, want string
+	}{
+		{"http://gpu:8000/v1", "", "/metrics", "http://gpu:8000/sleep"},
+		{"http://gpu:8000/v1", "http://gpu:9000/metrics", "/metrics", "http://gpu:9000/sleep"},
+		{"http://gpu:11434/v1", "", "/v1", "http://gpu:11434/sleep"},
+		{"http://gpu:11434", "http://gpu:11434/v1", "/v1", "http://gpu:11434/sleep"},
+		{"http://gpu:11434/v1", "http://gpu:11434/x", "/v1", "http://gpu:11434/x/sleep"},
+	} {
+		u, err := openaicompat.ServerURL("pkg", providers.Target{BaseURL: tc.base}, providers.PollOptions{AdminURL: tc.admin}, tc.suffix, "sleep")
+		if err != nil || u.String() != tc.want {
+			t.Errorf("ServerURL(%q, %q, %q) = %v, %v; want %s", tc.base, tc.admin, tc.suffix, u, err, tc.want)
+		}
+	}
+	_, err := openaicompat.ServerURL("ollama", providers.Target{BaseURL: "http://sk-secret@[::1", Credential: "sk-secret"}, providers.PollOptions{}, "/v1", "api/generate")
+	if err == nil || !strings.HasPrefix(err.Error(), "ollama: server URL: ") || strings.Contains(err.Error(), "sk-secret") {
+		t.Errorf("bad URL: error %v; want one prefixed by the package, without the credential", err)
+	}
+}

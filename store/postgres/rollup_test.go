@@ -1,11 +1,13 @@
 package postgres_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/logos-llm/logos/store"
 	"github.com/logos-llm/logos/store/postgres"
 	"github.com/logos-llm/logos/store/postgres/pgtest"
 	"github.com/logos-llm/logos/store/storetest"
@@ -33,10 +35,7 @@ func TestRollupRebuild(t *testing.T) {
 	}
 	defer conn.Close(ctx)
 	var before, after string
-	const digest = `SELECT md5(string_agg(x::text, ',' ORDER BY x::text)) FROM (
-		SELECT * FROM usage_rollup UNION ALL SELECT false, hour, process_id, profile_id, 0, model_name, provider_name,
-			currency, token_type_id::text, false, requests, errors, tokens, cost_micros, 0, 0, 0, hour
-		FROM usage_token_rollup) x`
+	digest := rollupDigest
 	if err := conn.QueryRow(ctx, digest).Scan(&before); err != nil {
 		t.Fatal(err)
 	}
@@ -50,6 +49,70 @@ func TestRollupRebuild(t *testing.T) {
 		t.Errorf("rollups after a rebuild differ from those InsertUsage kept")
 	}
 	storetest.CompareStats(t, s, s, postgres.WithoutRollup(s), from, to)
+}
+
+// TestUsageRollupEqualsInsert: a bulk load's rollups (UsageRollup, then
+// AddUsageRollup) are exactly those InsertUsage keeps for the same records,
+// including what InsertUsage cleans: tokens of one type merged, zero counts
+// left out, text that is not UTF-8, times below a microsecond.
+func TestUsageRollupEqualsInsert(t *testing.T) {
+	ctx := t.Context()
+	s, url := openStoreURL(t)
+	t0 := time.Date(2026, 1, 31, 22, 59, 59, 999_999_500, time.UTC)
+	outcomes := []store.Outcome{store.OutcomeSuccess, store.OutcomeError, store.OutcomeSuccess, store.OutcomeCancelled}
+	var recs []store.UsageRecord
+	for i := range 60 {
+		at := t0.Add(time.Duration(i) * 17 * time.Minute)
+		r := store.UsageRecord{
+			RequestID: fmt.Sprintf("bulk-%d", i), ModelName: []string{"m1", "m2\xff"}[i%2], ProviderName: "p",
+			Operation: "chat/completions", ReceivedAt: at, StatusCode: 200, Outcome: outcomes[i%len(outcomes)],
+			Priority: 5, LogLevel: store.LogBilling, QueueWait: time.Duration(i) * time.Millisecond,
+			ColdStart: i%5 == 0, CostMicros: int64(i) * 10, Currency: []string{"", "EUR"}[i%2],
+			Tokens: []store.TokenCount{{Type: "prompt_tokens", Count: int64(i + 1), CostMicros: 3},
+				{Type: "prompt_tokens", Count: 2}, {Type: "completion_tokens", Count: int64(i % 3)}},
+		}
+		if i%3 != 0 {
+			r.ForwardedAt = at.Add(time.Millisecond + 300)
+		}
+		if i%4 != 0 {
+			r.CompletedAt = at.Add(time.Second + 700)
+		}
+		if r.Outcome == store.OutcomeError {
+			r.ErrorMessage = "upstream"
+		}
+		recs = append(recs, r)
+	}
+	if _, err := s.InsertUsage(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var inserted, bulk string
+	if err := conn.QueryRow(ctx, rollupDigest).Scan(&inserted); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `DELETE FROM usage_rollup; DELETE FROM usage_token_rollup`); err != nil {
+		t.Fatal(err)
+	}
+	u := postgres.NewUsageRollup()
+	for _, r := range recs {
+		u.Add(r)
+	}
+	if rows, toks := u.Rows(); rows == 0 || toks == 0 {
+		t.Fatalf("Rows() = %d, %d", rows, toks)
+	}
+	if err := s.AddUsageRollup(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, rollupDigest).Scan(&bulk); err != nil {
+		t.Fatal(err)
+	}
+	if bulk != inserted {
+		t.Errorf("the rollups of UsageRollup differ from those InsertUsage kept")
+	}
 }
 
 // TestUsagePartitions: partitions are created ahead, records of a month
@@ -113,6 +176,12 @@ func TestUsagePartitions(t *testing.T) {
 }
 
 // openStoreURL is openStore that also returns the database's URL.
+// rollupDigest is a digest of every row of both rollups.
+const rollupDigest = `SELECT md5(string_agg(x::text, ',' ORDER BY x::text)) FROM (
+	SELECT * FROM usage_rollup UNION ALL SELECT false, hour, process_id, profile_id, 0, model_name, provider_name,
+		currency, token_type_id::text, false, requests, errors, tokens, cost_micros, 0, 0, 0, hour
+	FROM usage_token_rollup) x`
+
 func openStoreURL(t *testing.T) (*postgres.Store, string) {
 	t.Helper()
 	url := pgtest.NewMigratedDatabase(t)
