@@ -21,7 +21,7 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: logos-sim run|compare|validate|gen [flags]")
+		fmt.Fprintln(stderr, "usage: logos-sim run|compare|validate|bound|gen [flags]")
 		return 2
 	}
 	var err error
@@ -32,10 +32,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdCompare(args[1:], stdout)
 	case "validate":
 		err = cmdValidate(args[1:], stdout)
+	case "bound":
+		err = cmdBound(args[1:], stdout)
 	case "gen":
 		err = cmdGen(args[1:], stdout)
 	default:
-		err = fmt.Errorf("unknown command %q (want run, compare, validate or gen)", args[0])
+		err = fmt.Errorf("unknown command %q (want run, compare, validate, bound or gen)", args[0])
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "logos-sim:", err)
