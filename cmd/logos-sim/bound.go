@@ -519,15 +519,23 @@ func cmdBound(args []string, stdout io.Writer) error {
 			highOnly bool
 			have     float64
 		}
+		type bkey struct {
+			p    float64
+			high bool
+		}
+		cache := map[bkey][3]float64{}
 		for _, m := range []metric{
 			{"p95 ≤ 0.35·ettft", 0.35 * e.p95, 95, false, l.p95},
 			{"p95 ≤ 0.10·fcfs", 0.10 * f.p95, 95, false, l.p95},
 			{"p50 ≤ 0.50·ettft", 0.50 * e.p50, 50, false, l.p50},
 			{"high p95 ≤ 15 s", 15, 95, true, l.hi95},
 		} {
-			b1 := bp.percentileBound(m.p, 1, m.highOnly, false)
-			b2 := bp.percentileBound(m.p, 1, m.highOnly, true)
-			b3 := bp.percentileBound(m.p, low, m.highOnly, true)
+			k := bkey{m.p, m.highOnly}
+			if _, ok := cache[k]; !ok {
+				cache[k] = [3]float64{bp.percentileBound(m.p, 1, m.highOnly, false),
+					bp.percentileBound(m.p, 1, m.highOnly, true), bp.percentileBound(m.p, low, m.highOnly, true)}
+			}
+			b1, b2, b3 := cache[k][0], cache[k][1], cache[k][2]
 			verdict := "met"
 			switch {
 			case b3 > m.target:
