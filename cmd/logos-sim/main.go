@@ -4,6 +4,7 @@
 //	logos-sim run -trace FILE [-profile NAME|FILE] -scheduler NAME [-seed N] [-classes FILE] [-plot FILE.svg]
 //	logos-sim compare -trace FILE[,FILE…] -schedulers a,b,… [-seeds 1-5] [-grid] [-out DIR]
 //	logos-sim validate [-workloads DIR]
+//	logos-sim bound -trace FILE[,FILE…] [-profile NAME|FILE] [-seeds 1-5] [-sleep-s S] [-jitter-sigmas K]
 //	logos-sim gen [-n N] [-minutes M] [-seed S] [-arrivals random|bursty] [-kind explicit|eccs] > trace.csv
 //
 // Schedulers: fcfs, round-robin, least-loaded, ettft, static, no-swap, logos.
