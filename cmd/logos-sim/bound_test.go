@@ -53,7 +53,8 @@ func TestBoundNoRecountAtSmallX(t *testing.T) {
 
 // The bound is a lower bound: no simulated scheduler beats it on generated
 // traces of both shapes (transitions at their lowest plausible jitter, so
-// lucky draws cannot cross it).
+// lucky draws cannot cross it; drains charged with the run's own output
+// lengths: the same seed).
 func TestBoundBelowSimulatedSchedulers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the bound's dynamic programme a few dozen times")
@@ -73,23 +74,20 @@ func TestBoundBelowSimulatedSchedulers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			bp, err := newBoundProblem(tr, p)
+			bp, err := newBoundProblem(tr, p, seed, 0.65)
 			if err != nil {
 				t.Fatal(err)
 			}
-			b95 := bp.percentileBound(95, low, false, true)
-			hi95 := bp.percentileBound(95, low, true, true)
+			b95 := max(bp.percentileBound(95, low, false, true, false), bp.percentileBound(95, low, false, true, true))
 			for _, name := range []string{"fcfs", "ettft", "logos"} {
 				sum, err := execute(spec{trace: tr, profile: p, profName: "logos-2x16", scheduler: name, seed: seed, ratio: 0.65})
 				if err != nil {
 					t.Fatal(err)
 				}
-				if sum.TTFT.P95 < b95 || sum.TTFTByPriority.High.P95 < hi95 {
-					t.Errorf("%s on %s: p95 %.2f, high p95 %.2f below the bounds %.2f, %.2f",
-						name, tr.Name, sum.TTFT.P95, sum.TTFTByPriority.High.P95, b95, hi95)
+				if sum.TTFT.P95 < b95 {
+					t.Errorf("%s on %s: p95 %.2f below the bound %.2f", name, tr.Name, sum.TTFT.P95, b95)
 				}
-				t.Logf("%s on %s: p95 %.1f ≥ %.1f, high p95 %.1f ≥ %.1f",
-					name, tr.Name, sum.TTFT.P95, b95, sum.TTFTByPriority.High.P95, hi95)
+				t.Logf("%s on %s: p95 %.1f ≥ %.1f", name, tr.Name, sum.TTFT.P95, b95)
 			}
 		}
 	}
