@@ -81,7 +81,8 @@ type boundRow struct {
 type boundModel struct {
 	name                      string
 	wake, load, sleep, unload float64
-	mb                        int // awake MB per GPU
+	mb                        int  // awake MB per GPU
+	cold                      bool // cold at the start (else asleep)
 }
 
 // boundProblem is a trace on one node's physics.
@@ -124,10 +125,13 @@ func newBoundProblem(tr *sim.Trace, p *sim.Profile, seed uint64, ratio float64) 
 			if m.TP != len(node.GPUs) {
 				return nil, fmt.Errorf("%w: %s does not span the node's GPUs", errBoundShape, m.Name)
 			}
+			if m.InitialState == "awake" {
+				return nil, fmt.Errorf("%w: %s starts awake", errBoundShape, m.Name)
+			}
 			idx[m.Name] = len(bp.models)
 			mps = append(mps, m)
 			bp.models = append(bp.models, boundModel{name: m.Name, wake: m.WakeS, load: m.ColdLoadS,
-				sleep: m.SleepS, unload: m.UnloadS, mb: m.AwakeMB / m.TP})
+				sleep: m.SleepS, unload: m.UnloadS, mb: m.AwakeMB / m.TP, cold: m.InitialState != "sleeping"})
 		}
 	}
 	if len(bp.models) != len(used) || len(bp.models) > 6 {
@@ -195,7 +199,7 @@ func (bp *boundProblem) grouped(unload bool) (*boundProblem, bool) {
 	}
 	g := &boundProblem{vram: bp.vram}
 	for _, s := range sets {
-		m := boundModel{wake: math.Inf(1), load: math.Inf(1), sleep: math.Inf(1), unload: math.Inf(1), mb: bp.vram}
+		m := boundModel{wake: math.Inf(1), load: math.Inf(1), sleep: math.Inf(1), unload: math.Inf(1), mb: bp.vram, cold: true}
 		k := 0
 		for i, bm := range bp.models {
 			if s&(1<<i) != 0 {
@@ -203,6 +207,7 @@ func (bp *boundProblem) grouped(unload bool) (*boundProblem, bool) {
 				m.name += "+" + bm.name
 				m.wake, m.load = min(m.wake, bm.wake), min(m.load, bm.load)
 				m.sleep, m.unload = min(m.sleep, bm.sleep), min(m.unload, bm.unload)
+				m.cold = m.cold && bm.cold
 			}
 		}
 		if k > 1 && unload {
@@ -273,11 +278,19 @@ func (bp *boundProblem) machine(factor float64, unload bool) ([]bstate, [][]btra
 		}
 		return out
 	}
-	var starts []int // initial state per model, begun at its wake
+	// the node starts with every model asleep or cold; the first to
+	// accept is woken or loaded
+	initCold := 0
+	for m, bm := range bp.models {
+		if bm.cold {
+			initCold |= 1 << m
+		}
+	}
+	var starts []int
 	var initAt []int
 	for m := range bp.models {
-		starts = append(starts, get(bstate{set: 1 << m}))
-		initAt = append(initAt, entry(0, m))
+		starts = append(starts, get(bstate{set: 1 << m, cold: initCold &^ (1 << m)}))
+		initAt = append(initAt, entry(initCold, m))
 	}
 	for i := 0; i < len(states); i++ {
 		s := states[i]
