@@ -128,7 +128,10 @@ func (p *Policy) noteArrival(now time.Time, r *core.Request) {
 		for i < len(xs) && now.Sub(xs[i]) > RateWindow {
 			i++
 		}
-		p.recent[c.Model] = append(xs[i:], now)
+		// shift in place: the slice keeps its array, so steady traffic
+		// appends without allocating
+		n := copy(xs, xs[i:])
+		p.recent[c.Model] = append(xs[:n], now)
 	}
 }
 
