@@ -19,12 +19,13 @@ import (
 // its own requests as: the embeddings calls of the classifier's similarity
 // stage when Config.ClassifierEmbeddingsModel is set. The Router creates
 // them (or finds them) on every catalogue load once the store is set up,
-// and lets the profile use that embeddings model; deleted, they come back.
+// and lets the profile use that embeddings model; deleted or revoked, they
+// come back (and ApplyConfig's prune keeps them).
 // Their usage records are attributed to this process, like any caller's,
 // so the statistics show what classification costs. The process is a
 // service's, never an admin, and its key is generated and discarded at
 // once: no one can send requests as it over the network.
-const SystemProcessName = "logos-system"
+const SystemProcessName = catalog.SystemName
 
 // Errors of the in-process embeddings stage. Each makes a classification
 // fall back to the lexical stage (counted in
@@ -176,7 +177,7 @@ func systemIn(c *store.Catalog, serviceID int64, model string) (pipeline.Identit
 		return id, false
 	}
 	for i := range c.Processes {
-		if p := &c.Processes[i]; p.Name == SystemProcessName && p.ServiceID == serviceID {
+		if p := &c.Processes[i]; p.Name == SystemProcessName && p.ServiceID == serviceID && p.RevokedAt.IsZero() {
 			id.ProcessID = p.ID
 		}
 	}

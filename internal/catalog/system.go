@@ -4,10 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/logos-llm/logos/internal/apikey"
 	"github.com/logos-llm/logos/store"
 )
+
+// SystemName names the service, process and profile of the system
+// identity that the Router creates for its own requests (logos.SystemProcessName).
+const SystemName = "logos-system"
 
 // ErrSystemNameTaken means the name of the system identity belongs to a
 // process of another owner (a user, or a service of another name), which
@@ -32,6 +37,7 @@ type SystemIdentity struct {
 // The process gets a key that is generated and discarded at once: only its
 // hash is stored, so no one can call Logos as the system process; Logos
 // does so in process, by id. It is not an admin (a service has no role).
+// A revoked system process is made active again, with another such key.
 // A process named name that belongs to another owner is ErrSystemNameTaken.
 func (c *Catalog) EnsureSystem(ctx context.Context, name string, modelIDs ...int64) (id SystemIdentity, changed bool, err error) {
 	// A taken name is refused before anything is written.
@@ -112,6 +118,15 @@ func (c *Catalog) systemProcess(ctx context.Context, name string, serviceID int6
 		return p, err
 	}
 	p, err := get()
+	if err == nil && !p.RevokedAt.IsZero() {
+		// Revoked (an imported document's keyless process is): Logos's
+		// own requests need it active, with again a key nobody has.
+		if err := c.s.SetProcessKey(ctx, p.ID, apikey.Hash(apikey.Generate(name)), ""); err != nil {
+			return store.Process{}, false, fmt.Errorf("catalog: reactivating process %q: %w", name, err)
+		}
+		p.RevokedAt, p.KeyPrefix = time.Time{}, ""
+		return p, true, nil
+	}
 	if err == nil || !errors.Is(err, store.ErrNotFound) {
 		return p, false, err
 	}

@@ -1,9 +1,11 @@
 package catalog_test
 
 import (
+	"bytes"
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/logos-llm/logos/internal/apikey"
 	"github.com/logos-llm/logos/internal/catalog"
@@ -71,6 +73,16 @@ func TestEnsureSystem(t *testing.T) {
 		again, changed, err := c.EnsureSystem(ctx, name, m.ID)
 		if err != nil || changed || again.Process.ID != id.Process.ID || again.Profile.ID != id.Profile.ID {
 			t.Fatalf("second call: %+v changed %v err %v", again, changed, err)
+		}
+		if err := s.RevokeProcessKey(ctx, id.Process.ID, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		again, changed, err = c.EnsureSystem(ctx, name, m.ID)
+		if err != nil || !changed || again.Process.ID != id.Process.ID || !again.Process.RevokedAt.IsZero() {
+			t.Fatalf("after a revocation: %+v changed %v err %v", again.Process, changed, err)
+		}
+		if p, err := s.GetProcess(ctx, id.Process.ID); err != nil || !p.RevokedAt.IsZero() || bytes.Equal(p.KeyHash, id.Process.KeyHash) {
+			t.Fatalf("reactivated process %+v, %v: want active with a new key hash", p, err)
 		}
 		procs, err := s.ListProcesses(ctx)
 		if err != nil || len(procs) != 1 {
