@@ -2,6 +2,7 @@ package logos_test
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -306,6 +307,53 @@ func TestClassifierEmbeddingsThroughCatalogue(t *testing.T) {
 		t.Fatalf("%d chat records of the caller; want 2", classified)
 	}
 
+	t.Run("latest_requests and the CSV export show both processes", func(t *testing.T) {
+		db := e.base + "/logosdb/"
+		for _, tc := range []struct {
+			process         int64
+			model, operated string
+			classifiedBy    string
+			n               int
+		}{
+			{e.callerID, "bard", "chat/completions", "similarity", 2},
+			{sys.ID, "embedder", "embeddings", "", emb},
+		} {
+			out := must(t, db+"latest_requests", e.root, map[string]any{"process_id": tc.process})
+			reqs, _ := out["requests"].([]any)
+			if len(reqs) != tc.n {
+				t.Fatalf("process %d: %d latest requests, want %d: %v", tc.process, len(reqs), tc.n, out)
+			}
+			for _, r := range reqs {
+				m := r.(map[string]any)
+				if m["model_name"] != tc.model || m["classified_by"] != tc.classifiedBy {
+					t.Fatalf("process %d: latest request %v", tc.process, m)
+				}
+				if us, _ := m["classification_us"].(float64); (tc.classifiedBy != "") != (us > 0) {
+					t.Fatalf("process %d: classification_us %v", tc.process, m["classification_us"])
+				}
+			}
+			req, _ := http.NewRequest("GET", fmt.Sprintf("%susage_csv?process_id=%d", db, tc.process), nil)
+			req.Header.Set("Authorization", "Bearer "+e.root)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows, err := csv.NewReader(resp.Body).ReadAll()
+			resp.Body.Close()
+			if err != nil || len(rows) != tc.n+1 {
+				t.Fatalf("process %d: CSV %v %v", tc.process, rows, err)
+			}
+			col := map[string]int{}
+			for i, h := range rows[0] {
+				col[h] = i
+			}
+			for _, row := range rows[1:] {
+				if row[col["operation"]] != tc.operated || row[col["classified_by"]] != tc.classifiedBy || row[col["process_id"]] != fmt.Sprint(tc.process) {
+					t.Fatalf("process %d: CSV row %v", tc.process, row)
+				}
+			}
+		}
+	})
 	t.Run("the system process cannot be called with a key", func(t *testing.T) {
 		// Its key was discarded: the only way in is by id, in process.
 		for _, key := range []string{"", logos.SystemProcessName, "lg-" + logos.SystemProcessName} {
