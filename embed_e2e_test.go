@@ -1,12 +1,14 @@
 package logos_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,7 +19,9 @@ import (
 	"github.com/logos-llm/logos/providers/builtin"
 	"github.com/logos-llm/logos/scheduler/fcfs"
 	"github.com/logos-llm/logos/store"
+	"github.com/logos-llm/logos/store/sqlite"
 	"github.com/prometheus/client_golang/prometheus"
+	openai "github.com/sashabaranov/go-openai"
 )
 
 // conceptUpstream is an OpenAI-compatible upstream for the classifier's
@@ -60,7 +64,7 @@ func conceptVector(text string) []float32 {
 	return v
 }
 
-func newConceptUpstream(t *testing.T) *conceptUpstream {
+func newConceptUpstream(t testing.TB) *conceptUpstream {
 	u := &conceptUpstream{}
 	u.srv = httptest.NewServer(http.HandlerFunc(u.serve))
 	t.Cleanup(func() {
@@ -170,9 +174,13 @@ type embedEnv struct {
 	reg      *prometheus.Registry
 }
 
-func newEmbedEnv(t *testing.T, up *conceptUpstream, similarityTimeout time.Duration) *embedEnv {
+func newEmbedEnv(t testing.TB, up *conceptUpstream, similarityTimeout time.Duration) *embedEnv {
 	t.Helper()
-	st := openStore(t, "sqlite", "")
+	st, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "logos.db"), Logger: quietLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
 	sched, err := fcfs.New(fcfs.Config{Logger: quietLog})
 	if err != nil {
 		t.Fatal(err)
@@ -195,10 +203,10 @@ func newEmbedEnv(t *testing.T, up *conceptUpstream, similarityTimeout time.Durat
 	})
 	e := &embedEnv{st: st, router: r, base: srv.URL, up: up, reg: cfg.Registerer.(*prometheus.Registry)}
 	db := srv.URL + "/logosdb/"
-	out := must(t, db+"setup", "", map[string]any{"base_url": up.srv.URL + "/v1", "provider_name": "gpu", "provider_type": "openai"})
+	out := adminPost(t, db+"setup", "", map[string]any{"base_url": up.srv.URL + "/v1", "provider_name": "gpu", "provider_type": "openai"})
 	e.root = out["logos-key"].(string)
-	prov, profile := num(t, out, "provider-id"), num(t, out, "profile-id")
-	e.callerID = num(t, out, "process-id")
+	prov, profile := adminNum(t, out, "provider-id"), adminNum(t, out, "profile-id")
+	e.callerID = adminNum(t, out, "process-id")
 	// coder ranks above bard in accuracy and quality, below in latency: the
 	// policy stage prefers coder a little, by less than the similarity
 	// stage's weight, so the similarity stage decides.
@@ -216,15 +224,45 @@ func newEmbedEnv(t *testing.T, up *conceptUpstream, similarityTimeout time.Durat
 		for k, v := range m.worse {
 			body[k] = ids[v.(string)]
 		}
-		out := must(t, db+"add_full_model", e.root, body)
-		id := num(t, out, "model_id")
+		out := adminPost(t, db+"add_full_model", e.root, body)
+		id := adminNum(t, out, "model_id")
 		ids[m.name] = id
-		must(t, db+"connect_model_provider", e.root, map[string]any{"model_id": id, "provider_id": prov})
+		adminPost(t, db+"connect_model_provider", e.root, map[string]any{"model_id": id, "provider_id": prov})
 		if m.caller {
-			must(t, db+"connect_profile_model", e.root, map[string]any{"profile_id": profile, "model_id": id})
+			adminPost(t, db+"connect_profile_model", e.root, map[string]any{"profile_id": profile, "model_id": id})
 		}
 	}
 	return e
+}
+
+// adminPost posts an admin request that must succeed.
+func adminPost(t testing.TB, url, key string, body map[string]any) map[string]any {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest("POST", url, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST %s %v: %d %v %v", url, body, resp.StatusCode, out, err)
+	}
+	return out
+}
+
+func adminNum(t testing.TB, m map[string]any, k string) int64 {
+	t.Helper()
+	v, ok := m[k].(float64)
+	if !ok {
+		t.Fatalf("answer %v has no number %q", m, k)
+	}
+	return int64(v)
 }
 
 // systemProcess returns the system process the Router created.
@@ -451,4 +489,29 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("metric %s not registered", name)
 	return 0
+}
+
+// BenchmarkClassifierEmbeddingsInProcess: what classifying a request with
+// the embeddings stage through the catalogue costs (descriptions cached:
+// one in-process embeddings request to the loopback upstream), against
+// the same request naming its model. Requests are sent with the
+// in-process client.
+func BenchmarkClassifierEmbeddingsInProcess(b *testing.B) {
+	up := newConceptUpstream(b)
+	e := newEmbedEnv(b, up, 5*time.Second)
+	c := e.router.Client(e.root)
+	msgs := []openai.ChatCompletionMessage{{Role: "user", Content: "Write a sonnet about autumn."}}
+	if _, err := c.CreateChatCompletion(b.Context(), openai.ChatCompletionRequest{Messages: msgs}); err != nil {
+		b.Fatal(err) // fills the description cache
+	}
+	for _, bc := range []struct{ name, model string }{{"named", "bard"}, {"classified", ""}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.CreateChatCompletion(b.Context(), openai.ChatCompletionRequest{Model: bc.model, Messages: msgs}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
