@@ -53,6 +53,13 @@ func TestNewRefusesUnusableClassifier(t *testing.T) {
 			c.ClassifierConfig.Balancer = classify.Balancer{Policy: 1, Token: 1, Similarity: math.Inf(1)}
 		},
 		"negative similarity timeout": func(c *logos.Config) { c.ClassifierConfig.SimilarityTimeout = -time.Second },
+		"embeddings model beside one": func(c *logos.Config) { c.Classifier, c.ClassifierEmbeddingsModel = custom, "nomic-embed-text" },
+		"embeddings model beside a similarity stage": func(c *logos.Config) {
+			c.ClassifierEmbeddingsModel, c.ClassifierConfig.Similarity = "nomic-embed-text", classify.Lexical{}
+		},
+		// Its requests name it: a logos-v string would be classified.
+		"embeddings model string": func(c *logos.Config) { c.ClassifierEmbeddingsModel = "logos-v1" },
+		"embeddings model spaces": func(c *logos.Config) { c.ClassifierEmbeddingsModel = " nomic-embed-text" },
 	} {
 		cfg := base
 		mod(&cfg)
@@ -69,7 +76,8 @@ func TestNewRefusesUnusableClassifier(t *testing.T) {
 		"built-in weights": func(c *logos.Config) {
 			c.ClassifierConfig.Balancer = classify.Balancer{Policy: 1, Token: 0, Similarity: 2}
 		},
-		"custom": func(c *logos.Config) { c.Classifier = custom },
+		"custom":                      func(c *logos.Config) { c.Classifier = custom },
+		"embeddings of the catalogue": func(c *logos.Config) { c.ClassifierEmbeddingsModel = "nomic-embed-text" },
 	} {
 		cfg := base
 		mod(&cfg)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -81,10 +82,22 @@ type Config struct {
 	Classifier Classifier
 	// ClassifierConfig configures the built-in classifier when Classifier is
 	// nil: the balancer's weights and the similarity stage (lexical by
-	// default; classify.NewEmbeddings for an embeddings endpoint). Its
+	// default; ClassifierEmbeddingsModel for an embeddings model of the
+	// catalogue, classify.NewEmbeddings for an endpoint of your own). Its
 	// defaults are classify.New's. New refuses it beside a Classifier
 	// (it would be ignored), and refuses negative or non-finite weights.
 	ClassifierConfig classify.Config
+	// ClassifierEmbeddingsModel names an embeddings model of this Router's
+	// catalogue (for example "nomic-embed-text" deployed on Ollama, or
+	// "text-embedding-3-small" on OpenAI) that the built-in classifier's
+	// similarity stage compares prompts and model descriptions with. Its
+	// requests go through this Router in process, as the system process
+	// (see SystemProcessName): no key and no network hop to Logos, the
+	// deployment's scheduling and credentials, and a usage record each.
+	// Past ClassifierConfig.SimilarityTimeout, or while the model is
+	// missing, the lexical stage answers. Defaults to "": the lexical stage
+	// (or ClassifierConfig.Similarity, which it must not be set beside).
+	ClassifierEmbeddingsModel string
 	// Logger receives operational logs. Defaults to slog.Default().
 	Logger *slog.Logger
 	// MaxBodyBytes bounds request bodies; larger ones get 413.
@@ -263,8 +276,8 @@ func (c *Config) validateClassifier() error {
 			}
 		}
 		cc := c.ClassifierConfig
-		if cc.Balancer != (classify.Balancer{}) || cc.Similarity != nil || cc.SimilarityTimeout != 0 || cc.Logger != nil {
-			return fmt.Errorf("%w: ClassifierConfig configures the built-in classifier and would be ignored beside Classifier; set one of them", ErrInvalidConfig)
+		if cc.Balancer != (classify.Balancer{}) || cc.Similarity != nil || cc.SimilarityTimeout != 0 || cc.Logger != nil || c.ClassifierEmbeddingsModel != "" {
+			return fmt.Errorf("%w: ClassifierConfig and ClassifierEmbeddingsModel configure the built-in classifier and would be ignored beside Classifier; set one of them", ErrInvalidConfig)
 		}
 		return nil
 	}
@@ -272,6 +285,14 @@ func (c *Config) validateClassifier() error {
 	for name, w := range map[string]float64{"Policy": b.Policy, "Token": b.Token, "Similarity": b.Similarity} {
 		if w < 0 || math.IsNaN(w) || math.IsInf(w, 0) {
 			return fmt.Errorf("%w: ClassifierConfig.Balancer.%s must be a finite weight of 0 or more, not %v", ErrInvalidConfig, name, w)
+		}
+	}
+	if m := c.ClassifierEmbeddingsModel; m != "" {
+		if c.ClassifierConfig.Similarity != nil {
+			return fmt.Errorf("%w: ClassifierEmbeddingsModel and ClassifierConfig.Similarity both choose the similarity stage; set one of them", ErrInvalidConfig)
+		}
+		if classify.IsModelString(m) || strings.TrimSpace(m) != m {
+			return fmt.Errorf("%w: ClassifierEmbeddingsModel %q is not a model name", ErrInvalidConfig, m)
 		}
 	}
 	if c.ClassifierConfig.SimilarityTimeout < 0 {
@@ -355,9 +376,13 @@ type Router struct {
 	life     *lifecycle.Executor // nil unless the scheduler manages lifecycles
 	bgCancel context.CancelFunc  // stops the budget tracker
 	bgDone   chan struct{}
+	sys      *systemStage                      // nil without ClassifierEmbeddingsModel
+	system   atomic.Pointer[pipeline.Identity] // the system process, once it exists
 
 	reloadMu        sync.Mutex // serialises catalogue reloads
 	lastSettingsErr string     // guarded by reloadMu
+	lastSystemErr   string     // guarded by reloadMu
+	systemService   int64      // the system service's id once known; guarded by reloadMu
 	stop            chan struct{}
 	done            chan struct{}
 
@@ -369,6 +394,10 @@ type Router struct {
 // background work (the usage writer and the catalogue refresher), which Close stops.
 func New(cfg Config) (*Router, error) {
 	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	sys, err := newSystemStage(&cfg)
+	if err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
@@ -499,7 +528,7 @@ func New(cfg Config) (*Router, error) {
 		return nil, fmt.Errorf("logos: %w", err)
 	}
 	r := &Router{cfg: cfg, log: cfg.Logger, usage: usage, usageLog: ulog, pipeline: p, limiter: limiter, budgets: budgets, live: mon,
-		stop: make(chan struct{}), done: make(chan struct{}), bgDone: make(chan struct{})}
+		stop: make(chan struct{}), done: make(chan struct{}), bgDone: make(chan struct{}), sys: sys}
 	lu, manages := cfg.Scheduler.(scheduler.LifecycleUser)
 	if manages {
 		if r.life, err = lifecycle.New(lifecycle.Config{
@@ -571,6 +600,9 @@ func New(cfg Config) (*Router, error) {
 			}
 		},
 	})
+	if sys != nil {
+		sys.embedder.router.Store(r) // its requests go to r.handler
+	}
 	if queue != nil {
 		r.jobs, err = jobs.New(jobs.Config{
 			Queue:       queue,
@@ -626,6 +658,7 @@ func (r *Router) Reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("logos: loading catalogue: %w", err)
 	}
+	c = r.ensureSystem(ctx, c)
 	r.openCredentials(&c)
 	cat := pipeline.NewCatalog(c, time.Now())
 	if errs := errors.Join(cat.SettingsErrors()...); errs != nil && errs.Error() != r.lastSettingsErr {
@@ -739,6 +772,11 @@ func (r *Router) waitIdle(ctx context.Context) error {
 // ends. It does not close the Store. Close is idempotent.
 func (r *Router) Close(ctx context.Context) error {
 	r.closeOnce.Do(func() {
+		if r.sys != nil {
+			// Background description embeddings stop first: they are
+			// requests of their own.
+			_ = r.sys.stage.Close()
+		}
 		if r.jobs != nil {
 			// Running jobs get half the time left; then they are
 			// interrupted and still hand over their usage records.

@@ -28,6 +28,9 @@ type Embedder interface {
 
 // HTTPEmbedder calls an OpenAI-compatible embeddings endpoint (OpenAI
 // text-embedding-3-small, Ollama's /v1/embeddings with nomic-embed-text, …).
+// For a model of Logos's own catalogue, logos.Config.ClassifierEmbeddingsModel
+// sends these requests through the Router in process instead (with an
+// HTTPEmbedder whose Client never leaves the process).
 type HTTPEmbedder struct {
 	// URL is the endpoint, for example http://localhost:11434/v1/embeddings.
 	URL string

@@ -336,12 +336,21 @@ func (h *Handler) listJobs(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// jobCallerKey keys the identity of a job run in process: set only by
-// ExecuteJob, so no network request can carry it.
-type jobCallerKey struct{}
+// callerKey keys the identity a request served in process runs as: set
+// only by AsCaller (and ExecuteJob through it), so no network request can
+// carry it.
+type callerKey struct{}
 
-type jobIdentity struct {
-	processID, profileID int64
+// AsCaller returns a context under which a proxied request that the
+// Handler serves in process (ServeHTTP called by code of the same process,
+// not a network request) runs as the process and profile of id instead of
+// the key it carries: no key is needed, and the request is admitted,
+// scheduled, forwarded and recorded as that caller's. Asynchronous jobs run
+// this way as the caller that submitted them, and the Router's own
+// requests (the classifier's embeddings) as its system process. The
+// identity applies to the proxied API only, never to the admin API.
+func AsCaller(ctx context.Context, id pipeline.Identity) context.Context {
+	return context.WithValue(ctx, callerKey{}, id)
 }
 
 // ExecuteJob runs a stored job through the same handler, scheduler and
@@ -361,7 +370,7 @@ func (h *Handler) ExecuteJob(ctx context.Context, job store.Job, reached jobs.Re
 	}
 	ids := requestIDs{id: NewRequestID(), client: fmt.Sprintf("job-%d", job.ID)}
 	ctx = withRequestIDs(ctx, ids)
-	ctx = context.WithValue(ctx, jobCallerKey{}, jobIdentity{processID: job.ProcessID, profileID: job.ProfileID})
+	ctx = AsCaller(ctx, pipeline.Identity{ProcessID: job.ProcessID, ProfileID: job.ProfileID})
 	ctx = pipeline.WithBeforeForward(ctx, reached)
 	r, err := http.NewRequestWithContext(ctx, http.MethodPost, "/"+p.Prefix+"/"+p.Operation, strings.NewReader(p.Body))
 	if err != nil {
@@ -391,9 +400,9 @@ func (h *Handler) ExecuteJob(ctx context.Context, job store.Job, reached jobs.Re
 	return jobs.Outcome{StatusCode: rec.status, Body: rec.body.Bytes(), RequestID: ids.id}
 }
 
-// jobFromContext returns the identity ExecuteJob put in ctx.
-func jobFromContext(ctx context.Context) (jobIdentity, bool) {
-	id, ok := ctx.Value(jobCallerKey{}).(jobIdentity)
+// callerFromContext returns the identity AsCaller put in ctx.
+func callerFromContext(ctx context.Context) (pipeline.Identity, bool) {
+	id, ok := ctx.Value(callerKey{}).(pipeline.Identity)
 	return id, ok
 }
 

@@ -77,7 +77,7 @@ func profileHeader(r *http.Request) string {
 
 // route returns what the pipeline needs to know of r beyond the request
 // itself: its operation, API, ids and credentials (or, for a job run in
-// process, the identity it runs as).
+// process, the identity it runs as: see AsCaller).
 func route(r *http.Request, op string, native bool) pipeline.Route {
 	rt := pipeline.Route{
 		Operation:       op,
@@ -87,9 +87,10 @@ func route(r *http.Request, op string, native bool) pipeline.Route {
 	if native {
 		rt.API = pipeline.Ollama
 	}
-	if job, ok := jobFromContext(r.Context()); ok {
-		// A job run in process (ExecuteJob), as the caller who submitted it.
-		rt.Identity = &pipeline.Identity{ProcessID: job.processID, ProfileID: job.profileID}
+	if id, ok := callerFromContext(r.Context()); ok {
+		// A request served in process as a caller known by id (AsCaller):
+		// a job as the caller who submitted it, or the Router's own.
+		rt.Identity = &id
 	} else {
 		rt.Key, rt.Profile = logosKey(r), profileHeader(r)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -52,7 +53,9 @@ type options struct {
 	jobLease        time.Duration
 	jobRetention    time.Duration
 	// The built-in classifier: balancer weights, and an optional
-	// OpenAI-compatible embeddings endpoint for the similarity stage.
+	// embeddings similarity stage: a model of the catalogue, called
+	// through the Router in process (embeddingsModel alone), or an
+	// OpenAI-compatible endpoint of its own (embeddingsURL).
 	classifierWeights classify.Balancer
 	embeddingsURL     string
 	embeddingsModel   string
@@ -122,8 +125,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&jobRetention, "job-retention", jobRetention, "how long finished jobs and their results are kept (LOGOS_JOB_RETENTION)")
 	weights := env("LOGOS_CLASSIFIER_WEIGHTS", "3.4,1.9,1.0")
 	fs.StringVar(&weights, "classifier-weights", weights, "weights of the classifier's policy, tag and similarity stages (LOGOS_CLASSIFIER_WEIGHTS)")
-	fs.StringVar(&o.embeddingsURL, "classifier-embeddings-url", env("LOGOS_CLASSIFIER_EMBEDDINGS_URL", ""), "OpenAI-compatible embeddings URL (e.g. http://localhost:11434/v1/embeddings) for the classifier's similarity stage; empty: lexical stage. Key from LOGOS_CLASSIFIER_EMBEDDINGS_KEY (LOGOS_CLASSIFIER_EMBEDDINGS_URL)")
-	fs.StringVar(&o.embeddingsModel, "classifier-embeddings-model", env("LOGOS_CLASSIFIER_EMBEDDINGS_MODEL", "nomic-embed-text"), "embeddings model name (LOGOS_CLASSIFIER_EMBEDDINGS_MODEL)")
+	fs.StringVar(&o.embeddingsModel, "classifier-embeddings-model", env("LOGOS_CLASSIFIER_EMBEDDINGS_MODEL", ""), "embeddings model of the Logos catalogue for the classifier's similarity stage, called through Logos in process as the logos-system process; empty: lexical stage. With --classifier-embeddings-url, the model name sent there instead (default nomic-embed-text) (LOGOS_CLASSIFIER_EMBEDDINGS_MODEL)")
+	fs.StringVar(&o.embeddingsURL, "classifier-embeddings-url", env("LOGOS_CLASSIFIER_EMBEDDINGS_URL", ""), "OpenAI-compatible embeddings URL outside Logos (e.g. http://localhost:11434/v1/embeddings) for the classifier's similarity stage, instead of a model of the catalogue. Key from LOGOS_CLASSIFIER_EMBEDDINGS_KEY (LOGOS_CLASSIFIER_EMBEDDINGS_URL)")
 	fs.BoolVar(&o.acrossModels, "scheduler-across-models", env("LOGOS_SCHEDULER_ACROSS_MODELS", "") == "true", "let a request Logos classified run on a second-best model that is free instead of waiting for the best (LOGOS_SCHEDULER_ACROSS_MODELS=true)")
 	fs.StringVar(&o.scheduler, "scheduler", env("LOGOS_SCHEDULER", schedulerFCFS), "scheduler: fcfs (per deployment, models taken as awake) or logos (swap-aware; wakes, sleeps, loads and unloads models on Ollama and sleep-mode vLLM providers) (LOGOS_SCHEDULER)")
 	fs.StringVar(&o.laneProfiles, "lane-profiles", env("LOGOS_LANE_PROFILES", ""), "JSON file of models' memory footprints and transition times for --scheduler logos: {\"model\": {\"awake_mb\", \"sleep_mb\", \"wake_s\", \"sleep_s\", \"load_s\", \"unload_s\", \"step_ms\", \"step_per_seq_ms\"}} (LOGOS_LANE_PROFILES)")
@@ -392,9 +395,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}()
 	cc := classify.Config{Balancer: opts.classifierWeights, Logger: log}
-	if opts.embeddingsURL != "" {
+	var catalogueEmbeddings string
+	switch {
+	case opts.embeddingsURL != "":
+		model := cmp.Or(opts.embeddingsModel, "nomic-embed-text")
 		emb, err := classify.NewEmbeddings(classify.EmbeddingsConfig{
-			Embedder: &classify.HTTPEmbedder{URL: opts.embeddingsURL, Model: opts.embeddingsModel, APIKey: getenv("LOGOS_CLASSIFIER_EMBEDDINGS_KEY")},
+			Embedder: &classify.HTTPEmbedder{URL: opts.embeddingsURL, Model: model, APIKey: getenv("LOGOS_CLASSIFIER_EMBEDDINGS_KEY")},
 			Logger:   log,
 		})
 		if err != nil {
@@ -402,7 +408,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		defer emb.Close()
 		cc.Similarity, cc.SimilarityTimeout = emb, opts.embeddingsTimeout
-		log.Info("classifier similarity stage: embeddings", "url", opts.embeddingsURL, "model", opts.embeddingsModel)
+		log.Info("classifier similarity stage: embeddings", "url", opts.embeddingsURL, "model", model)
+	case opts.embeddingsModel != "":
+		catalogueEmbeddings, cc.SimilarityTimeout = opts.embeddingsModel, opts.embeddingsTimeout
+		log.Info("classifier similarity stage: embeddings through the catalogue", "model", catalogueEmbeddings, "process", logos.SystemProcessName)
 	}
 	router, err := logos.New(logos.Config{
 		ClassifierConfig:     cc,
@@ -433,6 +442,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		JobRetention:      opts.jobRetention,
 		CORSOrigins:       opts.corsOrigins,
 		TracerProvider:    tracer,
+
+		// An embeddings model of the catalogue, or "".
+		ClassifierEmbeddingsModel: catalogueEmbeddings,
 	})
 	if err != nil {
 		return err

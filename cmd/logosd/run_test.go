@@ -489,8 +489,13 @@ func TestRunAppliesConfigAndReloadsOnSIGHUP(t *testing.T) {
 func TestParseClassifierOptions(t *testing.T) {
 	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
 	o, err := parseOptions(nil, env(nil), io.Discard)
-	if err != nil || o.classifierWeights != (classify.Balancer{Policy: 3.4, Token: 1.9, Similarity: 1}) || o.embeddingsURL != "" {
-		t.Fatalf("defaults: %+v %v", o.classifierWeights, err)
+	if err != nil || o.classifierWeights != (classify.Balancer{Policy: 3.4, Token: 1.9, Similarity: 1}) || o.embeddingsURL != "" || o.embeddingsModel != "" {
+		t.Fatalf("defaults: %+v %v", o, err)
+	}
+	// A model without a URL: embeddings through the catalogue.
+	o, err = parseOptions(nil, env(map[string]string{"LOGOS_CLASSIFIER_EMBEDDINGS_MODEL": "nomic-embed-text"}), io.Discard)
+	if err != nil || o.embeddingsModel != "nomic-embed-text" || o.embeddingsURL != "" {
+		t.Fatalf("catalogue embeddings: %+v %v", o, err)
 	}
 	o, err = parseOptions([]string{"--classifier-weights", "1, 1.9, 1", "--classifier-embeddings-url", "http://e/v1/embeddings"}, env(map[string]string{"LOGOS_CLASSIFIER_EMBEDDINGS_TIMEOUT": "1s"}), io.Discard)
 	if err != nil || o.classifierWeights != (classify.Balancer{Policy: 1, Token: 1.9, Similarity: 1}) || o.embeddingsURL != "http://e/v1/embeddings" || o.embeddingsTimeout != time.Second {

@@ -48,6 +48,7 @@ type Store interface {
 	DeleteProcess(ctx context.Context, id int64) error
 	CreateProfile(ctx context.Context, p store.Profile) (store.Profile, error)
 	GetProfile(ctx context.Context, id int64) (store.Profile, error)
+	ListProfiles(ctx context.Context, processID int64) ([]store.Profile, error)
 	DeleteProfile(ctx context.Context, id int64) error
 
 	LoadCatalog(ctx context.Context) (store.Catalog, error)

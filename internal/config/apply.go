@@ -838,6 +838,7 @@ func (a *applier) prune(ctx context.Context) error {
 	for _, p := range a.d.Providers {
 		keepProvider[p.Name] = true
 	}
+	a.keepSystem(keepProcess, keepProfile, keepPermission, keepModel)
 	keepPolicy := map[policyKey]bool{}
 	for _, pol := range a.d.Policies {
 		keepPolicy[policyKey{a.processes[pol.Process].ID, pol.Name}] = true
@@ -1067,4 +1068,38 @@ func compactJSON(raw json.RawMessage) string {
 	}
 	b, _ := json.Marshal(v) // decoded JSON always encodes
 	return string(b)
+}
+
+// keepSystem adds the system identity (catalog.SystemName: a service's
+// process that the Router creates for its own requests) to what prune
+// keeps, with its profiles and their permissions to kept models: it is
+// Logos's, not the document's, and would only be created again.
+func (a *applier) keepSystem(process map[string]bool, profile map[profileKey]bool, permission map[store.Permission]bool, model map[string]bool) {
+	c := a.catalog
+	var sys store.Process
+	for _, p := range c.Processes {
+		if p.Name == catalog.SystemName && p.ServiceID != 0 {
+			sys = p
+		}
+	}
+	if sys.ID == 0 || process[sys.Name] {
+		return
+	}
+	process[sys.Name] = true
+	profiles := map[int64]bool{}
+	for _, p := range c.Profiles {
+		if p.ProcessID == sys.ID {
+			profile[profileKey{sys.ID, p.Name}] = true
+			profiles[p.ID] = true
+		}
+	}
+	kept := map[int64]bool{}
+	for _, m := range c.Models {
+		kept[m.ID] = model[m.Name]
+	}
+	for _, p := range c.Permissions {
+		if profiles[p.ProfileID] && kept[p.ModelID] {
+			permission[p] = true
+		}
+	}
 }
