@@ -369,6 +369,10 @@ func TestClassifierEmbeddingsThroughCatalogue(t *testing.T) {
 				if us, _ := m["classification_us"].(float64); (tc.classifiedBy != "") != (us > 0) {
 					t.Fatalf("process %d: classification_us %v", tc.process, m["classification_us"])
 				}
+				// The classification with its candidates and per-stage scores.
+				if c, _ := m["classification"].(map[string]any); (tc.classifiedBy != "") != (len(c) > 0) {
+					t.Fatalf("process %d: classification %v", tc.process, m["classification"])
+				}
 			}
 			req, _ := http.NewRequest("GET", fmt.Sprintf("%susage_csv?process_id=%d", db, tc.process), nil)
 			req.Header.Set("Authorization", "Bearer "+e.root)

@@ -248,12 +248,7 @@ func (x statsAPI) getRequest(a *adminRequest) (int, any, *oaierr.Error) {
 	for i, t := range r.Tokens {
 		tokens[i] = map[string]any{"type": t.Type, "count": t.Count, "cost_micros": t.CostMicros}
 	}
-	raw := func(m json.RawMessage) any {
-		if len(m) == 0 {
-			return nil
-		}
-		return m
-	}
+	raw := rawOrNil
 	b, _ := json.Marshal(summarize(r))
 	var out map[string]any
 	_ = json.Unmarshal(b, &out)

@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
@@ -278,6 +279,7 @@ func (x statsAPI) latestRequests(a *adminRequest) (int, any, *oaierr.Error) {
 			"policy_id":               idOrNil(r.PolicyID),
 			"classified_by":           r.ClassifiedBy,
 			"classification_us":       r.ClassificationTime.Microseconds(),
+			"classification":          rawOrNil(r.Classification),
 			"priority_when_scheduled": r.Priority,
 			"queue_depth_at_enqueue":  0,
 			"error_message":           r.ErrorMessage,
@@ -285,6 +287,14 @@ func (x statsAPI) latestRequests(a *adminRequest) (int, any, *oaierr.Error) {
 		}
 	}
 	return http.StatusOK, map[string]any{"requests": out}, nil
+}
+
+// rawOrNil returns m as it is stored (a JSON document), or nil when empty.
+func rawOrNil(m json.RawMessage) any {
+	if len(m) == 0 {
+		return nil
+	}
+	return m
 }
 
 // isoOrNil formats t as RFC 3339, or nil for the zero time.
