@@ -407,3 +407,46 @@ func BenchmarkRouterChatTraced(b *testing.B) {
 		}
 	}
 }
+
+// TestTraceKeepsUpstreamURLOut: an attempt that got no answer records its
+// error on the upstream span without the *url.Error's URL, whose base or
+// query can hold a credential (as the logs and client messages do).
+func TestTraceKeepsUpstreamURLOut(t *testing.T) {
+	e, exp := tracedEnv(t)
+	const secret = "sk-in-the-url-0123456789"
+	dead := refusedTarget(t)
+	dead.BaseURL += "/" + secret + "/v1"
+	var seen parentSeen
+	good := sseUpstream(t, "m", &seen)
+	e.deployAll("m", store.RetryPolicy{}, dead, good.target)
+
+	status, _, body := e.do(http.MethodPost, "/v1/chat/completions", `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+	if status != http.StatusOK {
+		t.Fatalf("status %d body %s", status, body)
+	}
+	root, spans := rootSpan(e, exp)
+	failed := 0
+	for _, s := range spans {
+		if s.Name == "logos.upstream" && s.Status.Code == codes.Error {
+			failed++
+			if len(s.Events) == 0 {
+				t.Errorf("failed attempt's span has no error event")
+			}
+		}
+		for _, ev := range s.Events {
+			for _, kv := range ev.Attributes {
+				if strings.Contains(kv.Value.String(), secret) {
+					t.Errorf("span %s event %s attribute %s holds the upstream URL: %s", s.Name, ev.Name, kv.Key, kv.Value.String())
+				}
+			}
+		}
+		if strings.Contains(s.Status.Description, secret) {
+			t.Errorf("span %s status holds the upstream URL", s.Name)
+		}
+	}
+	if failed != 1 {
+		logTree(t, spans, root)
+		t.Fatalf("%d failed upstream spans, want 1", failed)
+	}
+	noSecrets(t, spans, secret)
+}

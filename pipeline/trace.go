@@ -262,7 +262,7 @@ func (t *reqTrace) upstreamAnswered(resp *http.Response, err error) {
 		return
 	}
 	if err != nil {
-		t.up.RecordError(err)
+		t.up.RecordError(withoutURL(err))
 		t.up.SetStatus(codes.Error, "no response from the provider")
 		return
 	}

@@ -93,12 +93,7 @@ func (x *exchange) transportError(ctx context.Context, err error, dep *Deploymen
 	if ctx.Err() != nil {
 		return oaierr.New(statusClientClosed, "Client closed the request")
 	}
-	// url.Error carries the upstream URL; keep it out of client messages.
-	detail := err
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		detail = ue.Err
-	}
+	detail := withoutURL(err)
 	x.p.log.Warn("upstream request failed", "request_id", x.rec.RequestID, "provider", dep.Provider.Name, "err", detail)
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
@@ -170,4 +165,15 @@ func (x *exchange) setOverhead(w http.ResponseWriter) {
 	d := max(x.rec.ForwardedAt.Sub(x.rec.ReceivedAt)-x.rec.QueueWait, 0)
 	x.p.cfg.Metrics.ObserveOverhead(d)
 	w.Header().Set("X-Logos-Overhead-Ms", strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 3, 64))
+}
+
+// withoutURL returns err without the *url.Error around it: that error's
+// message carries the upstream URL, whose base or query can hold a
+// credential, so it stays out of client messages, logs and traces.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
