@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -174,7 +175,7 @@ type embedEnv struct {
 	reg      *prometheus.Registry
 }
 
-func newEmbedEnv(t testing.TB, up *conceptUpstream, similarityTimeout time.Duration) *embedEnv {
+func newEmbedEnv(t testing.TB, up *conceptUpstream, similarityTimeout time.Duration, opts ...func(*logos.Config)) *embedEnv {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "logos.db"), Logger: quietLog})
 	if err != nil {
@@ -188,6 +189,9 @@ func newEmbedEnv(t testing.TB, up *conceptUpstream, similarityTimeout time.Durat
 	cfg := logos.Config{Store: st, Providers: builtin.Registry(), Scheduler: sched, Logger: quietLog,
 		UsageFlushInterval: 5 * time.Millisecond, ClassifierEmbeddingsModel: "embedder", Registerer: prometheus.NewRegistry()}
 	cfg.ClassifierConfig.SimilarityTimeout = similarityTimeout
+	for _, o := range opts {
+		o(&cfg)
+	}
 	r, err := logos.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -518,4 +522,84 @@ func BenchmarkClassifierEmbeddingsInProcess(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestClassifiedJobMarksItsOwnRequest: a job without a model is classified
+// when it runs, and the classifier's embeddings request is made under the
+// job's context. Only the job's own request may mark the job as sent
+// upstream: the job's stored request id is its chat record's, not an
+// embeddings call's.
+func TestClassifiedJobMarksItsOwnRequest(t *testing.T) {
+	up := newConceptUpstream(t)
+	var marks markCounter
+	e := newEmbedEnv(t, up, 5*time.Second, func(c *logos.Config) {
+		marks.Store = c.Store.(*sqlite.Store)
+		c.Store = &marks
+	})
+	req, _ := http.NewRequest("POST", e.base+"/jobs/v1/chat/completions", strings.NewReader(sonnet))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+e.root)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sub struct {
+		JobID int64 `json:"job_id"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&sub)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("submit: %d %v", resp.StatusCode, err)
+	}
+	var job store.Job
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		job, err = e.st.GetJob(t.Context(), sub.JobID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if job.Status == store.JobSucceeded || job.Status == store.JobFailed || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if job.Status != store.JobSucceeded {
+		t.Fatalf("job %d ended %q", job.ID, job.Status)
+	}
+	var own string
+	for _, r := range e.usage(t, e.callerID) {
+		if r.ClientRequestID == fmt.Sprintf("job-%d", job.ID) {
+			own = r.RequestID
+		}
+	}
+	if own == "" || job.RequestID != own {
+		t.Fatalf("job's request id %q, want its chat record's %q", job.RequestID, own)
+	}
+	if emb, _, _ := up.counts(); emb == 0 {
+		t.Fatalf("no embeddings call: the job was not classified by the embeddings stage")
+	}
+	if got := marks.marked(); !slices.Equal(got, []string{own}) {
+		t.Fatalf("the job was marked sent upstream for requests %q, want only its own %q", got, own)
+	}
+}
+
+// markCounter is a SQLite store that notes the request ids jobs are marked
+// sent upstream with.
+type markCounter struct {
+	*sqlite.Store
+	mu  sync.Mutex
+	ids []string
+}
+
+func (m *markCounter) MarkJobUpstream(ctx context.Context, id int64, owner, requestID string) (store.Job, error) {
+	m.mu.Lock()
+	m.ids = append(m.ids, requestID)
+	m.mu.Unlock()
+	return m.Store.MarkJobUpstream(ctx, id, owner, requestID)
+}
+
+func (m *markCounter) marked() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.ids)
 }

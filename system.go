@@ -13,6 +13,7 @@ import (
 	"github.com/logos-llm/logos/pipeline"
 	"github.com/logos-llm/logos/router"
 	"github.com/logos-llm/logos/store"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // SystemProcessName names the service, process and profile that Logos makes
@@ -79,6 +80,11 @@ func (e *systemEmbedder) Embed(ctx context.Context, texts []string) ([][]float32
 		// Sent anyway it would only leave a refused record per request.
 		return nil, fmt.Errorf("%w: %q", ErrEmbeddingsModelMissing, e.model)
 	}
+	// The request is the system's, not the caller's: it keeps the caller's
+	// cancellation, deadline and trace span but none of its other values (a
+	// job's hooks or identity would otherwise apply to it).
+	ctx, cancel := detach(ctx)
+	defer cancel()
 	ctx = context.WithValue(ctx, systemCallKey{}, true)
 	ctx = router.AsCaller(ctx, *id)
 	h := classify.HTTPEmbedder{
@@ -87,6 +93,23 @@ func (e *systemEmbedder) Embed(ctx context.Context, texts []string) ([][]float32
 		Client: &http.Client{Transport: &inProcessTransport{h: r.handler}},
 	}
 	return h.Embed(ctx, texts)
+}
+
+// detach returns a context with parent's deadline, cancellation and trace
+// span but none of its other values. cancel releases it.
+func detach(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx := trace.ContextWithSpan(context.Background(), trace.SpanFromContext(parent))
+	var cancel context.CancelFunc
+	if d, ok := parent.Deadline(); ok {
+		ctx, cancel = context.WithDeadline(ctx, d)
+	} else {
+		ctx, cancel = context.WithCancel(ctx)
+	}
+	stop := context.AfterFunc(parent, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+	}
 }
 
 // systemStage is the Router's in-process embeddings similarity stage.

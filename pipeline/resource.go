@@ -170,8 +170,8 @@ func (x *exchange) classify(ctx context.Context, w http.ResponseWriter, req *Req
 	}
 	system, user := prompts(req.Fields)
 	started := x.p.cfg.Now()
-	span := x.tr.startClassify()
-	cands, err := cl.Classify(ctx, classify.Request{System: system, User: user, Policy: rp.policy, Models: models})
+	cctx, span := x.tr.startClassify(ctx)
+	cands, err := cl.Classify(cctx, classify.Request{System: system, User: user, Policy: rp.policy, Models: models})
 	took := x.p.cfg.Now().Sub(started)
 	x.tr.classified(span, rp.policy.ID, cands, err)
 	var ne *classify.NoModelError

@@ -163,13 +163,15 @@ func (t *reqTrace) request(req *Request) {
 	}
 }
 
-// startClassify begins the classification span.
-func (t *reqTrace) startClassify() trace.Span {
+// startClassify begins the classification span and returns ctx carrying
+// it, so that calls the classifier makes (the in-process embeddings request)
+// join the trace below it. Untraced, ctx is returned as it is.
+func (t *reqTrace) startClassify(ctx context.Context) (context.Context, trace.Span) {
 	if t == nil {
-		return nil
+		return ctx, nil
 	}
 	_, s := t.tracer.Start(t.ctx, "logos.classify")
-	return s
+	return trace.ContextWithSpan(ctx, s), s
 }
 
 // classified ends the classification span s: the policy, how many models

@@ -371,7 +371,14 @@ func (h *Handler) ExecuteJob(ctx context.Context, job store.Job, reached jobs.Re
 	ids := requestIDs{id: NewRequestID(), client: fmt.Sprintf("job-%d", job.ID)}
 	ctx = withRequestIDs(ctx, ids)
 	ctx = AsCaller(ctx, pipeline.Identity{ProcessID: job.ProcessID, ProfileID: job.ProfileID})
-	ctx = pipeline.WithBeforeForward(ctx, reached)
+	ctx = pipeline.WithBeforeForward(ctx, func(ctx context.Context, rid string) error {
+		if rid != ids.id {
+			// Another request made under the job's context (one the
+			// classifier sends), not the job's own.
+			return nil
+		}
+		return reached(ctx, rid)
+	})
 	r, err := http.NewRequestWithContext(ctx, http.MethodPost, "/"+p.Prefix+"/"+p.Operation, strings.NewReader(p.Body))
 	if err != nil {
 		return jobs.Outcome{StatusCode: http.StatusInternalServerError, Body: oaierr.New(http.StatusInternalServerError, "The stored job cannot be read").WithCode("job_unreadable").Marshal(), RequestID: ids.id}
