@@ -54,10 +54,25 @@ type usageScanner struct {
 
 // Write feeds the next piece of the document. It never fails.
 func (s *usageScanner) Write(p []byte) (int, error) {
-	for _, c := range p {
+	for i := 0; i < len(p); i++ {
 		if s.broken {
 			break
 		}
+		if s.inString && !s.inKey && !s.rec && !s.escape {
+			// Inside a value string that is not kept (the bulk of an
+			// answer: its content): only a quote or a backslash matters.
+			j := bytes.IndexByte(p[i:], '"')
+			if j < 0 {
+				j = len(p) - i
+			}
+			if k := bytes.IndexByte(p[i:i+j], '\\'); k >= 0 {
+				j = k
+			}
+			if i += j; i == len(p) {
+				break
+			}
+		}
+		c := p[i]
 		if s.rec {
 			if !s.inString && len(s.stack) == s.recDepth && (c == ',' || c == '}' || c == ']') {
 				s.finishValue()
