@@ -88,12 +88,7 @@ func insertUsageRows(ctx context.Context, db sqlitedb.DBTX, rows []usageRow, typ
 	// chunk; a cancelled ctx also rolls the transaction back.
 	stmtCtx := context.WithoutCancel(ctx)
 	q := sqlitedb.New(db)
-	first := make(map[string]int, len(rows)) // request id → its first row
-	for i := range rows {
-		if _, ok := first[rows[i].params.RequestID]; !ok {
-			first[rows[i].params.RequestID] = i
-		}
-	}
+	first := firstRows(rows)
 	ids := make([]int64, len(rows)) // usage id of each new row, else 0
 	refs := catalogRefs{ctx: stmtCtx, db: db, known: map[catalogRef]bool{}}
 	args := make([]any, 0, usageRecordParams*chunkFor(len(rows)))
@@ -151,9 +146,26 @@ func insertUsageRows(ctx context.Context, db sqlitedb.DBTX, rows []usageRow, typ
 }
 
 // insertRecordChunk inserts n records whose parameters are args and sets
-// ids[i] for every row i of rows that was new, found by request id through
+// ids[i] for every row i of rows that was new, found by request id with
 // first. It returns how many were new.
-func insertRecordChunk(ctx context.Context, db sqlitedb.DBTX, n int, args []any, first map[string]int, ids []int64) (int, error) {
+func insertRecordChunk(ctx context.Context, db sqlitedb.DBTX, n int, args []any, first func(string) (int, bool), ids []int64) (int, error) {
+	if n == 1 {
+		// One row needs no RETURNING, whose rows cost more than a result.
+		res, err := db.ExecContext(ctx, insertRecordSQL, args...)
+		if err != nil {
+			return 0, err
+		}
+		if k, err := res.RowsAffected(); err != nil || k == 0 {
+			return 0, err
+		}
+		id, err := res.LastInsertId()
+		if err != nil {
+			return 0, err
+		}
+		i, _ := first(args[0].(string))
+		ids[i] = id
+		return 1, nil
+	}
 	res, err := db.QueryContext(ctx, insertRecordsSQL[n], args...)
 	if err != nil {
 		return 0, err
@@ -168,7 +180,7 @@ func insertRecordChunk(ctx context.Context, db sqlitedb.DBTX, n int, args []any,
 		if err := res.Scan(&id, &requestID); err != nil {
 			return 0, err
 		}
-		i, ok := first[requestID]
+		i, ok := first(requestID)
 		if !ok {
 			return 0, fmt.Errorf("insert returned unknown request id %q", requestID)
 		}
@@ -179,6 +191,31 @@ func insertRecordChunk(ctx context.Context, db sqlitedb.DBTX, n int, args []any,
 		return 0, err
 	}
 	return inserted, res.Close()
+}
+
+// firstRows returns a function that finds the first row of rows with a
+// request id: a scan for a few rows, a map for more.
+func firstRows(rows []usageRow) func(requestID string) (int, bool) {
+	if len(rows) <= 16 {
+		return func(id string) (int, bool) {
+			for i := range rows {
+				if rows[i].params.RequestID == id {
+					return i, true
+				}
+			}
+			return 0, false
+		}
+	}
+	m := make(map[string]int, len(rows))
+	for i := range rows {
+		if _, ok := m[rows[i].params.RequestID]; !ok {
+			m[rows[i].params.RequestID] = i
+		}
+	}
+	return func(id string) (int, bool) {
+		i, ok := m[id]
+		return i, ok
+	}
 }
 
 // chunkSizes are the row counts of the multi-row statements, largest first.
@@ -205,6 +242,9 @@ const subselectRows = 4
 // usageRecordParams is the number of parameters of one record in
 // insertRecordsSQL, as appendUsageArgs appends them.
 const usageRecordParams = 35
+
+// insertRecordSQL inserts one record, without RETURNING.
+var insertRecordSQL string
 
 // insertRecordsSQL and insertTokensSQL hold, by row count (one of
 // chunkSizes), the statements inserting that many records or token rows.
@@ -239,7 +279,11 @@ var insertRecordsSQL, insertTokensSQL = func() (map[int]string, map[int]string) 
 			}
 			b.WriteString(row)
 		}
-		b.WriteString(" ON CONFLICT (request_id) DO NOTHING RETURNING id, request_id")
+		b.WriteString(" ON CONFLICT (request_id) DO NOTHING")
+		if n == 1 {
+			insertRecordSQL = b.String()
+		}
+		b.WriteString(" RETURNING id, request_id")
 		records[n] = b.String()
 		tokens[n] = "INSERT INTO usage_tokens (usage_id, token_type_id, count, cost_micros) VALUES " +
 			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?), ", n), ", ")
