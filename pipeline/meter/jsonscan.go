@@ -50,10 +50,20 @@ type usageScanner struct {
 
 	vals  [numFields][]byte
 	found [numFields]bool
+
+	// Initial backing arrays of stack, key and buf, so that a usual answer
+	// (shallow, short keys, a usage object of a few hundred bytes) scans
+	// without growing them on the heap.
+	stackArr [16]byte
+	keyArr   [maxScanKey]byte
+	bufArr   [512]byte
 }
 
 // Write feeds the next piece of the document. It never fails.
 func (s *usageScanner) Write(p []byte) (int, error) {
+	if s.stack == nil {
+		s.stack, s.key, s.buf = s.stackArr[:0], s.keyArr[:0], s.bufArr[:0]
+	}
 	for i := 0; i < len(p); i++ {
 		if s.broken {
 			break
