@@ -179,9 +179,11 @@ func (h *Handler) withIDs(w http.ResponseWriter, r *http.Request) (*http.Request
 	if ids.client != "" {
 		echo = ids.client
 	}
+	// The keys in canonical form, as Header.Set would store them, without
+	// canonicalizing (and allocating) them again for every request.
 	hdr := w.Header()
-	hdr.Set("X-Request-ID", echo)
-	hdr.Set("X-Logos-Request-ID", ids.id)
+	hdr["X-Request-Id"] = []string{echo}
+	hdr["X-Logos-Request-Id"] = []string{ids.id}
 	return r.WithContext(withRequestIDs(r.Context(), ids)), ids
 }
 
@@ -238,7 +240,7 @@ func ClientRequestIDFrom(ctx context.Context) string {
 // to 128 characters of letters, digits and -_.:), and "" otherwise. It is
 // kept for correlation only and need not be unique.
 func ClientRequestID(r *http.Request) string {
-	if id := r.Header.Get("X-Request-ID"); validRequestID(id) {
+	if id := r.Header.Get("X-Request-Id"); validRequestID(id) {
 		return id
 	}
 	return ""

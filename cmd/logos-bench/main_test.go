@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/logos-llm/logos/internal/gcfloor"
 )
 
 // TestMain lets the test binary serve as the proxy target, as the harness
@@ -310,7 +313,8 @@ func TestSmokeDirectAndProxy(t *testing.T) {
 		if len(rep.Targets) != 2 || len(rep.Notes) != 1 || !strings.Contains(rep.Notes[0], "logos-postgres skipped") {
 			t.Fatalf("targets %+v notes %q", rep.Targets, rep.Notes)
 		}
-		if rep.Settings.ProxyGC != "same as logosd's (GC floor 64 MiB)" {
+		auto := gcfloor.AutoMinHeap(func(string) string { return "" }, os.ReadFile)
+		if want := fmt.Sprintf("same as logosd's (GC floor %d MiB)", auto>>20); rep.Settings.ProxyGC != want {
 			t.Errorf("proxy GC %q, want logosd's default floor", rep.Settings.ProxyGC)
 		}
 		for _, tr := range rep.Targets {

@@ -36,8 +36,8 @@ func (g ProxyGC) String() string {
 
 // proxyGC returns the bare proxy's GC setting for c.ProxyGC: with "same"
 // (or empty) the floor logosd applies given c.LogosdFlags and c.LogosdEnv
-// (its --gc-min-heap, else LOGOS_GC_MIN_HEAP, else its default; none when
-// GOGC is set) and the same GOGC/GOMEMLIMIT environment; with "go" nothing.
+// (its --gc-min-heap, else LOGOS_GC_MIN_HEAP, else its default "auto"; none
+// when GOGC is set) and the same GOGC/GOMEMLIMIT environment; with "go" nothing.
 func (c *Config) proxyGC() (ProxyGC, error) {
 	switch c.ProxyGC {
 	case "go":
@@ -75,7 +75,17 @@ func (c *Config) proxyGC() (ProxyGC, error) {
 		}
 		text = val
 	}
-	if g.MinHeap, err = gcfloor.ParseSize(text); err != nil {
+	// "auto" is sized as logosd sizes it: from the GOMEMLIMIT it is given
+	// and the cgroup both run in.
+	goEnv := func(name string) string {
+		for _, kv := range g.Env {
+			if k, v, _ := strings.Cut(kv, "="); k == name {
+				return v
+			}
+		}
+		return ""
+	}
+	if g.MinHeap, err = gcfloor.Resolve(text, goEnv); err != nil {
 		return ProxyGC{}, fmt.Errorf("logosd's GC minimum heap %q: %w", text, err)
 	}
 	for _, kv := range g.Env {

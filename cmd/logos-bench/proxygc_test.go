@@ -1,15 +1,22 @@
 package main
 
 import (
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/logos-llm/logos/internal/gcfloor"
 )
 
 // TestProxyGC: the bare proxy gets the GC floor logosd would apply given the
 // same flags and environment, so it is the honest floor.
 func TestProxyGC(t *testing.T) {
+	// logosd's default, "auto", depends on the cgroup the test runs in.
+	auto := gcfloor.AutoMinHeap(func(string) string { return "" }, os.ReadFile)
+	autoStr := fmt.Sprintf("same as logosd's (GC floor %d MiB)", auto>>20)
 	for _, tc := range []struct {
 		name  string
 		cfg   Config
@@ -17,7 +24,8 @@ func TestProxyGC(t *testing.T) {
 		str   string
 		isErr bool
 	}{
-		{"default floor", Config{}, ProxyGC{MinHeap: 64 << 20, Same: true}, "same as logosd's (GC floor 64 MiB)", false},
+		{"default floor", Config{}, ProxyGC{MinHeap: auto, Same: true}, autoStr, false},
+		{"auto sized from the GOMEMLIMIT given", Config{LogosdEnv: "GOMEMLIMIT=64MiB"}, ProxyGC{MinHeap: min(auto, 16<<20), Env: []string{"GOMEMLIMIT=64MiB"}, Same: true}, "", false},
 		{"go defaults", Config{ProxyGC: "go", LogosdEnv: "GOMEMLIMIT=1GiB"}, ProxyGC{}, "Go's defaults", false},
 		{"flag", Config{LogosdFlags: "--debug-listen 127.0.0.1:1 --gc-min-heap 16MiB"}, ProxyGC{MinHeap: 16 << 20, Same: true}, "same as logosd's (GC floor 16 MiB)", false},
 		{"flag with =", Config{LogosdFlags: "-gc-min-heap=0"}, ProxyGC{Same: true}, "same as logosd's (Go's defaults)", false},

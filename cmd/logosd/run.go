@@ -108,7 +108,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	maxHeader := env("LOGOS_MAX_HEADER_BYTES", "64KiB")
 	fs.StringVar(&maxHeader, "max-header-bytes", maxHeader, "largest request line and headers; larger requests get 431 (LOGOS_MAX_HEADER_BYTES)")
 	gcMin := env("LOGOS_GC_MIN_HEAP", gcfloor.DefaultMinHeapText)
-	fs.StringVar(&gcMin, "gc-min-heap", gcMin, "smallest heap the Go collector lets grow before collecting, e.g. 64MiB; 0: Go's default. Ignored when GOGC is set (LOGOS_GC_MIN_HEAP)")
+	fs.StringVar(&gcMin, "gc-min-heap", gcMin, "smallest heap the Go collector lets grow before collecting, e.g. 64MiB; auto: 40MiB or a quarter of GOMEMLIMIT or the cgroup memory limit if smaller; 0: Go's default. Ignored when GOGC is set (LOGOS_GC_MIN_HEAP)")
 	retention := env("LOGOS_SNAPSHOT_RETENTION", "168h")
 	fs.StringVar(&retention, "snapshot-retention", retention, "how long provider snapshots (polls of providers' admin URLs) are kept; 0: forever (LOGOS_SNAPSHOT_RETENTION)")
 	usageRetention := env("LOGOS_USAGE_RETENTION", "0")
@@ -250,7 +250,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	if o.retention == 0 {
 		o.retention = -1 // logos.Config: negative keeps them forever
 	}
-	if o.gcMinHeap, err = gcfloor.ParseSize(gcMin); err != nil {
+	if o.gcMinHeap, err = gcfloor.Resolve(gcMin, getenv); err != nil {
 		return o, fmt.Errorf("invalid GC minimum heap %q: %w", gcMin, err)
 	}
 	if o.corsOrigins, err = router.ParseCORSOrigins(cors); err != nil {

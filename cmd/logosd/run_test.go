@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/logos-llm/logos/classify"
+	"github.com/logos-llm/logos/internal/gcfloor"
 	"github.com/logos-llm/logos/providers/providertest"
 	"github.com/logos-llm/logos/store"
 	"github.com/logos-llm/logos/store/postgres/pgtest"
@@ -217,8 +218,9 @@ func TestSnapshotRetentionOption(t *testing.T) {
 	}
 }
 
-// TestGCMinHeapOptions: the floor defaults to 64 MiB, LOGOS_GC_MIN_HEAP and
-// the flag set it, 0 turns it off, and a set GOGC takes precedence.
+// TestGCMinHeapOptions: the floor defaults to "auto" (sized from the memory
+// limits), LOGOS_GC_MIN_HEAP and the flag set it, 0 turns it off, and a set
+// GOGC takes precedence.
 func TestGCMinHeapOptions(t *testing.T) {
 	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
 	for _, c := range []struct {
@@ -226,7 +228,9 @@ func TestGCMinHeapOptions(t *testing.T) {
 		env  map[string]string
 		want uint64
 	}{
-		{nil, nil, 64 << 20},
+		{nil, nil, gcfloor.AutoMinHeap(env(nil), os.ReadFile)},
+		{nil, map[string]string{"GOMEMLIMIT": "64MiB"}, min(gcfloor.AutoMinHeap(env(nil), os.ReadFile), 16<<20)},
+		{[]string{"--gc-min-heap", "auto"}, map[string]string{"LOGOS_GC_MIN_HEAP": "16MiB"}, gcfloor.AutoMinHeap(env(nil), os.ReadFile)},
 		{nil, map[string]string{"LOGOS_GC_MIN_HEAP": "16MiB"}, 16 << 20},
 		{[]string{"--gc-min-heap", "0"}, map[string]string{"LOGOS_GC_MIN_HEAP": "16MiB"}, 0},
 	} {

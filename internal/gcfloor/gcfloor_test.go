@@ -1,6 +1,7 @@
 package gcfloor
 
 import (
+	"os"
 	"runtime"
 	"runtime/metrics"
 	"testing"
@@ -114,5 +115,57 @@ func TestParseSize(t *testing.T) {
 		if got, err := ParseSize(in); err == nil {
 			t.Errorf("ParseSize(%q) = %d, want an error", in, got)
 		}
+	}
+}
+
+// TestAutoMinHeap: "auto" is AutoCap unless GOMEMLIMIT or the cgroup limit,
+// whichever is smaller, is under four times that; "max", "off" and
+// unreadable files are no limit.
+func TestAutoMinHeap(t *testing.T) {
+	files := func(kv map[string]string) func(string) ([]byte, error) {
+		return func(path string) ([]byte, error) {
+			if v, ok := kv[path]; ok {
+				return []byte(v), nil
+			}
+			return nil, os.ErrNotExist
+		}
+	}
+	env := func(limit string) func(string) string {
+		return func(k string) string {
+			if k == "GOMEMLIMIT" {
+				return limit
+			}
+			return ""
+		}
+	}
+	const v2, v1 = "/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+	for _, c := range []struct {
+		name  string
+		limit string
+		files map[string]string
+		want  uint64
+	}{
+		{"no limit", "", nil, AutoCap},
+		{"GOMEMLIMIT off", "off", map[string]string{v2: "max\n"}, AutoCap},
+		{"large GOMEMLIMIT", "1GiB", nil, AutoCap},
+		{"small GOMEMLIMIT", "64MiB", nil, 16 << 20},
+		{"cgroup v2", "", map[string]string{v2: "134217728\n"}, 32 << 20},
+		{"cgroup v1", "", map[string]string{v1: "67108864\n"}, 16 << 20},
+		{"cgroup v1 unlimited", "", map[string]string{v1: "9223372036854771712\n"}, AutoCap},
+		{"smaller of both", "96MiB", map[string]string{v2: "134217728"}, 24 << 20},
+		{"bad GOMEMLIMIT", "lots", nil, AutoCap},
+	} {
+		if got := AutoMinHeap(env(c.limit), files(c.files)); got != c.want {
+			t.Errorf("%s: AutoMinHeap = %d, want %d", c.name, got, c.want)
+		}
+	}
+	if got, err := Resolve("auto", env("64MiB")); err != nil || got > 16<<20 {
+		t.Errorf(`Resolve("auto") with GOMEMLIMIT=64MiB = %d, %v; want at most 16 MiB`, got, err)
+	}
+	if got, err := Resolve("8MiB", env("")); err != nil || got != 8<<20 {
+		t.Errorf(`Resolve("8MiB") = %d, %v`, got, err)
+	}
+	if _, err := Resolve("8MB", env("")); err == nil {
+		t.Error(`Resolve("8MB") did not fail`)
 	}
 }

@@ -50,14 +50,39 @@ type usageScanner struct {
 
 	vals  [numFields][]byte
 	found [numFields]bool
+
+	// Initial backing arrays of stack, key and buf, so that a usual answer
+	// (shallow, short keys, a usage object of a few hundred bytes) scans
+	// without growing them on the heap.
+	stackArr [16]byte
+	keyArr   [maxScanKey]byte
+	bufArr   [512]byte
 }
 
 // Write feeds the next piece of the document. It never fails.
 func (s *usageScanner) Write(p []byte) (int, error) {
-	for _, c := range p {
+	if s.stack == nil {
+		s.stack, s.key, s.buf = s.stackArr[:0], s.keyArr[:0], s.bufArr[:0]
+	}
+	for i := 0; i < len(p); i++ {
 		if s.broken {
 			break
 		}
+		if s.inString && !s.inKey && !s.rec && !s.escape {
+			// Inside a value string that is not kept (the bulk of an
+			// answer: its content): only a quote or a backslash matters.
+			j := bytes.IndexByte(p[i:], '"')
+			if j < 0 {
+				j = len(p) - i
+			}
+			if k := bytes.IndexByte(p[i:i+j], '\\'); k >= 0 {
+				j = k
+			}
+			if i += j; i == len(p) {
+				break
+			}
+		}
+		c := p[i]
 		if s.rec {
 			if !s.inString && len(s.stack) == s.recDepth && (c == ',' || c == '}' || c == ']') {
 				s.finishValue()

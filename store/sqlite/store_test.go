@@ -719,3 +719,70 @@ func TestEnsureTokenTypeConcurrentStores(t *testing.T) {
 		}
 	}
 }
+
+// TestInsertUsageLargeBatch: a batch large enough for the multi-row
+// statements (chunks of 64 and 16, catalogue ids resolved once per batch)
+// keeps the per-record rules: dangling ids become NULL, a request id already
+// stored or repeated in the batch is skipped with its tokens, and every new
+// record gets its own token rows.
+func TestInsertUsageLargeBatch(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t)
+	c := newCatalog(t, s)
+	if n := must(s.InsertUsage(ctx, []store.UsageRecord{c.record("r007", t0)}))(t); n != 1 {
+		t.Fatalf("stored %d, want 1", n)
+	}
+	var batch []store.UsageRecord
+	for i := range 90 {
+		r := c.record(fmt.Sprintf("r%03d", i), t0.Add(time.Duration(i)*time.Second))
+		r.Tokens = []store.TokenCount{{Type: "prompt_tokens", Count: int64(i + 1)}, {Type: "completion_tokens", Count: 2}}
+		if i%3 == 0 {
+			r.ModelID, r.DeploymentID = 999999, 999998
+		}
+		batch = append(batch, r)
+	}
+	dup := batch[70] // repeated in another chunk (the first 64 are one)
+	dup.StatusCode = 418
+	dup.Tokens = []store.TokenCount{{Type: "prompt_tokens", Count: 1000}}
+	batch = append(batch, dup)
+	dup2 := batch[3] // repeated within the first chunk
+	dup2.StatusCode = 418
+	batch = append(batch[:5], append([]store.UsageRecord{dup2}, batch[5:]...)...)
+	if n := must(s.InsertUsage(ctx, batch))(t); n != 89 {
+		t.Fatalf("stored %d, want 89 (90 less r007)", n)
+	}
+	if n := must(s.CountUsage(ctx, store.UsageFilter{}))(t); n != 90 {
+		t.Errorf("CountUsage = %d, want 90", n)
+	}
+	for _, i := range []int{3, 4, 63, 64, 70, 89} {
+		got := must(s.GetUsage(ctx, fmt.Sprintf("r%03d", i)))(t)
+		wantModel, wantDeployment := c.model.ID, c.deployment.ID
+		if i%3 == 0 {
+			wantModel, wantDeployment = 0, 0
+		}
+		if got.ModelID != wantModel || got.DeploymentID != wantDeployment || got.ProcessID != c.process.ID {
+			t.Errorf("r%03d: model %d deployment %d process %d, want %d %d %d", i, got.ModelID, got.DeploymentID, got.ProcessID, wantModel, wantDeployment, c.process.ID)
+		}
+		want := []store.TokenCount{{Type: "completion_tokens", Count: 2}, {Type: "prompt_tokens", Count: int64(i + 1)}}
+		if got.StatusCode != 200 || !tokensEqual(got.Tokens, want) {
+			t.Errorf("r%03d: status %d tokens %+v, want the first record's (200, %+v)", i, got.StatusCode, got.Tokens, want)
+		}
+	}
+	want := []store.TokenCount{{Type: "completion_tokens", Count: 10}, {Type: "prompt_tokens", Count: 15}}
+	if got := must(s.GetUsage(ctx, "r007"))(t); !tokensEqual(got.Tokens, want) {
+		t.Errorf("r007, stored before: tokens %+v, want %+v unchanged", got.Tokens, want)
+	}
+}
+
+// tokensEqual compares token types and counts.
+func tokensEqual(got, want []store.TokenCount) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for i := range got {
+		if got[i].Type != want[i].Type || got[i].Count != want[i].Count {
+			return false
+		}
+	}
+	return true
+}

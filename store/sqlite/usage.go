@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,7 +55,7 @@ func (s *Store) InsertUsage(ctx context.Context, records []store.UsageRecord) (i
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		c = newStmtCache(tx, s.writer, &s.prepared)
 		var err error
-		inserted, err = insertUsageRows(ctx, sqlitedb.New(c), rows, &types)
+		inserted, err = insertUsageRows(ctx, c, rows, &types)
 		return err
 	})
 	if c != nil {
@@ -71,62 +72,301 @@ func (s *Store) InsertUsage(ctx context.Context, records []store.UsageRecord) (i
 	return inserted, nil
 }
 
-// insertUsageRows inserts rows with q, which runs in one transaction, and
+// insertUsageRows inserts rows with db, which runs in one transaction, and
 // returns how many were new. Only new records get token rows.
-func insertUsageRows(ctx context.Context, q *sqlitedb.Queries, rows []usageRow, types *tokenTypes) (int, error) {
+//
+// Records and token rows are inserted many to a statement (see chunkSizes):
+// SQLite's cost per statement (binding, opening and closing its cursors,
+// database/sql's bookkeeping) was about a third of a record's. A record's
+// usage id comes back by RETURNING, which lists only the rows inserted, so a
+// record whose request id was already stored (or appears earlier in rows)
+// gets no tokens, as with one statement per record.
+func insertUsageRows(ctx context.Context, db sqlitedb.DBTX, rows []usageRow, types *tokenTypes) (int, error) {
 	// The driver starts a goroutine per statement to watch a cancellable
 	// context, which costs more than the short statements here. They run
 	// without cancellation instead and the loop checks ctx before every
-	// record; a cancelled ctx also rolls the transaction back.
+	// chunk; a cancelled ctx also rolls the transaction back.
 	stmtCtx := context.WithoutCancel(ctx)
+	q := sqlitedb.New(db)
+	first := firstRows(rows)
+	ids := make([]int64, len(rows)) // usage id of each new row, else 0
+	refs := catalogRefs{ctx: stmtCtx, db: db, known: map[catalogRef]bool{}}
+	args := make([]any, 0, usageRecordParams*chunkFor(len(rows)))
 	inserted := 0
-	for i := range rows {
+	for done := 0; done < len(rows); {
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		id, isNew, err := insertUsageRecord(stmtCtx, q, rows[i].params)
-		if err != nil {
-			return 0, fmt.Errorf("record %q: %w", rows[i].params.RequestID, err)
+		n := chunkFor(len(rows) - done)
+		chunk := rows[done : done+n]
+		args = args[:0]
+		r := &refs
+		if n <= subselectRows {
+			r = nil
 		}
-		if !isNew {
+		for i := range chunk {
+			var err error
+			if args, err = appendUsageArgs(args, &chunk[i].params, r); err != nil {
+				return 0, fmt.Errorf("record %q: %w", chunk[i].params.RequestID, err)
+			}
+		}
+		added, err := insertRecordChunk(stmtCtx, db, len(chunk), args, first, ids)
+		if err != nil {
+			return 0, fmt.Errorf("records %q to %q: %w", chunk[0].params.RequestID, chunk[len(chunk)-1].params.RequestID, err)
+		}
+		inserted += added
+		done += len(chunk)
+	}
+	var tokenArgs []any
+	tokenRows := 0
+	for i := range rows {
+		if ids[i] == 0 {
 			continue // already stored, tokens and all
 		}
-		inserted++
 		for _, t := range rows[i].tokens {
 			typeID, err := types.id(stmtCtx, q, t.Type)
 			if err != nil {
 				return 0, fmt.Errorf("record %q: token type %q: %w", rows[i].params.RequestID, t.Type, err)
 			}
-			err = q.InsertUsageToken(stmtCtx, sqlitedb.InsertUsageTokenParams{
-				UsageID:     id,
-				TokenTypeID: typeID,
-				Count:       t.Count,
-				CostMicros:  t.CostMicros,
-			})
-			if err != nil {
-				return 0, fmt.Errorf("record %q: tokens %q: %w", rows[i].params.RequestID, t.Type, err)
-			}
+			tokenArgs = append(tokenArgs, ids[i], typeID, t.Count, t.CostMicros)
+			tokenRows++
 		}
+	}
+	for done := 0; done < tokenRows; {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		n := chunkFor(tokenRows - done)
+		if _, err := db.ExecContext(stmtCtx, insertTokensSQL[n], tokenArgs[done*4:(done+n)*4]...); err != nil {
+			return 0, fmt.Errorf("tokens of record %d: %w", tokenArgs[done*4], err)
+		}
+		done += n
 	}
 	return inserted, nil
 }
 
-// insertUsageRecord inserts one record and returns its id, or isNew false if
-// its request id was already stored.
-func insertUsageRecord(ctx context.Context, q *sqlitedb.Queries, p sqlitedb.InsertUsageRecordParams) (id int64, isNew bool, err error) {
-	res, err := q.InsertUsageRecord(ctx, p)
+// insertRecordChunk inserts n records whose parameters are args and sets
+// ids[i] for every row i of rows that was new, found by request id with
+// first. It returns how many were new.
+func insertRecordChunk(ctx context.Context, db sqlitedb.DBTX, n int, args []any, first func(string) (int, bool), ids []int64) (int, error) {
+	if n == 1 {
+		// One row needs no RETURNING, whose rows cost more than a result.
+		res, err := db.ExecContext(ctx, insertRecordSQL, args...)
+		if err != nil {
+			return 0, err
+		}
+		if k, err := res.RowsAffected(); err != nil || k == 0 {
+			return 0, err
+		}
+		id, err := res.LastInsertId()
+		if err != nil {
+			return 0, err
+		}
+		i, _ := first(args[0].(string))
+		ids[i] = id
+		return 1, nil
+	}
+	res, err := db.QueryContext(ctx, insertRecordsSQL[n], args...)
 	if err != nil {
-		return 0, false, err
+		return 0, err
 	}
-	n, err := res.RowsAffected()
-	if err != nil || n == 0 {
-		return 0, false, err
+	defer res.Close()
+	inserted := 0
+	for res.Next() {
+		var (
+			id        int64
+			requestID string
+		)
+		if err := res.Scan(&id, &requestID); err != nil {
+			return 0, err
+		}
+		i, ok := first(requestID)
+		if !ok {
+			return 0, fmt.Errorf("insert returned unknown request id %q", requestID)
+		}
+		ids[i] = id
+		inserted++
 	}
-	id, err = res.LastInsertId()
-	if err != nil {
-		return 0, false, err
+	if err := res.Err(); err != nil {
+		return 0, err
 	}
-	return id, true, nil
+	return inserted, res.Close()
+}
+
+// firstRows returns a function that finds the first row of rows with a
+// request id: a scan for a few rows, a map for more.
+func firstRows(rows []usageRow) func(requestID string) (int, bool) {
+	if len(rows) <= 16 {
+		return func(id string) (int, bool) {
+			for i := range rows {
+				if rows[i].params.RequestID == id {
+					return i, true
+				}
+			}
+			return 0, false
+		}
+	}
+	m := make(map[string]int, len(rows))
+	for i := range rows {
+		if _, ok := m[rows[i].params.RequestID]; !ok {
+			m[rows[i].params.RequestID] = i
+		}
+	}
+	return func(id string) (int, bool) {
+		i, ok := m[id]
+		return i, ok
+	}
+}
+
+// chunkSizes are the row counts of the multi-row statements, largest first.
+// A batch is split into as many of the largest as fit, then the next size,
+// and so on: few statements per batch, and few prepared ones for the store.
+// 64 records take 2,240 parameters, well below SQLite's limit of 32,766.
+var chunkSizes = [...]int{64, 16, 4, 1}
+
+// chunkFor returns the largest chunk size not above n (n ≥ 1).
+func chunkFor(n int) int {
+	for _, c := range chunkSizes {
+		if c <= n {
+			return c
+		}
+	}
+	return 1
+}
+
+// subselectRows is the largest chunk whose statement looks up the catalogue
+// ids itself; larger ones get them resolved (catalogRefs), which costs a
+// few queries per batch.
+const subselectRows = 4
+
+// usageRecordParams is the number of parameters of one record in
+// insertRecordsSQL, as appendUsageArgs appends them.
+const usageRecordParams = 35
+
+// insertRecordSQL inserts one record, without RETURNING.
+var insertRecordSQL string
+
+// insertRecordsSQL and insertTokensSQL hold, by row count (one of
+// chunkSizes), the statements inserting that many records or token rows.
+var insertRecordsSQL, insertTokensSQL = func() (map[int]string, map[int]string) {
+	// As InsertUsageRecord in db/queries/sqlite/usage.sql: a catalogue id
+	// that does not exist resolves to NULL. Chunks above subselectRows have
+	// those ids resolved beforehand instead (catalogRefs): with six
+	// sub-selects a row, a statement of 64 rows opened 384 cursors, and
+	// SQLite's cost of opening one grows with the number open.
+	const subselectRow = `(?, (SELECT p.id FROM processes p WHERE p.id = ?), (SELECT pr.id FROM profiles pr WHERE pr.id = ?), ` +
+		`(SELECT m.id FROM models m WHERE m.id = ?), (SELECT pv.id FROM providers pv WHERE pv.id = ?), ` +
+		`(SELECT d.id FROM deployments d WHERE d.id = ?), (SELECT po.id FROM policies po WHERE po.id = ?), `
+	plainRow := "(" + strings.TrimSuffix(strings.Repeat("?, ", usageRecordParams), ", ") + ")"
+	records, tokens := map[int]string{}, map[int]string{}
+	for _, n := range chunkSizes {
+		var b strings.Builder
+		b.WriteString(`INSERT INTO usage_records (
+    request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id,
+    model_name, provider_name, operation, stream, received_at, forwarded_at,
+    first_token_at, completed_at, status_code, outcome, error_message, client_ip,
+    priority, queue_wait_us, cold_start, log_level, classification, request_payload,
+    response_payload, request_headers, response_headers, cost_micros, currency,
+    total_tokens, client_request_id, classified_by, classification_us, attempts
+) VALUES `)
+		row := plainRow
+		if n <= subselectRows {
+			row = subselectRow + strings.TrimSuffix(strings.Repeat("?, ", usageRecordParams-7), ", ") + ")"
+		}
+		for i := range n {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(row)
+		}
+		b.WriteString(" ON CONFLICT (request_id) DO NOTHING")
+		if n == 1 {
+			insertRecordSQL = b.String()
+		}
+		b.WriteString(" RETURNING id, request_id")
+		records[n] = b.String()
+		tokens[n] = "INSERT INTO usage_tokens (usage_id, token_type_id, count, cost_micros) VALUES " +
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?), ", n), ", ")
+	}
+	return records, tokens
+}()
+
+// appendUsageArgs appends p's parameters in the column order of
+// insertRecordsSQL; with refs (for chunks above subselectRows), each
+// catalogue id that does not exist is NULL.
+func appendUsageArgs(args []any, p *sqlitedb.InsertUsageRecordParams, refs *catalogRefs) ([]any, error) {
+	args = append(args, p.RequestID)
+	for i, id := range [...]int64{p.ProcessID, p.ProfileID, p.ModelID, p.ProviderID, p.DeploymentID, p.PolicyID} {
+		if refs == nil {
+			args = append(args, id)
+			continue
+		}
+		ok, err := refs.exists(i, id)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			args = append(args, id)
+		} else {
+			args = append(args, nil)
+		}
+	}
+	return append(args,
+		p.ModelName, p.ProviderName, p.Operation, p.Stream, p.ReceivedAt, p.ForwardedAt,
+		p.FirstTokenAt, p.CompletedAt, p.StatusCode, p.Outcome, p.ErrorMessage, p.ClientIp,
+		p.Priority, p.QueueWaitUs, p.ColdStart, p.LogLevel, p.Classification, p.RequestPayload,
+		p.ResponsePayload, p.RequestHeaders, p.ResponseHeaders, p.CostMicros, p.Currency,
+		p.TotalTokens, p.ClientRequestID, p.ClassifiedBy, p.ClassificationUs, p.Attempts,
+	), nil
+}
+
+// catalogRefs tells, within one transaction, whether the catalogue rows a
+// record refers to exist; a record keeps only the ids that do (the others
+// are stored as NULL, so a record is never refused because the catalogue
+// changed under it). A batch refers to few distinct rows: each is looked up
+// once.
+type catalogRefs struct {
+	ctx   context.Context
+	db    sqlitedb.DBTX
+	known map[catalogRef]bool
+}
+
+type catalogRef struct {
+	table int // index in refQueries
+	id    int64
+}
+
+// refQueries find a row by id in the tables a usage record refers to, in
+// the order of its columns process_id to policy_id.
+var refQueries = [...]string{
+	"SELECT 1 FROM processes WHERE id = ?",
+	"SELECT 1 FROM profiles WHERE id = ?",
+	"SELECT 1 FROM models WHERE id = ?",
+	"SELECT 1 FROM providers WHERE id = ?",
+	"SELECT 1 FROM deployments WHERE id = ?",
+	"SELECT 1 FROM policies WHERE id = ?",
+}
+
+// exists reports whether the row id of table refQueries[table] exists.
+func (r *catalogRefs) exists(table int, id int64) (bool, error) {
+	if id <= 0 {
+		return false, nil // ids start at 1
+	}
+	k := catalogRef{table, id}
+	if ok, found := r.known[k]; found {
+		return ok, nil
+	}
+	var one int
+	err := r.db.QueryRowContext(r.ctx, refQueries[table], id).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		r.known[k] = false
+	case err != nil:
+		return false, err
+	default:
+		r.known[k] = true
+	}
+	return r.known[k], nil
 }
 
 // tokenTypes resolves token type names to ids for one transaction.
