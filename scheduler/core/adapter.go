@@ -45,6 +45,14 @@ type AdapterConfig struct {
 	// (as the simulator does every 10 s), so that a policy can act on
 	// waiting times when nothing else happens; 0 delivers none.
 	Tick time.Duration
+	// BestModelOnly keeps only a job's leading candidates that share the
+	// first one's Weight (the deployments of the best model, or of models
+	// that tie with it), as fcfs does without Config.AcrossModels: a
+	// classified request then waits for its best model and the policy never
+	// sees a second-best one. Jobs whose candidates all weigh the same
+	// (requests naming a model) are not affected. false passes every
+	// candidate to the policy.
+	BestModelOnly bool
 }
 
 // Adapter runs a Policy as a scheduler.Scheduler in production. Every
@@ -64,6 +72,7 @@ type Adapter struct {
 	policy         Policy
 	clock          clock.Clock
 	defaultTimeout time.Duration
+	bestModelOnly  bool
 	log            *slog.Logger
 	wakeCooldown   time.Duration
 	loadCooldown   time.Duration
@@ -117,6 +126,7 @@ func NewAdapter(p Policy, cfg AdapterConfig) *Adapter {
 		policy:         p,
 		clock:          cfg.Clock,
 		defaultTimeout: cfg.DefaultTimeout,
+		bestModelOnly:  cfg.BestModelOnly,
 		log:            cfg.Logger,
 		wakeCooldown:   cfg.WakeCooldown,
 		loadCooldown:   cfg.LoadCooldown,
@@ -171,6 +181,9 @@ func (a *Adapter) Acquire(ctx context.Context, j scheduler.Job) (*scheduler.Leas
 	}
 	if len(j.Candidates) == 0 {
 		return nil, fmt.Errorf("request %s: %w", j.RequestID, scheduler.ErrNoCandidates)
+	}
+	if a.bestModelOnly {
+		j.Candidates = bestModel(j.Candidates)
 	}
 	a.mu.Lock()
 	if a.closed {
@@ -425,4 +438,15 @@ func (a *Adapter) Close() error {
 	a.mu.Unlock()
 	a.timers.Wait()
 	return nil
+}
+
+// bestModel returns the leading candidates that share the first one's
+// Weight.
+func bestModel(c []scheduler.Candidate) []scheduler.Candidate {
+	for i := 1; i < len(c); i++ {
+		if c[i].Weight != c[0].Weight {
+			return c[:i]
+		}
+	}
+	return c
 }

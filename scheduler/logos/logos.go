@@ -222,7 +222,10 @@ func (p *Policy) Handle(now time.Time, view *core.View, ev core.Event) []core.Ac
 	case core.Arrival:
 		p.noteArrival(now, ev.Req)
 		m := p.choose(view, ev.Req)
-		if q := p.queue(m); p.cfg.MaxQueue > 0 && q.Len() >= p.cfg.MaxQueue {
+		if p.full(m) {
+			m = p.overflow(ev.Req, m)
+		}
+		if q := p.queue(m); p.full(m) {
 			p.acts = append(p.acts, core.RejectReq(ev.Req, fmt.Errorf("model %s has %d waiting: %w", m, q.Len(), scheduler.ErrQueueFull)))
 		} else {
 			q.Push(ev.Req)
@@ -242,6 +245,25 @@ func (p *Policy) Handle(now time.Time, view *core.View, ev core.Event) []core.Ac
 		}
 	}
 	return p.acts
+}
+
+// full reports whether m's queue holds MaxQueue requests.
+func (p *Policy) full(m string) bool {
+	q := p.queues[m]
+	return p.cfg.MaxQueue > 0 && q != nil && q.Len() >= p.cfg.MaxQueue
+}
+
+// overflow returns the first other candidate of r whose queue has room and
+// which r may wait for instead of m (its weight ties with the top one's or
+// is near-equal to it), else m: as with FCFS, a request is refused only when
+// every queue it could wait in is full.
+func (p *Policy) overflow(r *core.Request, m string) string {
+	for _, c := range r.Candidates {
+		if c.Model != m && !p.full(c.Model) && (c.Weight == r.Candidates[0].Weight || p.nearEqual(r, c.Model)) {
+			return c.Model
+		}
+	}
+	return m
 }
 
 func awake(l *core.Lane) bool { return l.State == core.Awake && !l.Draining }

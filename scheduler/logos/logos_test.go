@@ -121,3 +121,32 @@ func TestMaxQueue(t *testing.T) {
 		t.Errorf("queue holds %d, want 2", n)
 	}
 }
+
+// With MaxQueue, a request whose chosen model's queue is full waits in the
+// queue of another candidate it may take (here a second deployment of the
+// same model) and is rejected with scheduler.ErrQueueFull only when every
+// such queue is full, as with FCFS.
+func TestMaxQueueOverflowsThenRejects(t *testing.T) {
+	p := New(Config{MaxQueue: 1})
+	v := &core.View{Lanes: []core.Lane{
+		{ID: 0, Model: "a", State: core.Awake, Slots: 1, Running: 1},
+		{ID: 1, Model: "b", State: core.Awake, Slots: 1, Running: 1},
+	}}
+	now := time.Unix(0, 0)
+	var got []string
+	for i := range 3 {
+		r := &core.Request{ID: fmt.Sprint(i), Index: i, Arrival: now, Candidates: []core.Candidate{{Model: "a"}, {Model: "b"}}}
+		acts := p.Handle(now, v, core.Event{Kind: core.Arrival, Req: r})
+		switch {
+		case len(acts) == 0:
+			got = append(got, p.where[r])
+		case acts[0].Kind == core.Reject && errors.Is(acts[0].Err, scheduler.ErrQueueFull):
+			got = append(got, "full")
+		default:
+			t.Fatalf("request %d: %+v", i, acts)
+		}
+	}
+	if want := []string{"a", "b", "full"}; !slices.Equal(got, want) {
+		t.Errorf("placements = %v, want %v", got, want)
+	}
+}
