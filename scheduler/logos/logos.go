@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sort"
 	"time"
 
 	"github.com/logos-llm/logos/scheduler"
@@ -115,35 +116,49 @@ type Policy struct {
 	// target is the model a switch is making room for.
 	target string
 	// recent holds each model's arrival times within RateWindow.
-	recent map[string][]time.Time
+	recent map[string]*arrivals
+}
+
+// arrivals is one model's arrival times, oldest first, from head on; the
+// ones before head have left the window and are dropped in bulk.
+type arrivals struct {
+	ts   []time.Time
+	head int
 }
 
 // RateWindow is the span over which arrival rates are estimated.
 const RateWindow = 60 * time.Second
 
 func (p *Policy) noteArrival(now time.Time, r *core.Request) {
-	for _, c := range r.Candidates[:1] {
-		xs := p.recent[c.Model]
-		i := 0
-		for i < len(xs) && now.Sub(xs[i]) > RateWindow {
-			i++
-		}
-		// shift in place: the slice keeps its array, so steady traffic
-		// appends without allocating
-		n := copy(xs, xs[i:])
-		p.recent[c.Model] = append(xs[:n], now)
+	m := r.Candidates[0].Model
+	w := p.recent[m]
+	if w == nil {
+		w = &arrivals{}
+		p.recent[m] = w
 	}
+	for w.head < len(w.ts) && now.Sub(w.ts[w.head]) > RateWindow {
+		w.head++
+	}
+	// Compact once half the slice has left the window: amortized O(1) per
+	// arrival, and the array is kept, so steady traffic appends without
+	// allocating.
+	if w.head > 0 && w.head >= len(w.ts)/2 {
+		n := copy(w.ts, w.ts[w.head:])
+		w.ts, w.head = w.ts[:n], 0
+	}
+	w.ts = append(w.ts, now)
 }
 
 // rate is model m's arrivals per second over the last RateWindow.
 func (p *Policy) rate(now time.Time, m string) float64 {
-	n := 0
-	for _, t := range p.recent[m] {
-		if now.Sub(t) <= RateWindow {
-			n++
-		}
+	w := p.recent[m]
+	if w == nil {
+		return 0
 	}
-	return float64(n) / RateWindow.Seconds()
+	live := w.ts[w.head:]
+	// arrivals are in time order: the ones within the window are a suffix
+	i := sort.Search(len(live), func(i int) bool { return now.Sub(live[i]) <= RateWindow })
+	return float64(len(live)-i) / RateWindow.Seconds()
 }
 
 func prioWeight(pr scheduler.Priority) float64 {
@@ -191,7 +206,7 @@ var _ core.Policy = (*Policy)(nil)
 // New returns a logos policy.
 func New(cfg Config) *Policy {
 	cfg.defaults()
-	return &Policy{cfg: cfg, queues: map[string]*core.Queue{}, laneOf: map[string][]int{}, where: map[*core.Request]string{}, recent: map[string][]time.Time{}}
+	return &Policy{cfg: cfg, queues: map[string]*core.Queue{}, laneOf: map[string][]int{}, where: map[*core.Request]string{}, recent: map[string]*arrivals{}}
 }
 
 func (p *Policy) queue(m string) *core.Queue {
