@@ -20,24 +20,31 @@ const (
 	schedulerLogos = "logos"
 )
 
-// newScheduler builds the scheduler --scheduler names: "fcfs" (the
-// default: first come, first served per deployment, every model taken as
-// awake) or "logos" (the decision core's logos policy, which wakes, sleeps,
-// loads and unloads models through the Router's lifecycle executor). The
-// returned function closes it.
+// newScheduler builds the scheduler --scheduler names: "logos" (the
+// default: the decision core's logos policy, which wakes, sleeps, loads and
+// unloads models through the Router's lifecycle executor and batches and
+// switches models by their queues) or "fcfs" (first come, first served per
+// deployment, every model taken as awake). Both bound each deployment's
+// queue to maxQueue (0: unbounded; a request whose every queue is full gets
+// scheduler.ErrQueueFull) and let a classified request run on a second-best
+// model only when acrossModels is set. The returned function closes it.
 func newScheduler(name string, log *slog.Logger, maxQueue int, acrossModels bool) (logos.Scheduler, func() error, error) {
 	switch name {
-	case "", schedulerFCFS:
+	case schedulerFCFS:
 		s, err := fcfs.New(fcfs.Config{Logger: log, MaxQueue: maxQueue, AcrossModels: acrossModels})
 		if err != nil {
 			return nil, nil, err
 		}
 		return s, s.Close, nil
-	case schedulerLogos:
-		a := core.NewAdapter(logospolicy.New(logospolicy.Config{}), core.AdapterConfig{Logger: log, Tick: 10 * time.Second})
+	case "", schedulerLogos:
+		if maxQueue < 0 {
+			return nil, nil, fmt.Errorf("logos scheduler: max queue is negative (%d)", maxQueue)
+		}
+		a := core.NewAdapter(logospolicy.New(logospolicy.Config{MaxQueue: maxQueue}),
+			core.AdapterConfig{Logger: log, Tick: 10 * time.Second, BestModelOnly: !acrossModels})
 		return a, a.Close, nil
 	}
-	return nil, nil, fmt.Errorf("unknown scheduler %q: want %s or %s", name, schedulerFCFS, schedulerLogos)
+	return nil, nil, fmt.Errorf("unknown scheduler %q: want %s or %s", name, schedulerLogos, schedulerFCFS)
 }
 
 // laneProfileJSON is one model of a --lane-profiles file.

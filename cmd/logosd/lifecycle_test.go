@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -16,7 +19,7 @@ func TestNewScheduler(t *testing.T) {
 			t.Fatalf("%q: %v", name, err)
 		}
 		_, manages := s.(scheduler.LifecycleUser)
-		if manages != (name == "logos") {
+		if manages != (name != "fcfs") { // logos is the default
 			t.Errorf("%q: manages lifecycles = %v", name, manages)
 		}
 		if err := closeFn(); err != nil {
@@ -51,5 +54,81 @@ func TestReadLaneProfiles(t *testing.T) {
 	}
 	if ps, err := readLaneProfiles(""); err != nil || ps != nil {
 		t.Errorf("no file: %v, %v", ps, err)
+	}
+}
+
+// Both schedulers honour --max-queue and --scheduler-across-models the same
+// way: a request that finds every queue it could wait in full fails at once
+// with scheduler.ErrQueueFull (the 503 queue_full of /v1), and a classified
+// request waits for its best model unless across-models lets a free
+// second-best one take it.
+func TestSchedulersHonourQueueAndModelFlags(t *testing.T) {
+	ctx := context.Background()
+	for _, name := range []string{schedulerFCFS, schedulerLogos} {
+		t.Run(name+"/max-queue", func(t *testing.T) {
+			s, closeFn, err := newScheduler(name, nil, 1, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = closeFn() }()
+			// one deployment with one slot
+			job := scheduler.Job{RequestID: "r", Candidates: []scheduler.Candidate{{DeploymentID: 1, ModelID: 10, Capacity: 1}}}
+			lease, err := s.Acquire(ctx, job)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer lease.Release(scheduler.Outcome{})
+			// one waiter fills the queue
+			wctx, cancel := context.WithCancel(ctx)
+			errs := make(chan error, 1)
+			go func() {
+				l, err := s.Acquire(wctx, job)
+				if err == nil {
+					l.Release(scheduler.Outcome{})
+				}
+				errs <- err
+			}()
+			sr := s.(scheduler.StateReporter)
+			deadline := time.Now().Add(5 * time.Second)
+			for sr.State().QueueDepth < 1 {
+				if time.Now().After(deadline) {
+					t.Fatalf("waiters never queued: %+v", sr.State())
+				}
+				time.Sleep(time.Millisecond)
+			}
+			if _, err := s.Acquire(ctx, job); !errors.Is(err, scheduler.ErrQueueFull) {
+				t.Errorf("second waiter: %v, want ErrQueueFull", err)
+			}
+			cancel()
+			if err := <-errs; !errors.Is(err, context.Canceled) {
+				t.Errorf("waiter: %v, want context.Canceled", err)
+			}
+		})
+		for _, across := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/across-models=%v", name, across), func(t *testing.T) {
+				s, closeFn, err := newScheduler(name, nil, 0, across)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer func() { _ = closeFn() }()
+				// a classified request: model 10 best, model 20 close behind
+				job := scheduler.Job{RequestID: "r", Timeout: 50 * time.Millisecond, Candidates: []scheduler.Candidate{
+					{DeploymentID: 1, ModelID: 10, Capacity: 1, Weight: 2}, {DeploymentID: 2, ModelID: 20, Capacity: 1, Weight: 1.9}}}
+				first, err := s.Acquire(ctx, job)
+				if err != nil || first.Candidate().DeploymentID != 1 {
+					t.Fatalf("first request: %v on %+v, want deployment 1", err, first)
+				}
+				defer first.Release(scheduler.Outcome{})
+				second, err := s.Acquire(ctx, job)
+				if across {
+					if err != nil || second.Candidate().DeploymentID != 2 {
+						t.Fatalf("second request: %v, want the free second-best deployment 2", err)
+					}
+					second.Release(scheduler.Outcome{})
+				} else if !errors.Is(err, scheduler.ErrQueueTimeout) {
+					t.Fatalf("second request: %v, want it to wait for the best model until its timeout", err)
+				}
+			})
+		}
 	}
 }

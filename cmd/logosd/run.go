@@ -128,7 +128,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.embeddingsModel, "classifier-embeddings-model", env("LOGOS_CLASSIFIER_EMBEDDINGS_MODEL", ""), "embeddings model of the Logos catalogue for the classifier's similarity stage, called through Logos in process as the logos-system process; empty: lexical stage. With --classifier-embeddings-url, the model name sent there instead (default nomic-embed-text) (LOGOS_CLASSIFIER_EMBEDDINGS_MODEL)")
 	fs.StringVar(&o.embeddingsURL, "classifier-embeddings-url", env("LOGOS_CLASSIFIER_EMBEDDINGS_URL", ""), "OpenAI-compatible embeddings URL outside Logos (e.g. http://localhost:11434/v1/embeddings) for the classifier's similarity stage, instead of a model of the catalogue. Key from LOGOS_CLASSIFIER_EMBEDDINGS_KEY (LOGOS_CLASSIFIER_EMBEDDINGS_URL)")
 	fs.BoolVar(&o.acrossModels, "scheduler-across-models", env("LOGOS_SCHEDULER_ACROSS_MODELS", "") == "true", "let a request Logos classified run on a second-best model that is free instead of waiting for the best (LOGOS_SCHEDULER_ACROSS_MODELS=true)")
-	fs.StringVar(&o.scheduler, "scheduler", env("LOGOS_SCHEDULER", schedulerFCFS), "scheduler: fcfs (per deployment, models taken as awake) or logos (swap-aware; wakes, sleeps, loads and unloads models on Ollama and sleep-mode vLLM providers) (LOGOS_SCHEDULER)")
+	fs.StringVar(&o.scheduler, "scheduler", env("LOGOS_SCHEDULER", schedulerLogos), "scheduler: logos (swap-aware; wakes, sleeps, loads and unloads models on Ollama and sleep-mode vLLM providers) or fcfs (per deployment, models taken as awake) (LOGOS_SCHEDULER)")
 	fs.StringVar(&o.laneProfiles, "lane-profiles", env("LOGOS_LANE_PROFILES", ""), "JSON file of models' memory footprints and transition times for --scheduler logos: {\"model\": {\"awake_mb\", \"sleep_mb\", \"wake_s\", \"sleep_s\", \"load_s\", \"unload_s\", \"step_ms\", \"step_per_seq_ms\"}} (LOGOS_LANE_PROFILES)")
 	embTimeout := env("LOGOS_CLASSIFIER_EMBEDDINGS_TIMEOUT", "250ms")
 	fs.StringVar(&embTimeout, "classifier-embeddings-timeout", embTimeout, "deadline of the embeddings similarity stage; past it the lexical stage answers (LOGOS_CLASSIFIER_EMBEDDINGS_TIMEOUT)")
@@ -180,7 +180,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		return o, fmt.Errorf("invalid max queue %q: want a whole number, 0 for unlimited", maxQueue)
 	}
 	if o.scheduler != schedulerFCFS && o.scheduler != schedulerLogos {
-		return o, fmt.Errorf("invalid scheduler %q: want %s or %s", o.scheduler, schedulerFCFS, schedulerLogos)
+		return o, fmt.Errorf("invalid scheduler %q: want %s or %s", o.scheduler, schedulerLogos, schedulerFCFS)
 	}
 	if o.trustedProxies, err = parsePrefixes(proxies); err != nil {
 		return o, fmt.Errorf("invalid trusted proxies %q: %w", proxies, err)

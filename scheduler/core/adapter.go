@@ -45,6 +45,14 @@ type AdapterConfig struct {
 	// (as the simulator does every 10 s), so that a policy can act on
 	// waiting times when nothing else happens; 0 delivers none.
 	Tick time.Duration
+	// BestModelOnly keeps only a job's leading candidates that share the
+	// first one's Weight (the deployments of the best model, or of models
+	// that tie with it), as fcfs does without Config.AcrossModels: a
+	// classified request then waits for its best model and the policy never
+	// sees a second-best one. Jobs whose candidates all weigh the same
+	// (requests naming a model) are not affected. false passes every
+	// candidate to the policy.
+	BestModelOnly bool
 }
 
 // Adapter runs a Policy as a scheduler.Scheduler in production. Every
@@ -64,6 +72,7 @@ type Adapter struct {
 	policy         Policy
 	clock          clock.Clock
 	defaultTimeout time.Duration
+	bestModelOnly  bool
 	log            *slog.Logger
 	wakeCooldown   time.Duration
 	loadCooldown   time.Duration
@@ -117,6 +126,7 @@ func NewAdapter(p Policy, cfg AdapterConfig) *Adapter {
 		policy:         p,
 		clock:          cfg.Clock,
 		defaultTimeout: cfg.DefaultTimeout,
+		bestModelOnly:  cfg.BestModelOnly,
 		log:            cfg.Logger,
 		wakeCooldown:   cfg.WakeCooldown,
 		loadCooldown:   cfg.LoadCooldown,
@@ -144,18 +154,40 @@ func NewAdapter(p Policy, cfg AdapterConfig) *Adapter {
 // unmanagedNode is the node key of lanes without a lifecycle.
 const unmanagedNode = -1 << 63
 
+// waiter is one Acquire: its job, the Request the policy sees and the
+// candidate buffers, in one allocation.
 type waiter struct {
-	job     scheduler.Job
+	job scheduler.Job
+	req Request
+	// done is made only when Acquire has to wait; a grant delivered before
+	// (during the Arrival event, under the adapter's mutex) is kept in
+	// early. Both are written under the mutex.
 	done    chan grant // buffered, receives one value
+	early   grant
+	granted bool
 	timer   clock.Timer
 	started time.Time
 	// ettft is the estimate at arrival, when ettftKnown.
 	ettft      time.Duration
 	ettftKnown bool
+	// cands and ids back the Request's Candidates and the lane ids of jobs
+	// with few candidates.
+	cands [2]Candidate
+	ids   [2]int
+}
+
+// deliver ends w's wait with g; the caller holds the adapter's mutex.
+func (w *waiter) deliver(g grant) {
+	if w.done == nil {
+		w.early, w.granted = g, true
+		return
+	}
+	w.done <- g
 }
 
 type grant struct {
 	lane int
+	dep  int64
 	wait time.Duration
 	err  error
 	tier string
@@ -172,6 +204,9 @@ func (a *Adapter) Acquire(ctx context.Context, j scheduler.Job) (*scheduler.Leas
 	if len(j.Candidates) == 0 {
 		return nil, fmt.Errorf("request %s: %w", j.RequestID, scheduler.ErrNoCandidates)
 	}
+	if a.bestModelOnly {
+		j.Candidates = bestModel(j.Candidates)
+	}
 	a.mu.Lock()
 	if a.closed {
 		a.mu.Unlock()
@@ -179,9 +214,9 @@ func (a *Adapter) Acquire(ctx context.Context, j scheduler.Job) (*scheduler.Leas
 	}
 	now := a.clock.Now()
 	raised := false
-	cands := make([]Candidate, len(j.Candidates))
-	ids := make([]int, len(j.Candidates))
-	for i, c := range j.Candidates {
+	w := &waiter{job: j, started: now}
+	cands, ids := w.cands[:0], w.ids[:0]
+	for _, c := range j.Candidates {
 		if _, ok := a.lanes[c.DeploymentID]; !ok && a.life != nil {
 			// A deployment new to the Adapter: its node's other lanes
 			// may be new too.
@@ -190,14 +225,14 @@ func (a *Adapter) Acquire(ctx context.Context, j scheduler.Job) (*scheduler.Leas
 			}
 		}
 		id := a.laneLocked(c.DeploymentID, now)
-		ids[i] = id
+		ids = append(ids, id)
 		l := &a.view.Lanes[id]
 		capacity := max(c.Capacity, 0)
 		if capacity != l.Slots {
 			raised = raised || capacity == 0 || capacity > l.Slots
 			l.Slots = capacity
 		}
-		cands[i] = Candidate{Model: l.Model, Weight: c.Weight, Capacity: capacity}
+		cands = append(cands, Candidate{Model: l.Model, Weight: c.Weight, Capacity: capacity})
 	}
 	if raised {
 		a.handleLocked(now, Event{Kind: Tick, Lane: -1})
@@ -206,9 +241,9 @@ func (a *Adapter) Acquire(ctx context.Context, j scheduler.Job) (*scheduler.Leas
 	if timeout <= 0 {
 		timeout = a.defaultTimeout
 	}
-	w := &waiter{job: j, done: make(chan grant, 1), started: now}
 	w.ettft, w.ettftKnown = a.estimateLocked(now, ids)
-	r := &Request{
+	r := &w.req
+	*r = Request{
 		ID: j.RequestID, Index: a.seq, Arrival: now, Priority: j.Priority.Normalize(),
 		Interactive: true, Candidates: cands, MaxTokens: j.EstimatedTokens,
 		Timeout: timeout, Value: w,
@@ -216,12 +251,11 @@ func (a *Adapter) Acquire(ctx context.Context, j scheduler.Job) (*scheduler.Leas
 	a.seq++
 	a.queued[r] = w
 	a.handleLocked(now, Event{Kind: Arrival, Req: r})
-	select {
-	case g := <-w.done:
+	if w.granted {
 		a.mu.Unlock()
-		return a.finish(ctx, r, w, g)
-	default:
+		return a.finish(ctx, r, w, w.early)
 	}
+	w.done = make(chan grant, 1)
 	a.timers.Add(1)
 	w.timer = a.clock.AfterFunc(timeout, func() {
 		defer a.timers.Done()
@@ -234,7 +268,7 @@ func (a *Adapter) Acquire(ctx context.Context, j scheduler.Job) (*scheduler.Leas
 		now := a.clock.Now()
 		a.handleLocked(now, Event{Kind: Timeout, Req: r})
 		wait := now.Sub(w.started)
-		w.done <- grant{err: fmt.Errorf("request %s waited %v: %w", r.ID, wait, scheduler.ErrQueueTimeout)}
+		w.deliver(grant{err: fmt.Errorf("request %s waited %v: %w", r.ID, wait, scheduler.ErrQueueTimeout)})
 	})
 	a.mu.Unlock()
 
@@ -273,12 +307,9 @@ func (a *Adapter) finish(ctx context.Context, r *Request, w *waiter, g grant) (*
 		release(scheduler.Outcome{})
 		return nil, err
 	}
-	a.mu.Lock()
-	dep := a.view.Lanes[g.lane].Model
-	a.mu.Unlock()
 	var cand scheduler.Candidate
 	for _, c := range w.job.Candidates {
-		if strconv.FormatInt(c.DeploymentID, 10) == dep {
+		if c.DeploymentID == g.dep {
 			cand = c
 			break
 		}
@@ -327,14 +358,14 @@ func (a *Adapter) handleLocked(now time.Time, ev Event) {
 			delete(a.queued, act.Req)
 			if act.Lane < 0 || act.Lane >= len(a.view.Lanes) || !a.view.Lanes[act.Lane].Free() {
 				a.log.Debug("scheduler: illegal dispatch", "request_id", act.Req.ID, "lane", act.Lane)
-				w.done <- grant{err: fmt.Errorf("request %s on lane %d: %w", act.Req.ID, act.Lane, ErrIllegalAction)}
+				w.deliver(grant{err: fmt.Errorf("request %s on lane %d: %w", act.Req.ID, act.Lane, ErrIllegalAction)})
 				continue
 			}
 			l := &a.view.Lanes[act.Lane]
 			l.Running++
 			l.LastUsed = now
 			tier, cold := a.leaseInfoLocked(act.Lane, w.started)
-			w.done <- grant{lane: act.Lane, wait: now.Sub(w.started), tier: tier, cold: cold}
+			w.deliver(grant{lane: act.Lane, dep: a.rt[act.Lane].dep, wait: now.Sub(w.started), tier: tier, cold: cold})
 		case Reject:
 			w, ok := a.queued[act.Req]
 			if !ok {
@@ -345,7 +376,7 @@ func (a *Adapter) handleLocked(now time.Time, ev Event) {
 			if err == nil {
 				err = ErrIllegalAction
 			}
-			w.done <- grant{err: fmt.Errorf("request %s: %w", act.Req.ID, err)}
+			w.deliver(grant{err: fmt.Errorf("request %s: %w", act.Req.ID, err)})
 		case SetTimer:
 			if a.closed {
 				continue
@@ -413,7 +444,7 @@ func (a *Adapter) Close() error {
 		for r, w := range a.queued {
 			delete(a.queued, r)
 			a.stopTimer(w)
-			w.done <- grant{err: scheduler.ErrClosed}
+			w.deliver(grant{err: scheduler.ErrClosed})
 		}
 		for pt := range a.ptimers {
 			delete(a.ptimers, pt)
@@ -425,4 +456,15 @@ func (a *Adapter) Close() error {
 	a.mu.Unlock()
 	a.timers.Wait()
 	return nil
+}
+
+// bestModel returns the leading candidates that share the first one's
+// Weight.
+func bestModel(c []scheduler.Candidate) []scheduler.Candidate {
+	for i := 1; i < len(c); i++ {
+		if c[i].Weight != c[0].Weight {
+			return c[:i]
+		}
+	}
+	return c
 }

@@ -5,9 +5,16 @@ import "github.com/logos-llm/logos/scheduler"
 // Queue is a strict-priority FIFO of requests: high before normal before
 // low, arrival order within a level. The zero value is empty and usable.
 type Queue struct {
+	// lv holds each level's requests from h on; popping advances h, so
+	// that a queue that fills and empties keeps its arrays and does not
+	// allocate.
 	lv [3][]*Request
+	h  [3]int
 	n  int
 }
+
+// live returns level l's queued requests.
+func (q *Queue) live(l int) []*Request { return q.lv[l][q.h[l]:] }
 
 func level(p scheduler.Priority) int {
 	switch p.Normalize() {
@@ -32,8 +39,8 @@ func (q *Queue) Len() int { return q.n }
 // Peek returns the next request, or nil.
 func (q *Queue) Peek() *Request {
 	for l := 2; l >= 0; l-- {
-		if len(q.lv[l]) > 0 {
-			return q.lv[l][0]
+		if xs := q.live(l); len(xs) > 0 {
+			return xs[0]
 		}
 	}
 	return nil
@@ -42,13 +49,25 @@ func (q *Queue) Peek() *Request {
 // Pop removes and returns the next request, or nil.
 func (q *Queue) Pop() *Request {
 	for l := 2; l >= 0; l-- {
-		if len(q.lv[l]) > 0 {
-			r := q.lv[l][0]
-			q.lv[l][0] = nil
-			q.lv[l] = q.lv[l][1:]
-			q.n--
-			return r
+		xs := q.live(l)
+		if len(xs) == 0 {
+			continue
 		}
+		r := xs[0]
+		xs[0] = nil
+		q.h[l]++
+		q.n--
+		switch {
+		case q.h[l] == len(q.lv[l]):
+			q.lv[l], q.h[l] = q.lv[l][:0], 0
+		case q.h[l] >= len(q.lv[l])/2:
+			// amortized O(1): at least as many pops since the last
+			// compaction as requests moved now
+			n := copy(q.lv[l], q.live(l))
+			clear(q.lv[l][n:])
+			q.lv[l], q.h[l] = q.lv[l][:n], 0
+		}
+		return r
 	}
 	return nil
 }
@@ -56,9 +75,12 @@ func (q *Queue) Pop() *Request {
 // Remove takes r out of the queue and reports whether it was there.
 func (q *Queue) Remove(r *Request) bool {
 	l := level(r.Priority)
-	for i, x := range q.lv[l] {
+	for i, x := range q.live(l) {
 		if x == r {
-			q.lv[l] = append(q.lv[l][:i], q.lv[l][i+1:]...)
+			i += q.h[l]
+			copy(q.lv[l][i:], q.lv[l][i+1:])
+			q.lv[l][len(q.lv[l])-1] = nil
+			q.lv[l] = q.lv[l][:len(q.lv[l])-1]
 			q.n--
 			return true
 		}
@@ -70,20 +92,20 @@ func (q *Queue) Remove(r *Request) bool {
 func (q *Queue) Oldest() *Request {
 	var o *Request
 	for l := range q.lv {
-		if len(q.lv[l]) > 0 && (o == nil || q.lv[l][0].Arrival.Before(o.Arrival)) {
-			o = q.lv[l][0]
+		if xs := q.live(l); len(xs) > 0 && (o == nil || xs[0].Arrival.Before(o.Arrival)) {
+			o = xs[0]
 		}
 	}
 	return o
 }
 
 // Count returns the number queued at priority p's level.
-func (q *Queue) Count(p scheduler.Priority) int { return len(q.lv[level(p)]) }
+func (q *Queue) Count(p scheduler.Priority) int { return len(q.live(level(p))) }
 
 // Each calls f for every queued request, highest level first, in order.
 func (q *Queue) Each(f func(*Request)) {
 	for l := 2; l >= 0; l-- {
-		for _, r := range q.lv[l] {
+		for _, r := range q.live(l) {
 			f(r)
 		}
 	}

@@ -47,3 +47,68 @@ func TestNames(t *testing.T) {
 		t.Error("names wrong")
 	}
 }
+
+// Interleaved pushes, pops and removals keep FIFO order and the count
+// across the head index's compactions, and a queue that fills and empties
+// reuses its array.
+func TestQueueHeadIndex(t *testing.T) {
+	var q Queue
+	var want []*Request // model of the queue
+	next := 0
+	push := func() {
+		r := &Request{ID: string(rune('a' + next%26)), Index: next}
+		next++
+		q.Push(r)
+		want = append(want, r)
+	}
+	for round := range 200 {
+		for range round%5 + 1 {
+			push()
+		}
+		switch {
+		case round%7 == 3 && len(want) > 2:
+			// remove one from the middle
+			r := want[len(want)/2]
+			if !q.Remove(r) {
+				t.Fatalf("round %d: Remove of a queued request failed", round)
+			}
+			want = append(want[:len(want)/2], want[len(want)/2+1:]...)
+		default:
+			for range round%4 + 1 {
+				if len(want) == 0 {
+					break
+				}
+				if got := q.Pop(); got != want[0] {
+					t.Fatalf("round %d: Pop = %v, want %v", round, got.Index, want[0].Index)
+				}
+				want = want[1:]
+			}
+		}
+		if q.Len() != len(want) || q.Count(scheduler.PriorityNormal) != len(want) {
+			t.Fatalf("round %d: Len %d Count %d, want %d", round, q.Len(), q.Count(scheduler.PriorityNormal), len(want))
+		}
+		if len(want) > 0 && (q.Peek() != want[0] || q.Oldest() != want[0]) {
+			t.Fatalf("round %d: Peek/Oldest is not the head", round)
+		}
+		i := 0
+		q.Each(func(r *Request) {
+			if i >= len(want) || r != want[i] {
+				t.Fatalf("round %d: Each differs at %d", round, i)
+			}
+			i++
+		})
+	}
+	for q.Len() > 0 {
+		q.Pop()
+	}
+	if got := testing.AllocsPerRun(100, func() {
+		for range 8 {
+			q.Push(&Request{})
+		}
+		for range 8 {
+			q.Pop()
+		}
+	}); got > 8 {
+		t.Errorf("fill and empty: %v allocations, want only the 8 requests'", got)
+	}
+}

@@ -30,13 +30,20 @@
 //     ago is not evicted while it has work.
 //   - How long to drain. Before a victim drains, its own queue is dispatched
 //     to it (within the batch limit): those requests ride along in the
-//     drain instead of waiting a whole rotation.
+//     drain instead of waiting a whole rotation. While it drains (a lane
+//     with a step model is told to sleep only when its last request ends)
+//     it keeps taking new requests of its model when what that saves them
+//     (the time the model will be away) outweighs what it costs everyone
+//     waiting for the room (their number, by priority, times how much the
+//     request is expected to lengthen the drain: max_tokens at the lane's
+//     step time, scaled by the share of that bound finished requests took).
 package logos
 
 import (
 	"fmt"
 	"math"
 	"slices"
+	"sort"
 	"time"
 
 	"github.com/logos-llm/logos/scheduler"
@@ -67,6 +74,16 @@ type Config struct {
 	// NearEqual is the share of the weight span within which a warm
 	// candidate replaces a cold top choice; default 0.5.
 	NearEqual float64
+	// RideAlong weighs, for a victim that is draining, the waiting a
+	// newly dispatched request of its model adds to everyone waiting for
+	// the room it frees against the waiting it saves that request (the
+	// time its model is away). A victim with a step model is told to
+	// sleep only when its last request ends and meanwhile takes the
+	// waiters of its model for which saving ≥ RideAlong × cost, their run
+	// time estimated as max_tokens at the lane's step time times the share
+	// of that bound completed requests took. Default 1; negative sends
+	// Sleep at once, so that a draining lane admits nothing new.
+	RideAlong float64
 	// MaxQueue bounds the requests waiting for one model; a request whose
 	// model's queue is full is rejected at once with scheduler.ErrQueueFull
 	// (logosd's --max-queue, as with FCFS). 0 means unlimited.
@@ -101,6 +118,9 @@ func (c *Config) defaults() {
 	if c.NearEqual <= 0 {
 		c.NearEqual = 0.5
 	}
+	if c.RideAlong == 0 {
+		c.RideAlong = 1
+	}
 }
 
 // Policy is the logos scheduler. It implements core.Policy; it is not safe
@@ -115,35 +135,73 @@ type Policy struct {
 	// target is the model a switch is making room for.
 	target string
 	// recent holds each model's arrival times within RateWindow.
-	recent map[string][]time.Time
+	recent map[string]*arrivals
+	// soft holds the victims that drain without having been told to sleep
+	// yet (SoftDrain): while their running requests finish they still take
+	// waiters that will be done before the longest of them.
+	soft map[int]bool
+	// ends is each running request's lane, start and run-time bound.
+	ends map[*core.Request]runEnd
+	// runSum and runN learn how much of its bound a request takes.
+	runSum float64
+	runN   int
+}
+
+// runShare is the mean share of its bound a completed request took (1
+// before any completed).
+func (p *Policy) runShare() float64 {
+	if p.runN == 0 {
+		return 1
+	}
+	return p.runSum / float64(p.runN)
+}
+
+type runEnd struct {
+	lane  int
+	start time.Time
+	bound time.Duration
+}
+
+// arrivals is one model's arrival times, oldest first, from head on; the
+// ones before head have left the window and are dropped in bulk.
+type arrivals struct {
+	ts   []time.Time
+	head int
 }
 
 // RateWindow is the span over which arrival rates are estimated.
 const RateWindow = 60 * time.Second
 
 func (p *Policy) noteArrival(now time.Time, r *core.Request) {
-	for _, c := range r.Candidates[:1] {
-		xs := p.recent[c.Model]
-		i := 0
-		for i < len(xs) && now.Sub(xs[i]) > RateWindow {
-			i++
-		}
-		// shift in place: the slice keeps its array, so steady traffic
-		// appends without allocating
-		n := copy(xs, xs[i:])
-		p.recent[c.Model] = append(xs[:n], now)
+	m := r.Candidates[0].Model
+	w := p.recent[m]
+	if w == nil {
+		w = &arrivals{}
+		p.recent[m] = w
 	}
+	for w.head < len(w.ts) && now.Sub(w.ts[w.head]) > RateWindow {
+		w.head++
+	}
+	// Compact once half the slice has left the window: amortized O(1) per
+	// arrival, and the array is kept, so steady traffic appends without
+	// allocating.
+	if w.head > 0 && w.head >= len(w.ts)/2 {
+		n := copy(w.ts, w.ts[w.head:])
+		w.ts, w.head = w.ts[:n], 0
+	}
+	w.ts = append(w.ts, now)
 }
 
 // rate is model m's arrivals per second over the last RateWindow.
 func (p *Policy) rate(now time.Time, m string) float64 {
-	n := 0
-	for _, t := range p.recent[m] {
-		if now.Sub(t) <= RateWindow {
-			n++
-		}
+	w := p.recent[m]
+	if w == nil {
+		return 0
 	}
-	return float64(n) / RateWindow.Seconds()
+	live := w.ts[w.head:]
+	// arrivals are in time order: the ones within the window are a suffix
+	i := sort.Search(len(live), func(i int) bool { return now.Sub(live[i]) <= RateWindow })
+	return float64(len(live)-i) / RateWindow.Seconds()
 }
 
 func prioWeight(pr scheduler.Priority) float64 {
@@ -191,7 +249,8 @@ var _ core.Policy = (*Policy)(nil)
 // New returns a logos policy.
 func New(cfg Config) *Policy {
 	cfg.defaults()
-	return &Policy{cfg: cfg, queues: map[string]*core.Queue{}, laneOf: map[string][]int{}, where: map[*core.Request]string{}, recent: map[string][]time.Time{}}
+	return &Policy{cfg: cfg, queues: map[string]*core.Queue{}, laneOf: map[string][]int{}, where: map[*core.Request]string{},
+		recent: map[string]*arrivals{}, soft: map[int]bool{}, ends: map[*core.Request]runEnd{}}
 }
 
 func (p *Policy) queue(m string) *core.Queue {
@@ -218,11 +277,24 @@ func (p *Policy) index(view *core.View) {
 func (p *Policy) Handle(now time.Time, view *core.View, ev core.Event) []core.Action {
 	p.acts = p.acts[:0]
 	p.index(view)
+	// Soft-draining lanes look draining to every rule below.
+	for l := range p.soft {
+		view.Lanes[l].Draining = true
+	}
 	switch ev.Kind {
+	case core.Complete:
+		if e, ok := p.ends[ev.Req]; ok {
+			p.runSum += min(now.Sub(e.start).Seconds()/e.bound.Seconds(), 1)
+			p.runN++
+			delete(p.ends, ev.Req)
+		}
 	case core.Arrival:
 		p.noteArrival(now, ev.Req)
 		m := p.choose(view, ev.Req)
-		if q := p.queue(m); p.cfg.MaxQueue > 0 && q.Len() >= p.cfg.MaxQueue {
+		if p.full(m) {
+			m = p.overflow(ev.Req, m)
+		}
+		if q := p.queue(m); p.full(m) {
 			p.acts = append(p.acts, core.RejectReq(ev.Req, fmt.Errorf("model %s has %d waiting: %w", m, q.Len(), scheduler.ErrQueueFull)))
 		} else {
 			q.Push(ev.Req)
@@ -234,14 +306,44 @@ func (p *Policy) Handle(now time.Time, view *core.View, ev core.Event) []core.Ac
 			delete(p.where, ev.Req)
 		}
 	}
-	p.dispatch(view)
+	p.dispatch(now, view)
+	p.softDispatch(now, view)
 	p.plan(now, view)
+	for i := range view.Lanes {
+		if !p.soft[i] {
+			continue
+		}
+		view.Lanes[i].Draining = false
+		if view.Lanes[i].Running == 0 {
+			delete(p.soft, i)
+			p.acts = append(p.acts, core.SleepLane(i))
+		}
+	}
 	for _, a := range p.acts {
 		if a.Kind == core.Dispatch {
 			view.Lanes[a.Lane].Running-- // undo the provisional counts
 		}
 	}
 	return p.acts
+}
+
+// full reports whether m's queue holds MaxQueue requests.
+func (p *Policy) full(m string) bool {
+	q := p.queues[m]
+	return p.cfg.MaxQueue > 0 && q != nil && q.Len() >= p.cfg.MaxQueue
+}
+
+// overflow returns the first other candidate of r whose queue has room and
+// which r may wait for instead of m (its weight ties with the top one's or
+// is near-equal to it), else m: as with FCFS, a request is refused only when
+// every queue it could wait in is full.
+func (p *Policy) overflow(r *core.Request, m string) string {
+	for _, c := range r.Candidates {
+		if c.Model != m && !p.full(c.Model) && (c.Weight == r.Candidates[0].Weight || p.nearEqual(r, c.Model)) {
+			return c.Model
+		}
+	}
+	return m
 }
 
 func awake(l *core.Lane) bool { return l.State == core.Awake && !l.Draining }
@@ -331,7 +433,90 @@ func (p *Policy) freeLane(view *core.View, m string) int {
 	return best
 }
 
-func (p *Policy) dispatch(view *core.View) {
+// send dispatches r to lane l, counting it provisionally.
+func (p *Policy) send(now time.Time, view *core.View, r *core.Request, l int) {
+	ln := &view.Lanes[l]
+	ln.Running++
+	if b, ok := bound(r, ln); ok {
+		p.ends[r] = runEnd{lane: l, start: now, bound: b}
+	}
+	p.acts = append(p.acts, core.DispatchTo(r, l))
+}
+
+// bound is an upper bound on r's run time on ln (every token of MaxTokens
+// at the lane's current batch), false when unknown.
+func bound(r *core.Request, ln *core.Lane) (time.Duration, bool) {
+	if r.MaxTokens <= 0 || ln.StepTime <= 0 {
+		return 0, false
+	}
+	return time.Duration(r.MaxTokens) * (ln.StepTime + time.Duration(ln.Running)*ln.StepPerSeq), true
+}
+
+// softDispatch gives each soft-draining lane the waiters of its model that
+// are worth riding along (see Config.RideAlong) rather than waiting until
+// the model is back.
+func (p *Policy) softDispatch(now time.Time, view *core.View) {
+	for l := range view.Lanes {
+		if !p.soft[l] {
+			continue
+		}
+		ln := &view.Lanes[l]
+		q := p.queues[ln.Model]
+		if q == nil || q.Len() == 0 {
+			continue
+		}
+		share := p.runShare()
+		var longest time.Time
+		for _, e := range p.ends {
+			if at := e.start.Add(time.Duration(share * float64(e.bound))); e.lane == l && at.After(longest) {
+				longest = at
+			}
+		}
+		if !longest.After(now) {
+			continue
+		}
+		// What riding along saves a request: the time its model is away
+		// (its sleep, the target's turn, its wake). What it costs: the
+		// target's waiters wait for whatever it adds to the drain.
+		away := ln.SleepCost + ln.WakeCost + p.cfg.ServeEstimate
+		if t := p.upLane(view, p.target); p.target != "" && t >= 0 {
+			away += view.Lanes[t].WakeCost + view.Lanes[t].SleepCost
+		}
+		// Everyone waiting for a model that is not up waits for the room
+		// this drain frees.
+		waiting := 0.0
+		for _, m := range p.models {
+			if m != ln.Model && !residentModel(view, p.laneOf[m]) {
+				p.queues[m].Each(func(r *core.Request) { waiting += prioWeight(r.Priority) })
+			}
+		}
+		var take []*core.Request
+		q.Each(func(r *core.Request) {
+			if (ln.Slots > 0 && ln.Running+len(take) >= ln.Slots) || ln.Running+len(take) >= p.batchLimit(view, l) {
+				return
+			}
+			b, ok := bound(r, ln)
+			if !ok {
+				return
+			}
+			end := now.Add(time.Duration(share * float64(b)))
+			added := max(end.Sub(longest), 0)
+			if prioWeight(r.Priority)*away.Seconds() >= p.cfg.RideAlong*waiting*added.Seconds() {
+				take = append(take, r)
+				if end.After(longest) {
+					longest = end
+				}
+			}
+		})
+		for _, r := range take {
+			q.Remove(r)
+			delete(p.where, r)
+			p.send(now, view, r, l)
+		}
+	}
+}
+
+func (p *Policy) dispatch(now time.Time, view *core.View) {
 	for _, m := range p.models {
 		q := p.queues[m]
 		for q.Len() > 0 {
@@ -341,8 +526,7 @@ func (p *Policy) dispatch(view *core.View) {
 			}
 			r := q.Pop()
 			delete(p.where, r)
-			view.Lanes[best].Running++
-			p.acts = append(p.acts, core.DispatchTo(r, best))
+			p.send(now, view, r, best)
 		}
 	}
 	// A free lane with nothing of its own takes a waiter of another model
@@ -361,8 +545,7 @@ func (p *Policy) dispatch(view *core.View) {
 			if r == nil {
 				break
 			}
-			view.Lanes[l].Running++
-			p.acts = append(p.acts, core.DispatchTo(r, l))
+			p.send(now, view, r, l)
 		}
 	}
 }
@@ -495,11 +678,15 @@ func (p *Policy) plan(now time.Time, view *core.View) {
 		for q != nil && q.Len() > 0 && view.Lanes[v].Free() && view.Lanes[v].Running < p.batchLimit(view, v) {
 			r := q.Pop()
 			delete(p.where, r)
-			view.Lanes[v].Running++
-			p.acts = append(p.acts, core.DispatchTo(r, v))
+			p.send(now, view, r, v)
 		}
 	}
 	for _, v := range victims {
+		if p.cfg.RideAlong > 0 && view.Lanes[v].StepTime > 0 && view.Lanes[v].Running > 0 {
+			p.soft[v] = true
+			view.Lanes[v].Draining = true
+			continue
+		}
 		p.acts = append(p.acts, core.SleepLane(v))
 	}
 	p.target = m

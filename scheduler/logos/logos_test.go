@@ -68,7 +68,8 @@ func TestNearEqualWarmCandidate(t *testing.T) {
 // A high-priority request for a model that needs room forces a switch once
 // it is overdue, and its lane is woken when the victims are down.
 func TestSwitchOnDeadline(t *testing.T) {
-	p := New(Config{MaxWaitHigh: 5 * time.Second, Kappa: 1000})
+	// RideAlong off: the victim is told to sleep at once and drains.
+	p := New(Config{MaxWaitHigh: 5 * time.Second, Kappa: 1000, RideAlong: -1})
 	v := view()
 	v.Lanes[2].State = core.Sleeping
 	v.GPUs[0].UsedMB = 6000 + 1000 + 1000
@@ -119,5 +120,87 @@ func TestMaxQueue(t *testing.T) {
 	}
 	if n := p.queues["top"].Len(); n != 2 {
 		t.Errorf("queue holds %d, want 2", n)
+	}
+}
+
+// With MaxQueue, a request whose chosen model's queue is full waits in the
+// queue of another candidate it may take (here a second deployment of the
+// same model) and is rejected with scheduler.ErrQueueFull only when every
+// such queue is full, as with FCFS.
+func TestMaxQueueOverflowsThenRejects(t *testing.T) {
+	p := New(Config{MaxQueue: 1})
+	v := &core.View{Lanes: []core.Lane{
+		{ID: 0, Model: "a", State: core.Awake, Slots: 1, Running: 1},
+		{ID: 1, Model: "b", State: core.Awake, Slots: 1, Running: 1},
+	}}
+	now := time.Unix(0, 0)
+	var got []string
+	for i := range 3 {
+		r := &core.Request{ID: fmt.Sprint(i), Index: i, Arrival: now, Candidates: []core.Candidate{{Model: "a"}, {Model: "b"}}}
+		acts := p.Handle(now, v, core.Event{Kind: core.Arrival, Req: r})
+		switch {
+		case len(acts) == 0:
+			got = append(got, p.where[r])
+		case acts[0].Kind == core.Reject && errors.Is(acts[0].Err, scheduler.ErrQueueFull):
+			got = append(got, "full")
+		default:
+			t.Fatalf("request %d: %+v", i, acts)
+		}
+	}
+	if want := []string{"a", "b", "full"}; !slices.Equal(got, want) {
+		t.Errorf("placements = %v, want %v", got, want)
+	}
+}
+
+// A victim with a step model drains without being told to sleep: a new
+// request of its model that is not expected to outlast the drain rides
+// along, one that would hold the waiting model back longer than it saves
+// itself waits, and Sleep goes out when the last request ends.
+func TestRideAlongWhileDraining(t *testing.T) {
+	p := New(Config{MaxWaitHigh: 5 * time.Second, Kappa: 1000})
+	v := view()
+	v.Lanes[2].State = core.Sleeping
+	v.GPUs[0].UsedMB = 6000 + 1000 + 1000
+	t0 := time.Unix(0, 0)
+	near := func(id string, maxTokens int, at time.Time) *core.Request {
+		return &core.Request{ID: id, Arrival: at, MaxTokens: maxTokens, Candidates: []core.Candidate{{Model: "near"}}}
+	}
+	// a long request runs on near (bound 1000 × 20 ms = 20 s)
+	long := near("long", 1000, t0)
+	acts := p.Handle(t0, v, core.Event{Kind: core.Arrival, Req: long})
+	if len(acts) != 1 || acts[0].Kind != core.Dispatch || acts[0].Lane != 1 {
+		t.Fatalf("first request: %+v", acts)
+	}
+	v.Lanes[1].Running = 1
+	top := &core.Request{ID: "top", Priority: scheduler.PriorityHigh, Arrival: t0, Candidates: []core.Candidate{{Model: "top", Weight: 1}}}
+	if acts := p.Handle(t0, v, core.Event{Kind: core.Arrival, Req: top}); len(acts) != 0 {
+		t.Fatalf("switched before the deadline: %+v", acts)
+	}
+	// past top's patience near is chosen to make room, but not yet told
+	// to sleep: it has a request running
+	if acts := p.Handle(t0.Add(6*time.Second), v, core.Event{Kind: core.Tick, Lane: -1}); len(acts) != 0 {
+		t.Fatalf("at the deadline got %+v, want nothing until near drains", acts)
+	}
+	// a short request of near (bound ≈ 2 s, within the 14 s left) rides along
+	short := near("short", 100, t0.Add(7*time.Second))
+	acts = p.Handle(t0.Add(7*time.Second), v, core.Event{Kind: core.Arrival, Req: short})
+	if len(acts) != 1 || acts[0].Kind != core.Dispatch || acts[0].Req != short || acts[0].Lane != 1 {
+		t.Fatalf("short request while draining: %+v, want it dispatched to lane 1", acts)
+	}
+	v.Lanes[1].Running = 2
+	// a huge one (bound > 10 min) would hold top back far longer than the
+	// time near will be away: it waits
+	huge := near("huge", 30000, t0.Add(8*time.Second))
+	if acts := p.Handle(t0.Add(8*time.Second), v, core.Event{Kind: core.Arrival, Req: huge}); len(acts) != 0 {
+		t.Fatalf("huge request while draining: %+v, want it to wait", acts)
+	}
+	v.Lanes[1].Running = 1
+	if acts := p.Handle(t0.Add(9*time.Second), v, core.Event{Kind: core.Complete, Req: short, Lane: 1}); len(acts) != 0 {
+		t.Fatalf("one of two done: %+v", acts)
+	}
+	v.Lanes[1].Running = 0
+	acts = p.Handle(t0.Add(15*time.Second), v, core.Event{Kind: core.Complete, Req: long, Lane: 1})
+	if len(acts) != 1 || acts[0].Kind != core.Sleep || acts[0].Lane != 1 {
+		t.Fatalf("last request done: %+v, want Sleep of lane 1", acts)
 	}
 }
