@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -269,5 +270,39 @@ func TestResourceModeCandidates(t *testing.T) {
 	}
 	if j.Candidates[0].Weight != j.Candidates[1].Weight || !(j.Candidates[1].Weight > j.Candidates[2].Weight) || j.Candidates[2].Weight <= 0 {
 		t.Fatalf("weights %+v", j.Candidates)
+	}
+}
+
+// TestJobCarriesMaxTokens: the scheduler's job states the request's output
+// limit (max_tokens, or max_completion_tokens / max_output_tokens), which
+// schedulers read as the expected length; 0 when none or unreadable.
+func TestJobCarriesMaxTokens(t *testing.T) {
+	var rec *recordingScheduler
+	e := newEnv(t, func(c *logos.Config) {
+		rec = &recordingScheduler{inner: c.Scheduler}
+		c.Scheduler = rec
+	})
+	up := providertest.NewOpenAI(t, providertest.Options{})
+	e.deploy("m", up.Target(), nil)
+	for _, tc := range []struct {
+		limit string
+		want  int
+	}{
+		{`"max_tokens":300,`, 300},
+		{`"max_completion_tokens":77,`, 77},
+		{``, 0},
+		{`"max_tokens":-4,`, 0},
+		{`"max_tokens":"many",`, 0},
+	} {
+		rec.mu.Lock()
+		rec.jobs = nil
+		rec.mu.Unlock()
+		e.do(http.MethodPost, "/v1/chat/completions", `{`+tc.limit+`"model":"m","messages":[{"role":"user","content":"hi"}]}`)
+		rec.mu.Lock()
+		jobs := slices.Clone(rec.jobs)
+		rec.mu.Unlock()
+		if len(jobs) != 1 || jobs[0].EstimatedTokens != tc.want {
+			t.Errorf("%s: jobs %+v, want one with EstimatedTokens %d", tc.limit, jobs, tc.want)
+		}
 	}
 }

@@ -67,7 +67,7 @@ func (x *exchange) leased(w http.ResponseWriter, lease *scheduler.Lease, deps []
 
 // job builds the scheduling request: candidates, priority and queue timeout.
 func (x *exchange) job(r *http.Request, req *Request, deps []*Deployment) (scheduler.Job, *oaierr.Error) {
-	j := scheduler.Job{RequestID: x.rec.RequestID, Timeout: x.p.cfg.QueueTimeout}
+	j := scheduler.Job{RequestID: x.rec.RequestID, Timeout: x.p.cfg.QueueTimeout, EstimatedTokens: int(maxTokens(req))}
 	j.Priority = scheduler.PriorityFromInt(x.caller.Process.Priority)
 	// The header may only lower the key's priority, which an admin sets; a
 	// request asking for more keeps the key's.
@@ -124,4 +124,20 @@ func (x *exchange) scheduleError(ctx context.Context, err error, timeout time.Du
 		e.RetryAfter = 1
 		return e
 	}
+}
+
+// maxTokens returns the request's output limit (max_tokens,
+// max_completion_tokens or max_output_tokens, the first present), or 0
+// when it states none. Schedulers read it as the job's expected length.
+func maxTokens(req *Request) int64 {
+	for _, f := range [...]string{"max_tokens", "max_completion_tokens", "max_output_tokens"} {
+		if raw, ok := req.Fields[f]; ok {
+			n, err := strconv.ParseInt(string(raw), 10, 32)
+			if err != nil || n < 0 {
+				return 0
+			}
+			return n
+		}
+	}
+	return 0
 }

@@ -153,13 +153,8 @@ func (t *reqTrace) request(req *Request) {
 		t.root.SetAttributes(attrRequestModel.String(req.Model))
 	}
 	t.root.SetAttributes(attrStream.Bool(req.Stream))
-	for _, f := range [...]string{"max_tokens", "max_completion_tokens", "max_output_tokens"} {
-		if raw, ok := req.Fields[f]; ok {
-			if n, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
-				t.root.SetAttributes(attrMaxTokens.Int64(n))
-			}
-			break
-		}
+	if n := maxTokens(req); n > 0 {
+		t.root.SetAttributes(attrMaxTokens.Int64(n))
 	}
 }
 
