@@ -415,17 +415,36 @@ func (d *deferredWriter) Write(p []byte) (int, error) {
 	return d.w.Write(p)
 }
 
-// Flush implements http.Flusher.
-func (d *deferredWriter) Flush() {
+// FlushError flushes what was written to the client, once the response has
+// started, and reports a failure (the relay then stops at once rather than
+// at its next write). The relay finds it before Flush: it is called from
+// the deepest point of a stream's stack, so it calls the ResponseWriter's
+// own FlushError directly.
+func (d *deferredWriter) FlushError() error {
 	if !d.started {
-		return
+		return nil
 	}
-	if f, ok := d.w.(http.Flusher); ok {
+	switch f := d.w.(type) {
+	case interface{ FlushError() error }:
+		return f.FlushError()
+	case http.Flusher:
 		f.Flush()
-	} else {
-		_ = http.NewResponseController(d.w).Flush()
+		return nil
 	}
+	return flushUnwrapped(d.w)
 }
+
+// flushUnwrapped flushes a ResponseWriter that wraps a flushable one.
+func flushUnwrapped(w http.ResponseWriter) error {
+	err := http.NewResponseController(w).Flush()
+	if errors.Is(err, http.ErrNotSupported) {
+		return nil
+	}
+	return err
+}
+
+// Flush implements http.Flusher.
+func (d *deferredWriter) Flush() { _ = d.FlushError() }
 
 // wantsCost reports whether the client asked for usage.cost in the response
 // (header Logos-Include-Cost: true).

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -71,5 +72,40 @@ func TestDeferredWriterDeadline(t *testing.T) {
 	dw.clearDeadline()
 	if len(rec.deadlines) != 0 {
 		t.Fatalf("deadlines set without a timeout: %v", rec.deadlines)
+	}
+}
+
+// flushRecorder is a ResponseWriter whose FlushError counts calls and fails
+// with err.
+type flushRecorder struct {
+	*httptest.ResponseRecorder
+	flushes int
+	err     error
+}
+
+func (f *flushRecorder) FlushError() error {
+	f.flushes++
+	return f.err
+}
+
+// TestDeferredWriterFlushError: nothing is flushed (so no status is sent)
+// before the first byte; after it, the ResponseWriter's FlushError is called
+// and its failure reported, so the relay stops at a client that is gone.
+func TestDeferredWriterFlushError(t *testing.T) {
+	gone := errors.New("connection reset")
+	rec := &flushRecorder{ResponseRecorder: httptest.NewRecorder(), err: gone}
+	dw := &deferredWriter{w: rec, status: http.StatusOK}
+	if err := dw.FlushError(); err != nil || rec.flushes != 0 {
+		t.Fatalf("flush before the first byte: %v, %d flushes; want nil, 0", err, rec.flushes)
+	}
+	if _, err := dw.Write([]byte("data: x\n\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := dw.FlushError(); !errors.Is(err, gone) || rec.flushes != 1 {
+		t.Fatalf("flush after a write: %v, %d flushes; want %v, 1", err, rec.flushes, gone)
+	}
+	dw.Flush()
+	if rec.flushes != 2 {
+		t.Fatalf("Flush did not flush (%d flushes)", rec.flushes)
 	}
 }

@@ -529,9 +529,15 @@ func (r *relay) flushNow() error {
 	}
 	r.dirty = false
 	if err := r.flush(); err != nil {
-		return fmt.Errorf("%w: flush: %w", ErrClient, err)
+		return flushFailed(err)
 	}
 	return nil
+}
+
+// flushFailed wraps a flush error. It is a function of its own to keep
+// flushNow's frame small: the first flush is the deepest point of a stream.
+func flushFailed(err error) error {
+	return fmt.Errorf("%w: flush: %w", ErrClient, err)
 }
 
 // flusherFor returns how to flush w, or nil if it cannot be flushed.
