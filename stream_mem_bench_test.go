@@ -9,6 +9,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"runtime"
+	"runtime/metrics"
 	"strings"
 	"testing"
 
@@ -45,6 +46,7 @@ func BenchmarkOpenStreamMemory(b *testing.B) {
 		runtime.GC()
 		runtime.GC()
 		runtime.ReadMemStats(&before)
+		goroutines := runtime.NumGoroutine()
 		bodies := make([]*bufio.Reader, 0, b.N)
 		resps := make([]*http.Response, 0, b.N)
 		for range b.N {
@@ -65,8 +67,15 @@ func BenchmarkOpenStreamMemory(b *testing.B) {
 		runtime.GC()
 		runtime.GC()
 		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(runtime.NumGoroutine()-goroutines)/float64(b.N), "goroutines/stream")
 		b.ReportMetric(float64(int64(after.StackInuse)-int64(before.StackInuse))/float64(b.N), "stack-B/stream")
 		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(b.N), "heap-B/stream")
+		// New goroutines start with a stack the size of the average one at
+		// the last collection: deep handler stacks make every goroutine
+		// (the transport's readLoop and writeLoop too) start larger.
+		start := []metrics.Sample{{Name: "/gc/stack/starting-size:bytes"}}
+		metrics.Read(start)
+		b.ReportMetric(float64(start[0].Value.Uint64()), "stack-start-B")
 		for _, r := range resps {
 			_ = r.Body.Close()
 		}

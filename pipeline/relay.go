@@ -121,10 +121,30 @@ func (x *exchange) relay(w http.ResponseWriter, r *http.Request, req *Request, r
 		x.relayWhole(w, r, req, resp, injected)
 		return
 	}
-	dw := &deferredWriter{w: w, status: resp.StatusCode, timeout: x.p.cfg.WriteTimeout}
-	res, err := meter.Relay(dw, resp.Body, x.relayOptions(w, r, req, resp, injected))
-	x.relayed(w, r, req, resp, dw, &res, err)
-	dw.clearDeadline()
+	s := x.newStream(w, r, req, resp, injected)
+	err := meter.RelayTo(&s.res, &s.dw, resp.Body, &s.opts)
+	x.relayed(w, r, req, resp, &s.dw, &s.res, err)
+	s.dw.clearDeadline()
+}
+
+// stream is what relaying a stream needs, in one heap object rather than
+// in relay's frame: relay stays on the stack of an open stream for its
+// whole life, and a few hundred bytes there decide whether each stream's
+// goroutine stack stays at 8 KiB.
+type stream struct {
+	dw   deferredWriter
+	opts meter.Options
+	res  meter.Result
+}
+
+// newStream is not inlined: its temporaries would be on relay's frame.
+//
+//go:noinline
+func (x *exchange) newStream(w http.ResponseWriter, r *http.Request, req *Request, resp *http.Response, injected bool) *stream {
+	return &stream{
+		dw:   deferredWriter{w: w, status: resp.StatusCode, timeout: x.p.cfg.WriteTimeout},
+		opts: x.relayOptions(w, r, req, resp, injected),
+	}
 }
 
 // relayWhole relays a non-streaming answer: it reads the body completely
@@ -337,16 +357,21 @@ func copyResponseHeaders(dst, src http.Header, keepLength bool) {
 
 // deferredWriter delays the response status until the first byte of the body,
 // so an upstream that fails before sending anything still gets a real error
-// status instead of a 200 with an empty body. With a timeout it renews the
-// connection's write deadline before every write, so a client that stops
-// reading is cut off after timeout instead of holding its deployment slot.
+// status instead of a 200 with an empty body. With a timeout it keeps the
+// connection's write deadline at least timeout (and at most 17/16 of it)
+// ahead of every write, so a client that stops reading is cut off after
+// about timeout instead of holding its deployment slot.
 type deferredWriter struct {
-	w        http.ResponseWriter
-	status   int
-	started  bool
-	timeout  time.Duration
-	rc       *http.ResponseController
-	deadline bool // a write deadline was set
+	w       http.ResponseWriter
+	status  int
+	started bool
+	timeout time.Duration
+	rc      *http.ResponseController
+	// until is the write deadline set, zero if none is. It is moved only
+	// when less than timeout is left, so a stream of small events costs one
+	// clock read per write rather than a deadline change (a runtime timer
+	// update and locks in net/http and the poller) per write.
+	until time.Time
 }
 
 func (d *deferredWriter) start() {
@@ -354,24 +379,31 @@ func (d *deferredWriter) start() {
 	d.w.WriteHeader(d.status)
 }
 
-// renew moves the write deadline timeout ahead of now.
+// renew makes sure the write deadline is at least timeout ahead of now:
+// when less is left, it moves it to timeout plus a sixteenth ahead.
 func (d *deferredWriter) renew() {
 	if d.timeout <= 0 {
+		return
+	}
+	now := time.Now()
+	if d.until.Sub(now) > d.timeout {
 		return
 	}
 	if d.rc == nil {
 		d.rc = http.NewResponseController(d.w)
 	}
-	if d.rc.SetWriteDeadline(time.Now().Add(d.timeout)) == nil {
-		d.deadline = true
+	until := now.Add(d.timeout + d.timeout/16)
+	if d.rc.SetWriteDeadline(until) == nil {
+		d.until = until
 	}
 }
 
 // clearDeadline removes the write deadline, so the next request on a
 // keep-alive connection does not inherit it.
 func (d *deferredWriter) clearDeadline() {
-	if d.deadline {
+	if !d.until.IsZero() {
 		_ = d.rc.SetWriteDeadline(time.Time{})
+		d.until = time.Time{}
 	}
 }
 
@@ -383,17 +415,36 @@ func (d *deferredWriter) Write(p []byte) (int, error) {
 	return d.w.Write(p)
 }
 
-// Flush implements http.Flusher.
-func (d *deferredWriter) Flush() {
+// FlushError flushes what was written to the client, once the response has
+// started, and reports a failure (the relay then stops at once rather than
+// at its next write). The relay finds it before Flush: it is called from
+// the deepest point of a stream's stack, so it calls the ResponseWriter's
+// own FlushError directly.
+func (d *deferredWriter) FlushError() error {
 	if !d.started {
-		return
+		return nil
 	}
-	if f, ok := d.w.(http.Flusher); ok {
+	switch f := d.w.(type) {
+	case interface{ FlushError() error }:
+		return f.FlushError()
+	case http.Flusher:
 		f.Flush()
-	} else {
-		_ = http.NewResponseController(d.w).Flush()
+		return nil
 	}
+	return flushUnwrapped(d.w)
 }
+
+// flushUnwrapped flushes a ResponseWriter that wraps a flushable one.
+func flushUnwrapped(w http.ResponseWriter) error {
+	err := http.NewResponseController(w).Flush()
+	if errors.Is(err, http.ErrNotSupported) {
+		return nil
+	}
+	return err
+}
+
+// Flush implements http.Flusher.
+func (d *deferredWriter) Flush() { _ = d.FlushError() }
 
 // wantsCost reports whether the client asked for usage.cost in the response
 // (header Logos-Include-Cost: true).

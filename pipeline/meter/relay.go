@@ -209,29 +209,52 @@ type Result struct {
 // forwarded yet, nothing is written and the caller may still send a proper
 // HTTP error.
 func Relay(dst io.Writer, src io.Reader, opts Options) (Result, error) {
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.MaxEventSize <= 0 {
-		opts.MaxEventSize = defaultMaxEventSize
-	}
-	// The state comes from a pool rather than Relay's frame: Relay stays on
-	// the stack of an open stream for its whole life, and the first flush
-	// (net/http writing the headers) is the deepest point of a request; ~600
-	// bytes less there keeps each stream's goroutine stack at 8 KiB, not 16.
-	r := relays.Get().(*relay)
-	// Zero: New makes it so, and Put below only takes zeroed state.
-	r.dst, r.flush, r.opts, r.boundary, r.lineEmpty = dst, flusherFor(dst), opts, true, true
-	r.holdBody = opts.Format == FormatJSON && opts.AddToUsage != nil
-	if opts.CaptureLimit > 0 {
-		r.res.Captured = make([]byte, 0, min(opts.CaptureLimit, 4096))
-	}
-	err := r.run(src)
-	r.finalize()
-	res := r.res
-	r.clear()
-	relays.Put(r)
+	var res Result
+	err := RelayTo(&res, dst, src, &opts)
 	return res, err
+}
+
+// RelayTo is Relay, filling *res (as far as the relay got, even on error)
+// instead of returning it and reading the options through a pointer. A
+// stream keeps the relay on its goroutine's stack for its whole life, and
+// the first flush (net/http writing the headers) is the deepest point of a
+// request: a caller that keeps res and opts off its own frame (in a heap
+// object it holds anyway) keeps that stack small.
+func RelayTo(res *Result, dst io.Writer, src io.Reader, opts *Options) error {
+	// The state comes from a pool rather than this frame, for the same
+	// reason: ~600 bytes less here keeps each stream's goroutine stack at
+	// 8 KiB, not 16. So does setting up and finishing in functions that
+	// have returned, or not yet been called, while run is on the stack.
+	r := relays.Get().(*relay)
+	r.init(dst, opts)
+	err := r.run(src)
+	r.finish(res)
+	relays.Put(r)
+	return err
+}
+
+// init prepares a zeroed r (New makes it so, and finish zeroes it) for a
+// relay to dst.
+func (r *relay) init(dst io.Writer, opts *Options) {
+	r.dst, r.flush, r.opts, r.boundary, r.lineEmpty = dst, flusherFor(dst), *opts, true, true
+	if r.opts.Now == nil {
+		r.opts.Now = time.Now
+	}
+	if r.opts.MaxEventSize <= 0 {
+		r.opts.MaxEventSize = defaultMaxEventSize
+	}
+	r.holdBody = r.opts.Format == FormatJSON && r.opts.AddToUsage != nil
+	if r.opts.CaptureLimit > 0 {
+		r.res.Captured = make([]byte, 0, min(r.opts.CaptureLimit, 4096))
+	}
+}
+
+// finish returns the read buffer, fills *res and zeroes r for reuse.
+func (r *relay) finish(res *Result) {
+	r.putBuf()
+	r.finalize()
+	*res = r.res
+	r.clear()
 }
 
 // clear zeroes r, dropping every reference it holds, before it is reused.
@@ -246,6 +269,12 @@ type relay struct {
 	flush func() error
 	opts  Options
 	res   Result
+
+	// The read buffer: pooled is the pooled buffer behind buf, if it is
+	// one, from readBufs[tier].
+	buf    []byte
+	pooled *[]byte
+	tier   int
 
 	dirty     bool // written since the last flush
 	forwarded bool // at least one byte reached dst
@@ -290,39 +319,37 @@ func newReadBuf(size int) *[]byte {
 	return &b
 }
 
+// run relays src to r.dst. Its read buffer is r.buf, put back by putBuf;
+// it keeps nothing else on its frame, as it is on every open stream's stack.
 func (r *relay) run(src io.Reader) error {
-	var buf []byte
-	var pooled *[]byte // the pooled buffer behind buf, if it is one
-	tier := 0
 	if r.opts.BufferSize > 0 {
-		buf = make([]byte, r.opts.BufferSize)
+		r.buf = make([]byte, r.opts.BufferSize)
 	} else {
-		pooled = readBufs[tier].Get().(*[]byte)
-		buf = *pooled
-		defer func() { readBufs[tier].Put(pooled) }()
+		r.pooled = readBufs[0].Get().(*[]byte)
+		r.buf = *r.pooled
 	}
 	empty := 0
 	for {
-		n, err := src.Read(buf)
+		n, err := src.Read(r.buf)
 		if n > 0 {
 			empty = 0
 			if r.res.BytesIn == 0 {
 				r.res.FirstByteAt = r.opts.Now()
 			}
 			r.res.BytesIn += int64(n)
-			if werr := r.feed(buf[:n]); werr != nil {
+			if werr := r.feed(r.buf[:n]); werr != nil {
 				return werr
 			}
 			if werr := r.flushNow(); werr != nil {
 				return werr
 			}
-			if n == len(buf) && pooled != nil && tier < len(readBufs)-1 {
+			if n == len(r.buf) && r.pooled != nil && r.tier < len(readBufs)-1 {
 				// More is likely waiting (a burst, a large body): read it
 				// in larger pieces. feed copied what it keeps of buf.
-				readBufs[tier].Put(pooled)
-				tier++
-				pooled = readBufs[tier].Get().(*[]byte)
-				buf = *pooled
+				readBufs[r.tier].Put(r.pooled)
+				r.tier++
+				r.pooled = readBufs[r.tier].Get().(*[]byte)
+				r.buf = *r.pooled
 			}
 		}
 		switch {
@@ -340,6 +367,14 @@ func (r *relay) run(src io.Reader) error {
 			}
 		}
 	}
+}
+
+// putBuf returns run's read buffer to its pool, if it came from one.
+func (r *relay) putBuf() {
+	if r.pooled != nil {
+		readBufs[r.tier].Put(r.pooled)
+	}
+	r.buf, r.pooled, r.tier = nil, nil, 0
 }
 
 func (r *relay) feed(p []byte) error {
@@ -494,9 +529,15 @@ func (r *relay) flushNow() error {
 	}
 	r.dirty = false
 	if err := r.flush(); err != nil {
-		return fmt.Errorf("%w: flush: %w", ErrClient, err)
+		return flushFailed(err)
 	}
 	return nil
+}
+
+// flushFailed wraps a flush error. It is a function of its own to keep
+// flushNow's frame small: the first flush is the deepest point of a stream.
+func flushFailed(err error) error {
+	return fmt.Errorf("%w: flush: %w", ErrClient, err)
 }
 
 // flusherFor returns how to flush w, or nil if it cannot be flushed.
