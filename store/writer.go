@@ -116,7 +116,11 @@ type UsageWriter struct {
 	ch     chan *UsageRecord
 	flushC chan struct{}
 	fullC  chan struct{} // MinBatch records are buffered
-	stopC  chan struct{}
+	stopC  chan struct{} // closed by Close: store what is there and stop
+	// abortC is closed when Close's context ends: only then is an insert
+	// in flight cancelled, so that a graceful stop under load does not
+	// throw away a batch the database was about to take.
+	abortC chan struct{}
 	doneC  chan struct{}
 
 	mu     sync.RWMutex // Write holds it shared while sending; Close exclusively
@@ -181,6 +185,7 @@ func NewUsageWriter(cfg UsageWriterConfig) (*UsageWriter, error) {
 		flushC:   make(chan struct{}, 1),
 		fullC:    make(chan struct{}, 1),
 		stopC:    make(chan struct{}),
+		abortC:   make(chan struct{}),
 		doneC:    make(chan struct{}),
 		progress: make(chan struct{}),
 	}
@@ -286,9 +291,11 @@ func (w *UsageWriter) Flush(ctx context.Context) error {
 }
 
 // Close stops accepting records, stores everything buffered, and stops the
-// background goroutine. Failed batches are retried until ctx ends; what is still
-// unwritten then goes to the spill file if one is configured, and otherwise is
-// reported in the returned error. Close is idempotent.
+// background goroutine. An insert in flight is not interrupted, and failed
+// batches are retried, until ctx ends; what is still unwritten then stays in
+// the Log (and is logged at Warn), goes to the spill file if one is
+// configured, and otherwise is reported in the returned error. Close is
+// idempotent.
 func (w *UsageWriter) Close(ctx context.Context) error {
 	w.closeOnce.Do(func() {
 		w.mu.Lock()
@@ -296,6 +303,13 @@ func (w *UsageWriter) Close(ctx context.Context) error {
 		w.mu.Unlock()
 		w.closeCtx = ctx
 		close(w.stopC)
+		go func() {
+			select {
+			case <-ctx.Done():
+				close(w.abortC)
+			case <-w.doneC:
+			}
+		}()
 	})
 	<-w.doneC
 	return w.closeErr
@@ -326,7 +340,7 @@ func (w *UsageWriter) run(recovered []UsageRecord) {
 	// Records read back from a spill file go first, in batches.
 	for len(recovered) > 0 {
 		n := min(len(recovered), w.cfg.BatchSize)
-		if !w.store(recovered[:n], w.stopC) {
+		if !w.store(recovered[:n], w.abortC) {
 			// The unstored ones are still in the spill file, which is kept.
 			w.finish(nil)
 			return
@@ -358,7 +372,7 @@ func (w *UsageWriter) run(recovered []UsageRecord) {
 			if len(batch) == 0 {
 				break
 			}
-			if !w.store(batch, w.stopC) {
+			if !w.store(batch, w.abortC) {
 				w.finish(batch)
 				return
 			}
@@ -375,8 +389,9 @@ func (w *UsageWriter) runLog(spilled []UsageRecord) {
 	defer close(w.doneC)
 	for len(spilled) > 0 {
 		n := min(len(spilled), w.cfg.BatchSize)
-		if !w.store(spilled[:n], w.stopC) {
-			w.finishLog()
+		if !w.store(spilled[:n], w.abortC) {
+			// Close's context ended: the rest of the spill file is kept.
+			w.warnLeftInLog()
 			return
 		}
 		spilled = spilled[n:]
@@ -398,15 +413,20 @@ func (w *UsageWriter) runLog(spilled []UsageRecord) {
 			w.finishLog()
 			return
 		}
-		if !w.drainLog(&batch, w.stopC) {
-			w.finishLog()
+		if !w.drainLog(&batch, w.abortC) {
+			// Close's context ended with the batch in hand unstored: it
+			// is neither committed nor followed by another Read, so it
+			// stays in the log for the next start.
+			w.warnLeftInLog()
 			return
 		}
 	}
 }
 
 // drainLog stores batches from the log until it has no more. It reports
-// false when abort ended it.
+// false when abort ended it; the batch it read then is unstored and
+// uncommitted, so the caller must not Read or Commit again (a Commit would
+// confirm it too).
 func (w *UsageWriter) drainLog(batch *[]UsageRecord, abort <-chan struct{}) bool {
 	for {
 		b, err := w.cfg.Log.Read((*batch)[:0], w.cfg.BatchSize)
@@ -432,14 +452,14 @@ func (w *UsageWriter) drainLog(batch *[]UsageRecord, abort <-chan struct{}) bool
 // finishLog runs on Close with a log: it stores what the log holds until
 // Close's context ends; the rest stays in the log for the next start.
 func (w *UsageWriter) finishLog() {
-	ctx := w.closeCtx
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	batch := make([]UsageRecord, 0, w.cfg.BatchSize)
-	if w.drainLog(&batch, ctx.Done()) {
-		return
+	if !w.drainLog(&batch, w.abortC) {
+		w.warnLeftInLog()
 	}
+}
+
+// warnLeftInLog logs how many records Close left for the next start.
+func (w *UsageWriter) warnLeftInLog() {
 	if n := w.Pending(); n > 0 {
 		w.log.Warn("usage writer: records left in the usage log, they are stored on next start", "records", n)
 	}
@@ -492,6 +512,13 @@ func (w *UsageWriter) store(batch []UsageRecord, abort <-chan struct{}) bool {
 			return w.store(batch[:half], abort) && w.store(batch[half:], abort)
 		}
 		w.failures.Add(1)
+		select {
+		case <-abort:
+			// The attempt was cut off by Close's deadline: whoever
+			// called store reports what is left.
+			return false
+		default:
+		}
 		w.log.Error("usage writer: storing batch failed, will retry", "records", len(batch), "retry_in", backoff, "err", err)
 		t := time.NewTimer(backoff)
 		select {
@@ -545,7 +572,7 @@ func (w *UsageWriter) finish(pending []UsageRecord) {
 	}
 	for len(rest) > 0 {
 		n := min(len(rest), w.cfg.BatchSize)
-		if !w.store(rest[:n], ctx.Done()) {
+		if !w.store(rest[:n], w.abortC) {
 			break
 		}
 		rest = rest[n:]
