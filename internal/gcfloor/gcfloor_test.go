@@ -11,29 +11,32 @@ import (
 func TestPercentFor(t *testing.T) {
 	const mib = 1 << 20
 	for _, c := range []struct {
-		name          string
-		live, minHeap uint64
-		base, want    int
+		name                 string
+		live, roots, minHeap uint64
+		base, want           int
 	}{
-		{"small heap: the runtime's minimum reaches the floor first", 2 * mib, 64 * mib, 100, 1600},
-		{"just under the floor", 31 * mib, 64 * mib, 100, 107},
-		{"live heap reaches the floor first", 8 * mib, 64 * mib, 100, 701},
-		{"base already reaches the floor", 32 * mib, 64 * mib, 100, 100},
-		{"large heap keeps base", 500 * mib, 64 * mib, 100, 100},
-		{"higher base kept", 40 * mib, 64 * mib, 200, 200},
-		{"tiny heap", 100, 64 * mib, 100, 1600},
-		{"huge floor capped", 2 * mib, 1 << 50, 100, MaxPercent},
-		{"unknown live heap", 0, 64 * mib, 100, 1600},
-		{"collection off stays off", 2 * mib, 64 * mib, -1, -1},
-		{"no floor", 2 * mib, 0, 100, 100},
+		{"small heap: the runtime's minimum reaches the floor first", 2 * mib, 0, 64 * mib, 100, 1600},
+		{"just under the floor", 31 * mib, 0, 64 * mib, 100, 107},
+		{"live heap reaches the floor first", 8 * mib, 0, 64 * mib, 100, 700},
+		{"stacks and globals count", 8 * mib, 2 * mib, 64 * mib, 100, 560},
+		{"stacks and globals count at the base too", 30 * mib, 4 * mib, 64 * mib, 100, 100},
+		{"base already reaches the floor", 32 * mib, 0, 64 * mib, 100, 100},
+		{"large heap keeps base", 500 * mib, 3 * mib, 64 * mib, 100, 100},
+		{"higher base kept", 40 * mib, 0, 64 * mib, 200, 200},
+		{"tiny heap", 100, 0, 64 * mib, 100, 1600},
+		{"tiny heap, large stacks", 100, 8 * mib, 64 * mib, 100, 800},
+		{"huge floor capped", 2 * mib, 0, 1 << 50, 100, MaxPercent},
+		{"unknown live heap", 0, 1 * mib, 64 * mib, 100, 1600},
+		{"collection off stays off", 2 * mib, 0, 64 * mib, -1, -1},
+		{"no floor", 2 * mib, 0, 0, 100, 100},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if got := PercentFor(c.live, c.minHeap, c.base); got != c.want {
-				t.Errorf("PercentFor(%d, %d, %d) = %d, want %d", c.live, c.minHeap, c.base, got, c.want)
+			if got := PercentFor(c.live, c.roots, c.minHeap, c.base); got != c.want {
+				t.Errorf("PercentFor(%d, %d, %d, %d) = %d, want %d", c.live, c.roots, c.minHeap, c.base, got, c.want)
 			}
 			if c.base >= 0 && c.want < MaxPercent {
-				// The runtime's goal at that percentage.
-				goal := max(c.live+c.live*uint64(c.want)/100, runtimeHeapMinimum*uint64(c.want)/100)
+				// The runtime's goal at that percentage (mgcpacer.go).
+				goal := max(c.live+(c.live+c.roots)*uint64(c.want)/100, runtimeHeapMinimum*uint64(c.want)/100)
 				if goal < c.minHeap {
 					t.Errorf("goal %d for percent %d is below the floor %d", goal, c.want, c.minHeap)
 				}

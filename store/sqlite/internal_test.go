@@ -43,6 +43,7 @@ func TestConnectionSettings(t *testing.T) {
 		{s.writer, "synchronous", "1"},
 		{s.writer, "busy_timeout", "10000"},
 		{s.writer, "query_only", "0"},
+		{s.writer, "cache_size", fmt.Sprint(-writerCacheKiB)},
 		{s.reader, "journal_mode", "wal"},
 		{s.reader, "query_only", "1"},
 		{s.reader, "busy_timeout", "10000"},
