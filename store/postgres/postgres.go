@@ -146,6 +146,12 @@ func (s *Store) Close() error {
 // inTx runs fn in a transaction with the given options, committing if fn
 // returns nil and rolling back otherwise.
 func (s *Store) inTx(ctx context.Context, opts pgx.TxOptions, fn func(q *pgdb.Queries) error) error {
+	return s.inTxWith(ctx, opts, func(q *pgdb.Queries, _ pgx.Tx) error { return fn(q) })
+}
+
+// inTxWith is inTx for a fn that also needs the transaction itself (to send
+// a pgx.Batch on it).
+func (s *Store) inTxWith(ctx context.Context, opts pgx.TxOptions, fn func(q *pgdb.Queries, tx pgx.Tx) error) error {
 	tx, err := s.begin(ctx, opts) // a savepoint inside InTx
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -155,7 +161,7 @@ func (s *Store) inTx(ctx context.Context, opts pgx.TxOptions, fn func(q *pgdb.Qu
 		// transaction is already broken, and fn's error says why.
 		_ = tx.Rollback(context.WithoutCancel(ctx))
 	}()
-	if err := fn(s.q.WithTx(tx)); err != nil {
+	if err := fn(s.q.WithTx(tx), tx); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {

@@ -3,11 +3,13 @@ package postgres
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/logos-llm/logos/store"
@@ -358,28 +360,59 @@ func compareBool(a, b bool) int {
 
 // updateRollups adds the records of the batch that were inserted to the
 // rollups, in the insert's transaction.
-func updateRollups(ctx context.Context, q *pgdb.Queries, b *usageBatch, p pgdb.InsertUsageRecordsParams, inserted map[string]bool) error {
+func updateRollups(ctx context.Context, tx batchSender, b *usageBatch, p pgdb.InsertUsageRecordsParams, inserted map[string]bool) error {
 	rp, tp := rollupBatch(b, p, inserted)
-	return writeRollups(ctx, q, rp, tp)
+	return writeRollups(ctx, tx, rp, tp)
 }
 
-// writeRollups adds rows to the rollups. Both upserts go in one pgx.Batch:
-// one round trip instead of two.
-func writeRollups(ctx context.Context, q *pgdb.Queries, rp pgdb.UpsertUsageRollupParams, tp pgdb.UpsertUsageTokenRollupParams) error {
+// batchSender sends a pgx.Batch in one round trip (a pgx.Tx does).
+type batchSender interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// errQueuedOnly is what a queued DBTX answers to a query that reads rows.
+var errQueuedOnly = errors.New("postgres: statement queued on a batch cannot return rows")
+
+// queued is a pgdb.DBTX that queues the statements it is given on a
+// pgx.Batch instead of sending them, so sqlc's generated :exec queries, with
+// their own statement and argument order, go into one batch.
+type queued struct{ b *pgx.Batch }
+
+func (q queued) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	q.b.Queue(sql, args...)
+	return pgconn.CommandTag{}, nil
+}
+
+func (queued) Query(context.Context, string, ...any) (pgx.Rows, error) {
+	return nil, errQueuedOnly
+}
+
+func (queued) QueryRow(context.Context, string, ...any) pgx.Row { return queuedRow{} }
+
+// queuedRow is the row of a query sent to queued: it has none.
+type queuedRow struct{}
+
+func (queuedRow) Scan(...any) error { return errQueuedOnly }
+
+// writeRollups adds rows to the rollups. Both upserts go in one pgx.Batch
+// on tx: one round trip instead of two.
+func writeRollups(ctx context.Context, tx batchSender, rp pgdb.UpsertUsageRollupParams, tp pgdb.UpsertUsageTokenRollupParams) error {
 	var batch pgx.Batch
+	q := pgdb.New(queued{&batch})
 	if len(rp.Hours) > 0 {
-		pgdb.QueueUpsertUsageRollup(&batch, rp)
+		if err := q.UpsertUsageRollup(ctx, rp); err != nil {
+			return fmt.Errorf("rollup: %w", err)
+		}
 	}
 	if len(tp.Hours) > 0 {
-		pgdb.QueueUpsertUsageTokenRollup(&batch, tp)
+		if err := q.UpsertUsageTokenRollup(ctx, tp); err != nil {
+			return fmt.Errorf("token rollup: %w", err)
+		}
 	}
 	if batch.Len() == 0 {
 		return nil
 	}
-	br, err := q.SendBatch(ctx, &batch)
-	if err != nil {
-		return fmt.Errorf("rollup: %w", err)
-	}
+	br := tx.SendBatch(ctx, &batch)
 	defer br.Close()
 	if len(rp.Hours) > 0 {
 		if _, err := br.Exec(); err != nil {
@@ -468,11 +501,11 @@ func tokenRollupChunkOf(p pgdb.UpsertUsageTokenRollupParams, i int) pgdb.UpsertU
 // token sums of a type that does not are left out.
 func (s *Store) AddUsageRollup(ctx context.Context, u *UsageRollup) error {
 	rp, tp := u.set.params()
-	err := s.inTx(ctx, pgx.TxOptions{}, func(q *pgdb.Queries) error {
+	err := s.inTxWith(ctx, pgx.TxOptions{}, func(_ *pgdb.Queries, tx pgx.Tx) error {
 		// In chunks: one statement over hundreds of thousands of rows is
 		// slower than a few dozen over thousands (logos-bench fill).
 		for i := 0; i < max(len(rp.Hours), len(tp.Hours)); i += rollupChunk {
-			if err := writeRollups(ctx, q, rollupChunkOf(rp, i), tokenRollupChunkOf(tp, i)); err != nil {
+			if err := writeRollups(ctx, tx, rollupChunkOf(rp, i), tokenRollupChunkOf(tp, i)); err != nil {
 				return err
 			}
 		}

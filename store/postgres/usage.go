@@ -60,7 +60,7 @@ func (s *Store) InsertUsage(ctx context.Context, records []store.UsageRecord) (i
 // insertUsageOnce runs one attempt of InsertUsage.
 func (s *Store) insertUsageOnce(ctx context.Context, b *usageBatch) (int, error) {
 	var inserted int
-	err := s.inTx(ctx, pgx.TxOptions{}, func(q *pgdb.Queries) error {
+	err := s.inTxWith(ctx, pgx.TxOptions{}, func(q *pgdb.Queries, tx pgx.Tx) error {
 		// Lock the referenced rows that exist, so they stay until commit, and
 		// store references to all others as NULL.
 		refs, err := q.LockUsageReferences(ctx, b.refs)
@@ -106,7 +106,7 @@ func (s *Store) insertUsageOnce(ctx context.Context, b *usageBatch) (int, error)
 				return fmt.Errorf("tokens: %w", err)
 			}
 		}
-		return updateRollups(ctx, q, b, p, inserted)
+		return updateRollups(ctx, tx, b, p, inserted)
 	})
 	return inserted, err
 }
