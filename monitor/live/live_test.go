@@ -180,6 +180,7 @@ func TestPollersFollowTheCatalogue(t *testing.T) {
 	if got := m.Polled(); !slices.Equal(got, []int64{2}) {
 		t.Fatalf("polled after removal = %v, want [2]", got)
 	}
+	time.Sleep(5 * fast) // a straggler, as after Close below
 	before = node.count("/o2/api/ps")
 	time.Sleep(5 * fast)
 	if after := node.count("/o2/api/ps"); after != before {
@@ -192,6 +193,11 @@ func TestPollersFollowTheCatalogue(t *testing.T) {
 	// Close stops everything (the race detector and goleak-free exit of
 	// the test check the goroutines end).
 	m.Close()
+	// Close waits for the pollers, but a poll one sent just before may
+	// still be on its way into the test server's handler (cancelling the
+	// client does not stop a request already written). Let such a straggler
+	// arrive before counting.
+	time.Sleep(5 * fast)
 	before = node.count("/metrics")
 	time.Sleep(5 * fast)
 	if after := node.count("/metrics"); after != before {
