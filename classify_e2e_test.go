@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -293,6 +294,8 @@ func TestJobCarriesMaxTokens(t *testing.T) {
 		{``, 0},
 		{`"max_tokens":-4,`, 0},
 		{`"max_tokens":"many",`, 0},
+		{`"max_tokens":null,"max_completion_tokens":12,`, 12},
+		{`"max_tokens":99999999999999999999,`, math.MaxInt32},
 	} {
 		rec.mu.Lock()
 		rec.jobs = nil

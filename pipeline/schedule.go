@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -127,17 +128,24 @@ func (x *exchange) scheduleError(ctx context.Context, err error, timeout time.Du
 }
 
 // maxTokens returns the request's output limit (max_tokens,
-// max_completion_tokens or max_output_tokens, the first present), or 0
-// when it states none. Schedulers read it as the job's expected length.
+// max_completion_tokens or max_output_tokens, the first that holds a
+// non-negative integer; null or anything else is skipped), capped at
+// MaxInt32, or 0 when it states none. Schedulers read it as the job's
+// expected length.
 func maxTokens(req *Request) int64 {
 	for _, f := range [...]string{"max_tokens", "max_completion_tokens", "max_output_tokens"} {
-		if raw, ok := req.Fields[f]; ok {
-			n, err := strconv.ParseInt(string(raw), 10, 32)
-			if err != nil || n < 0 {
-				return 0
-			}
-			return n
+		raw, ok := req.Fields[f]
+		if !ok {
+			continue
 		}
+		n, err := strconv.ParseInt(string(raw), 10, 64)
+		if err != nil && errors.Is(err, strconv.ErrRange) && len(raw) > 0 && raw[0] != '-' {
+			n, err = math.MaxInt32, nil
+		}
+		if err != nil || n < 0 {
+			continue
+		}
+		return min(n, math.MaxInt32)
 	}
 	return 0
 }

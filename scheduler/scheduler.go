@@ -71,3 +71,16 @@ type Outcome struct {
 type Scheduler interface {
 	Acquire(ctx context.Context, j Job) (*Lease, error)
 }
+
+// BestModel returns the leading candidates that share the first one's
+// weight: the deployments of the best model, as a scheduler that waits for
+// the best model (rather than taking a free second-best one) considers them.
+// c must be ordered best first, as Job.Candidates is.
+func BestModel(c []Candidate) []Candidate {
+	for i := 1; i < len(c); i++ {
+		if c[i].Weight != c[0].Weight {
+			return c[:i]
+		}
+	}
+	return c
+}

@@ -297,6 +297,9 @@ func (w *UsageWriter) Flush(ctx context.Context) error {
 // configured, and otherwise is reported in the returned error. Close is
 // idempotent.
 func (w *UsageWriter) Close(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	w.closeOnce.Do(func() {
 		w.mu.Lock()
 		w.closed = true
@@ -483,6 +486,11 @@ func (w *UsageWriter) fill(batch []UsageRecord) []UsageRecord {
 func (w *UsageWriter) store(batch []UsageRecord, abort <-chan struct{}) bool {
 	backoff := w.cfg.RetryMin
 	for {
+		select {
+		case <-abort:
+			return false // Close's deadline passed: no attempt after it
+		default:
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), w.cfg.InsertTimeout)
 		// An attempt against a hanging database ends when abort does, so
 		// Close keeps to its deadline.

@@ -148,6 +148,7 @@ func PercentFor(live, roots, minHeap uint64, base int) int {
 	if base < 0 {
 		return base // collection is off: nothing to raise
 	}
+	minHeap = min(minHeap, math.MaxUint64/100) // so × 100 cannot overflow
 	if live >= minHeap || live+(live+roots)*uint64(base)/100 >= minHeap {
 		return base
 	}

@@ -205,7 +205,7 @@ func (a *Adapter) Acquire(ctx context.Context, j scheduler.Job) (*scheduler.Leas
 		return nil, fmt.Errorf("request %s: %w", j.RequestID, scheduler.ErrNoCandidates)
 	}
 	if a.bestModelOnly {
-		j.Candidates = bestModel(j.Candidates)
+		j.Candidates = scheduler.BestModel(j.Candidates)
 	}
 	a.mu.Lock()
 	if a.closed {
@@ -456,15 +456,4 @@ func (a *Adapter) Close() error {
 	a.mu.Unlock()
 	a.timers.Wait()
 	return nil
-}
-
-// bestModel returns the leading candidates that share the first one's
-// Weight.
-func bestModel(c []scheduler.Candidate) []scheduler.Candidate {
-	for i := 1; i < len(c); i++ {
-		if c[i].Weight != c[0].Weight {
-			return c[:i]
-		}
-	}
-	return c
 }

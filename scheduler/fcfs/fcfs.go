@@ -174,7 +174,7 @@ func (s *Scheduler) Acquire(ctx context.Context, j scheduler.Job) (*scheduler.Le
 		return nil, scheduler.ErrClosed
 	}
 	if !s.acrossModels {
-		j.Candidates = bestModel(j.Candidates)
+		j.Candidates = scheduler.BestModel(j.Candidates)
 	}
 	now := s.clock.Now()
 	a, err := s.core.Admit(j, now)
@@ -315,14 +315,4 @@ func (s *Scheduler) Close() error {
 	s.mu.Unlock()
 	s.timers.Wait()
 	return nil
-}
-
-// bestModel returns the leading candidates whose Weight equals the first's.
-func bestModel(c []scheduler.Candidate) []scheduler.Candidate {
-	for i := 1; i < len(c); i++ {
-		if c[i].Weight != c[0].Weight {
-			return c[:i]
-		}
-	}
-	return c
 }

@@ -162,7 +162,11 @@ func insertRecordChunk(ctx context.Context, db sqlitedb.DBTX, n int, args []any,
 		if err != nil {
 			return 0, err
 		}
-		i, _ := first(args[0].(string))
+		requestID, _ := args[0].(string)
+		i, ok := first(requestID)
+		if !ok {
+			return 0, fmt.Errorf("insert of unknown request id %q", requestID)
+		}
 		ids[i] = id
 		return 1, nil
 	}
