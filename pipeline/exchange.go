@@ -34,6 +34,10 @@ type exchange struct {
 	rated []ratedKey
 	// spend is the request's hold on its budgets, settled with its cost.
 	spend budget.Reservation
+	// held is a whole answer's last byte, written by End as soon as the
+	// usage record is handed over: before the metrics and the trace, which
+	// the client need not wait for.
+	held *holdLastByte
 	// checkOnly makes admit stop before budgets and rate limits (Check).
 	checkOnly bool
 	// resource is set when Logos chose the model (resource mode).
@@ -155,6 +159,9 @@ func (x *exchange) End() {
 		// still leaves it.
 		us := x.tr.usage()
 		err := x.p.cfg.Usage.Write(context.Background(), x.rec)
+		if x.held != nil {
+			_ = x.held.release()
+		}
 		if err != nil {
 			x.p.log.Error("usage record not written", "request_id", x.rec.RequestID, "client_request_id", x.rec.ClientRequestID, "err", err)
 		}

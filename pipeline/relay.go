@@ -175,8 +175,9 @@ func (x *exchange) relayWhole(w http.ResponseWriter, r *http.Request, req *Reque
 		res.FirstByteAt = first
 	}
 	x.relayed(w, r, req, resp, dw, &res, err)
-	x.End()
-	_ = hw.release()
+	x.held = hw
+	x.End()          // writes the held byte once the record is handed over
+	_ = hw.release() // in case End ran before (it runs once)
 }
 
 // holdLastByte passes writes on but for the last byte written, which
