@@ -98,9 +98,9 @@ func (x budgetAPI) setBudget(a *adminRequest) (int, any, *oaierr.Error) {
 	case req.ProcessID != 0 && req.UserID != 0:
 		return 0, nil, invalid("user_id", `must not be set together with "process_id"`)
 	case req.ProcessID < 0:
-		return 0, nil, invalid("process_id", "must be a positive id")
+		return 0, nil, x.catalogError(catalog.CheckID("process_id", req.ProcessID))
 	case req.UserID < 0:
-		return 0, nil, invalid("user_id", "must be a positive id")
+		return 0, nil, x.catalogError(catalog.CheckID("user_id", req.UserID))
 	case req.Limit == "":
 		return 0, nil, missing("limit")
 	case req.Currency == "":

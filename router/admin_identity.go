@@ -596,13 +596,11 @@ func (x identityAPI) permittedModels(ctx context.Context, processID int64) (int,
 
 // ---- validation ----
 
-// id checks a required id field: absent or 0 is missing, negative invalid.
-func (identityAPI) id(field string, v int64) *oaierr.Error {
-	switch {
-	case v == 0:
-		return missing(field)
-	case v < 0:
-		return invalid(field, "must be a positive integer")
+// id checks a required id field by the catalogue's rule (absent or 0 is
+// missing, negative invalid), so the admin API has one rule and one message.
+func (x identityAPI) id(field string, v int64) *oaierr.Error {
+	if err := catalog.CheckID(field, v); err != nil {
+		return x.catalogError(err)
 	}
 	return nil
 }

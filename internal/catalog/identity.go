@@ -35,17 +35,6 @@ func CheckLogLevel(field, v string) error {
 	return nil
 }
 
-// identityID checks a required id of the identity endpoints.
-func identityID(field string, v int64) error {
-	switch {
-	case v == 0:
-		return missing(field)
-	case v < 0:
-		return invalid(field, "must be a positive integer")
-	}
-	return nil
-}
-
 // ---- Users -----------------------------------------------------------------
 
 // NewUser creates a user (add_user): username is required, role must be
@@ -110,7 +99,7 @@ func (c *Catalog) NewProcess(ctx context.Context, r NewProcessRequest) (Created,
 	case r.UserID != 0 && r.ServiceID != 0:
 		return Created{}, invalid("service_id", `must not be set together with "user_id"`)
 	case r.UserID != 0:
-		if err := identityID("user_id", r.UserID); err != nil {
+		if err := needID("user_id", r.UserID); err != nil {
 			return Created{}, err
 		}
 		if _, err := c.s.GetUser(ctx, r.UserID); err != nil {
@@ -118,7 +107,7 @@ func (c *Catalog) NewProcess(ctx context.Context, r NewProcessRequest) (Created,
 		}
 		p.UserID = r.UserID
 	default:
-		if err := identityID("service_id", r.ServiceID); err != nil {
+		if err := needID("service_id", r.ServiceID); err != nil {
 			return Created{}, err
 		}
 		if _, err := c.s.GetService(ctx, r.ServiceID); err != nil {
@@ -182,7 +171,7 @@ func (c *Catalog) NewService(ctx context.Context, name string) (Created, error) 
 // a process of that name it returns that process, no key and created
 // false. A process of that name of another owner is a *ConflictError.
 func (c *Catalog) ConnectServiceProcess(ctx context.Context, serviceID int64, processName string) (p store.Process, key string, created bool, err error) {
-	if err := identityID("service_id", serviceID); err != nil {
+	if err := needID("service_id", serviceID); err != nil {
 		return store.Process{}, "", false, err
 	}
 	name, err := text("process_name", processName)

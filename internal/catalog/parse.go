@@ -233,13 +233,14 @@ func checkEndpoint(s string) error {
 // CheckID checks a required id field: 0 is missing, a negative id invalid.
 func CheckID(field string, id int64) error { return needID(field, id) }
 
-// needID checks a required id field.
+// needID checks a required id field: 0 is missing, a negative id invalid.
+// It is the one id rule of the catalogue and the admin API.
 func needID(field string, id int64) error {
 	switch {
 	case id == 0:
 		return missing(field)
 	case id < 0:
-		return invalid(field, "must be a positive id")
+		return invalid(field, "must be a positive integer")
 	}
 	return nil
 }

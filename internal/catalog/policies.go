@@ -27,7 +27,7 @@ type PolicyFields struct {
 // check that the process exists.
 func (f *PolicyFields) ApplyTo(p *store.Policy) error {
 	if f.EntityID != nil {
-		if err := identityID("entity_id", *f.EntityID); err != nil {
+		if err := needID("entity_id", *f.EntityID); err != nil {
 			return err
 		}
 		p.ProcessID = *f.EntityID

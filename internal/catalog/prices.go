@@ -39,9 +39,9 @@ func (c *Catalog) NewPrice(ctx context.Context, r PriceRequest) (store.Price, er
 	case strings.TrimSpace(r.ValidFrom) == "":
 		return store.Price{}, missing("valid_from")
 	case r.ModelID < 0:
-		return store.Price{}, invalid("model_id", "must be a positive id")
+		return store.Price{}, needID("model_id", r.ModelID)
 	case r.ProviderID < 0:
-		return store.Price{}, invalid("provider_id", "must be a positive id")
+		return store.Price{}, needID("provider_id", r.ProviderID)
 	}
 	// Price per 1,000 tokens in units → per million tokens in micro-units.
 	micros := math.Round(*r.PerThousand * 1000 * 1e6)

@@ -278,7 +278,14 @@ type Error struct {
 	Field string
 	// Msg says what is wrong.
 	Msg string
+	// Err is the error the problem was found by, such as the YAML
+	// decoder's *yaml.TypeError, or nil. Error does not show it: Msg says
+	// the same for a reader of the file.
+	Err error
 }
+
+// Unwrap returns e.Err, so that errors.As finds the decoder's error.
+func (e *Error) Unwrap() error { return e.Err }
 
 // Error formats e as "line 12: providers[1].kind: must be one of ...".
 func (e *Error) Error() string {

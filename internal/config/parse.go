@@ -40,10 +40,12 @@ func Parse(data []byte) (*Document, error) {
 		if !errors.As(err, &te) {
 			// An *Error like every other problem, so that callers need
 			// not tell parse failures apart (ApplyDocument).
-			return nil, &Error{Msg: fmt.Sprintf("config: %v", err)}
+			return nil, &Error{Msg: fmt.Sprintf("config: %v", err), Err: err}
 		}
 		for _, msg := range te.Errors {
-			p.errs = append(p.errs, typeError(msg, d.Lines))
+			e := typeError(msg, d.Lines)
+			e.Err = te
+			p.errs = append(p.errs, e)
 		}
 	}
 	if err := p.err(); err != nil {
@@ -155,14 +157,14 @@ var (
 	unmarshalRE = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (.+)$")
 )
 
-// syntaxError turns an error of the YAML parser into an *Error.
+// syntaxError turns an error of the YAML parser into an *Error wrapping it.
 func syntaxError(err error) error {
 	msg := err.Error()
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
-		return &Error{Line: line, Msg: "invalid YAML: " + m[2]}
+		return &Error{Line: line, Msg: "invalid YAML: " + m[2], Err: err}
 	}
-	return &Error{Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+	return &Error{Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: "), Err: err}
 }
 
 // typeError turns one message of a *yaml.TypeError ("line 3: cannot

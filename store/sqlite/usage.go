@@ -117,8 +117,10 @@ func insertUsageRows(ctx context.Context, db sqlitedb.DBTX, rows []usageRow, typ
 		inserted += added
 		done += len(chunk)
 	}
-	var tokenArgs []any
-	tokenRows := 0
+	var (
+		tokenArgs []any
+		tokenOf   []int // index in rows of each token row's record
+	)
 	for i := range rows {
 		if ids[i] == 0 {
 			continue // already stored, tokens and all
@@ -129,16 +131,20 @@ func insertUsageRows(ctx context.Context, db sqlitedb.DBTX, rows []usageRow, typ
 				return 0, fmt.Errorf("record %q: token type %q: %w", rows[i].params.RequestID, t.Type, err)
 			}
 			tokenArgs = append(tokenArgs, ids[i], typeID, t.Count, t.CostMicros)
-			tokenRows++
+			tokenOf = append(tokenOf, i)
 		}
 	}
-	for done := 0; done < tokenRows; {
+	for done, tokenRows := 0, len(tokenOf); done < tokenRows; {
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
 		n := chunkFor(tokenRows - done)
 		if _, err := db.ExecContext(stmtCtx, insertTokensSQL[n], tokenArgs[done*4:(done+n)*4]...); err != nil {
-			return 0, fmt.Errorf("tokens of record %d: %w", tokenArgs[done*4], err)
+			first, last := rows[tokenOf[done]].params.RequestID, rows[tokenOf[done+n-1]].params.RequestID
+			if first == last {
+				return 0, fmt.Errorf("tokens of record %q: %w", first, err)
+			}
+			return 0, fmt.Errorf("tokens of records %q to %q: %w", first, last, err)
 		}
 		done += n
 	}

@@ -24,6 +24,7 @@ var usageTests = []test{
 	{"Idempotent", testUsageIdempotent},
 	{"DuplicateInBatch", testUsageDuplicateInBatch},
 	{"LargeBatch", testUsageLargeBatch},
+	{"EveryField", testUsageEveryField},
 	{"EmptyBatch", testUsageEmptyBatch},
 	{"Tokens", testUsageTokens},
 	{"DanglingIDs", testUsageDanglingIDs},
