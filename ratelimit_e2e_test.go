@@ -3,6 +3,7 @@ package logos_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/logos-llm/logos"
+	"github.com/logos-llm/logos/classify"
 	"github.com/logos-llm/logos/providers/providertest"
 	"github.com/logos-llm/logos/store"
 	"github.com/logos-llm/logos/store/postgres/pgtest"
@@ -162,5 +164,100 @@ func TestBudgetBoundsABurst(t *testing.T) {
 	}
 	if metrics["logos_budget_refused_total"] != 45 || cost != float64(spent) {
 		t.Fatalf("budget refusals %v (want 45), cost metric %v (want %d)", metrics["logos_budget_refused_total"], cost, spent)
+	}
+}
+
+// TestOverBudgetRefusedBeforeClassifying: a request that leaves the model to
+// Logos is refused for its budget before it is classified (classifying may
+// cost an embeddings call), with the 402 a request naming a model gets and a
+// like usage record; the estimate a request reserves before classification
+// is released when classification then refuses it.
+func TestOverBudgetRefusedBeforeClassifying(t *testing.T) {
+	var classified atomic.Int64
+	e := newEnv(t, func(c *logos.Config) {
+		c.Classifier = classify.ClassifierFunc(func(_ context.Context, r classify.Request) ([]classify.Candidate, error) {
+			classified.Add(1)
+			if strings.Contains(r.User, "nothing fits") || len(r.Models) == 0 {
+				return nil, classify.ErrNoModelPassed
+			}
+			return []classify.Candidate{{ModelID: r.Models[0].ID, Weight: 1}}, nil
+		})
+	})
+	up := providertest.NewOpenAI(t, providertest.Options{})
+	m, _ := e.deploy("m", up.Target(), nil)
+	ctx := t.Context()
+	tt, err := e.store.EnsureTokenType(ctx, "completion_tokens")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 10 completion tokens per answer at 1,000 EUR per million: 0.01 EUR.
+	if _, err := e.store.CreatePrice(ctx, store.Price{TokenTypeID: tt.ID, ModelID: m.ID, ValidFrom: time.Now().Add(-time.Hour), MicrosPerMillion: 1_000_000_000, Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	must(t, e.srv.URL+"/logosdb/set_budget", e.key, map[string]any{"process_id": e.processID, "limit": "0.025", "currency": "EUR", "period": "month"})
+	out := must(t, e.srv.URL+"/logosdb/add_policy", e.key, map[string]any{"entity_id": e.processID, "name": "any", "threshold_privacy": "CLOUD_NOT_IN_EU_BY_US_PROVIDER",
+		"threshold_latency": 0, "threshold_accuracy": 0, "threshold_cost": 0, "threshold_quality": 0, "priority": 5})
+	policy := fmt.Sprint(num(t, out, "policy-id"))
+	e.reload()
+
+	const (
+		chosen  = `{"messages":[{"role":"user","content":"Hi"}]}`
+		refused = `{"messages":[{"role":"user","content":"nothing fits"}]}`
+	)
+	post := func(body string, want int) []byte {
+		t.Helper()
+		s, _, b := e.do("POST", "/v1/chat/completions", body, "policy", policy)
+		if s != want {
+			t.Fatalf("%s: %d %s; want %d", body, s, b, want)
+		}
+		return b
+	}
+	// 0.01 EUR spent; the process's estimate becomes 0.01.
+	post(chosen, 200)
+	// Refused by classification: each releases what it reserved, or the
+	// next request would not fit.
+	for range 3 {
+		post(refused, 400)
+	}
+	post(chosen, 200) // 0.02 spent: the next 0.01 does not fit 0.025
+	if n := classified.Load(); n != 5 {
+		t.Fatalf("%d classifications before the budget ran out; want 5", n)
+	}
+
+	named := post(chatBody, 402)
+	if _, typ, code := errorBody(t, named); typ != "insufficient_quota" || code != "budget_exceeded" {
+		t.Fatalf("named model: 402 of type %q code %v", typ, code)
+	}
+	sent := len(up.Requests())
+	for _, body := range []string{chosen, `{"model":"logos-v1","messages":[{"role":"user","content":"Hi"}]}`} {
+		if b := post(body, 402); !bytes.Equal(b, named) {
+			t.Errorf("%s: 402 body %s; want the named model's %s", body, b, named)
+		}
+	}
+	if n := classified.Load(); n != 5 {
+		t.Errorf("requests over budget were classified (%d classifications; want 5)", n)
+	}
+	if n := len(up.Requests()); n != sent {
+		t.Errorf("the upstream got %d requests over budget", n-sent)
+	}
+
+	recs := e.usage() // newest first: model string, no model, named, the 200 before
+	if len(recs) < 4 {
+		t.Fatalf("%d usage records", len(recs))
+	}
+	served, namedRec := recs[3], recs[2]
+	if served.StatusCode != 200 || fmt.Sprint(served.PolicyID) != policy || namedRec.ModelID != m.ID {
+		t.Fatalf("records before the refusals: %+v / %+v", served, namedRec)
+	}
+	for _, r := range recs[:3] {
+		if r.StatusCode != 402 || r.Outcome != store.OutcomeRejected || r.ErrorMessage != namedRec.ErrorMessage ||
+			!r.ForwardedAt.IsZero() || r.CostMicros != 0 || len(r.Tokens) != 0 || r.CompletedAt.IsZero() {
+			t.Errorf("refusal recorded as %+v; want it like the named model's %+v", r, namedRec)
+		}
+	}
+	for _, r := range recs[:2] {
+		if r.PolicyID != served.PolicyID || len(r.Classification) != 0 {
+			t.Errorf("resource-mode refusal: policy %d (want %d), classification %s (want none)", r.PolicyID, served.PolicyID, r.Classification)
+		}
 	}
 }

@@ -42,6 +42,7 @@ func (x *exchange) admit(w http.ResponseWriter, r *http.Request, req *Request) (
 		deps      []*Deployment
 		weights   map[int64]float64
 		rateModel string
+		budgeted  bool // admitted against the budgets already
 	)
 	if req.Model == "" || classify.IsModelString(req.Model) {
 		// Resource mode: Logos chooses. A model string is never looked up
@@ -50,6 +51,18 @@ func (x *exchange) admit(w http.ResponseWriter, r *http.Request, req *Request) (
 		if !resourceOperation(req) {
 			x.fail(w, req, oaierr.New(http.StatusBadRequest, "Logos chooses models only for chat and text generation ("+req.Operation+" needs a model name)").WithParam("model").WithCode(codeInvalidModelString))
 			return scheduler.Job{}, nil, false
+		}
+		// Classifying may cost an embeddings call: a caller over budget is
+		// refused before it. Budgets are per process and user, so the model
+		// Logos would choose does not matter. The reservation is released
+		// by End (or discard) if a later check refuses the request.
+		x.rec.PolicyID = rp.policy.ID
+		if !x.checkOnly {
+			if e := x.admitBudget(ctx); e != nil {
+				x.fail(w, req, e)
+				return scheduler.Job{}, nil, false
+			}
+			budgeted = true
 		}
 		var ok bool
 		if deps, weights, rateModel, ok = x.classify(ctx, w, req, rp); !ok {
@@ -105,9 +118,11 @@ func (x *exchange) admit(w http.ResponseWriter, r *http.Request, req *Request) (
 		x.fail(w, req, e)
 		return scheduler.Job{}, nil, false
 	}
-	if e := x.admitBudget(ctx); e != nil {
-		x.fail(w, req, e)
-		return scheduler.Job{}, nil, false
+	if !budgeted {
+		if e := x.admitBudget(ctx); e != nil {
+			x.fail(w, req, e)
+			return scheduler.Job{}, nil, false
+		}
 	}
 	// After every check that can refuse the request, so a refused request
 	// never uses up a rate-limit permit.

@@ -153,7 +153,6 @@ func (x *exchange) classify(ctx context.Context, w http.ResponseWriter, req *Req
 		x.fail(w, req, oaierr.New(http.StatusBadRequest, "Policy-based model selection needs a classifier, and this gateway has none configured; name a model instead").WithParam("model").WithCode("classifier_unavailable"))
 		return nil, nil, "", false
 	}
-	x.rec.PolicyID = rp.policy.ID
 	all := x.caller.Catalog.PermittedClassifyModels(x.caller.Profile.ID)
 	models := all
 	for i := range all {
