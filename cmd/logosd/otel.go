@@ -27,7 +27,34 @@ import (
 // otelOptions are the tracing settings.
 type otelOptions struct {
 	endpoint    string  // --otel-endpoint; "" leaves it to the OTEL_* variables
-	sampleRatio float64 // of the traces logosd starts; a caller's sampled flag is followed
+	sampleRatio float64 // of the traces logosd starts, and of all with ignoreParent
+	// ignoreParent applies sampleRatio to requests with a traceparent too
+	// (--otel-parent-sampling ratio), instead of following the caller's
+	// sampled flag: clients that are not trusted cannot then decide how
+	// much is traced. Their spans still join the caller's trace.
+	ignoreParent bool
+}
+
+// parseParentSampling reads --otel-parent-sampling: follow (the caller's
+// sampled flag decides, OpenTelemetry's default) or ratio (sampleRatio
+// decides for every request). It returns whether the parent is ignored.
+func parseParentSampling(s string) (bool, error) {
+	switch strings.TrimSpace(s) {
+	case "follow":
+		return false, nil
+	case "ratio":
+		return true, nil
+	}
+	return false, fmt.Errorf("invalid OpenTelemetry parent sampling %q: want follow or ratio", s)
+}
+
+// sampler returns the sampler for o.
+func (o otelOptions) sampler() sdktrace.Sampler {
+	ratio := sdktrace.TraceIDRatioBased(o.sampleRatio)
+	if o.ignoreParent {
+		return ratio
+	}
+	return sdktrace.ParentBased(ratio)
 }
 
 // tracesURL returns the OTLP/HTTP URL traces are sent to, or "" when
@@ -98,14 +125,14 @@ func newTracing(ctx context.Context, o otelOptions, getenv func(string) string, 
 	tp := sdktrace.NewTracerProvider(
 		sdktrace.WithBatcher(exp),
 		sdktrace.WithResource(res),
-		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(o.sampleRatio))),
+		sdktrace.WithSampler(o.sampler()),
 	)
 	// The SDK reports export failures to OpenTelemetry's handler, which is
 	// process-wide: logosd owns the process.
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
 		log.Warn("OpenTelemetry", "err", err)
 	}))
-	log.Info("tracing requests with OpenTelemetry", "endpoint", redactURL(endpoint), "sample_ratio", o.sampleRatio, "service", name)
+	log.Info("tracing requests with OpenTelemetry", "endpoint", redactURL(endpoint), "sample_ratio", o.sampleRatio, "parent_sampling_ignored", o.ignoreParent, "service", name)
 	return tp, tp.Shutdown, nil
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
 )
@@ -101,5 +104,40 @@ func TestOTLPExport(t *testing.T) {
 	slices.Sort(spans)
 	if want := []string{"chat", "logos.auth"}; !slices.Equal(spans, want) {
 		t.Errorf("collector got spans %v, want %v", spans, want)
+	}
+}
+
+// TestParentSampling: by default (follow) a request whose caller sent a
+// sampled traceparent is traced even at ratio 0; with ratio, the ratio
+// decides for it too, so a client cannot choose to be traced. Either way
+// the span joins the caller's trace.
+func TestParentSampling(t *testing.T) {
+	traceID, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
+	spanID, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
+	parent := trace.ContextWithRemoteSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: traceID, SpanID: spanID, TraceFlags: trace.FlagsSampled, Remote: true,
+	}))
+	for _, c := range []struct {
+		flag        string
+		wantSampled bool
+	}{{"follow", true}, {"ratio", false}} {
+		ignore, err := parseParentSampling(c.flag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(otelOptions{sampleRatio: 0, ignoreParent: ignore}.sampler()))
+		_, span := tp.Tracer("test").Start(parent, "chat m")
+		sc := span.SpanContext()
+		span.End()
+		if sc.IsSampled() != c.wantSampled {
+			t.Errorf("--otel-parent-sampling %s, ratio 0, sampled caller: span sampled %v, want %v", c.flag, sc.IsSampled(), c.wantSampled)
+		}
+		if sc.TraceID() != traceID {
+			t.Errorf("--otel-parent-sampling %s: trace id %s, want the caller's %s", c.flag, sc.TraceID(), traceID)
+		}
+		_ = tp.Shutdown(context.Background())
+	}
+	if _, err := parseParentSampling("always"); err == nil {
+		t.Error(`--otel-parent-sampling "always" accepted`)
 	}
 }

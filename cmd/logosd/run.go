@@ -150,11 +150,16 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&proxies, "trusted-proxies", proxies, "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed for client_ip; empty: none (LOGOS_TRUSTED_PROXIES)")
 	fs.StringVar(&o.otel.endpoint, "otel-endpoint", env("LOGOS_OTEL_ENDPOINT", ""), "OTLP/HTTP endpoint to send OpenTelemetry traces of requests to, e.g. http://localhost:4318; empty: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT if set, else tracing off (LOGOS_OTEL_ENDPOINT)")
 	sampleRatio := env("LOGOS_OTEL_SAMPLE_RATIO", "1")
-	fs.StringVar(&sampleRatio, "otel-sample-ratio", sampleRatio, "fraction of the traces logosd starts that are sampled; requests that come with a traceparent follow the caller's choice (LOGOS_OTEL_SAMPLE_RATIO)")
+	fs.StringVar(&sampleRatio, "otel-sample-ratio", sampleRatio, "fraction of the traces logosd starts that are sampled; requests that come with a traceparent follow the caller's choice unless --otel-parent-sampling is ratio (LOGOS_OTEL_SAMPLE_RATIO)")
+	parentSampling := env("LOGOS_OTEL_PARENT_SAMPLING", "follow")
+	fs.StringVar(&parentSampling, "otel-parent-sampling", parentSampling, "follow: a request with a traceparent is sampled as its caller says; ratio: --otel-sample-ratio decides for every request, so clients cannot choose what is traced (their spans still join their trace) (LOGOS_OTEL_PARENT_SAMPLING)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if o.otel.sampleRatio, err = parseSampleRatio(sampleRatio); err != nil {
+		return o, err
+	}
+	if o.otel.ignoreParent, err = parseParentSampling(parentSampling); err != nil {
 		return o, err
 	}
 	if _, err := tracesURL(o.otel, getenv); err != nil {
