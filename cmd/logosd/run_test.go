@@ -180,7 +180,7 @@ func TestRunBootstrapsFromRootKey(t *testing.T) {
 }
 
 func TestRunRejectsBadOptions(t *testing.T) {
-	for _, args := range [][]string{{"--nope"}, {"--log-level", "loud"}, {"--shutdown-timeout", "-1s"}, {"--usage-flush-interval", "0s"}, {"--usage-flush-interval", "1h"}, {"--gc-min-heap", "64XB"}, {"--gc-min-heap", "-1"}, {"--gc-min-heap", "99999999TiB"}, {"--max-header-bytes", "10"}, {"--usage-log-max", "0"}, {"--usage-log-sync", "0s"}, {"--snapshot-retention", "-1h"}, {"--snapshot-retention", "a week"}, {"--scheduler", "ettft"}, {"extra"}} {
+	for _, args := range [][]string{{"--nope"}, {"--log-level", "loud"}, {"--shutdown-timeout", "-1s"}, {"--usage-flush-interval", "0s"}, {"--usage-flush-interval", "1h"}, {"--gc-min-heap", "64XB"}, {"--gc-min-heap", "-1"}, {"--gc-min-heap", "99999999TiB"}, {"--max-header-bytes", "10"}, {"--usage-log-max", "0"}, {"--usage-log-sync", "0s"}, {"--snapshot-retention", "-1h"}, {"--snapshot-retention", "a week"}, {"--scheduler", "ettft"}, {"--otel-parent-sampling", "always"}, {"extra"}} {
 		err := run(context.Background(), args, func(string) string { return "" }, io.Discard, io.Discard)
 		if err == nil {
 			t.Errorf("run(%v) succeeded", args)
