@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/url"
 	"runtime/debug"
 	"strconv"
@@ -33,6 +34,8 @@ type otelOptions struct {
 	// sampled flag: clients that are not trusted cannot then decide how
 	// much is traced. Their spans still join the caller's trace.
 	ignoreParent bool
+	// draw replaces the random draw of ignoreParent's sampler (tests).
+	draw func() float64
 }
 
 // parseParentSampling reads --otel-parent-sampling: follow (the caller's
@@ -48,13 +51,45 @@ func parseParentSampling(s string) (bool, error) {
 	return false, fmt.Errorf("invalid OpenTelemetry parent sampling %q: want follow or ratio", s)
 }
 
-// sampler returns the sampler for o.
+// sampler returns the sampler for o. Spans whose parent is local follow
+// it, so a trace is kept or dropped whole. With ignoreParent, a request
+// that brings a traceparent is sampled by a draw of logosd's own: the
+// trace id then comes from the client, and a ratio sampler over it
+// (TraceIDRatioBased) would let the client pick ids that are always kept.
 func (o otelOptions) sampler() sdktrace.Sampler {
 	ratio := sdktrace.TraceIDRatioBased(o.sampleRatio)
-	if o.ignoreParent {
-		return ratio
+	if !o.ignoreParent {
+		return sdktrace.ParentBased(ratio)
 	}
-	return sdktrace.ParentBased(ratio)
+	draw := drawSampler{ratio: o.sampleRatio, draw: o.draw}
+	return sdktrace.ParentBased(ratio,
+		sdktrace.WithRemoteParentSampled(draw),
+		sdktrace.WithRemoteParentNotSampled(draw))
+}
+
+// drawSampler samples a span with probability ratio, by a random draw
+// independent of its trace id.
+type drawSampler struct {
+	ratio float64
+	draw  func() float64 // in [0, 1); nil is math/rand/v2's Float64
+}
+
+// ShouldSample implements sdktrace.Sampler.
+func (d drawSampler) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
+	draw := rand.Float64
+	if d.draw != nil {
+		draw = d.draw
+	}
+	decision := sdktrace.Drop
+	if d.ratio > 0 && draw() < d.ratio {
+		decision = sdktrace.RecordAndSample
+	}
+	return sdktrace.SamplingResult{Decision: decision, Tracestate: trace.SpanContextFromContext(p.ParentContext).TraceState()}
+}
+
+// Description implements sdktrace.Sampler.
+func (d drawSampler) Description() string {
+	return fmt.Sprintf("RandomDraw{%g}", d.ratio)
 }
 
 // tracesURL returns the OTLP/HTTP URL traces are sent to, or "" when

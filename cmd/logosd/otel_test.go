@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -108,35 +109,68 @@ func TestOTLPExport(t *testing.T) {
 }
 
 // TestParentSampling: by default (follow) a request whose caller sent a
-// sampled traceparent is traced even at ratio 0; with ratio, the ratio
-// decides for it too, so a client cannot choose to be traced. Either way
-// the span joins the caller's trace.
+// sampled traceparent is traced even at ratio 0; with ratio, logosd's own
+// draw decides for it, so a client can neither force tracing with the
+// sampled flag nor with a trace id chosen to pass a ratio test on its bits.
+// Either way the span joins the caller's trace.
 func TestParentSampling(t *testing.T) {
-	traceID, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
+	// The low 64 bits are 1: TraceIDRatioBased samples this id at any
+	// ratio above 0.
+	traceID, _ := trace.TraceIDFromHex("4bf92f3577b34da60000000000000001")
 	spanID, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
-	parent := trace.ContextWithRemoteSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
-		TraceID: traceID, SpanID: spanID, TraceFlags: trace.FlagsSampled, Remote: true,
-	}))
-	for _, c := range []struct {
-		flag        string
-		wantSampled bool
-	}{{"follow", true}, {"ratio", false}} {
-		ignore, err := parseParentSampling(c.flag)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(otelOptions{sampleRatio: 0, ignoreParent: ignore}.sampler()))
-		_, span := tp.Tracer("test").Start(parent, "chat m")
-		sc := span.SpanContext()
-		span.End()
-		if sc.IsSampled() != c.wantSampled {
-			t.Errorf("--otel-parent-sampling %s, ratio 0, sampled caller: span sampled %v, want %v", c.flag, sc.IsSampled(), c.wantSampled)
-		}
-		if sc.TraceID() != traceID {
-			t.Errorf("--otel-parent-sampling %s: trace id %s, want the caller's %s", c.flag, sc.TraceID(), traceID)
-		}
-		_ = tp.Shutdown(context.Background())
+	parent := func(flags trace.TraceFlags) context.Context {
+		return trace.ContextWithRemoteSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
+			TraceID: traceID, SpanID: spanID, TraceFlags: flags, Remote: true,
+		}))
 	}
+	sampled := func(o otelOptions, flags trace.TraceFlags, n int) int {
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(o.sampler()))
+		defer func() { _ = tp.Shutdown(context.Background()) }()
+		k := 0
+		for range n {
+			_, span := tp.Tracer("test").Start(parent(flags), "chat m")
+			sc := span.SpanContext()
+			span.End()
+			if sc.TraceID() != traceID {
+				t.Fatalf("trace id %s, want the caller's %s", sc.TraceID(), traceID)
+			}
+			if sc.IsSampled() {
+				k++
+			}
+		}
+		return k
+	}
+	follow, err := parseParentSampling("follow")
+	if err != nil || follow {
+		t.Fatalf(`parseParentSampling("follow") = %v, %v`, follow, err)
+	}
+	if k := sampled(otelOptions{sampleRatio: 0}, trace.FlagsSampled, 10); k != 10 {
+		t.Errorf("follow, ratio 0, sampled caller: %d of 10 traced, want 10", k)
+	}
+	ignore, err := parseParentSampling("ratio")
+	if err != nil || !ignore {
+		t.Fatalf(`parseParentSampling("ratio") = %v, %v`, ignore, err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	o := otelOptions{sampleRatio: 0.25, ignoreParent: true, draw: rng.Float64}
+	for _, flags := range []trace.TraceFlags{trace.FlagsSampled, 0} {
+		if k := sampled(o, flags, 2000); k < 400 || k > 600 {
+			t.Errorf("ratio 0.25, caller flags %v, crafted trace id: %d of 2000 traced, want about 500", flags, k)
+		}
+	}
+	if k := sampled(otelOptions{sampleRatio: 0, ignoreParent: true}, trace.FlagsSampled, 10); k != 0 {
+		t.Errorf("ratio 0, sampled caller: %d of 10 traced, want 0", k)
+	}
+	// A local parent is followed: a kept root keeps its children.
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(otelOptions{sampleRatio: 1, ignoreParent: true}.sampler()))
+	ctx, root := tp.Tracer("test").Start(context.Background(), "root")
+	_, child := tp.Tracer("test").Start(ctx, "child")
+	if !root.SpanContext().IsSampled() || !child.SpanContext().IsSampled() {
+		t.Error("ratio 1: a root span or its child was not sampled")
+	}
+	child.End()
+	root.End()
+	_ = tp.Shutdown(context.Background())
 	if _, err := parseParentSampling("always"); err == nil {
 		t.Error(`--otel-parent-sampling "always" accepted`)
 	}
