@@ -14,6 +14,7 @@ import (
 	"github.com/logos-llm/logos/providers/builtin"
 	"github.com/logos-llm/logos/scheduler/fcfs"
 	"github.com/logos-llm/logos/store"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
 // watchedWriter is a ResponseWriter whose body can be read while the
@@ -46,6 +47,18 @@ func (w *watchedWriter) received() string {
 	return string(w.body)
 }
 
+// rootEnd is a span processor that calls a function when a root span ends.
+type rootEnd func()
+
+func (rootEnd) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
+func (f rootEnd) OnEnd(s sdktrace.ReadOnlySpan) {
+	if !s.Parent().IsValid() {
+		f()
+	}
+}
+func (rootEnd) Shutdown(context.Context) error   { return nil }
+func (rootEnd) ForceFlush(context.Context) error { return nil }
+
 // sinkFunc is a UsageSink calling a function.
 type sinkFunc func(store.UsageRecord)
 
@@ -58,7 +71,8 @@ func (f sinkFunc) Write(_ context.Context, rec store.UsageRecord) error {
 // reaches the client only once the usage record has been handed to the
 // sink (with a usage log, once it is on its way to disk), so a client that
 // holds the whole answer never lacks its record; and it goes out then, not
-// after the rest of the request's bookkeeping.
+// after the rest of the request's bookkeeping (the trace's root span ends
+// after it).
 func TestWholeAnswerWaitsForItsRecord(t *testing.T) {
 	const answer = `{"id":"c1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}`
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -68,8 +82,10 @@ func TestWholeAnswerWaitsForItsRecord(t *testing.T) {
 	defer upstream.Close()
 
 	w := &watchedWriter{header: http.Header{}}
-	var atRecord string
+	var atRecord, atRootEnd string
 	records := 0
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rootEnd(func() { atRootEnd = w.received() })))
+	defer func() { _ = tp.Shutdown(context.Background()) }()
 	sched, err := fcfs.New(fcfs.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -78,6 +94,7 @@ func TestWholeAnswerWaitsForItsRecord(t *testing.T) {
 	p, err := pipeline.New(pipeline.Config{
 		Providers: builtin.Registry(),
 		Scheduler: sched,
+		Tracer:    tp,
 		Usage: sinkFunc(func(store.UsageRecord) {
 			records++
 			atRecord = w.received()
@@ -108,5 +125,8 @@ func TestWholeAnswerWaitsForItsRecord(t *testing.T) {
 	}
 	if want := answer[:len(answer)-1]; atRecord != want {
 		t.Fatalf("when the record was handed over the client had %q, want all but the last byte %q", atRecord, want)
+	}
+	if atRootEnd != answer {
+		t.Fatalf("when the trace's root span ended the client had %q, want the whole answer: the held byte waits for the bookkeeping after the record", atRootEnd)
 	}
 }
