@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,12 +27,29 @@ func (stepLife) Lane(dep int64) (scheduler.LaneSpec, bool) {
 
 func (stepLife) Transition(context.Context, int64, scheduler.Transition, int) error { return nil }
 
+// leftCtx is a context whose client has left (Err is Canceled) without its
+// Done channel firing: a grant reaches the waiter, which then finds nobody
+// to take it, deterministically.
+type leftCtx struct {
+	context.Context
+	left atomic.Bool
+}
+
+func (c *leftCtx) Err() error {
+	if c.left.Load() {
+		return context.Canceled
+	}
+	return nil
+}
+
 // TestRunEndsForgottenOnEveryPath: through the production adapter, a request
-// that runs and is released, one cancelled or timed out while it waits, and
-// one whose client leaves just as it is dispatched (either it is cancelled
-// in the queue or the adapter releases the grant nobody takes) all leave
-// nothing behind in the policy: its per-request maps stay empty however many
-// requests pass.
+// that runs and is released, one cancelled or timed out while it waits, one
+// granted after its client left (the adapter releases the grant nobody
+// takes), and one whose client leaves just as it is dispatched (either of
+// the two, whichever wins) all leave nothing behind in the policy: its
+// per-request maps stay empty however many requests pass. Not covered: a
+// dispatch the adapter refuses as illegal, which no path of this policy
+// produces.
 func TestRunEndsForgottenOnEveryPath(t *testing.T) {
 	p := New(Config{})
 	a := core.NewAdapter(p, core.AdapterConfig{Lifecycle: stepLife{}})
@@ -95,6 +113,21 @@ func TestRunEndsForgottenOnEveryPath(t *testing.T) {
 		// Times out while it waits.
 		if _, err := a.Acquire(context.Background(), job(time.Millisecond)); !errors.Is(err, scheduler.ErrQueueTimeout) {
 			t.Fatalf("round %d: waiter past its timeout: %v", i, err)
+		}
+
+		// Granted after its client left: released unused by the adapter.
+		lctx := &leftCtx{Context: context.Background()}
+		done = queued(lctx)
+		lctx.left.Store(true)
+		first.Release(scheduler.Outcome{})
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("round %d: grant for a client that left: %v, want context.Canceled", i, err)
+		}
+		if e, _, _ := sizes(); e != 0 {
+			t.Fatalf("round %d: %d run ends left by a grant nobody took", i, e)
+		}
+		if first, err = a.Acquire(context.Background(), job(time.Minute)); err != nil {
+			t.Fatal(err)
 		}
 
 		// Leaves as the slot frees: dispatched then released unused, or
