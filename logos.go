@@ -601,7 +601,7 @@ func New(cfg Config) (*Router, error) {
 		},
 	})
 	if sys != nil {
-		sys.embedder.router.Store(r) // its requests go to r.handler
+		sys.embedder.start(r) // its requests go to r.handler
 	}
 	if queue != nil {
 		r.jobs, err = jobs.New(jobs.Config{

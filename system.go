@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"sync/atomic"
 
@@ -56,7 +55,19 @@ const inProcessEmbeddingsURL = "http://logos.in-process/v1/embeddings"
 // network hop and no key.
 type systemEmbedder struct {
 	model  string
-	router atomic.Pointer[Router] // set by New once the handler exists
+	router atomic.Pointer[Router] // set by start once the handler exists
+	http   classify.HTTPEmbedder  // to router's handler; set with router
+}
+
+// start sends e's requests to r's handler. It is called once, before r
+// serves any request.
+func (e *systemEmbedder) start(r *Router) {
+	e.http = classify.HTTPEmbedder{
+		URL:    inProcessEmbeddingsURL,
+		Model:  e.model, // named: the request is never classified itself
+		Client: &http.Client{Transport: &inProcessTransport{h: r.handler}},
+	}
+	e.router.Store(r)
 }
 
 // systemCallKey marks the context of a request the system embedder makes.
@@ -87,12 +98,7 @@ func (e *systemEmbedder) Embed(ctx context.Context, texts []string) ([][]float32
 	defer cancel()
 	ctx = context.WithValue(ctx, systemCallKey{}, true)
 	ctx = router.AsCaller(ctx, *id)
-	h := classify.HTTPEmbedder{
-		URL:    inProcessEmbeddingsURL,
-		Model:  e.model, // named: the request is never classified itself
-		Client: &http.Client{Transport: &inProcessTransport{h: r.handler}},
-	}
-	return h.Embed(ctx, texts)
+	return e.http.Embed(ctx, texts)
 }
 
 // detach returns a context with parent's deadline, cancellation and trace
@@ -125,11 +131,7 @@ func newSystemStage(c *Config) (*systemStage, error) {
 		return nil, nil
 	}
 	e := &systemEmbedder{model: c.ClassifierEmbeddingsModel}
-	log := c.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	stage, err := classify.NewEmbeddings(classify.EmbeddingsConfig{Embedder: e, Logger: log})
+	stage, err := classify.NewEmbeddings(classify.EmbeddingsConfig{Embedder: e, Logger: c.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("logos: %w", err)
 	}

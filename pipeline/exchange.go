@@ -54,11 +54,11 @@ type ratedKey struct {
 }
 
 // begin starts the record of an authenticated request.
-func (p *Pipeline) begin(c Caller, r *http.Request, rt *Route) *exchange {
+func (p *Pipeline) begin(c Caller, r *http.Request, rt *Route, tr *reqTrace) *exchange {
 	now := p.cfg.Now()
 	p.inFlight.Add(1)
 	p.cfg.Metrics.RequestBegan()
-	x := &exchange{p: p, caller: c, start: now}
+	x := &exchange{p: p, caller: c, start: now, tr: tr}
 	x.rec = store.UsageRecord{
 		RequestID:       rt.RequestID,
 		ClientRequestID: rt.ClientRequestID,

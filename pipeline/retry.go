@@ -251,10 +251,8 @@ func (x *exchange) nextAttempt(w http.ResponseWriter, r *http.Request, req *Requ
 	}
 	job := rs.job
 	job.Timeout = max(min(job.Timeout, rs.deadline.Sub(x.p.cfg.Now())), time.Nanosecond)
-	x.tr.startQueue(len(job.Candidates))
-	lease, err := x.p.cfg.Scheduler.Acquire(ctx, job)
+	lease, err := x.acquire(ctx, job)
 	if err != nil {
-		x.tr.queued(nil, nil, err)
 		if ctx.Err() != nil {
 			x.fail(w, req, oaierr.New(statusClientClosed, "Client closed the request while it was queued"))
 			return nil, nil, false

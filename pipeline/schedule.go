@@ -22,10 +22,8 @@ func (x *exchange) schedule(w http.ResponseWriter, r *http.Request, req *Request
 	if !ok {
 		return nil, nil, false
 	}
-	x.tr.startQueue(len(job.Candidates))
-	lease, err := x.p.cfg.Scheduler.Acquire(r.Context(), job)
+	lease, err := x.acquire(r.Context(), job)
 	if err != nil {
-		x.tr.queued(nil, nil, err)
 		x.fail(w, req, x.scheduleError(r.Context(), err, job.Timeout))
 		return nil, nil, false
 	}
@@ -37,6 +35,16 @@ func (x *exchange) schedule(w http.ResponseWriter, r *http.Request, req *Request
 	}
 	x.beginRetries(job, deps, dep) // retry hook
 	return lease, dep, true
+}
+
+// acquire asks the scheduler for a lease for job, tracing the wait.
+func (x *exchange) acquire(ctx context.Context, job scheduler.Job) (*scheduler.Lease, error) {
+	x.tr.startQueue(len(job.Candidates))
+	lease, err := x.p.cfg.Scheduler.Acquire(ctx, job)
+	if err != nil {
+		x.tr.queued(nil, nil, err)
+	}
+	return lease, err
 }
 
 // leased records the deployment of lease among deps in the usage record and

@@ -205,13 +205,10 @@ func (p *Pipeline) start(w http.ResponseWriter, r *http.Request, rt *Route) (*ex
 	}
 	tr.authenticated(caller, e)
 	if e == nil {
-		x := p.begin(caller, r, rt)
-		x.tr = tr
-		return x, true
+		return p.begin(caller, r, rt, tr), true
 	}
 	if caller.Process != nil {
-		x := p.begin(caller, r, rt)
-		x.tr = tr
+		x := p.begin(caller, r, rt, tr)
 		x.failed(e)
 		x.End()
 	}

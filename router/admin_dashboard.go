@@ -248,7 +248,6 @@ func (x statsAPI) getRequest(a *adminRequest) (int, any, *oaierr.Error) {
 	for i, t := range r.Tokens {
 		tokens[i] = map[string]any{"type": t.Type, "count": t.Count, "cost_micros": t.CostMicros}
 	}
-	raw := rawOrNil
 	b, _ := json.Marshal(summarize(r))
 	var out map[string]any
 	_ = json.Unmarshal(b, &out)
@@ -257,9 +256,9 @@ func (x statsAPI) getRequest(a *adminRequest) (int, any, *oaierr.Error) {
 		"provider_id": r.ProviderID, "deployment_id": r.DeploymentID, "policy_id": r.PolicyID,
 		"forwarded_at": isoOrNil(r.ForwardedAt), "first_token_at": isoOrNil(r.FirstTokenAt),
 		"completed_at": isoOrNil(r.CompletedAt), "priority": r.Priority, "client_ip": r.ClientIP,
-		"classification": raw(r.Classification), "token_counts": tokens,
-		"request_payload": raw(r.RequestPayload), "response_payload": raw(r.ResponsePayload),
-		"request_headers": raw(r.RequestHeaders), "response_headers": raw(r.ResponseHeaders),
+		"classification": rawOrNil(r.Classification), "token_counts": tokens,
+		"request_payload": rawOrNil(r.RequestPayload), "response_payload": rawOrNil(r.ResponsePayload),
+		"request_headers": rawOrNil(r.RequestHeaders), "response_headers": rawOrNil(r.ResponseHeaders),
 		"attempts": r.Attempts,
 	} {
 		out[k] = v

@@ -564,10 +564,7 @@ func (w *UsageWriter) refuse(rec UsageRecord, err error) {
 // finish runs on Close: it stores pending (the batch in hand) and everything
 // still buffered, retrying until Close's context ends, then spills the rest.
 func (w *UsageWriter) finish(pending []UsageRecord) {
-	ctx := w.closeCtx
-	if ctx == nil {
-		ctx = context.Background()
-	}
+	ctx := w.closeCtx // Close set it (never nil) before finish runs
 	rest := append([]UsageRecord(nil), pending...)
 	for {
 		select {

@@ -343,7 +343,7 @@ func fill(ctx context.Context, c fillConfig, stdout io.Writer) error {
 
 	// The rollups are summed by the store's own code (postgres.UsageRollup,
 	// what InsertUsage sums with) while the records stream to COPY, and
-	// written at the end in one upsert: one definition of the rollup sums in
+	// written at the end in chunked upserts in one transaction: one definition of the rollup sums in
 	// Go for every insert path. Calling the migration's SQL function
 	// logos_rebuild_usage_rollup after the COPY would also be exact, but it
 	// rereads every record of the range (a second full scan of millions of

@@ -437,7 +437,6 @@ func (bp *boundProblem) maxGood(x float64, states []bstate, moves [][]btrans, in
 			if t > 0 {
 				prev = pm[k][t-1]
 			}
-			pm[k][t] = prev
 			pm[k][t] = max(prev, start[k][t])
 		}
 		// moves without a lag (a pending-free state drops a model) may

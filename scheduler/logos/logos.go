@@ -437,7 +437,8 @@ func (p *Policy) freeLane(view *core.View, m string) int {
 func (p *Policy) send(now time.Time, view *core.View, r *core.Request, l int) {
 	ln := &view.Lanes[l]
 	ln.Running++
-	if b, ok := bound(r, ln); ok {
+	// Run ends are read only by ride-along (softDispatch).
+	if b, ok := bound(r, ln); ok && p.cfg.RideAlong > 0 {
 		p.ends[r] = runEnd{lane: l, start: now, bound: b}
 	}
 	p.acts = append(p.acts, core.DispatchTo(r, l))
@@ -487,7 +488,9 @@ func (p *Policy) softDispatch(now time.Time, view *core.View) {
 		waiting := 0.0
 		for _, m := range p.models {
 			if m != ln.Model && !residentModel(view, p.laneOf[m]) {
-				p.queues[m].Each(func(r *core.Request) { waiting += prioWeight(r.Priority) })
+				for _, pr := range [...]scheduler.Priority{scheduler.PriorityHigh, scheduler.PriorityNormal, scheduler.PriorityLow} {
+					waiting += prioWeight(pr) * float64(p.queues[m].Count(pr))
+				}
 			}
 		}
 		var take []*core.Request

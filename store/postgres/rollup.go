@@ -399,29 +399,23 @@ func (queuedRow) Scan(...any) error { return errQueuedOnly }
 func writeRollups(ctx context.Context, tx batchSender, rp pgdb.UpsertUsageRollupParams, tp pgdb.UpsertUsageTokenRollupParams) error {
 	var batch pgx.Batch
 	q := pgdb.New(queued{&batch})
+	var what []string // of each queued statement, for its error
 	if len(rp.Hours) > 0 {
-		if err := q.UpsertUsageRollup(ctx, rp); err != nil {
-			return fmt.Errorf("rollup: %w", err)
-		}
+		_ = q.UpsertUsageRollup(ctx, rp) // queued only: cannot fail
+		what = append(what, "rollup")
 	}
 	if len(tp.Hours) > 0 {
-		if err := q.UpsertUsageTokenRollup(ctx, tp); err != nil {
-			return fmt.Errorf("token rollup: %w", err)
-		}
+		_ = q.UpsertUsageTokenRollup(ctx, tp)
+		what = append(what, "token rollup")
 	}
-	if batch.Len() == 0 {
+	if len(what) == 0 {
 		return nil
 	}
 	br := tx.SendBatch(ctx, &batch)
 	defer br.Close()
-	if len(rp.Hours) > 0 {
+	for _, w := range what {
 		if _, err := br.Exec(); err != nil {
-			return fmt.Errorf("rollup: %w", err)
-		}
-	}
-	if len(tp.Hours) > 0 {
-		if _, err := br.Exec(); err != nil {
-			return fmt.Errorf("token rollup: %w", err)
+			return fmt.Errorf("%s: %w", w, err)
 		}
 	}
 	if err := br.Close(); err != nil {

@@ -35,14 +35,13 @@ func TestRollupRebuild(t *testing.T) {
 	}
 	defer conn.Close(ctx)
 	var before, after string
-	digest := rollupDigest
-	if err := conn.QueryRow(ctx, digest).Scan(&before); err != nil {
+	if err := conn.QueryRow(ctx, rollupDigest).Scan(&before); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := conn.Exec(ctx, `SELECT logos_rebuild_usage_rollup('-infinity', 'infinity')`); err != nil {
 		t.Fatal(err)
 	}
-	if err := conn.QueryRow(ctx, digest).Scan(&after); err != nil {
+	if err := conn.QueryRow(ctx, rollupDigest).Scan(&after); err != nil {
 		t.Fatal(err)
 	}
 	if before != after {
@@ -175,13 +174,13 @@ func TestUsagePartitions(t *testing.T) {
 	}
 }
 
-// openStoreURL is openStore that also returns the database's URL.
 // rollupDigest is a digest of every row of both rollups.
 const rollupDigest = `SELECT md5(string_agg(x::text, ',' ORDER BY x::text)) FROM (
 	SELECT * FROM usage_rollup UNION ALL SELECT false, hour, process_id, profile_id, 0, model_name, provider_name,
 		currency, token_type_id::text, false, requests, errors, tokens, cost_micros, 0, 0, 0, hour
 	FROM usage_token_rollup) x`
 
+// openStoreURL is openStore that also returns the database's URL.
 func openStoreURL(t *testing.T) (*postgres.Store, string) {
 	t.Helper()
 	url := pgtest.NewMigratedDatabase(t)

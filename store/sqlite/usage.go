@@ -99,6 +99,25 @@ func insertUsageRows(ctx context.Context, db sqlitedb.DBTX, rows []usageRow, typ
 		}
 		n := chunkFor(len(rows) - done)
 		chunk := rows[done : done+n]
+		if n == 1 {
+			// One row needs no RETURNING, whose rows cost more than a
+			// result: sqlc's one-row insert. A duplicate of an earlier row
+			// of the batch conflicts, so an insert is always that row's.
+			res, err := q.InsertUsageRecord(stmtCtx, chunk[0].params)
+			if err != nil {
+				return 0, fmt.Errorf("records %q to %q: %w", chunk[0].params.RequestID, chunk[0].params.RequestID, err)
+			}
+			if k, err := res.RowsAffected(); err != nil {
+				return 0, fmt.Errorf("record %q: %w", chunk[0].params.RequestID, err)
+			} else if k > 0 {
+				if ids[done], err = res.LastInsertId(); err != nil {
+					return 0, fmt.Errorf("record %q: %w", chunk[0].params.RequestID, err)
+				}
+				inserted++
+			}
+			done++
+			continue
+		}
 		args = args[:0]
 		r := &refs
 		if n <= subselectRows {
@@ -155,27 +174,6 @@ func insertUsageRows(ctx context.Context, db sqlitedb.DBTX, rows []usageRow, typ
 // ids[i] for every row i of rows that was new, found by request id with
 // first. It returns how many were new.
 func insertRecordChunk(ctx context.Context, db sqlitedb.DBTX, n int, args []any, first func(string) (int, bool), ids []int64) (int, error) {
-	if n == 1 {
-		// One row needs no RETURNING, whose rows cost more than a result.
-		res, err := db.ExecContext(ctx, insertRecordSQL, args...)
-		if err != nil {
-			return 0, err
-		}
-		if k, err := res.RowsAffected(); err != nil || k == 0 {
-			return 0, err
-		}
-		id, err := res.LastInsertId()
-		if err != nil {
-			return 0, err
-		}
-		requestID, _ := args[0].(string)
-		i, ok := first(requestID)
-		if !ok {
-			return 0, fmt.Errorf("insert of unknown request id %q", requestID)
-		}
-		ids[i] = id
-		return 1, nil
-	}
 	res, err := db.QueryContext(ctx, insertRecordsSQL[n], args...)
 	if err != nil {
 		return 0, err
@@ -253,9 +251,6 @@ const subselectRows = 4
 // insertRecordsSQL, as appendUsageArgs appends them.
 const usageRecordParams = 35
 
-// insertRecordSQL inserts one record, without RETURNING.
-var insertRecordSQL string
-
 // insertRecordsSQL and insertTokensSQL hold, by row count (one of
 // chunkSizes), the statements inserting that many records or token rows.
 var insertRecordsSQL, insertTokensSQL = func() (map[int]string, map[int]string) {
@@ -290,9 +285,6 @@ var insertRecordsSQL, insertTokensSQL = func() (map[int]string, map[int]string) 
 			b.WriteString(row)
 		}
 		b.WriteString(" ON CONFLICT (request_id) DO NOTHING")
-		if n == 1 {
-			insertRecordSQL = b.String()
-		}
 		b.WriteString(" RETURNING id, request_id")
 		records[n] = b.String()
 		tokens[n] = "INSERT INTO usage_tokens (usage_id, token_type_id, count, cost_micros) VALUES " +

@@ -26,10 +26,6 @@ INSERT INTO usage_records (
 )
 ON CONFLICT (request_id) DO NOTHING;
 
--- name: InsertUsageToken :exec
-INSERT INTO usage_tokens (usage_id, token_type_id, count, cost_micros)
-VALUES (@usage_id, @token_type_id, @count, @cost_micros);
-
 -- name: GetUsageByRequestID :one
 SELECT * FROM usage_records WHERE request_id = @request_id;
 

@@ -201,28 +201,6 @@ func (q *Queries) InsertUsageRecord(ctx context.Context, arg InsertUsageRecordPa
 	)
 }
 
-const insertUsageToken = `-- name: InsertUsageToken :exec
-INSERT INTO usage_tokens (usage_id, token_type_id, count, cost_micros)
-VALUES (?1, ?2, ?3, ?4)
-`
-
-type InsertUsageTokenParams struct {
-	UsageID     int64
-	TokenTypeID int64
-	Count       int64
-	CostMicros  int64
-}
-
-func (q *Queries) InsertUsageToken(ctx context.Context, arg InsertUsageTokenParams) error {
-	_, err := q.db.ExecContext(ctx, insertUsageToken,
-		arg.UsageID,
-		arg.TokenTypeID,
-		arg.Count,
-		arg.CostMicros,
-	)
-	return err
-}
-
 const listUsage = `-- name: ListUsage :many
 SELECT id, request_id, process_id, profile_id, model_id, provider_id, deployment_id, policy_id, model_name, provider_name, operation, stream, received_at, forwarded_at, first_token_at, completed_at, status_code, outcome, error_message, client_ip, priority, queue_wait_us, cold_start, log_level, classification, request_payload, response_payload, request_headers, response_headers, cost_micros, currency, total_tokens, client_request_id, classified_by, classification_us, attempts FROM usage_records
 WHERE received_at >= ?1 AND received_at < ?2
