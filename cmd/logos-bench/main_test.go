@@ -371,9 +371,17 @@ func TestSmokeLogosSQLite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and starts logosd")
 	}
+	// Compiling logosd is not part of the run's budget: under "go test
+	// -race ./..." on a loaded machine it alone can take minutes, and the
+	// test's own deadline bounds it.
+	bin, err := buildLogosd(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	rep, err := Run(ctx, Config{
+		Logosd:  bin,
 		Load:    LoadOptions{Mode: "open", RPS: 200, Duration: 300 * time.Millisecond, Stream: true, Timeout: 5 * time.Second},
 		Mock:    MockOptions{Chunks: 3},
 		Rounds:  1,
