@@ -6,14 +6,15 @@
 // thousand requests a second it collects twenty or more times a second, and
 // each cycle's fixed costs (waking the mark workers, scanning stacks,
 // sweeping) dominate. A floor of some tens of MB makes cycles rare while the
-// heap is small and changes nothing once what is live exceeds it: the goal is
-// then GOGC percent above the live heap as usual, and a GOMEMLIMIT still
-// bounds it.
+// heap is small. Once what is live exceeds it, the heap may grow by GOGC
+// percent of the live heap, as before Go 1.18: the runtime also grows it by
+// GOGC percent of the goroutine stacks, which at thousands of open streams
+// are larger than the live heap (see PercentFor). A GOMEMLIMIT still bounds
+// the goal.
 //
 // It works by re-computing the GC percentage after every cycle from what the
 // cycle measured (runtime/metrics): the live heap and the stacks and globals
-// it scanned, which the runtime's goal also grows by GOGC percent. The goal
-// is then max(the goal at GOGC=base, floor).
+// it scanned. The goal is then max(live × (1 + base/100), floor).
 package gcfloor
 
 import (
@@ -53,8 +54,9 @@ type Floor struct {
 }
 
 // Start sets the GC percentage to keep the heap goal at least minHeap bytes,
-// with base (the GOGC value otherwise in force, normally 100) as the
-// percentage once the live heap is large, and keeps adjusting it after every
+// letting it grow by base percent (the GOGC value otherwise in force,
+// normally 100) of the live heap once that is large, and keeps adjusting the
+// percentage after every
 // collection until Stop. It changes a process-wide setting: start at most one
 // Floor, in main.
 func Start(minHeap uint64, base int) *Floor {
@@ -136,29 +138,44 @@ func (f *Floor) adjust() bool {
 const runtimeHeapMinimum = 4 << 20
 
 // PercentFor returns the GC percentage that puts the heap goal at
-// max(its goal at percentage base, minHeap), at most MaxPercent, for a live
-// heap of live bytes and roots bytes of stacks and globals scanned. The
-// runtime's goal at percentage p is
-// max(live + (live + roots) × p/100, 4 MB × p/100), so the smaller of the
-// percentages at which either term reaches minHeap is the one. (Leaving the
-// roots out would overshoot the floor by roots × p/100: at 128 busy
-// connections that was 6 MB above a 40 MiB floor.) An unknown (zero) live
-// heap, before the first collection, gets the one for the second term.
+// max(live × (1 + base/100), minHeap), at most MaxPercent, for a live heap of
+// live bytes and roots bytes of stacks and globals scanned; with no floor
+// (minHeap 0) it returns base, Go's own rule.
+//
+// The runtime's goal at percentage p is
+// max(live + (live + roots) × p/100, 4 MB × p/100): since Go 1.18 the heap
+// may grow by p percent of the stacks too. A gateway holding thousands of
+// streams has more stack than live heap (5,000 streams: about 140 MB of
+// stack scanned against 94 MB live), so at GOGC=100 the heap grew to 370 MB
+// before a cycle. The floor therefore lets the heap grow by base percent of
+// what is live only, and lowers the percentage to get that. It never goes
+// below base/MinPercentShare, so that a process of many idle goroutines does
+// not scan all their stacks for every few bytes allocated: a cycle does at
+// most MinPercentShare times the runtime's scan work per byte allocated.
+//
+// Below the floor, the smaller of the percentages at which either term of the
+// runtime's goal reaches minHeap is the one. (Leaving the roots out there
+// would overshoot the floor by roots × p/100: at 128 busy connections that
+// was 6 MB above a 40 MiB floor.) An unknown (zero) live heap, before the
+// first collection, gets the one for the second term.
 func PercentFor(live, roots, minHeap uint64, base int) int {
-	if base < 0 {
-		return base // collection is off: nothing to raise
+	if base < 0 || minHeap == 0 {
+		return base // collection is off, or Go's rule was asked for
 	}
 	minHeap = min(minHeap, math.MaxUint64/100) // so × 100 cannot overflow
-	if live >= minHeap || live+(live+roots)*uint64(base)/100 >= minHeap {
-		return base
-	}
+	lowest := max(uint64(base)/MinPercentShare, 1)
 	p := minHeap * 100 / runtimeHeapMinimum // where 4 MB × p/100 = minHeap
 	if live > 0 {
-		// Where live + (live + roots) × p/100 ≥ minHeap.
-		p = min(p, ((minHeap-live)*100+live+roots-1)/(live+roots))
+		goal := max(live+live*uint64(base)/100, minHeap)
+		// The smallest p with live + (live + roots) × p/100 ≥ goal.
+		p = min(p, ((goal-live)*100+live+roots-1)/(live+roots))
 	}
-	return int(max(min(p, MaxPercent), uint64(base)))
+	return int(max(min(p, MaxPercent), lowest))
 }
+
+// MinPercentShare bounds how far PercentFor lowers the percentage below its
+// base: to base/MinPercentShare at the lowest.
+const MinPercentShare = 4
 
 // DefaultMinHeapText is logosd's default floor, as its --gc-min-heap flag
 // takes it: "auto", see AutoMinHeap.

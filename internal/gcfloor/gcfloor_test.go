@@ -29,6 +29,11 @@ func TestPercentFor(t *testing.T) {
 		{"unknown live heap", 0, 1 * mib, 64 * mib, 100, 1600},
 		{"collection off stays off", 2 * mib, 0, 64 * mib, -1, -1},
 		{"no floor", 2 * mib, 0, 0, 100, 100},
+		{"no floor, large stacks: Go's rule", 94 * mib, 140 * mib, 0, 100, 100},
+		// 5,000 open streams as measured: the heap grows by 94 MiB, not 234.
+		{"stacks larger than the live heap do not grow it", 94 * mib, 140 * mib, 40 * mib, 100, 41},
+		{"stacks and a higher base", 94 * mib, 140 * mib, 40 * mib, 200, 81},
+		{"many idle goroutines: no lower than a quarter of base", 10 * mib, 1000 * mib, 40 * mib, 100, 25},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if got := PercentFor(c.live, c.roots, c.minHeap, c.base); got != c.want {
@@ -42,6 +47,14 @@ func TestPercentFor(t *testing.T) {
 				}
 				if c.want > c.base && goal > c.minHeap+c.minHeap/50 {
 					t.Errorf("goal %d for percent %d overshoots the floor %d", goal, c.want, c.minHeap)
+				}
+				if c.minHeap > 0 && c.live > 0 && c.want > c.base/MinPercentShare {
+					// The heap grows by base percent of the live heap, not
+					// of the stacks, and not much more.
+					want := max(c.live+c.live*uint64(c.base)/100, c.minHeap)
+					if goal < want || goal > want+want/50 {
+						t.Errorf("goal %d for percent %d, want about %d", goal, c.want, want)
+					}
 				}
 			}
 		})
