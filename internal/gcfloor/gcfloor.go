@@ -28,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // MaxPercent bounds the percentage Start sets, so that a nearly empty heap
@@ -39,7 +40,13 @@ const (
 	liveMetric    = "/gc/heap/live:bytes"
 	stackMetric   = "/gc/scan/stack:bytes"
 	globalsMetric = "/gc/scan/globals:bytes"
+	allocsMetric  = "/gc/heap/allocs:bytes"
 )
+
+// Window is how much allocation, at the rate measured between the last two
+// collections, the heap goal may run ahead of the live heap when that is less
+// than GOGC allows: see Heap.Window.
+const Window = 10 * time.Second
 
 // Floor keeps the heap goal at or above a number of bytes. Create it with
 // Start; Stop ends it.
@@ -51,6 +58,10 @@ type Floor struct {
 	stopped bool
 	current int
 	sample  []metrics.Sample
+	// The cumulative allocation and the time at the last adjustment, from
+	// which the next one measures the allocation rate.
+	allocs uint64
+	at     time.Time
 }
 
 // Start sets the GC percentage to keep the heap goal at least minHeap bytes,
@@ -64,7 +75,7 @@ func Start(minHeap uint64, base int) *Floor {
 		minHeap: minHeap,
 		base:    base,
 		current: -2, // no percentage set yet
-		sample:  []metrics.Sample{{Name: liveMetric}, {Name: stackMetric}, {Name: globalsMetric}},
+		sample:  []metrics.Sample{{Name: liveMetric}, {Name: stackMetric}, {Name: globalsMetric}, {Name: allocsMetric}},
 	}
 	f.adjust()
 	f.arm()
@@ -118,13 +129,19 @@ func (f *Floor) adjust() bool {
 		return false
 	}
 	metrics.Read(f.sample)
-	var v [3]uint64 // live, stack, globals; zero when a metric is unknown
+	var v [4]uint64 // live, stack, globals, allocs; zero when a metric is unknown
 	for i, s := range f.sample {
 		if s.Value.Kind() == metrics.KindUint64 {
 			v[i] = s.Value.Uint64()
 		}
 	}
-	p := PercentFor(v[0], v[1]+v[2], f.minHeap, f.base)
+	now := time.Now()
+	h := Heap{Live: v[0], Roots: v[1] + v[2], Window: WindowBytes(v[3]-f.allocs, now.Sub(f.at))}
+	if f.at.IsZero() || v[3] < f.allocs {
+		h.Window = 0 // no rate yet
+	}
+	f.allocs, f.at = v[3], now
+	p := PercentFor(h, f.minHeap, f.base)
 	if p != f.current {
 		debug.SetGCPercent(p)
 		f.current = p
@@ -137,36 +154,67 @@ func (f *Floor) adjust() bool {
 // GOGC=p no goal is below runtimeHeapMinimum × p/100.
 const runtimeHeapMinimum = 4 << 20
 
+// Heap is what a collection measured, which PercentFor sets the next goal
+// from.
+type Heap struct {
+	Live  uint64 // bytes of live heap
+	Roots uint64 // bytes of goroutine stacks and globals scanned
+	// Window is how many bytes the program allocates in Window at its recent
+	// rate (WindowBytes); 0 when not known.
+	Window uint64
+}
+
+// WindowBytes returns how many bytes the program allocates in Window if it
+// allocated n bytes in d.
+func WindowBytes(n uint64, d time.Duration) uint64 {
+	if d <= 0 {
+		return 0
+	}
+	return uint64(float64(n) * float64(Window) / float64(d))
+}
+
 // PercentFor returns the GC percentage that puts the heap goal at
-// max(live × (1 + base/100), minHeap), at most MaxPercent, for a live heap of
-// live bytes and roots bytes of stacks and globals scanned; with no floor
-// (minHeap 0) it returns base, Go's own rule.
+// live + min(live × base/100, h.Window), and at least minHeap, at most
+// MaxPercent; with no floor (minHeap 0) it returns base, Go's own rule.
 //
 // The runtime's goal at percentage p is
-// max(live + (live + roots) × p/100, 4 MB × p/100): since Go 1.18 the heap
-// may grow by p percent of the stacks too. A gateway holding thousands of
-// streams has more stack than live heap (5,000 streams: about 140 MB of
-// stack scanned against 94 MB live), so at GOGC=100 the heap grew to 370 MB
-// before a cycle. The floor therefore lets the heap grow by base percent of
-// what is live only, and lowers the percentage to get that. It never goes
-// below base/MinPercentShare, so that a process of many idle goroutines does
-// not scan all their stacks for every few bytes allocated: a cycle does at
-// most MinPercentShare times the runtime's scan work per byte allocated.
+// max(live + (live + roots) × p/100, 4 MB × p/100). Two things in it cost a
+// gateway memory that buys it little CPU:
+//
+//   - Since Go 1.18 the heap may grow by p percent of the stacks too. A
+//     gateway holding thousands of streams has more stack than live heap
+//     (5,000 streams: about 120 MB of stacks against 170 MB live), so the
+//     stacks alone added 120 MB to the goal. The floor lets the heap grow by
+//     base percent of what is live only.
+//   - Those streams allocate slowly (8 MB/s at 5,000 streams), so at GOGC=100
+//     the heap spent half a minute growing to twice the live heap between
+//     cycles. The floor lets it grow by at most what the program allocates in
+//     Window (h.Window); at that rate a cycle every Window costs little.
+//
+// The percentage never goes below base/MinPercentShare, so that a process of
+// many idle goroutines does not scan all their stacks for every few bytes
+// allocated: a cycle does at most MinPercentShare times the runtime's scan
+// work per byte allocated. With a fast allocation rate or a small heap the
+// goal is the runtime's, or the floor.
 //
 // Below the floor, the smaller of the percentages at which either term of the
 // runtime's goal reaches minHeap is the one. (Leaving the roots out there
 // would overshoot the floor by roots × p/100: at 128 busy connections that
 // was 6 MB above a 40 MiB floor.) An unknown (zero) live heap, before the
 // first collection, gets the one for the second term.
-func PercentFor(live, roots, minHeap uint64, base int) int {
+func PercentFor(h Heap, minHeap uint64, base int) int {
 	if base < 0 || minHeap == 0 {
 		return base // collection is off, or Go's rule was asked for
 	}
 	minHeap = min(minHeap, math.MaxUint64/100) // so × 100 cannot overflow
 	lowest := max(uint64(base)/MinPercentShare, 1)
 	p := minHeap * 100 / runtimeHeapMinimum // where 4 MB × p/100 = minHeap
-	if live > 0 {
-		goal := max(live+live*uint64(base)/100, minHeap)
+	if live, roots := h.Live, h.Roots; live > 0 {
+		grow := live * uint64(base) / 100
+		if h.Window > 0 {
+			grow = min(grow, h.Window)
+		}
+		goal := max(live+grow, minHeap)
 		// The smallest p with live + (live + roots) × p/100 ≥ goal.
 		p = min(p, ((goal-live)*100+live+roots-1)/(live+roots))
 	}

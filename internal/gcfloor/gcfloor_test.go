@@ -11,33 +11,39 @@ import (
 func TestPercentFor(t *testing.T) {
 	const mib = 1 << 20
 	for _, c := range []struct {
-		name                 string
-		live, roots, minHeap uint64
-		base, want           int
+		name                         string
+		live, roots, minHeap, window uint64
+		base, want                   int
 	}{
-		{"small heap: the runtime's minimum reaches the floor first", 2 * mib, 0, 64 * mib, 100, 1600},
-		{"just under the floor", 31 * mib, 0, 64 * mib, 100, 107},
-		{"live heap reaches the floor first", 8 * mib, 0, 64 * mib, 100, 700},
-		{"stacks and globals count", 8 * mib, 2 * mib, 64 * mib, 100, 560},
-		{"stacks and globals count at the base too", 30 * mib, 4 * mib, 64 * mib, 100, 100},
-		{"base already reaches the floor", 32 * mib, 0, 64 * mib, 100, 100},
-		{"large heap keeps base", 500 * mib, 3 * mib, 64 * mib, 100, 100},
-		{"higher base kept", 40 * mib, 0, 64 * mib, 200, 200},
-		{"tiny heap", 100, 0, 64 * mib, 100, 1600},
-		{"tiny heap, large stacks", 100, 8 * mib, 64 * mib, 100, 800},
-		{"huge floor capped", 2 * mib, 0, 1 << 50, 100, MaxPercent},
-		{"unknown live heap", 0, 1 * mib, 64 * mib, 100, 1600},
-		{"collection off stays off", 2 * mib, 0, 64 * mib, -1, -1},
-		{"no floor", 2 * mib, 0, 0, 100, 100},
-		{"no floor, large stacks: Go's rule", 94 * mib, 140 * mib, 0, 100, 100},
+		{"small heap: the runtime's minimum reaches the floor first", 2 * mib, 0, 64 * mib, 0, 100, 1600},
+		{"just under the floor", 31 * mib, 0, 64 * mib, 0, 100, 107},
+		{"live heap reaches the floor first", 8 * mib, 0, 64 * mib, 0, 100, 700},
+		{"stacks and globals count", 8 * mib, 2 * mib, 64 * mib, 0, 100, 560},
+		{"stacks and globals count at the base too", 30 * mib, 4 * mib, 64 * mib, 0, 100, 100},
+		{"base already reaches the floor", 32 * mib, 0, 64 * mib, 0, 100, 100},
+		{"large heap keeps base", 500 * mib, 3 * mib, 64 * mib, 0, 100, 100},
+		{"higher base kept", 40 * mib, 0, 64 * mib, 0, 200, 200},
+		{"tiny heap", 100, 0, 64 * mib, 0, 100, 1600},
+		{"tiny heap, large stacks", 100, 8 * mib, 64 * mib, 0, 100, 800},
+		{"huge floor capped", 2 * mib, 0, 1 << 50, 0, 100, MaxPercent},
+		{"unknown live heap", 0, 1 * mib, 64 * mib, 0, 100, 1600},
+		{"collection off stays off", 2 * mib, 0, 64 * mib, 0, -1, -1},
+		{"no floor", 2 * mib, 0, 0, 0, 100, 100},
+		{"no floor, large stacks: Go's rule", 94 * mib, 140 * mib, 0, 0, 100, 100},
 		// 5,000 open streams as measured: the heap grows by 94 MiB, not 234.
-		{"stacks larger than the live heap do not grow it", 94 * mib, 140 * mib, 40 * mib, 100, 41},
-		{"stacks and a higher base", 94 * mib, 140 * mib, 40 * mib, 200, 81},
-		{"many idle goroutines: no lower than a quarter of base", 10 * mib, 1000 * mib, 40 * mib, 100, 25},
+		{"stacks larger than the live heap do not grow it", 94 * mib, 140 * mib, 40 * mib, 0, 100, 41},
+		{"stacks and a higher base", 94 * mib, 140 * mib, 40 * mib, 0, 200, 81},
+		{"many idle goroutines: no lower than a quarter of base", 10 * mib, 1000 * mib, 40 * mib, 0, 100, 25},
+		// 5,000 open streams as measured: 8 MB/s, so 80 MB in Window.
+		{"slow allocation: the goal runs ahead by Window's worth", 170 * mib, 120 * mib, 40 * mib, 80 * mib, 100, 28},
+		{"fast allocation: base", 170 * mib, 120 * mib, 40 * mib, 2000 * mib, 100, 59},
+		{"slow allocation, small heap: the floor", 10 * mib, 2 * mib, 40 * mib, 1 * mib, 100, 250},
+		{"very slow allocation: a quarter of base", 170 * mib, 120 * mib, 40 * mib, 1 * mib, 100, 25},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if got := PercentFor(c.live, c.roots, c.minHeap, c.base); got != c.want {
-				t.Errorf("PercentFor(%d, %d, %d, %d) = %d, want %d", c.live, c.roots, c.minHeap, c.base, got, c.want)
+			h := Heap{Live: c.live, Roots: c.roots, Window: c.window}
+			if got := PercentFor(h, c.minHeap, c.base); got != c.want {
+				t.Errorf("PercentFor(%+v, %d, %d) = %d, want %d", h, c.minHeap, c.base, got, c.want)
 			}
 			if c.base >= 0 && c.want < MaxPercent {
 				// The runtime's goal at that percentage (mgcpacer.go).
@@ -51,7 +57,11 @@ func TestPercentFor(t *testing.T) {
 				if c.minHeap > 0 && c.live > 0 && c.want > c.base/MinPercentShare {
 					// The heap grows by base percent of the live heap, not
 					// of the stacks, and not much more.
-					want := max(c.live+c.live*uint64(c.base)/100, c.minHeap)
+					grow := c.live * uint64(c.base) / 100
+					if c.window > 0 {
+						grow = min(grow, c.window)
+					}
+					want := max(c.live+grow, c.minHeap)
 					if goal < want || goal > want+want/50 {
 						t.Errorf("goal %d for percent %d, want about %d", goal, c.want, want)
 					}
@@ -74,7 +84,8 @@ func gogc(t *testing.T) int64 {
 
 // TestStartFollowsCollections checks that the percentage is raised for this
 // test binary's small heap, lowered again when the live heap outgrows the
-// floor (after a collection, with no call in between), and restored by Stop.
+// floor (after a collection, with no call in between), raised again when it
+// shrinks, and restored by Stop.
 func TestStartFollowsCollections(t *testing.T) {
 	const floor = 64 << 20
 	f := Start(floor, 100)
@@ -87,7 +98,12 @@ func TestStartFollowsCollections(t *testing.T) {
 		big[i] = byte(i)
 	}
 	runtime.GC()
-	waitFor(t, "the base percentage once the heap is large", func() bool { return gogc(t) == 100 })
+	// At most base once the heap is large; lower with this test's slow
+	// allocation (Window), but not below a quarter of base.
+	waitFor(t, "at most the base percentage once the heap is large", func() bool {
+		p := gogc(t)
+		return p <= 100 && p >= 100/MinPercentShare && int64(f.Percent()) == p
+	})
 	runtime.KeepAlive(big)
 
 	big = nil
@@ -183,5 +199,22 @@ func TestAutoMinHeap(t *testing.T) {
 	}
 	if _, err := Resolve("8MB", env("")); err == nil {
 		t.Error(`Resolve("8MB") did not fail`)
+	}
+}
+
+func TestWindowBytes(t *testing.T) {
+	for _, c := range []struct {
+		n    uint64
+		d    time.Duration
+		want uint64
+	}{
+		{8 << 20, time.Second, 80 << 20},
+		{80 << 20, 20 * time.Second, 40 << 20},
+		{1 << 20, 0, 0},
+		{1 << 20, -time.Second, 0},
+	} {
+		if got := WindowBytes(c.n, c.d); got != c.want {
+			t.Errorf("WindowBytes(%d, %v) = %d, want %d", c.n, c.d, got, c.want)
+		}
 	}
 }
