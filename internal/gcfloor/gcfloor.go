@@ -7,14 +7,16 @@
 // each cycle's fixed costs (waking the mark workers, scanning stacks,
 // sweeping) dominate. A floor of some tens of MB makes cycles rare while the
 // heap is small. Once what is live exceeds it, the heap may grow by GOGC
-// percent of the live heap, as before Go 1.18: the runtime also grows it by
-// GOGC percent of the goroutine stacks, which at thousands of open streams
-// are larger than the live heap (see PercentFor). A GOMEMLIMIT still bounds
-// the goal.
+// percent of the live heap (not of the goroutine stacks too, as the runtime's
+// rule since Go 1.18 has it), and by no more than the program allocates in
+// Window at its recent rate: a gateway holding thousands of streams has more
+// stack than live heap and allocates slowly, so a cycle more often costs it
+// little and saves it much memory (see PercentFor). A GOMEMLIMIT still
+// bounds the goal.
 //
 // It works by re-computing the GC percentage after every cycle from what the
-// cycle measured (runtime/metrics): the live heap and the stacks and globals
-// it scanned. The goal is then max(live × (1 + base/100), floor).
+// cycle measured (runtime/metrics): the live heap, the stacks and globals it
+// scanned, and the bytes allocated since the cycle before.
 package gcfloor
 
 import (
@@ -66,10 +68,10 @@ type Floor struct {
 
 // Start sets the GC percentage to keep the heap goal at least minHeap bytes,
 // letting it grow by base percent (the GOGC value otherwise in force,
-// normally 100) of the live heap once that is large, and keeps adjusting the
-// percentage after every
-// collection until Stop. It changes a process-wide setting: start at most one
-// Floor, in main.
+// normally 100) of the live heap once that is large, or by less while
+// allocation is slow (see PercentFor), and keeps adjusting the percentage
+// after every collection until Stop. It changes a process-wide setting: start
+// at most one Floor, in main.
 func Start(minHeap uint64, base int) *Floor {
 	f := &Floor{
 		minHeap: minHeap,
