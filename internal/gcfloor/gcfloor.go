@@ -138,9 +138,9 @@ func (f *Floor) adjust() bool {
 		}
 	}
 	now := time.Now()
-	h := Heap{Live: v[0], Roots: v[1] + v[2], Window: WindowBytes(v[3]-f.allocs, now.Sub(f.at))}
-	if f.at.IsZero() || v[3] < f.allocs {
-		h.Window = 0 // no rate yet
+	h := Heap{Live: v[0], Roots: v[1] + v[2]}
+	if !f.at.IsZero() && v[3] >= f.allocs { // else no rate yet
+		h.Window = WindowBytes(v[3]-f.allocs, now.Sub(f.at))
 	}
 	f.allocs, f.at = v[3], now
 	p := PercentFor(h, f.minHeap, f.base)
