@@ -372,8 +372,8 @@ func TestSmokeLogosSQLite(t *testing.T) {
 		t.Skip("builds and starts logosd")
 	}
 	// Compiling logosd is not part of the run's budget: under "go test
-	// -race ./..." on a loaded machine it alone can take minutes, and the
-	// test's own deadline bounds it.
+	// -race ./..." on a loaded machine it alone can take minutes, and go
+	// test's -timeout bounds it.
 	bin, err := buildLogosd(t.Context(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)

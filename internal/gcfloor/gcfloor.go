@@ -6,7 +6,7 @@
 // thousand requests a second it collects twenty or more times a second, and
 // each cycle's fixed costs (waking the mark workers, scanning stacks,
 // sweeping) dominate. A floor of some tens of MB makes cycles rare while the
-// heap is small. Once what is live exceeds it, the heap may grow by GOGC
+// heap is small. Above it, the heap may grow by GOGC
 // percent of the live heap (not of the goroutine stacks too, as the runtime's
 // rule since Go 1.18 has it), and by no more than the program allocates in
 // Window at its recent rate: a gateway holding thousands of streams has more
@@ -45,10 +45,16 @@ const (
 	allocsMetric  = "/gc/heap/allocs:bytes"
 )
 
-// Window is how much allocation, at the rate measured between the last two
-// collections, the heap goal may run ahead of the live heap when that is less
-// than GOGC allows: see Heap.Window.
+// Window is the least time of allocation, at the rate measured between the
+// last two collections, that the heap goal runs ahead of the live heap when
+// that is less than GOGC allows (see PercentFor).
 const Window = 10 * time.Second
+
+// MarkBudget lengthens Window for large heaps: the window is at least the
+// time in which a collector marking MarkBudget bytes a second would mark the
+// live heap and its roots once. Cycles the window brings about then mark at
+// most about MarkBudget bytes a second on average, a few percent of one core.
+const MarkBudget = 32 << 20
 
 // Floor keeps the heap goal at or above a number of bytes. Create it with
 // Start; Stop ends it.
@@ -139,8 +145,8 @@ func (f *Floor) adjust() bool {
 	}
 	now := time.Now()
 	h := Heap{Live: v[0], Roots: v[1] + v[2]}
-	if !f.at.IsZero() && v[3] >= f.allocs { // else no rate yet
-		h.Window = WindowBytes(v[3]-f.allocs, now.Sub(f.at))
+	if d := now.Sub(f.at); !f.at.IsZero() && v[3] >= f.allocs && d > 0 { // else no rate yet
+		h.Rate, h.RateKnown = float64(v[3]-f.allocs)/d.Seconds(), true
 	}
 	f.allocs, f.at = v[3], now
 	p := PercentFor(h, f.minHeap, f.base)
@@ -161,23 +167,23 @@ const runtimeHeapMinimum = 4 << 20
 type Heap struct {
 	Live  uint64 // bytes of live heap
 	Roots uint64 // bytes of goroutine stacks and globals scanned
-	// Window is how many bytes the program allocates in Window at its recent
-	// rate (WindowBytes); 0 when not known.
-	Window uint64
+	// Rate is the bytes allocated per second since the collection before;
+	// RateKnown says whether it was measured.
+	Rate      float64
+	RateKnown bool
 }
 
-// WindowBytes returns how many bytes the program allocates in Window if it
-// allocated n bytes in d.
-func WindowBytes(n uint64, d time.Duration) uint64 {
-	if d <= 0 {
-		return 0
-	}
-	return uint64(float64(n) * float64(Window) / float64(d))
+// window returns how long the goal may run ahead of the live heap in
+// allocation time: Window, or longer for a heap that MarkBudget takes longer
+// than Window to mark.
+func (h Heap) window() time.Duration {
+	return max(Window, time.Duration(float64(h.Live+h.Roots)/MarkBudget*float64(time.Second)))
 }
 
 // PercentFor returns the GC percentage that puts the heap goal at
-// live + min(live × base/100, h.Window), and at least minHeap, at most
-// MaxPercent; with no floor (minHeap 0) it returns base, Go's own rule.
+// live + min(live × base/100, the allocation of h.window()), and at least
+// minHeap, but never below base/MinPercentShare and at most MaxPercent. With
+// no floor (minHeap 0) or base ≤ 0 it returns base, Go's own rule.
 //
 // The runtime's goal at percentage p is
 // max(live + (live + roots) × p/100, 4 MB × p/100). Two things in it cost a
@@ -191,35 +197,38 @@ func WindowBytes(n uint64, d time.Duration) uint64 {
 //   - Those streams allocate slowly (8 MB/s at 5,000 streams), so at GOGC=100
 //     the heap spent half a minute growing to twice the live heap between
 //     cycles. The floor lets it grow by at most what the program allocates in
-//     Window (h.Window); at that rate a cycle every Window costs little.
+//     Window (longer for heaps above MarkBudget × Window, so that the extra
+//     cycles stay cheap).
 //
-// The percentage never goes below base/MinPercentShare, so that a process of
-// many idle goroutines does not scan all their stacks for every few bytes
-// allocated: a cycle does at most MinPercentShare times the runtime's scan
-// work per byte allocated. With a fast allocation rate or a small heap the
-// goal is the runtime's, or the floor.
+// The lowest percentage, base/MinPercentShare, keeps a process of many idle
+// goroutines from scanning all their stacks for every few bytes allocated: a
+// cycle does at most MinPercentShare times the runtime's scan work per byte
+// allocated. With a fast allocation rate and small stacks the goal is the
+// runtime's at base; with a small heap, the floor.
 //
-// Below the floor, the smaller of the percentages at which either term of the
-// runtime's goal reaches minHeap is the one. (Leaving the roots out there
-// would overshoot the floor by roots × p/100: at 128 busy connections that
-// was 6 MB above a 40 MiB floor.) An unknown (zero) live heap, before the
-// first collection, gets the one for the second term.
+// The goal is reached by the smaller of the percentages at which either term
+// of the runtime's goal reaches it. An unknown (zero) live heap, before the
+// first collection, gets the one for the second term and the floor.
 func PercentFor(h Heap, minHeap uint64, base int) int {
-	if base < 0 || minHeap == 0 {
-		return base // collection is off, or Go's rule was asked for
+	if base <= 0 || minHeap == 0 {
+		return base // collection is off or always on, or Go's rule was asked for
 	}
-	minHeap = min(minHeap, math.MaxUint64/100) // so × 100 cannot overflow
-	lowest := max(uint64(base)/MinPercentShare, 1)
-	p := minHeap * 100 / runtimeHeapMinimum // where 4 MB × p/100 = minHeap
-	if live, roots := h.Live, h.Roots; live > 0 {
+	goal := minHeap
+	if live := h.Live; live > 0 {
 		grow := live * uint64(base) / 100
-		if h.Window > 0 {
-			grow = min(grow, h.Window)
+		if h.RateKnown {
+			grow = min(grow, uint64(h.Rate*h.window().Seconds()))
 		}
-		goal := max(live+grow, minHeap)
+		goal = max(live+grow, minHeap)
+	}
+	goal = min(goal, math.MaxUint64/100) // so × 100 cannot overflow
+	// The smallest p with 4 MB × p/100 ≥ goal.
+	p := (goal*100 + runtimeHeapMinimum - 1) / runtimeHeapMinimum
+	if live, roots := h.Live, h.Roots; live > 0 {
 		// The smallest p with live + (live + roots) × p/100 ≥ goal.
 		p = min(p, ((goal-live)*100+live+roots-1)/(live+roots))
 	}
+	lowest := uint64(base) / MinPercentShare
 	return int(max(min(p, MaxPercent), lowest))
 }
 
