@@ -229,3 +229,17 @@ func (e *env) waitFor(what string, cond func() bool) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// priceCompletionTokens prices the completion tokens of model at 1,000 EUR
+// per million, so the mock upstream's 10 per answer cost 0.01 EUR. Reload
+// the catalogue for the price to apply.
+func (e *env) priceCompletionTokens(t *testing.T, model int64) {
+	t.Helper()
+	tt, err := e.store.EnsureTokenType(t.Context(), "completion_tokens")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.CreatePrice(t.Context(), store.Price{TokenTypeID: tt.ID, ModelID: model, ValidFrom: time.Now().Add(-time.Hour), MicrosPerMillion: 1_000_000_000, Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+}

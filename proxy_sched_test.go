@@ -177,13 +177,7 @@ func TestCostInResponses(t *testing.T) {
 	e := newEnv(t)
 	up := providertest.NewOpenAI(t, providertest.Options{})
 	m, _ := e.deploy("m", up.Target(), nil)
-	tt, err := e.store.EnsureTokenType(t.Context(), "completion_tokens")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.store.CreatePrice(t.Context(), store.Price{TokenTypeID: tt.ID, ModelID: m.ID, ValidFrom: time.Now().Add(-time.Hour), MicrosPerMillion: 1_000_000_000, Currency: "EUR"}); err != nil {
-		t.Fatal(err)
-	}
+	e.priceCompletionTokens(t, m.ID)
 	e.reload()
 
 	s, hdr, b := e.do("POST", "/v1/chat/completions", chatBody, "Logos-Include-Cost", "true")

@@ -110,15 +110,7 @@ func TestBudgetBoundsABurst(t *testing.T) {
 	e := newEnv(t, func(c *logos.Config) { c.MetricsToken = metricsToken })
 	up := providertest.NewOpenAI(t, providertest.Options{HeaderDelay: 200 * time.Millisecond})
 	m, _ := e.deploy("m", up.Target(), nil)
-	ctx := t.Context()
-	tt, err := e.store.EnsureTokenType(ctx, "completion_tokens")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// 10 completion tokens per answer at 1,000 EUR per million: 0.01 EUR.
-	if _, err := e.store.CreatePrice(ctx, store.Price{TokenTypeID: tt.ID, ModelID: m.ID, ValidFrom: time.Now().Add(-time.Hour), MicrosPerMillion: 1_000_000_000, Currency: "EUR"}); err != nil {
-		t.Fatal(err)
-	}
+	e.priceCompletionTokens(t, m.ID) // 0.01 EUR per answer
 	must(t, e.srv.URL+"/logosdb/set_budget", e.key, map[string]any{"process_id": e.processID, "limit": "0.06", "currency": "EUR", "period": "month"})
 	e.reload()
 	// One request first: 0.01 spent, and the key's cost estimate learned.
@@ -185,15 +177,7 @@ func TestOverBudgetRefusedBeforeClassifying(t *testing.T) {
 	})
 	up := providertest.NewOpenAI(t, providertest.Options{})
 	m, _ := e.deploy("m", up.Target(), nil)
-	ctx := t.Context()
-	tt, err := e.store.EnsureTokenType(ctx, "completion_tokens")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// 10 completion tokens per answer at 1,000 EUR per million: 0.01 EUR.
-	if _, err := e.store.CreatePrice(ctx, store.Price{TokenTypeID: tt.ID, ModelID: m.ID, ValidFrom: time.Now().Add(-time.Hour), MicrosPerMillion: 1_000_000_000, Currency: "EUR"}); err != nil {
-		t.Fatal(err)
-	}
+	e.priceCompletionTokens(t, m.ID) // 0.01 EUR per answer
 	must(t, e.srv.URL+"/logosdb/set_budget", e.key, map[string]any{"process_id": e.processID, "limit": "0.025", "currency": "EUR", "period": "month"})
 	out := must(t, e.srv.URL+"/logosdb/add_policy", e.key, map[string]any{"entity_id": e.processID, "name": "any", "threshold_privacy": "CLOUD_NOT_IN_EU_BY_US_PROVIDER",
 		"threshold_latency": 0, "threshold_accuracy": 0, "threshold_cost": 0, "threshold_quality": 0, "priority": 5})
